@@ -1,0 +1,72 @@
+# ngx_fcfh_module — build, test and demo entry points.
+#
+#   make            module + simulator
+#   make test       unit tests (cmocka) + integration tests (prove t/)
+#   make quickstart demo gateway with a simulated device (foreground)
+#   make deps       apt-get install everything the build and tests need
+
+TOP      := $(abspath .)
+BUILD    ?= $(TOP)/build
+NGX_SRC  ?= /usr/share/nginx/src
+CC       ?= cc
+SRC      := $(TOP)/ngx_fcfh_module
+MODULE   := $(BUILD)/ngx_fcfh_module.so
+SIM      := $(BUILD)/fcfh-sim
+UNIT     := $(BUILD)/test_apf
+
+MODULE_SRCS := $(wildcard $(SRC)/*.c $(SRC)/*.h) $(TOP)/config
+SIM_SRCS    := $(wildcard $(TOP)/sim/*.c $(TOP)/sim/*.h) \
+               $(SRC)/ngx_fcfh_apf.c $(SRC)/ngx_fcfh_apf.h
+
+WARN     := -Wall -Wextra -Wpointer-arith -Wno-unused-parameter -Werror
+OPT      ?= -O2 -g
+
+.PHONY: all module sim unit test prove deps quickstart clean
+
+all: module sim
+
+module: $(MODULE)
+sim: $(SIM)
+
+# Configure once against Debian's nginx-dev (configure + headers only),
+# with the stream flags Debian's conf_flags leaves out, then build just
+# our .so target (a plain "make modules" needs nginx's own .c files).
+$(BUILD)/Makefile: $(TOP)/config $(NGX_SRC)/conf_flags
+	@mkdir -p $(BUILD)
+	cd $(NGX_SRC) && bash -c '. ./conf_flags; ./configure \
+	    --with-cc-opt="$$(dpkg-buildflags --get CFLAGS) -fPIC $$(dpkg-buildflags --get CPPFLAGS)" \
+	    --with-ld-opt="$$(dpkg-buildflags --get LDFLAGS) -fPIC" \
+	    "$${NGX_CONF_FLAGS[@]}" --with-stream=dynamic \
+	    --with-stream_ssl_module --with-stream_realip_module \
+	    --add-dynamic-module=$(TOP) --builddir=$(BUILD)' > $(BUILD)/configure.log
+	@echo "configured $(BUILD) (log: $(BUILD)/configure.log)"
+
+$(MODULE): $(BUILD)/Makefile $(MODULE_SRCS)
+	$(MAKE) -f $(BUILD)/Makefile -C $(NGX_SRC) $(MODULE)
+
+$(SIM): $(SIM_SRCS)
+	@mkdir -p $(BUILD)
+	$(CC) $(OPT) $(WARN) -I$(SRC) -o $@ $(filter %.c,$(SIM_SRCS)) \
+	    -lssl -lcrypto
+
+$(UNIT): $(TOP)/t/unit/test_apf.c $(SRC)/ngx_fcfh_apf.c $(SRC)/ngx_fcfh_apf.h
+	@mkdir -p $(BUILD)
+	$(CC) $(OPT) $(WARN) -I$(SRC) -o $@ $(TOP)/t/unit/test_apf.c \
+	    $(SRC)/ngx_fcfh_apf.c -lcmocka
+
+unit: $(UNIT)
+	$(UNIT)
+
+prove: module sim
+	prove -I$(TOP)/t/lib $(PROVE_FLAGS) $(TOP)/t/
+
+test: unit prove
+
+deps:
+	$(TOP)/tools/install-deps.sh
+
+quickstart:
+	$(TOP)/tools/quickstart.sh
+
+clean:
+	rm -rf $(BUILD)

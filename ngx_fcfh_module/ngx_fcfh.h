@@ -1,0 +1,83 @@
+
+/*
+ * Copyright (C) ngx_fcfh_module authors
+ */
+
+
+/*
+ * Shared declarations of ngx_fcfh_module: the core module (zone and
+ * per-worker state) that the stream and http modules build on.
+ */
+
+
+#ifndef _NGX_FCFH_H_INCLUDED_
+#define _NGX_FCFH_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_event.h>
+
+#include "ngx_fcfh_apf.h"
+
+
+#define NGX_FCFH_VERSION             "0.1.0"
+
+/* the largest APF message the gateway accepts from a device */
+#define NGX_FCFH_MAX_MESSAGE                                                  \
+    (NGX_FCFH_APF_CHANNEL_DATA_HEADER_SIZE + NGX_FCFH_APF_DEFAULT_MAX_DATA)
+
+/* per-worker scratch: a held-over partial message plus one full read */
+#define NGX_FCFH_SCRATCH_SIZE        (2 * NGX_FCFH_MAX_MESSAGE)
+
+/* control replies queued toward one device before it counts as stuck */
+#define NGX_FCFH_OUT_SIZE            4096
+
+#define NGX_FCFH_MAX_PORTS           16
+
+
+typedef struct ngx_fcfh_zone_s       ngx_fcfh_zone_t;
+typedef struct ngx_fcfh_entry_s      ngx_fcfh_entry_t;
+typedef struct ngx_fcfh_link_s       ngx_fcfh_link_t;
+
+
+/* a tunnel as the worker-wide machinery (eviction, exit) sees it */
+struct ngx_fcfh_link_s {
+    ngx_queue_t                      queue;
+    ngx_fcfh_entry_t                *entry;
+    void                           (*evict)(ngx_fcfh_link_t *link);
+};
+
+
+typedef struct {
+    ngx_shm_zone_t                  *shm_zone;
+    size_t                           zone_size;
+
+    /* per-process state, valid in workers only */
+    ngx_queue_t                      tunnels;     /* this worker's tunnels */
+    ngx_uint_t                       ntunnels;
+    u_char                          *scratch;     /* NGX_FCFH_SCRATCH_SIZE */
+    void                            *free_out;    /* recycled out buffers */
+    ngx_uint_t                       nfree_out;
+    ngx_event_t                      evict_event; /* polls eviction notes */
+    ngx_uint_t                       slot;        /* worker slot in zone */
+    ngx_uint_t                       evictions_seen;
+} ngx_fcfh_main_conf_t;
+
+
+extern ngx_module_t  ngx_fcfh_module;
+extern ngx_module_t  ngx_stream_fcfh_module;
+extern ngx_module_t  ngx_http_fcfh_module;
+
+
+#define ngx_fcfh_get_main_conf(cycle)                                         \
+    ((ngx_fcfh_main_conf_t *) ngx_get_conf((cycle)->conf_ctx,                 \
+                                           ngx_fcfh_module))
+
+
+ngx_int_t ngx_fcfh_check_zone(ngx_conf_t *cf, const char *directive);
+u_char *ngx_fcfh_get_out_buffer(ngx_fcfh_main_conf_t *fmcf);
+void ngx_fcfh_free_out_buffer(ngx_fcfh_main_conf_t *fmcf, u_char *buf);
+
+
+#endif /* _NGX_FCFH_H_INCLUDED_ */

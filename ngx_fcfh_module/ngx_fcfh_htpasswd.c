@@ -1,0 +1,415 @@
+
+/*
+ * Copyright (C) ngx_fcfh_module authors
+ */
+
+
+/*
+ * Device credentials: an htpasswd file, "user:hash[:guid[,guid...]]",
+ * loaded when the configuration is read (so "nginx -t" reports a broken
+ * line and "nginx -s reload" picks up changes), checked with ngx_crypt().
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_crypt.h>
+
+#include <openssl/crypto.h>
+
+#include "ngx_fcfh.h"
+#include "ngx_fcfh_htpasswd.h"
+
+
+#define NGX_FCFH_MAX_CRED_FILE       (64 * 1024 * 1024)
+
+
+static int ngx_libc_cdecl ngx_fcfh_cred_cmp(const void *one,
+    const void *two);
+static ngx_fcfh_cred_t *ngx_fcfh_htpasswd_find(ngx_fcfh_htpasswd_t *h,
+    ngx_str_t *user);
+
+
+/* a valid apr1 hash of a random password: unknown users cost the same */
+static u_char  ngx_fcfh_dummy_hash[] = "$apr1$fcfhdumy$JsQzsVnlPwTYNpQxePHkS/";
+
+
+ngx_fcfh_htpasswd_t *
+ngx_fcfh_htpasswd_load(ngx_conf_t *cf, ngx_str_t *file)
+{
+    u_char               *data;
+    ssize_t               n;
+    ngx_fd_t              fd;
+    ngx_uint_t            line;
+    ngx_file_t            f;
+    ngx_file_info_t       fi;
+    const char           *err;
+    ngx_fcfh_htpasswd_t  *h;
+
+    h = ngx_pcalloc(cf->pool, sizeof(ngx_fcfh_htpasswd_t));
+    if (h == NULL) {
+        return NULL;
+    }
+
+    h->file = *file;
+
+    if (ngx_conf_full_name(cf->cycle, &h->file, 1) != NGX_OK) {
+        return NULL;
+    }
+
+    fd = ngx_open_file(h->file.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+
+    if (fd == NGX_INVALID_FILE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_open_file_n " \"%V\" failed", &h->file);
+        return NULL;
+    }
+
+    ngx_memzero(&f, sizeof(ngx_file_t));
+    f.fd = fd;
+    f.name = h->file;
+    f.log = cf->log;
+
+    data = NULL;
+
+    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_fd_info_n " \"%V\" failed", &h->file);
+        goto failed;
+    }
+
+    if (ngx_file_size(&fi) > NGX_FCFH_MAX_CRED_FILE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "credentials file \"%V\" is larger than %d bytes",
+                           &h->file, NGX_FCFH_MAX_CRED_FILE);
+        goto failed;
+    }
+
+    if (fi.st_mode & S_IROTH) {
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "credentials file \"%V\" is readable by any user",
+                           &h->file);
+    }
+
+    data = ngx_pnalloc(cf->temp_pool, ngx_file_size(&fi) + 1);
+    if (data == NULL) {
+        goto failed;
+    }
+
+    n = ngx_read_file(&f, data, ngx_file_size(&fi), 0);
+
+    if (n == NGX_ERROR) {
+        goto failed;
+    }
+
+    if (ngx_fcfh_htpasswd_parse(h, data, n, cf->pool, &line, &err)
+        != NGX_OK)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "%s in credentials file \"%V\" line %ui",
+                           err, &h->file, line);
+        goto failed;
+    }
+
+    ngx_close_file(fd);
+
+    return h;
+
+failed:
+
+    ngx_close_file(fd);
+
+    return NULL;
+}
+
+
+/*
+ * Pure parser, also used by the fuzz target: on error sets *line and *err
+ * and returns NGX_ERROR.
+ */
+
+ngx_int_t
+ngx_fcfh_htpasswd_parse(ngx_fcfh_htpasswd_t *h, u_char *data, size_t len,
+    ngx_pool_t *pool, ngx_uint_t *line, const char **err)
+{
+    u_char           *p, *last, *eol, *c1, *c2, *end;
+    ngx_uint_t        i;
+    ngx_fcfh_cred_t  *cred, *creds;
+
+    if (ngx_array_init(&h->creds, pool, 16, sizeof(ngx_fcfh_cred_t))
+        != NGX_OK)
+    {
+        *err = "out of memory";
+        *line = 0;
+        return NGX_ERROR;
+    }
+
+    p = data;
+    last = data + len;
+    *line = 0;
+
+    while (p < last) {
+        (*line)++;
+
+        eol = ngx_strlchr(p, last, '\n');
+        if (eol == NULL) {
+            eol = last;
+        }
+
+        end = eol;
+
+        if (end > p && end[-1] == '\r') {
+            end--;
+        }
+
+        if (end - p > NGX_FCFH_MAX_CRED_LINE) {
+            *err = "line too long";
+            return NGX_ERROR;
+        }
+
+        while (p < end && (*p == ' ' || *p == '\t')) {
+            p++;
+        }
+
+        if (p == end || *p == '#') {
+            p = eol + 1;
+            continue;
+        }
+
+        c1 = ngx_strlchr(p, end, ':');
+
+        if (c1 == NULL || c1 == p || c1 + 1 == end) {
+            *err = "expected \"user:hash\"";
+            return NGX_ERROR;
+        }
+
+        c2 = ngx_strlchr(c1 + 1, end, ':');
+
+        if (c2 == c1 + 1) {
+            *err = "empty password hash";
+            return NGX_ERROR;
+        }
+
+        if (ngx_strlchr(p, c1, '\0') || ngx_strlchr(c1, end, '\0')) {
+            *err = "NUL byte";
+            return NGX_ERROR;
+        }
+
+        cred = ngx_array_push(&h->creds);
+        if (cred == NULL) {
+            *err = "out of memory";
+            return NGX_ERROR;
+        }
+
+        cred->user.len = c1 - p;
+        cred->user.data = ngx_pnalloc(pool, cred->user.len);
+        if (cred->user.data == NULL) {
+            *err = "out of memory";
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(cred->user.data, p, cred->user.len);
+
+        cred->hash.len = (c2 ? c2 : end) - (c1 + 1);
+        cred->hash.data = ngx_pnalloc(pool, cred->hash.len + 1);
+        if (cred->hash.data == NULL) {
+            *err = "out of memory";
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(cred->hash.data, c1 + 1, cred->hash.len);
+        cred->hash.data[cred->hash.len] = '\0';
+
+        ngx_str_null(&cred->guids);
+
+        if (c2) {
+            cred->guids.len = end - (c2 + 1);
+            cred->guids.data = ngx_pnalloc(pool, cred->guids.len + 1);
+            if (cred->guids.data == NULL) {
+                *err = "out of memory";
+                return NGX_ERROR;
+            }
+
+            ngx_memcpy(cred->guids.data, c2 + 1, cred->guids.len);
+
+            if (ngx_fcfh_guid_list_allows(&cred->guids, NULL) == NGX_ERROR) {
+                *err = "invalid GUID list";
+                return NGX_ERROR;
+            }
+        }
+
+        p = eol + 1;
+    }
+
+    creds = h->creds.elts;
+
+    ngx_qsort(creds, h->creds.nelts, sizeof(ngx_fcfh_cred_t),
+              ngx_fcfh_cred_cmp);
+
+    for (i = 1; i < h->creds.nelts; i++) {
+        if (ngx_fcfh_cred_cmp(&creds[i - 1], &creds[i]) == 0) {
+            *line = 0;
+            *err = "duplicate user";
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static int ngx_libc_cdecl
+ngx_fcfh_cred_cmp(const void *one, const void *two)
+{
+    const ngx_fcfh_cred_t  *a = one, *b = two;
+
+    return ngx_memn2cmp(a->user.data, b->user.data, a->user.len, b->user.len);
+}
+
+
+static ngx_fcfh_cred_t *
+ngx_fcfh_htpasswd_find(ngx_fcfh_htpasswd_t *h, ngx_str_t *user)
+{
+    ngx_int_t         rc;
+    ngx_uint_t        lo, hi, mid;
+    ngx_fcfh_cred_t  *creds;
+
+    creds = h->creds.elts;
+    lo = 0;
+    hi = h->creds.nelts;
+
+    while (lo < hi) {
+        mid = lo + (hi - lo) / 2;
+
+        rc = ngx_memn2cmp(user->data, creds[mid].user.data, user->len,
+                          creds[mid].user.len);
+
+        if (rc == 0) {
+            return &creds[mid];
+        }
+
+        if (rc < 0) {
+            hi = mid;
+
+        } else {
+            lo = mid + 1;
+        }
+    }
+
+    return NULL;
+}
+
+
+/*
+ * NGX_OK: the password matches the user's hash; NGX_DECLINED: unknown user
+ * or wrong password (indistinguishable to the caller's peer: the same hash
+ * work is done either way); NGX_ERROR: internal error.
+ */
+
+ngx_int_t
+ngx_fcfh_htpasswd_check(ngx_fcfh_htpasswd_t *h, ngx_str_t *user,
+    ngx_str_t *password, ngx_pool_t *pool, ngx_fcfh_cred_t **cred)
+{
+    u_char           *key, *salt, *encrypted;
+    size_t            len;
+    ngx_int_t         rc;
+    ngx_fcfh_cred_t  *c;
+
+    *cred = NULL;
+
+    c = ngx_fcfh_htpasswd_find(h, user);
+
+    salt = c ? c->hash.data : ngx_fcfh_dummy_hash;
+
+    key = ngx_pnalloc(pool, password->len + 1);
+    if (key == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(key, password->data, password->len);
+    key[password->len] = '\0';
+
+    if (ngx_strlen(key) != password->len) {
+        /* an embedded NUL would truncate the key crypt() sees */
+        ngx_explicit_memzero(key, password->len);
+        return NGX_DECLINED;
+    }
+
+    rc = ngx_crypt(pool, key, salt, &encrypted);
+
+    ngx_explicit_memzero(key, password->len);
+
+    if (rc != NGX_OK) {
+        return (rc == NGX_ERROR) ? NGX_ERROR : NGX_DECLINED;
+    }
+
+    if (c == NULL) {
+        return NGX_DECLINED;
+    }
+
+    len = ngx_strlen(encrypted);
+
+    if (len != c->hash.len
+        || CRYPTO_memcmp(encrypted, c->hash.data, len) != 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    *cred = c;
+
+    return NGX_OK;
+}
+
+
+/*
+ * list: GUIDs separated by spaces or commas, or "*".  guid == NULL only
+ * validates the list.  Returns NGX_OK (allowed), NGX_DECLINED, NGX_ERROR
+ * (malformed list).
+ */
+
+ngx_int_t
+ngx_fcfh_guid_list_allows(ngx_str_t *list, u_char *guid)
+{
+    u_char      wire[NGX_FCFH_APF_GUID_SIZE];
+    u_char     *p, *last, *start;
+    ngx_int_t   rc;
+
+    rc = NGX_DECLINED;
+
+    p = list->data;
+    last = p + list->len;
+
+    while (p < last) {
+
+        while (p < last && (*p == ' ' || *p == ',' || *p == '\t')) {
+            p++;
+        }
+
+        start = p;
+
+        while (p < last && *p != ' ' && *p != ',' && *p != '\t') {
+            p++;
+        }
+
+        if (p == start) {
+            break;
+        }
+
+        if (p - start == 1 && *start == '*') {
+            rc = NGX_OK;
+            continue;
+        }
+
+        if (ngx_fcfh_apf_guid_from_text((char *) start, p - start, wire)
+            != 0)
+        {
+            return NGX_ERROR;
+        }
+
+        if (guid && ngx_memcmp(wire, guid, NGX_FCFH_APF_GUID_SIZE) == 0) {
+            rc = NGX_OK;
+        }
+    }
+
+    return rc;
+}

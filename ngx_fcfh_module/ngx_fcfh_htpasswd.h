@@ -1,0 +1,39 @@
+
+/*
+ * Copyright (C) ngx_fcfh_module authors
+ */
+
+
+#ifndef _NGX_FCFH_HTPASSWD_H_INCLUDED_
+#define _NGX_FCFH_HTPASSWD_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+
+#define NGX_FCFH_MAX_CRED_LINE       4096
+
+
+typedef struct {
+    ngx_str_t                        user;
+    ngx_str_t                        hash;     /* NUL-terminated */
+    ngx_str_t                        guids;    /* third field, or empty */
+} ngx_fcfh_cred_t;
+
+
+typedef struct {
+    ngx_str_t                        file;
+    ngx_array_t                      creds;    /* sorted by user */
+} ngx_fcfh_htpasswd_t;
+
+
+ngx_fcfh_htpasswd_t *ngx_fcfh_htpasswd_load(ngx_conf_t *cf, ngx_str_t *file);
+ngx_int_t ngx_fcfh_htpasswd_parse(ngx_fcfh_htpasswd_t *h, u_char *data,
+    size_t len, ngx_pool_t *pool, ngx_uint_t *line, const char **err);
+ngx_int_t ngx_fcfh_htpasswd_check(ngx_fcfh_htpasswd_t *h, ngx_str_t *user,
+    ngx_str_t *password, ngx_pool_t *pool, ngx_fcfh_cred_t **cred);
+ngx_int_t ngx_fcfh_guid_list_allows(ngx_str_t *list, u_char *guid);
+
+
+#endif /* _NGX_FCFH_HTPASSWD_H_INCLUDED_ */

@@ -1,0 +1,287 @@
+
+/*
+ * Copyright (C) ngx_fcfh_module authors
+ */
+
+
+/*
+ * The core module: the registry zone ("fcfh_zone") and the per-worker
+ * state every tunnel and front door of this worker shares.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+#include "ngx_fcfh.h"
+#include "ngx_fcfh_registry.h"
+
+
+/* how often a worker looks for tunnels another worker replaced */
+#define NGX_FCFH_EVICT_POLL          250
+
+#define NGX_FCFH_MAX_FREE_OUT        64
+
+
+static void *ngx_fcfh_create_conf(ngx_cycle_t *cycle);
+static char *ngx_fcfh_init_conf(ngx_cycle_t *cycle, void *conf);
+static char *ngx_fcfh_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+static ngx_int_t ngx_fcfh_init_process(ngx_cycle_t *cycle);
+static void ngx_fcfh_exit_process(ngx_cycle_t *cycle);
+static void ngx_fcfh_evict_handler(ngx_event_t *ev);
+
+
+static ngx_command_t  ngx_fcfh_commands[] = {
+
+    { ngx_string("fcfh_zone"),
+      NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE1,
+      ngx_fcfh_zone,
+      0,
+      0,
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_core_module_t  ngx_fcfh_module_ctx = {
+    ngx_string("fcfh"),
+    ngx_fcfh_create_conf,
+    ngx_fcfh_init_conf
+};
+
+
+ngx_module_t  ngx_fcfh_module = {
+    NGX_MODULE_V1,
+    &ngx_fcfh_module_ctx,             /* module context */
+    ngx_fcfh_commands,                /* module directives */
+    NGX_CORE_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    ngx_fcfh_init_process,            /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    ngx_fcfh_exit_process,            /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static void *
+ngx_fcfh_create_conf(ngx_cycle_t *cycle)
+{
+    ngx_fcfh_main_conf_t  *fmcf;
+
+    fmcf = ngx_pcalloc(cycle->pool, sizeof(ngx_fcfh_main_conf_t));
+    if (fmcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     fmcf->shm_zone = NULL;
+     *     fmcf->scratch = NULL;
+     *     fmcf->free_out = NULL;
+     */
+
+    fmcf->zone_size = NGX_CONF_UNSET_SIZE;
+    ngx_queue_init(&fmcf->tunnels);
+
+    return fmcf;
+}
+
+
+static char *
+ngx_fcfh_init_conf(ngx_cycle_t *cycle, void *conf)
+{
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_fcfh_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_fcfh_main_conf_t  *fmcf = conf;
+
+    ssize_t     size;
+    ngx_str_t  *value, name;
+
+    if (fmcf->shm_zone) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    size = ngx_parse_size(&value[1]);
+
+    if (size == NGX_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid zone size \"%V\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (size < (ssize_t) (8 * ngx_pagesize)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "zone \"%V\" is too small, the minimum is %uzk",
+                           &value[1], 8 * ngx_pagesize / 1024);
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_str_set(&name, "fcfh");
+
+    fmcf->shm_zone = ngx_shared_memory_add(cf, &name, size,
+                                           &ngx_fcfh_module);
+    if (fmcf->shm_zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    fmcf->shm_zone->init = ngx_fcfh_registry_init_zone;
+    fmcf->zone_size = size;
+
+    return NGX_CONF_OK;
+}
+
+
+/* called by the stream and http directives that need the registry */
+
+ngx_int_t
+ngx_fcfh_check_zone(ngx_conf_t *cf, const char *directive)
+{
+    ngx_fcfh_main_conf_t  *fmcf;
+
+    fmcf = ngx_fcfh_get_main_conf(cf->cycle);
+
+    if (fmcf == NULL || fmcf->shm_zone == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%s\" requires \"fcfh_zone\" in the main "
+                           "context, before the stream and http blocks",
+                           directive);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_fcfh_init_process(ngx_cycle_t *cycle)
+{
+    ngx_fcfh_main_conf_t  *fmcf;
+
+    fmcf = ngx_fcfh_get_main_conf(cycle);
+
+    if (fmcf == NULL || fmcf->shm_zone == NULL) {
+        return NGX_OK;
+    }
+
+    ngx_queue_init(&fmcf->tunnels);
+    fmcf->ntunnels = 0;
+    fmcf->free_out = NULL;
+    fmcf->nfree_out = 0;
+
+    fmcf->scratch = ngx_alloc(NGX_FCFH_SCRATCH_SIZE, cycle->log);
+    if (fmcf->scratch == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_fcfh_registry_worker_init(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    fmcf->evict_event.handler = ngx_fcfh_evict_handler;
+    fmcf->evict_event.data = fmcf;
+    fmcf->evict_event.log = cycle->log;
+    fmcf->evict_event.cancelable = 1;
+
+    ngx_add_timer(&fmcf->evict_event, NGX_FCFH_EVICT_POLL);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_fcfh_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_fcfh_main_conf_t  *fmcf;
+
+    fmcf = ngx_fcfh_get_main_conf(cycle);
+
+    if (fmcf == NULL || fmcf->shm_zone == NULL) {
+        return;
+    }
+
+    ngx_fcfh_registry_worker_exit(cycle);
+}
+
+
+/*
+ * Another worker replaced one of our tunnels (the same device connected
+ * again there): it bumped our slot's counter, we close what it evicted.
+ */
+
+static void
+ngx_fcfh_evict_handler(ngx_event_t *ev)
+{
+    ngx_uint_t             n;
+    ngx_queue_t           *q, *next;
+    ngx_fcfh_link_t       *link;
+    ngx_fcfh_main_conf_t  *fmcf;
+
+    fmcf = ev->data;
+
+    ngx_fcfh_registry_heartbeat(fmcf->slot);
+
+    n = ngx_fcfh_registry_evictions(fmcf->slot);
+
+    if (n != fmcf->evictions_seen) {
+        fmcf->evictions_seen = n;
+
+        for (q = ngx_queue_head(&fmcf->tunnels);
+             q != ngx_queue_sentinel(&fmcf->tunnels);
+             q = next)
+        {
+            next = ngx_queue_next(q);
+            link = ngx_queue_data(q, ngx_fcfh_link_t, queue);
+
+            if (link->entry && link->entry->evicted) {
+                /* evict() unlinks the tunnel from the queue */
+                link->evict(link);
+            }
+        }
+    }
+
+    ngx_add_timer(ev, NGX_FCFH_EVICT_POLL);
+}
+
+
+/* fixed-size buffers for control replies, recycled within the worker */
+
+u_char *
+ngx_fcfh_get_out_buffer(ngx_fcfh_main_conf_t *fmcf)
+{
+    u_char  *buf;
+
+    if (fmcf->free_out) {
+        buf = fmcf->free_out;
+        fmcf->free_out = *(void **) buf;
+        fmcf->nfree_out--;
+        return buf;
+    }
+
+    return ngx_alloc(NGX_FCFH_OUT_SIZE, ngx_cycle->log);
+}
+
+
+void
+ngx_fcfh_free_out_buffer(ngx_fcfh_main_conf_t *fmcf, u_char *buf)
+{
+    if (fmcf->nfree_out >= NGX_FCFH_MAX_FREE_OUT) {
+        ngx_free(buf);
+        return;
+    }
+
+    *(void **) buf = fmcf->free_out;
+    fmcf->free_out = buf;
+    fmcf->nfree_out++;
+}

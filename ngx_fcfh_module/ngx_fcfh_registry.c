@@ -1,0 +1,904 @@
+
+/*
+ * Copyright (C) ngx_fcfh_module authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+#include "ngx_fcfh.h"
+#include "ngx_fcfh_registry.h"
+
+
+static ngx_slab_pool_t *ngx_fcfh_registry_pool(ngx_fcfh_zone_t **zone);
+static void ngx_fcfh_registry_guid_insert(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
+static void ngx_fcfh_registry_fqdn_insert(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
+static ngx_fcfh_entry_t *ngx_fcfh_registry_find_guid(ngx_fcfh_zone_t *zone,
+    u_char *guid);
+static ngx_fcfh_entry_t *ngx_fcfh_registry_find_fqdn(ngx_fcfh_zone_t *zone,
+    u_char *fqdn, size_t len);
+static void ngx_fcfh_registry_unindex(ngx_fcfh_zone_t *zone,
+    ngx_fcfh_entry_t *entry);
+static void ngx_fcfh_registry_free_locked(ngx_slab_pool_t *shpool,
+    ngx_fcfh_zone_t *zone, ngx_fcfh_entry_t *entry);
+static ngx_int_t ngx_fcfh_registry_copy(ngx_pool_t *pool,
+    ngx_fcfh_entry_t *entry, ngx_fcfh_entry_info_t *info);
+static ngx_int_t ngx_fcfh_registry_pid_alive(ngx_pid_t pid);
+
+
+static ngx_slab_pool_t *
+ngx_fcfh_registry_pool(ngx_fcfh_zone_t **zone)
+{
+    ngx_slab_pool_t       *shpool;
+    ngx_fcfh_main_conf_t  *fmcf;
+
+    fmcf = ngx_fcfh_get_main_conf(ngx_cycle);
+
+    if (fmcf == NULL || fmcf->shm_zone == NULL) {
+        return NULL;
+    }
+
+    shpool = (ngx_slab_pool_t *) fmcf->shm_zone->shm.addr;
+    *zone = shpool->data;
+
+    return shpool;
+}
+
+
+ngx_int_t
+ngx_fcfh_registry_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_fcfh_zone_t  *ozone = data;
+
+    size_t            len;
+    ngx_fcfh_zone_t  *zone;
+    ngx_slab_pool_t  *shpool;
+
+    shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (ozone) {
+        /* reload with the same name and size: keep every tunnel listed */
+
+        if (ozone->layout != NGX_FCFH_ZONE_LAYOUT) {
+            ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                          "fcfh zone \"%V\" was created by an incompatible "
+                          "module version, restart nginx instead of "
+                          "reloading it", &shm_zone->shm.name);
+            return NGX_ERROR;
+        }
+
+        shm_zone->data = ozone;
+        return NGX_OK;
+    }
+
+    if (shm_zone->shm.exists) {
+        shm_zone->data = shpool->data;
+        return NGX_OK;
+    }
+
+    zone = ngx_slab_calloc(shpool, sizeof(ngx_fcfh_zone_t));
+    if (zone == NULL) {
+        return NGX_ERROR;
+    }
+
+    zone->layout = NGX_FCFH_ZONE_LAYOUT;
+
+    ngx_rbtree_init(&zone->guid_tree, &zone->guid_sentinel,
+                    ngx_fcfh_registry_guid_insert);
+    ngx_rbtree_init(&zone->fqdn_tree, &zone->fqdn_sentinel,
+                    ngx_fcfh_registry_fqdn_insert);
+    ngx_queue_init(&zone->entries);
+
+    shpool->data = zone;
+    shm_zone->data = zone;
+
+    len = sizeof(" in fcfh zone \"\"") + shm_zone->shm.name.len;
+
+    shpool->log_ctx = ngx_slab_alloc(shpool, len);
+    if (shpool->log_ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(shpool->log_ctx, " in fcfh zone \"%V\"%Z",
+                &shm_zone->shm.name);
+
+    /* a full zone is an expected condition, reported as a refusal */
+    shpool->log_nomem = 0;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_fcfh_registry_guid_insert(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
+{
+    ngx_rbtree_node_t  **p;
+    ngx_fcfh_entry_t    *e, *t;
+
+    for ( ;; ) {
+
+        if (node->key < temp->key) {
+            p = &temp->left;
+
+        } else if (node->key > temp->key) {
+            p = &temp->right;
+
+        } else {
+            e = (ngx_fcfh_entry_t *) node;
+            t = (ngx_fcfh_entry_t *) temp;
+
+            p = (ngx_memcmp(e->guid, t->guid, NGX_FCFH_APF_GUID_SIZE) < 0)
+                ? &temp->left : &temp->right;
+        }
+
+        if (*p == sentinel) {
+            break;
+        }
+
+        temp = *p;
+    }
+
+    *p = node;
+    node->parent = temp;
+    node->left = sentinel;
+    node->right = sentinel;
+    ngx_rbt_red(node);
+}
+
+
+static void
+ngx_fcfh_registry_fqdn_insert(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
+{
+    ngx_rbtree_node_t  **p;
+    ngx_fcfh_entry_t    *e, *t;
+
+    for ( ;; ) {
+
+        if (node->key < temp->key) {
+            p = &temp->left;
+
+        } else if (node->key > temp->key) {
+            p = &temp->right;
+
+        } else {
+            e = ngx_rbtree_data(node, ngx_fcfh_entry_t, fqdn_node);
+            t = ngx_rbtree_data(temp, ngx_fcfh_entry_t, fqdn_node);
+
+            p = (ngx_memn2cmp(e->fqdn, t->fqdn, e->fqdn_len, t->fqdn_len)
+                 < 0) ? &temp->left : &temp->right;
+        }
+
+        if (*p == sentinel) {
+            break;
+        }
+
+        temp = *p;
+    }
+
+    *p = node;
+    node->parent = temp;
+    node->left = sentinel;
+    node->right = sentinel;
+    ngx_rbt_red(node);
+}
+
+
+static ngx_fcfh_entry_t *
+ngx_fcfh_registry_find_guid(ngx_fcfh_zone_t *zone, u_char *guid)
+{
+    ngx_int_t           rc;
+    ngx_uint_t          hash;
+    ngx_fcfh_entry_t   *e;
+    ngx_rbtree_node_t  *node, *sentinel;
+
+    hash = ngx_crc32_short(guid, NGX_FCFH_APF_GUID_SIZE);
+
+    node = zone->guid_tree.root;
+    sentinel = zone->guid_tree.sentinel;
+
+    while (node != sentinel) {
+
+        if (hash != node->key) {
+            node = (hash < node->key) ? node->left : node->right;
+            continue;
+        }
+
+        e = (ngx_fcfh_entry_t *) node;
+
+        rc = ngx_memcmp(guid, e->guid, NGX_FCFH_APF_GUID_SIZE);
+
+        if (rc == 0) {
+            return e;
+        }
+
+        node = (rc < 0) ? node->left : node->right;
+    }
+
+    return NULL;
+}
+
+
+static ngx_fcfh_entry_t *
+ngx_fcfh_registry_find_fqdn(ngx_fcfh_zone_t *zone, u_char *fqdn, size_t len)
+{
+    ngx_int_t           rc;
+    ngx_uint_t          hash;
+    ngx_fcfh_entry_t   *e;
+    ngx_rbtree_node_t  *node, *sentinel;
+
+    hash = ngx_crc32_short(fqdn, len);
+
+    node = zone->fqdn_tree.root;
+    sentinel = zone->fqdn_tree.sentinel;
+
+    while (node != sentinel) {
+
+        if (hash != node->key) {
+            node = (hash < node->key) ? node->left : node->right;
+            continue;
+        }
+
+        e = ngx_rbtree_data(node, ngx_fcfh_entry_t, fqdn_node);
+
+        rc = ngx_memn2cmp(fqdn, e->fqdn, len, e->fqdn_len);
+
+        if (rc == 0) {
+            return e;
+        }
+
+        node = (rc < 0) ? node->left : node->right;
+    }
+
+    return NULL;
+}
+
+
+ngx_int_t
+ngx_fcfh_registry_add(ngx_fcfh_registration_t *reg, ngx_fcfh_entry_t **entry,
+    void **evict_local, ngx_log_t *log)
+{
+    u_char            *p;
+    size_t             size;
+    ngx_pid_t          old_pid;
+    ngx_fcfh_zone_t   *zone;
+    ngx_fcfh_entry_t  *e, *old;
+    ngx_slab_pool_t   *shpool;
+
+    *entry = NULL;
+    *evict_local = NULL;
+
+    shpool = ngx_fcfh_registry_pool(&zone);
+    if (shpool == NULL) {
+        return NGX_ERROR;
+    }
+
+    size = offsetof(ngx_fcfh_entry_t, data)
+           + reg->identity.len + reg->user.len + reg->peer.len
+           + reg->tls_protocol.len + reg->tls_cipher.len;
+
+    old_pid = 0;
+
+again:
+
+    ngx_shmtx_lock(&shpool->mutex);
+
+    old = ngx_fcfh_registry_find_guid(zone, reg->guid);
+
+    if (old) {
+        if (old->auth != reg->auth
+            || ngx_memn2cmp(old->data, reg->identity.data, old->identity_len,
+                            reg->identity.len)
+               != 0)
+        {
+            /* a device may only displace itself */
+
+            if (old->pid == ngx_pid || old->pid == old_pid) {
+                ngx_shmtx_unlock(&shpool->mutex);
+                return NGX_DECLINED;
+            }
+
+            /* the holder may be a dead worker's leftover: check outside */
+
+            old_pid = old->pid;
+            ngx_shmtx_unlock(&shpool->mutex);
+
+            if (ngx_fcfh_registry_pid_alive(old_pid)) {
+                return NGX_DECLINED;
+            }
+
+            ngx_fcfh_registry_sweep(log);
+            goto again;
+        }
+
+        /* newest wins: AMT reconnects before the old TCP connection dies */
+
+        ngx_fcfh_registry_unindex(zone, old);
+        old->evicted = 1;
+
+        if (old->pid == ngx_pid) {
+            *evict_local = old->tunnel;
+
+        } else {
+            zone->workers[old->slot].evictions++;
+        }
+    }
+
+    e = ngx_slab_alloc_locked(shpool, size);
+    if (e == NULL) {
+        ngx_shmtx_unlock(&shpool->mutex);
+        return NGX_BUSY;
+    }
+
+    ngx_memzero(e, offsetof(ngx_fcfh_entry_t, data));
+
+    ngx_memcpy(e->guid, reg->guid, NGX_FCFH_APF_GUID_SIZE);
+    e->pid = ngx_pid;
+    e->slot = ngx_fcfh_get_main_conf(ngx_cycle)->slot;
+    e->serial = ++zone->serial;
+    e->tunnel = reg->tunnel;
+    e->connected_at = ngx_time();
+    e->trigger = reg->trigger;
+    e->major = (uint16_t) reg->major;
+    e->minor = (uint16_t) reg->minor;
+    e->keepalive = reg->keepalive;
+    e->auth = reg->auth;
+
+    e->identity_len = (uint16_t) reg->identity.len;
+    e->user_len = (uint16_t) reg->user.len;
+    e->peer_len = (uint16_t) reg->peer.len;
+    e->tls_protocol_len = (uint16_t) reg->tls_protocol.len;
+    e->tls_cipher_len = (uint16_t) reg->tls_cipher.len;
+
+    p = e->data;
+    p = ngx_cpymem(p, reg->identity.data, reg->identity.len);
+    p = ngx_cpymem(p, reg->user.data, reg->user.len);
+    p = ngx_cpymem(p, reg->peer.data, reg->peer.len);
+    p = ngx_cpymem(p, reg->tls_protocol.data, reg->tls_protocol.len);
+    ngx_memcpy(p, reg->tls_cipher.data, reg->tls_cipher.len);
+
+    e->node.key = ngx_crc32_short(e->guid, NGX_FCFH_APF_GUID_SIZE);
+    ngx_rbtree_insert(&zone->guid_tree, &e->node);
+    ngx_queue_insert_tail(&zone->entries, &e->queue);
+    e->indexed = 1;
+    zone->count++;
+
+    ngx_shmtx_unlock(&shpool->mutex);
+
+    *entry = e;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_fcfh_registry_unindex(ngx_fcfh_zone_t *zone, ngx_fcfh_entry_t *entry)
+{
+    if (!entry->indexed) {
+        return;
+    }
+
+    ngx_rbtree_delete(&zone->guid_tree, &entry->node);
+
+    if (entry->fqdn_indexed) {
+        ngx_rbtree_delete(&zone->fqdn_tree, &entry->fqdn_node);
+        entry->fqdn_indexed = 0;
+    }
+
+    entry->indexed = 0;
+    zone->count--;
+}
+
+
+static void
+ngx_fcfh_registry_free_locked(ngx_slab_pool_t *shpool, ngx_fcfh_zone_t *zone,
+    ngx_fcfh_entry_t *entry)
+{
+    ngx_fcfh_registry_unindex(zone, entry);
+    ngx_queue_remove(&entry->queue);
+
+    if (entry->fqdn) {
+        ngx_slab_free_locked(shpool, entry->fqdn);
+    }
+
+    ngx_slab_free_locked(shpool, entry);
+}
+
+
+void
+ngx_fcfh_registry_remove(ngx_fcfh_entry_t *entry)
+{
+    ngx_fcfh_zone_t  *zone;
+    ngx_slab_pool_t  *shpool;
+
+    shpool = ngx_fcfh_registry_pool(&zone);
+    if (shpool == NULL) {
+        return;
+    }
+
+    ngx_shmtx_lock(&shpool->mutex);
+    ngx_fcfh_registry_free_locked(shpool, zone, entry);
+    ngx_shmtx_unlock(&shpool->mutex);
+}
+
+
+ngx_int_t
+ngx_fcfh_registry_set_fqdn(ngx_fcfh_entry_t *entry, u_char *fqdn, size_t len)
+{
+    u_char           *p;
+    ngx_fcfh_zone_t  *zone;
+    ngx_slab_pool_t  *shpool;
+
+    shpool = ngx_fcfh_registry_pool(&zone);
+    if (shpool == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = NULL;
+
+    if (len) {
+        p = ngx_slab_alloc(shpool, len);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_strlow(p, fqdn, len);
+    }
+
+    ngx_shmtx_lock(&shpool->mutex);
+
+    if (entry->fqdn_indexed) {
+        ngx_rbtree_delete(&zone->fqdn_tree, &entry->fqdn_node);
+        entry->fqdn_indexed = 0;
+    }
+
+    if (entry->fqdn) {
+        ngx_slab_free_locked(shpool, entry->fqdn);
+    }
+
+    entry->fqdn = p;
+    entry->fqdn_len = (uint16_t) len;
+
+    if (len && entry->indexed) {
+        entry->fqdn_node.key = ngx_crc32_short(p, len);
+        ngx_rbtree_insert(&zone->fqdn_tree, &entry->fqdn_node);
+        entry->fqdn_indexed = 1;
+    }
+
+    ngx_shmtx_unlock(&shpool->mutex);
+
+    return NGX_OK;
+}
+
+
+void
+ngx_fcfh_registry_set_ports(ngx_fcfh_entry_t *entry, uint16_t *ports,
+    ngx_uint_t n)
+{
+    ngx_fcfh_zone_t  *zone;
+    ngx_slab_pool_t  *shpool;
+
+    shpool = ngx_fcfh_registry_pool(&zone);
+    if (shpool == NULL) {
+        return;
+    }
+
+    ngx_shmtx_lock(&shpool->mutex);
+    ngx_memcpy(entry->ports, ports, n * sizeof(uint16_t));
+    entry->nports = (uint16_t) n;
+    ngx_shmtx_unlock(&shpool->mutex);
+}
+
+
+static ngx_int_t
+ngx_fcfh_registry_copy(ngx_pool_t *pool, ngx_fcfh_entry_t *e,
+    ngx_fcfh_entry_info_t *info)
+{
+    u_char  *p, *s;
+    size_t   size;
+
+    ngx_memcpy(info->guid, e->guid, NGX_FCFH_APF_GUID_SIZE);
+    info->pid = e->pid;
+    info->serial = e->serial;
+    info->connected_at = e->connected_at;
+    info->last_keepalive = e->last_keepalive;
+    info->bytes_in = e->bytes_in;
+    info->bytes_out = e->bytes_out;
+    info->trigger = e->trigger;
+    info->major = e->major;
+    info->minor = e->minor;
+    info->keepalive = e->keepalive;
+    info->auth = e->auth;
+    info->nports = e->nports;
+    ngx_memcpy(info->ports, e->ports, sizeof(e->ports));
+
+    size = e->fqdn_len + e->identity_len + e->user_len + e->peer_len
+           + e->tls_protocol_len + e->tls_cipher_len;
+
+    p = ngx_pnalloc(pool, size ? size : 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    info->fqdn.data = p;
+    info->fqdn.len = e->fqdn_len;
+    p = ngx_cpymem(p, e->fqdn, e->fqdn_len);
+
+    s = e->data;
+
+    info->identity.data = p;
+    info->identity.len = e->identity_len;
+    p = ngx_cpymem(p, s, e->identity_len);
+    s += e->identity_len;
+
+    info->user.data = p;
+    info->user.len = e->user_len;
+    p = ngx_cpymem(p, s, e->user_len);
+    s += e->user_len;
+
+    info->peer.data = p;
+    info->peer.len = e->peer_len;
+    p = ngx_cpymem(p, s, e->peer_len);
+    s += e->peer_len;
+
+    info->tls_protocol.data = p;
+    info->tls_protocol.len = e->tls_protocol_len;
+    p = ngx_cpymem(p, s, e->tls_protocol_len);
+    s += e->tls_protocol_len;
+
+    info->tls_cipher.data = p;
+    info->tls_cipher.len = e->tls_cipher_len;
+    ngx_memcpy(p, s, e->tls_cipher_len);
+
+    return NGX_OK;
+}
+
+
+/*
+ * Copies the indexed entries (all, or the one named by device: a GUID in
+ * text form or an FQDN) into out, an array of ngx_fcfh_entry_info_t.
+ */
+
+ngx_int_t
+ngx_fcfh_registry_snapshot(ngx_pool_t *pool, ngx_str_t *device,
+    ngx_array_t *out)
+{
+    u_char                  guid[NGX_FCFH_APF_GUID_SIZE];
+    u_char                 *low;
+    ngx_int_t               rc, by_guid;
+    ngx_queue_t            *q;
+    ngx_fcfh_zone_t        *zone;
+    ngx_fcfh_entry_t       *e;
+    ngx_slab_pool_t        *shpool;
+    ngx_fcfh_entry_info_t  *info;
+
+    shpool = ngx_fcfh_registry_pool(&zone);
+    if (shpool == NULL) {
+        return NGX_ERROR;
+    }
+
+    low = NULL;
+    by_guid = 0;
+
+    if (device) {
+        by_guid = (ngx_fcfh_apf_guid_from_text((char *) device->data,
+                                               device->len, guid)
+                   == 0);
+
+        if (!by_guid) {
+            low = ngx_pnalloc(pool, device->len ? device->len : 1);
+            if (low == NULL) {
+                return NGX_ERROR;
+            }
+
+            ngx_strlow(low, device->data, device->len);
+        }
+    }
+
+    rc = NGX_OK;
+
+    ngx_shmtx_lock(&shpool->mutex);
+
+    if (device) {
+        e = by_guid ? ngx_fcfh_registry_find_guid(zone, guid)
+                    : ngx_fcfh_registry_find_fqdn(zone, low, device->len);
+
+        if (e) {
+            info = ngx_array_push(out);
+            if (info == NULL || ngx_fcfh_registry_copy(pool, e, info) != NGX_OK)
+            {
+                rc = NGX_ERROR;
+            }
+        }
+
+        goto done;
+    }
+
+    for (q = ngx_queue_head(&zone->entries);
+         q != ngx_queue_sentinel(&zone->entries);
+         q = ngx_queue_next(q))
+    {
+        e = ngx_queue_data(q, ngx_fcfh_entry_t, queue);
+
+        if (!e->indexed) {
+            continue;
+        }
+
+        info = ngx_array_push(out);
+        if (info == NULL || ngx_fcfh_registry_copy(pool, e, info) != NGX_OK) {
+            rc = NGX_ERROR;
+            break;
+        }
+    }
+
+done:
+
+    ngx_shmtx_unlock(&shpool->mutex);
+
+    return rc;
+}
+
+
+ngx_int_t
+ngx_fcfh_registry_stats(size_t *size, size_t *used, ngx_uint_t *count)
+{
+    ngx_uint_t        free;
+    ngx_fcfh_zone_t  *zone;
+    ngx_slab_pool_t  *shpool;
+
+    shpool = ngx_fcfh_registry_pool(&zone);
+    if (shpool == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_shmtx_lock(&shpool->mutex);
+
+    /* whole free pages: partly used slab pages count as used */
+    free = shpool->pfree;
+
+    *size = (u_char *) shpool->end - (u_char *) shpool;
+    *used = *size - free * ngx_pagesize;
+    *count = zone->count;
+
+    ngx_shmtx_unlock(&shpool->mutex);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_fcfh_registry_pid_alive(ngx_pid_t pid)
+{
+    if (pid <= 0) {
+        return 0;
+    }
+
+    if (kill(pid, 0) == -1 && ngx_errno == NGX_ESRCH) {
+        return 0;
+    }
+
+    return 1;
+}
+
+
+/*
+ * nginx has no hook for a dead worker: whoever notices frees its entries.
+ * Liveness is checked outside the lock (kill() is a syscall), then the
+ * entries of slots still holding the same dead pid are freed under it.
+ */
+
+void
+ngx_fcfh_registry_sweep(ngx_log_t *log)
+{
+    time_t            now;
+    ngx_pid_t         pids[NGX_FCFH_MAX_WORKERS];
+    ngx_uint_t        i, ndead, freed;
+    ngx_queue_t      *q, *next;
+    ngx_fcfh_zone_t  *zone;
+    ngx_fcfh_entry_t *e;
+    ngx_slab_pool_t  *shpool;
+    time_t            beats[NGX_FCFH_MAX_WORKERS];
+
+    shpool = ngx_fcfh_registry_pool(&zone);
+    if (shpool == NULL) {
+        return;
+    }
+
+    ngx_shmtx_lock(&shpool->mutex);
+
+    for (i = 0; i < NGX_FCFH_MAX_WORKERS; i++) {
+        pids[i] = zone->workers[i].pid;
+        beats[i] = zone->workers[i].heartbeat;
+    }
+
+    ngx_shmtx_unlock(&shpool->mutex);
+
+    now = ngx_time();
+    ndead = 0;
+
+    for (i = 0; i < NGX_FCFH_MAX_WORKERS; i++) {
+
+        if (pids[i] == 0 || pids[i] == ngx_pid) {
+            pids[i] = 0;
+            continue;
+        }
+
+        if (ngx_fcfh_registry_pid_alive(pids[i])
+            && now - beats[i] < NGX_FCFH_HEARTBEAT_DEAD)
+        {
+            pids[i] = 0;
+            continue;
+        }
+
+        ndead++;
+    }
+
+    if (ndead == 0) {
+        return;
+    }
+
+    freed = 0;
+
+    ngx_shmtx_lock(&shpool->mutex);
+
+    for (i = 0; i < NGX_FCFH_MAX_WORKERS; i++) {
+        if (pids[i] == 0 || zone->workers[i].pid != pids[i]) {
+            pids[i] = 0;
+            continue;
+        }
+
+        zone->workers[i].pid = 0;
+        zone->workers[i].evictions = 0;
+    }
+
+    for (q = ngx_queue_head(&zone->entries);
+         q != ngx_queue_sentinel(&zone->entries);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        e = ngx_queue_data(q, ngx_fcfh_entry_t, queue);
+
+        if (e->slot < NGX_FCFH_MAX_WORKERS && pids[e->slot] == e->pid) {
+            ngx_fcfh_registry_free_locked(shpool, zone, e);
+            freed++;
+        }
+    }
+
+    ngx_shmtx_unlock(&shpool->mutex);
+
+    for (i = 0; i < NGX_FCFH_MAX_WORKERS; i++) {
+        if (pids[i]) {
+            ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                          "fcfh: worker %P is gone, swept its tunnels from "
+                          "the registry", pids[i]);
+        }
+    }
+
+    if (freed) {
+        ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                      "fcfh: %ui stale registry entries swept", freed);
+    }
+}
+
+
+ngx_int_t
+ngx_fcfh_registry_worker_init(ngx_cycle_t *cycle)
+{
+    ngx_uint_t             i, slot;
+    ngx_fcfh_zone_t       *zone;
+    ngx_slab_pool_t       *shpool;
+    ngx_fcfh_main_conf_t  *fmcf;
+
+    fmcf = ngx_fcfh_get_main_conf(cycle);
+
+    shpool = ngx_fcfh_registry_pool(&zone);
+    if (shpool == NULL) {
+        return NGX_OK;
+    }
+
+    ngx_fcfh_registry_sweep(cycle->log);
+
+    slot = NGX_FCFH_MAX_WORKERS;
+
+    ngx_shmtx_lock(&shpool->mutex);
+
+    for (i = 0; i < NGX_FCFH_MAX_WORKERS; i++) {
+        if (zone->workers[i].pid == 0 || zone->workers[i].pid == ngx_pid) {
+            slot = i;
+            break;
+        }
+    }
+
+    if (slot < NGX_FCFH_MAX_WORKERS) {
+        zone->workers[slot].pid = ngx_pid;
+        zone->workers[slot].heartbeat = ngx_time();
+        zone->workers[slot].evictions = 0;
+    }
+
+    ngx_shmtx_unlock(&shpool->mutex);
+
+    if (slot == NGX_FCFH_MAX_WORKERS) {
+        ngx_log_error(NGX_LOG_CRIT, cycle->log, 0,
+                      "fcfh: more than %d live workers share the zone",
+                      NGX_FCFH_MAX_WORKERS);
+        return NGX_ERROR;
+    }
+
+    fmcf->slot = slot;
+    fmcf->evictions_seen = 0;
+
+    return NGX_OK;
+}
+
+
+void
+ngx_fcfh_registry_worker_exit(ngx_cycle_t *cycle)
+{
+    ngx_queue_t           *q, *next;
+    ngx_fcfh_zone_t       *zone;
+    ngx_fcfh_entry_t      *e;
+    ngx_slab_pool_t       *shpool;
+    ngx_fcfh_main_conf_t  *fmcf;
+
+    fmcf = ngx_fcfh_get_main_conf(cycle);
+
+    shpool = ngx_fcfh_registry_pool(&zone);
+    if (shpool == NULL) {
+        return;
+    }
+
+    ngx_shmtx_lock(&shpool->mutex);
+
+    for (q = ngx_queue_head(&zone->entries);
+         q != ngx_queue_sentinel(&zone->entries);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        e = ngx_queue_data(q, ngx_fcfh_entry_t, queue);
+
+        if (e->pid == ngx_pid) {
+            ngx_fcfh_registry_free_locked(shpool, zone, e);
+        }
+    }
+
+    if (zone->workers[fmcf->slot].pid == ngx_pid) {
+        zone->workers[fmcf->slot].pid = 0;
+    }
+
+    ngx_shmtx_unlock(&shpool->mutex);
+}
+
+
+void
+ngx_fcfh_registry_heartbeat(ngx_uint_t slot)
+{
+    ngx_fcfh_zone_t  *zone;
+    ngx_slab_pool_t  *shpool;
+
+    shpool = ngx_fcfh_registry_pool(&zone);
+    if (shpool == NULL) {
+        return;
+    }
+
+    /* a single aligned store: the owner is the only writer */
+    zone->workers[slot].heartbeat = ngx_time();
+}
+
+
+ngx_uint_t
+ngx_fcfh_registry_evictions(ngx_uint_t slot)
+{
+    ngx_fcfh_zone_t  *zone;
+    ngx_slab_pool_t  *shpool;
+
+    shpool = ngx_fcfh_registry_pool(&zone);
+    if (shpool == NULL) {
+        return 0;
+    }
+
+    return zone->workers[slot].evictions;
+}

@@ -1,0 +1,169 @@
+
+/*
+ * Copyright (C) ngx_fcfh_module authors
+ */
+
+
+/*
+ * The registry: every established tunnel of every worker, in one shared
+ * memory zone, indexed by device GUID and by FQDN.
+ *
+ * Ownership rules that keep it consistent without a lock across syscalls:
+ * - only the owner worker frees an entry it created, except that entries
+ *   of a dead worker are freed by whoever sweeps them;
+ * - an entry replaced by a newer tunnel of the same device is unlinked
+ *   from the indexes at once ("evicted") and freed later by its owner;
+ * - the owner updates its counters without the lock (aligned word stores,
+ *   readers copy them under the lock and tolerate a stale value).
+ */
+
+
+#ifndef _NGX_FCFH_REGISTRY_H_INCLUDED_
+#define _NGX_FCFH_REGISTRY_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+#include "ngx_fcfh.h"
+
+
+#define NGX_FCFH_ZONE_LAYOUT         1
+#define NGX_FCFH_MAX_WORKERS         256
+
+/* a worker whose heartbeat is older than this is taken for dead */
+#define NGX_FCFH_HEARTBEAT_DEAD      60
+
+#define NGX_FCFH_AUTH_PASSWORD       1
+#define NGX_FCFH_AUTH_CERTIFICATE    2
+
+
+typedef struct {
+    ngx_pid_t                        pid;
+    time_t                           heartbeat;
+    ngx_uint_t                       evictions;   /* bumped by others */
+} ngx_fcfh_worker_slot_t;
+
+
+struct ngx_fcfh_zone_s {
+    ngx_uint_t                       layout;
+    ngx_rbtree_t                     guid_tree;
+    ngx_rbtree_node_t                guid_sentinel;
+    ngx_rbtree_t                     fqdn_tree;
+    ngx_rbtree_node_t                fqdn_sentinel;
+    ngx_queue_t                      entries;     /* every allocated entry */
+    ngx_uint_t                       count;       /* indexed entries */
+    uint64_t                         serial;
+    ngx_fcfh_worker_slot_t           workers[NGX_FCFH_MAX_WORKERS];
+};
+
+
+struct ngx_fcfh_entry_s {
+    ngx_rbtree_node_t                node;        /* key: crc32(guid) */
+    ngx_rbtree_node_t                fqdn_node;   /* key: crc32(fqdn) */
+    ngx_queue_t                      queue;
+
+    u_char                           guid[NGX_FCFH_APF_GUID_SIZE];
+    ngx_pid_t                        pid;
+    ngx_uint_t                       slot;
+    uint64_t                         serial;
+    void                            *tunnel;     /* valid in the owner */
+
+    time_t                           connected_at;
+
+    /* written by the owner without the lock */
+    time_t                           last_keepalive;
+    uint64_t                         bytes_in;
+    uint64_t                         bytes_out;
+
+    uint32_t                         trigger;
+    uint16_t                         major;
+    uint16_t                         minor;
+    uint32_t                         keepalive;   /* interval asked, s */
+
+    uint16_t                         ports[NGX_FCFH_MAX_PORTS];
+    uint16_t                         nports;
+
+    uint16_t                         fqdn_len;
+    u_char                          *fqdn;       /* own slab allocation */
+
+    uint16_t                         identity_len;
+    uint16_t                         user_len;
+    uint16_t                         peer_len;
+    uint16_t                         tls_protocol_len;
+    uint16_t                         tls_cipher_len;
+
+    unsigned                         auth:2;
+    unsigned                         evicted:1;
+    unsigned                         indexed:1;
+    unsigned                         fqdn_indexed:1;
+
+    u_char                           data[1];     /* the strings above */
+};
+
+
+/* what a tunnel registers */
+typedef struct {
+    u_char                          *guid;
+    ngx_str_t                        identity;
+    ngx_str_t                        user;
+    ngx_str_t                        peer;
+    ngx_str_t                        tls_protocol;
+    ngx_str_t                        tls_cipher;
+    ngx_uint_t                       auth;
+    uint32_t                         trigger;
+    uint32_t                         major;
+    uint32_t                         minor;
+    uint32_t                         keepalive;
+    void                            *tunnel;
+} ngx_fcfh_registration_t;
+
+
+/* a copy of an entry, taken under the lock, for readers */
+typedef struct {
+    u_char                           guid[NGX_FCFH_APF_GUID_SIZE];
+    ngx_pid_t                        pid;
+    uint64_t                         serial;
+    time_t                           connected_at;
+    time_t                           last_keepalive;
+    uint64_t                         bytes_in;
+    uint64_t                         bytes_out;
+    uint32_t                         trigger;
+    uint16_t                         major;
+    uint16_t                         minor;
+    uint32_t                         keepalive;
+    ngx_uint_t                       auth;
+    ngx_uint_t                       nports;
+    uint16_t                         ports[NGX_FCFH_MAX_PORTS];
+    ngx_str_t                        fqdn;
+    ngx_str_t                        identity;
+    ngx_str_t                        user;
+    ngx_str_t                        peer;
+    ngx_str_t                        tls_protocol;
+    ngx_str_t                        tls_cipher;
+} ngx_fcfh_entry_info_t;
+
+
+ngx_int_t ngx_fcfh_registry_init_zone(ngx_shm_zone_t *shm_zone, void *data);
+
+ngx_int_t ngx_fcfh_registry_add(ngx_fcfh_registration_t *reg,
+    ngx_fcfh_entry_t **entry, void **evict_local, ngx_log_t *log);
+void ngx_fcfh_registry_remove(ngx_fcfh_entry_t *entry);
+ngx_int_t ngx_fcfh_registry_set_fqdn(ngx_fcfh_entry_t *entry, u_char *fqdn,
+    size_t len);
+void ngx_fcfh_registry_set_ports(ngx_fcfh_entry_t *entry, uint16_t *ports,
+    ngx_uint_t n);
+
+ngx_int_t ngx_fcfh_registry_snapshot(ngx_pool_t *pool, ngx_str_t *device,
+    ngx_array_t *out);
+ngx_int_t ngx_fcfh_registry_stats(size_t *size, size_t *used,
+    ngx_uint_t *count);
+
+ngx_int_t ngx_fcfh_registry_worker_init(ngx_cycle_t *cycle);
+void ngx_fcfh_registry_worker_exit(ngx_cycle_t *cycle);
+void ngx_fcfh_registry_heartbeat(ngx_uint_t slot);
+ngx_uint_t ngx_fcfh_registry_evictions(ngx_uint_t slot);
+void ngx_fcfh_registry_sweep(ngx_log_t *log);
+
+
+#endif /* _NGX_FCFH_REGISTRY_H_INCLUDED_ */

@@ -1,0 +1,376 @@
+
+/*
+ * Copyright (C) ngx_fcfh_module authors
+ */
+
+
+/*
+ * Stream directives and variables of ngx_fcfh_module.  The device side
+ * lives in ngx_stream_fcfh_tunnel.c.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_stream.h>
+
+#include "ngx_fcfh.h"
+#include "ngx_fcfh_htpasswd.h"
+#include "ngx_stream_fcfh_tunnel.h"
+
+
+static ngx_int_t ngx_stream_fcfh_add_variables(ngx_conf_t *cf);
+static ngx_int_t ngx_stream_fcfh_variable(ngx_stream_session_t *s,
+    ngx_stream_variable_value_t *v, uintptr_t data);
+static void *ngx_stream_fcfh_create_srv_conf(ngx_conf_t *cf);
+static char *ngx_stream_fcfh_merge_srv_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static char *ngx_stream_fcfh_tunnel(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_stream_fcfh_auth_file(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
+
+static ngx_conf_num_bounds_t  ngx_stream_fcfh_max_forwards_bounds = {
+    ngx_conf_check_num_bounds, 1, NGX_FCFH_MAX_PORTS
+};
+
+
+static ngx_command_t  ngx_stream_fcfh_commands[] = {
+
+    { ngx_string("fcfh_tunnel"),
+      NGX_STREAM_SRV_CONF|NGX_CONF_NOARGS,
+      ngx_stream_fcfh_tunnel,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("fcfh_auth_file"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_stream_fcfh_auth_file,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("fcfh_cert_identity"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_stream_set_complex_value_slot,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      offsetof(ngx_stream_fcfh_srv_conf_t, cert_identity),
+      NULL },
+
+    { ngx_string("fcfh_device_guids"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_stream_set_complex_value_slot,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      offsetof(ngx_stream_fcfh_srv_conf_t, device_guids),
+      NULL },
+
+    { ngx_string("fcfh_handshake_timeout"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      offsetof(ngx_stream_fcfh_srv_conf_t, handshake_timeout),
+      NULL },
+
+    { ngx_string("fcfh_idle_timeout"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      offsetof(ngx_stream_fcfh_srv_conf_t, idle_timeout),
+      NULL },
+
+    { ngx_string("fcfh_keepalive"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      offsetof(ngx_stream_fcfh_srv_conf_t, keepalive),
+      NULL },
+
+    { ngx_string("fcfh_max_forwards"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      offsetof(ngx_stream_fcfh_srv_conf_t, max_forwards),
+      &ngx_stream_fcfh_max_forwards_bounds },
+
+      ngx_null_command
+};
+
+
+static ngx_stream_module_t  ngx_stream_fcfh_module_ctx = {
+    ngx_stream_fcfh_add_variables,         /* preconfiguration */
+    NULL,                                  /* postconfiguration */
+
+    NULL,                                  /* create main configuration */
+    NULL,                                  /* init main configuration */
+
+    ngx_stream_fcfh_create_srv_conf,       /* create server configuration */
+    ngx_stream_fcfh_merge_srv_conf         /* merge server configuration */
+};
+
+
+ngx_module_t  ngx_stream_fcfh_module = {
+    NGX_MODULE_V1,
+    &ngx_stream_fcfh_module_ctx,           /* module context */
+    ngx_stream_fcfh_commands,              /* module directives */
+    NGX_STREAM_MODULE,                     /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    NULL,                                  /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+enum {
+    ngx_stream_fcfh_var_guid = 0,
+    ngx_stream_fcfh_var_user,
+    ngx_stream_fcfh_var_identity,
+    ngx_stream_fcfh_var_fqdn,
+    ngx_stream_fcfh_var_trigger
+};
+
+
+static ngx_stream_variable_t  ngx_stream_fcfh_vars[] = {
+
+    { ngx_string("fcfh_guid"), NULL, ngx_stream_fcfh_variable,
+      ngx_stream_fcfh_var_guid, NGX_STREAM_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("fcfh_user"), NULL, ngx_stream_fcfh_variable,
+      ngx_stream_fcfh_var_user, NGX_STREAM_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("fcfh_identity"), NULL, ngx_stream_fcfh_variable,
+      ngx_stream_fcfh_var_identity, NGX_STREAM_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("fcfh_fqdn"), NULL, ngx_stream_fcfh_variable,
+      ngx_stream_fcfh_var_fqdn, NGX_STREAM_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("fcfh_trigger"), NULL, ngx_stream_fcfh_variable,
+      ngx_stream_fcfh_var_trigger, NGX_STREAM_VAR_NOCACHEABLE, 0 },
+
+      ngx_stream_null_variable
+};
+
+
+static ngx_int_t
+ngx_stream_fcfh_add_variables(ngx_conf_t *cf)
+{
+    ngx_stream_variable_t  *var, *v;
+
+    for (v = ngx_stream_fcfh_vars; v->name.len; v++) {
+        var = ngx_stream_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_stream_fcfh_variable(ngx_stream_session_t *s,
+    ngx_stream_variable_value_t *v, uintptr_t data)
+{
+    const char                *name;
+    ngx_str_t                 *value;
+    ngx_stream_fcfh_tunnel_t  *t;
+
+    t = ngx_stream_get_module_ctx(s, ngx_stream_fcfh_module);
+
+    if (t == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    switch (data) {
+
+    case ngx_stream_fcfh_var_guid:
+        value = &t->guid_text;
+        break;
+
+    case ngx_stream_fcfh_var_user:
+        value = &t->user;
+        break;
+
+    case ngx_stream_fcfh_var_identity:
+        value = &t->identity;
+        break;
+
+    case ngx_stream_fcfh_var_fqdn:
+        value = &t->fqdn;
+        break;
+
+    default: /* ngx_stream_fcfh_var_trigger */
+
+        if (!t->version_seen) {
+            v->not_found = 1;
+            return NGX_OK;
+        }
+
+        name = ngx_fcfh_apf_trigger_name(t->trigger);
+
+        v->len = ngx_strlen(name);
+        v->valid = 1;
+        v->no_cacheable = 1;
+        v->not_found = 0;
+        v->data = (u_char *) name;
+
+        return NGX_OK;
+    }
+
+    if (value->data == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->len = value->len;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+    v->data = value->data;
+
+    return NGX_OK;
+}
+
+
+static void *
+ngx_stream_fcfh_create_srv_conf(ngx_conf_t *cf)
+{
+    ngx_stream_fcfh_srv_conf_t  *conf;
+
+    conf = ngx_pcalloc(cf->pool, sizeof(ngx_stream_fcfh_srv_conf_t));
+    if (conf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     conf->cert_identity = NULL;
+     *     conf->device_guids = NULL;
+     */
+
+    conf->enabled = NGX_CONF_UNSET;
+    conf->htpasswd = NGX_CONF_UNSET_PTR;
+    conf->handshake_timeout = NGX_CONF_UNSET_MSEC;
+    conf->idle_timeout = NGX_CONF_UNSET_MSEC;
+    conf->keepalive = NGX_CONF_UNSET;
+    conf->max_forwards = NGX_CONF_UNSET_UINT;
+
+    return conf;
+}
+
+
+static char *
+ngx_stream_fcfh_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_stream_fcfh_srv_conf_t *prev = parent;
+    ngx_stream_fcfh_srv_conf_t *conf = child;
+
+    ngx_conf_merge_value(conf->enabled, prev->enabled, 0);
+    ngx_conf_merge_ptr_value(conf->htpasswd, prev->htpasswd, NULL);
+
+    if (conf->cert_identity == NULL) {
+        conf->cert_identity = prev->cert_identity;
+    }
+
+    if (conf->device_guids == NULL) {
+        conf->device_guids = prev->device_guids;
+    }
+
+    ngx_conf_merge_msec_value(conf->handshake_timeout,
+                              prev->handshake_timeout, 30000);
+    ngx_conf_merge_msec_value(conf->idle_timeout, prev->idle_timeout, 90000);
+    ngx_conf_merge_sec_value(conf->keepalive, prev->keepalive, 30);
+    ngx_conf_merge_uint_value(conf->max_forwards, prev->max_forwards, 16);
+
+    if (!conf->enabled) {
+        return NGX_CONF_OK;
+    }
+
+    if (conf->htpasswd == NULL && conf->cert_identity == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"fcfh_tunnel\" needs \"fcfh_auth_file\" or "
+                           "\"fcfh_cert_identity\": devices must "
+                           "authenticate");
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->keepalive < 1 || conf->keepalive > 86400) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"fcfh_keepalive\" must be between 1s and 1d");
+        return NGX_CONF_ERROR;
+    }
+
+    if ((ngx_msec_t) conf->keepalive * 1000 >= conf->idle_timeout) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"fcfh_idle_timeout\" must be longer than "
+                           "\"fcfh_keepalive\"");
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_stream_fcfh_tunnel(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_stream_fcfh_srv_conf_t *fscf = conf;
+
+    ngx_stream_core_srv_conf_t  *cscf;
+
+    if (fscf->enabled != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    if (ngx_fcfh_check_zone(cf, "fcfh_tunnel") != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    cscf = ngx_stream_conf_get_module_srv_conf(cf, ngx_stream_core_module);
+
+    if (cscf->handler) {
+        return "conflicts with another content handler in this server";
+    }
+
+    cscf->handler = ngx_stream_fcfh_tunnel_handler;
+    fscf->enabled = 1;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_stream_fcfh_auth_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_stream_fcfh_srv_conf_t *fscf = conf;
+
+    ngx_str_t  *value;
+
+    if (fscf->htpasswd != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        fscf->htpasswd = NULL;
+        return NGX_CONF_OK;
+    }
+
+    fscf->htpasswd = ngx_fcfh_htpasswd_load(cf, &value[1]);
+    if (fscf->htpasswd == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}

@@ -1,0 +1,1370 @@
+
+/*
+ * Copyright (C) ngx_fcfh_module authors
+ */
+
+
+/*
+ * The APF session of one AMT device.
+ *
+ * Strict where it protects the gateway: PROTOCOLVERSION first and once,
+ * no user authentication before the auth service, nothing forward- or
+ * channel-related before authentication.  Tolerant where firmware differs:
+ * the order of the two service requests, want_reply on forwards.
+ *
+ * Memory: an idle tunnel holds no buffers.  Reads go to a per-worker
+ * scratch area; only a partial message is copied out ("hold"), and
+ * replies use a recycled per-worker buffer until the socket takes them.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_stream.h>
+
+#include "ngx_fcfh.h"
+#include "ngx_fcfh_registry.h"
+#include "ngx_fcfh_htpasswd.h"
+#include "ngx_stream_fcfh_tunnel.h"
+
+
+#define NGX_FCFH_SERVICE_AUTH        "auth@amt.intel.com"
+#define NGX_FCFH_SERVICE_PFWD        "pfwd@amt.intel.com"
+
+/* the fewest bytes kept for a partial message whose size is not known */
+#define NGX_FCFH_MIN_HOLD            512
+
+
+static void ngx_stream_fcfh_tunnel_read_handler(ngx_event_t *rev);
+static void ngx_stream_fcfh_tunnel_write_handler(ngx_event_t *wev);
+static ngx_int_t ngx_stream_fcfh_tunnel_process(ngx_stream_fcfh_tunnel_t *t,
+    u_char *buf, size_t len);
+static ngx_int_t ngx_stream_fcfh_tunnel_message(ngx_stream_fcfh_tunnel_t *t,
+    ngx_fcfh_apf_msg_t *msg);
+static ngx_int_t ngx_stream_fcfh_tunnel_version(ngx_stream_fcfh_tunnel_t *t,
+    ngx_fcfh_apf_msg_t *msg);
+static ngx_int_t ngx_stream_fcfh_tunnel_service(ngx_stream_fcfh_tunnel_t *t,
+    ngx_fcfh_apf_msg_t *msg);
+static ngx_int_t ngx_stream_fcfh_tunnel_userauth(ngx_stream_fcfh_tunnel_t *t,
+    ngx_fcfh_apf_msg_t *msg);
+static ngx_int_t ngx_stream_fcfh_tunnel_identify(ngx_stream_fcfh_tunnel_t *t,
+    ngx_fcfh_apf_msg_t *msg);
+static ngx_int_t ngx_stream_fcfh_tunnel_bind_guid(
+    ngx_stream_fcfh_tunnel_t *t, ngx_fcfh_cred_t *cred);
+static ngx_int_t ngx_stream_fcfh_tunnel_register(
+    ngx_stream_fcfh_tunnel_t *t);
+static ngx_int_t ngx_stream_fcfh_tunnel_global(ngx_stream_fcfh_tunnel_t *t,
+    ngx_fcfh_apf_msg_t *msg);
+static ngx_int_t ngx_stream_fcfh_tunnel_forward(ngx_stream_fcfh_tunnel_t *t,
+    ngx_fcfh_apf_global_t *g);
+static ngx_int_t ngx_stream_fcfh_tunnel_hold(ngx_stream_fcfh_tunnel_t *t,
+    u_char *buf, size_t len, size_t need);
+static u_char *ngx_stream_fcfh_tunnel_reserve(ngx_stream_fcfh_tunnel_t *t);
+static ngx_int_t ngx_stream_fcfh_tunnel_queued(ngx_stream_fcfh_tunnel_t *t,
+    size_t n);
+static ngx_int_t ngx_stream_fcfh_tunnel_flush(ngx_stream_fcfh_tunnel_t *t);
+static ngx_int_t ngx_stream_fcfh_tunnel_refuse(ngx_stream_fcfh_tunnel_t *t,
+    uint32_t reason, ngx_uint_t level, const char *why);
+static void ngx_stream_fcfh_tunnel_close(ngx_stream_fcfh_tunnel_t *t,
+    ngx_uint_t status);
+static void ngx_stream_fcfh_tunnel_evict(ngx_fcfh_link_t *link);
+static void ngx_stream_fcfh_tunnel_cleanup(void *data);
+static void ngx_stream_fcfh_tunnel_peer(ngx_stream_fcfh_tunnel_t *t);
+static u_char *ngx_stream_fcfh_tunnel_log_error(ngx_log_t *log, u_char *buf,
+    size_t len);
+
+
+static ngx_str_t  ngx_stream_fcfh_service_auth =
+    ngx_string(NGX_FCFH_SERVICE_AUTH);
+static ngx_str_t  ngx_stream_fcfh_service_pfwd =
+    ngx_string(NGX_FCFH_SERVICE_PFWD);
+
+
+void
+ngx_stream_fcfh_tunnel_handler(ngx_stream_session_t *s)
+{
+    ngx_connection_t          *c;
+    ngx_pool_cleanup_t        *cln;
+    ngx_fcfh_main_conf_t      *fmcf;
+    ngx_stream_fcfh_tunnel_t  *t;
+
+    c = s->connection;
+
+    c->log->action = "handling AMT tunnel";
+
+    fmcf = ngx_fcfh_get_main_conf(ngx_cycle);
+
+    if (fmcf->scratch == NULL) {
+        /* single-process mode without a worker init: cannot happen */
+        ngx_stream_finalize_session(s, NGX_STREAM_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    t = ngx_pcalloc(c->pool, sizeof(ngx_stream_fcfh_tunnel_t));
+    if (t == NULL) {
+        ngx_stream_finalize_session(s, NGX_STREAM_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    cln = ngx_pool_cleanup_add(c->pool, 0);
+    if (cln == NULL) {
+        ngx_stream_finalize_session(s, NGX_STREAM_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    t->session = s;
+    t->fmcf = fmcf;
+    t->conf = ngx_stream_get_module_srv_conf(s, ngx_stream_fcfh_module);
+    t->link.evict = ngx_stream_fcfh_tunnel_evict;
+
+    ngx_stream_set_ctx(s, t, ngx_stream_fcfh_module);
+
+    cln->handler = ngx_stream_fcfh_tunnel_cleanup;
+    cln->data = t;
+
+    ngx_queue_insert_tail(&fmcf->tunnels, &t->link.queue);
+    fmcf->ntunnels++;
+
+    ngx_stream_fcfh_tunnel_peer(t);
+
+    s->log_handler = ngx_stream_fcfh_tunnel_log_error;
+
+    c->read->handler = ngx_stream_fcfh_tunnel_read_handler;
+    c->write->handler = ngx_stream_fcfh_tunnel_write_handler;
+
+    /* the whole handshake must finish by this deadline */
+    ngx_add_timer(c->read, t->conf->handshake_timeout);
+
+    if (c->buffer && c->buffer->pos < c->buffer->last) {
+        /* bytes a preread phase already took off the socket */
+
+        if (ngx_stream_fcfh_tunnel_process(t, c->buffer->pos,
+                                           c->buffer->last - c->buffer->pos)
+            != NGX_OK)
+        {
+            return;
+        }
+
+        c->buffer->pos = c->buffer->last;
+    }
+
+    ngx_stream_fcfh_tunnel_read_handler(c->read);
+}
+
+
+static void
+ngx_stream_fcfh_tunnel_read_handler(ngx_event_t *rev)
+{
+    u_char                    *scratch;
+    size_t                     held;
+    ssize_t                    n;
+    ngx_connection_t          *c;
+    ngx_stream_session_t      *s;
+    ngx_stream_fcfh_tunnel_t  *t;
+
+    c = rev->data;
+    s = c->data;
+    t = ngx_stream_get_module_ctx(s, ngx_stream_fcfh_module);
+
+    if (t->closing) {
+        return;
+    }
+
+    if (rev->timedout) {
+        rev->timedout = 0;
+
+        if (!t->established) {
+            ngx_stream_fcfh_tunnel_refuse(t,
+                                  NGX_FCFH_APF_DISC_CONNECTION_TIMED_OUT,
+                                  NGX_LOG_INFO, "device handshake timed out");
+        } else {
+            t->close_reason = "idle timeout";
+            ngx_stream_fcfh_tunnel_refuse(t,
+                                  NGX_FCFH_APF_DISC_CONNECTION_TIMED_OUT,
+                                  NGX_LOG_NOTICE, "device idle timeout");
+        }
+
+        return;
+    }
+
+    if (c->close) {
+        /* worker shutdown timer: the only way nginx closes a busy tunnel */
+        t->close_reason = "worker exit";
+        ngx_stream_fcfh_tunnel_refuse(t, NGX_FCFH_APF_DISC_BY_APPLICATION,
+                                      NGX_LOG_INFO, "worker is exiting");
+        return;
+    }
+
+    scratch = t->fmcf->scratch;
+
+    while (rev->ready) {
+
+        held = t->hold_len;
+
+        if (held) {
+            ngx_memcpy(scratch, t->hold, held);
+        }
+
+        n = c->recv(c, scratch + held, NGX_FCFH_SCRATCH_SIZE - held);
+
+        if (n == NGX_AGAIN) {
+            break;
+        }
+
+        if (n == 0 || n == NGX_ERROR) {
+            if (t->hold_len || !t->established) {
+                ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                              "device closed the connection %s",
+                              t->established ? "mid-message"
+                                             : "during the handshake");
+            }
+
+            if (t->close_reason == NULL) {
+                t->close_reason = "closed by device";
+            }
+
+            ngx_stream_fcfh_tunnel_close(t, t->established
+                                            ? NGX_STREAM_OK
+                                            : NGX_STREAM_BAD_REQUEST);
+            return;
+        }
+
+        t->bytes_in += n;
+
+        if (t->hold) {
+            ngx_free(t->hold);
+            t->hold = NULL;
+            t->hold_len = 0;
+            t->hold_size = 0;
+        }
+
+        if (ngx_stream_fcfh_tunnel_process(t, scratch, held + n) != NGX_OK) {
+            return;
+        }
+    }
+
+    if (t->link.entry) {
+        t->link.entry->bytes_in = t->bytes_in;
+    }
+
+    if (t->established) {
+        /* any message proves the device is there */
+        ngx_add_timer(rev, t->conf->idle_timeout);
+    }
+
+    if (ngx_handle_read_event(rev, 0) != NGX_OK) {
+        ngx_stream_fcfh_tunnel_close(t, NGX_STREAM_INTERNAL_SERVER_ERROR);
+    }
+}
+
+
+static void
+ngx_stream_fcfh_tunnel_write_handler(ngx_event_t *wev)
+{
+    ngx_connection_t          *c;
+    ngx_stream_session_t      *s;
+    ngx_stream_fcfh_tunnel_t  *t;
+
+    c = wev->data;
+    s = c->data;
+    t = ngx_stream_get_module_ctx(s, ngx_stream_fcfh_module);
+
+    if (t->closing) {
+        return;
+    }
+
+    if (ngx_stream_fcfh_tunnel_flush(t) != NGX_OK) {
+        ngx_stream_fcfh_tunnel_close(t, NGX_STREAM_OK);
+    }
+}
+
+
+/*
+ * Parses and handles every complete message in buf; keeps a trailing
+ * partial one.  Returns NGX_OK, or NGX_DONE when the tunnel was closed.
+ */
+
+static ngx_int_t
+ngx_stream_fcfh_tunnel_process(ngx_stream_fcfh_tunnel_t *t, u_char *buf,
+    size_t len)
+{
+    size_t              need;
+    ssize_t             n;
+    ngx_int_t           rc;
+    ngx_connection_t   *c;
+    ngx_fcfh_apf_msg_t  msg;
+
+    c = t->session->connection;
+
+    while (len) {
+
+        need = 0;
+
+        n = ngx_fcfh_apf_parse(buf, len, NGX_FCFH_APF_FROM_DEVICE, NULL, &msg,
+                               &need);
+
+        if (n == 0) {
+            if (ngx_stream_fcfh_tunnel_hold(t, buf, len, need) != NGX_OK) {
+                ngx_stream_fcfh_tunnel_close(t,
+                                             NGX_STREAM_INTERNAL_SERVER_ERROR);
+                return NGX_DONE;
+            }
+
+            break;
+        }
+
+        if (n < 0) {
+            if (n == NGX_FCFH_APF_ERR_UNKNOWN_GLOBAL) {
+                ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                              "device sent unknown global request \"%*s\"",
+                              (size_t) ngx_min(msg.u.global.name.len, 64),
+                              msg.u.global.name.data);
+
+                if (msg.u.global.want_reply) {
+                    n = ngx_fcfh_apf_write_request_failure(
+                            ngx_stream_fcfh_tunnel_reserve(t),
+                            NGX_FCFH_OUT_SIZE - t->out_last);
+                    (void) ngx_stream_fcfh_tunnel_queued(t, n);
+                }
+
+                ngx_stream_fcfh_tunnel_refuse(t,
+                                       NGX_FCFH_APF_DISC_PROTOCOL_ERROR,
+                                       NGX_LOG_INFO,
+                                       "cannot skip an unknown request");
+                return NGX_DONE;
+            }
+
+            ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                          "device sent a malformed APF message "
+                          "(type %ui, %s)", (ngx_uint_t) buf[0],
+                          ngx_fcfh_apf_strerror(n));
+
+            ngx_stream_fcfh_tunnel_refuse(t, NGX_FCFH_APF_DISC_PROTOCOL_ERROR,
+                                          NGX_LOG_DEBUG, "protocol error");
+            return NGX_DONE;
+        }
+
+        rc = ngx_stream_fcfh_tunnel_message(t, &msg);
+
+        if (rc != NGX_OK) {
+            return NGX_DONE;
+        }
+
+        buf += n;
+        len -= n;
+    }
+
+    if (t->forwards_changed) {
+        t->forwards_changed = 0;
+
+        if (t->link.entry) {
+            ngx_fcfh_registry_set_ports(t->link.entry, t->ports, t->nports);
+        }
+
+        if (!t->options_sent) {
+            /*
+             * Ask for keepalives once the forwards are in: some AMT 15
+             * firmware otherwise uses 90 s, the common idle timeout.
+             */
+            t->options_sent = 1;
+
+            n = ngx_fcfh_apf_write_keepalive_options(
+                    ngx_stream_fcfh_tunnel_reserve(t),
+                    NGX_FCFH_OUT_SIZE - t->out_last,
+                    NGX_FCFH_APF_KEEPALIVE_OPTIONS_REQUEST,
+                    (uint32_t) t->conf->keepalive, 0);
+
+            if (ngx_stream_fcfh_tunnel_queued(t, n) != NGX_OK) {
+                return NGX_DONE;
+            }
+        }
+    }
+
+    if (t->out && ngx_stream_fcfh_tunnel_flush(t) != NGX_OK) {
+        ngx_stream_fcfh_tunnel_close(t, NGX_STREAM_OK);
+        return NGX_DONE;
+    }
+
+    return NGX_OK;
+}
+
+
+/* returns NGX_OK to go on, anything else once the tunnel is closed */
+
+static ngx_int_t
+ngx_stream_fcfh_tunnel_message(ngx_stream_fcfh_tunnel_t *t,
+    ngx_fcfh_apf_msg_t *msg)
+{
+    ssize_t            n;
+    ngx_connection_t  *c;
+
+    c = t->session->connection;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_STREAM, c->log, 0,
+                   "fcfh: device message %s",
+                   ngx_fcfh_apf_type_name(msg->type));
+
+    if (msg->type == NGX_FCFH_APF_PROTOCOLVERSION) {
+        return ngx_stream_fcfh_tunnel_version(t, msg);
+    }
+
+    if (!t->version_seen) {
+        return ngx_stream_fcfh_tunnel_refuse(t,
+                                   NGX_FCFH_APF_DISC_PROTOCOL_ERROR,
+                                   NGX_LOG_INFO,
+                                   "device did not start with PROTOCOLVERSION");
+    }
+
+    switch (msg->type) {
+
+    case NGX_FCFH_APF_SERVICE_REQUEST:
+        return ngx_stream_fcfh_tunnel_service(t, msg);
+
+    case NGX_FCFH_APF_USERAUTH_REQUEST:
+        return ngx_stream_fcfh_tunnel_userauth(t, msg);
+
+    case NGX_FCFH_APF_KEEPALIVE_REQUEST:
+        n = ngx_fcfh_apf_write_keepalive(ngx_stream_fcfh_tunnel_reserve(t),
+                                         NGX_FCFH_OUT_SIZE - t->out_last,
+                                         NGX_FCFH_APF_KEEPALIVE_REPLY,
+                                         msg->u.cookie);
+        if (t->link.entry) {
+            t->link.entry->last_keepalive = ngx_time();
+        }
+
+        return ngx_stream_fcfh_tunnel_queued(t, n);
+
+    case NGX_FCFH_APF_KEEPALIVE_REPLY:
+        if (t->link.entry) {
+            t->link.entry->last_keepalive = ngx_time();
+        }
+
+        return NGX_OK;
+
+    case NGX_FCFH_APF_KEEPALIVE_OPTIONS_REPLY:
+        ngx_log_debug2(NGX_LOG_DEBUG_STREAM, c->log, 0,
+                       "fcfh: device keepalive options %uD %uD",
+                       msg->u.keepalive_options.interval,
+                       msg->u.keepalive_options.timeout);
+        return NGX_OK;
+
+    case NGX_FCFH_APF_DISCONNECT:
+        ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                      "device disconnected, reason %uD (%s)",
+                      msg->u.reason,
+                      ngx_fcfh_apf_disconnect_reason_name(msg->u.reason));
+        t->close_reason = "closed by device";
+        ngx_stream_fcfh_tunnel_close(t, NGX_STREAM_OK);
+        return NGX_DONE;
+
+    case NGX_FCFH_APF_GLOBAL_REQUEST:
+        return ngx_stream_fcfh_tunnel_global(t, msg);
+
+    case NGX_FCFH_APF_CHANNEL_OPEN:
+        if (!t->established) {
+            break;
+        }
+
+        /* AMT-initiated channels (alerts) are not relayed (yet): refuse */
+
+        ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                      "device channel open \"%*s\" to port %uD refused",
+                      (size_t) ngx_min(msg->u.channel_open.type.len, 64),
+                      msg->u.channel_open.type.data,
+                      msg->u.channel_open.connected_port);
+
+        n = ngx_fcfh_apf_write_channel_open_failure(
+                ngx_stream_fcfh_tunnel_reserve(t),
+                NGX_FCFH_OUT_SIZE - t->out_last,
+                msg->u.channel_open.sender,
+                NGX_FCFH_APF_OPEN_ADMINISTRATIVELY_PROHIBITED);
+
+        return ngx_stream_fcfh_tunnel_queued(t, n);
+
+    default:
+        /* channel messages: no channel exists that they could refer to */
+        break;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                  "device sent %s %s",
+                  ngx_fcfh_apf_type_name(msg->type),
+                  t->established ? "for no open channel"
+                                 : "before the tunnel was established");
+
+    return ngx_stream_fcfh_tunnel_refuse(t, NGX_FCFH_APF_DISC_PROTOCOL_ERROR,
+                                         NGX_LOG_DEBUG, "out of order");
+}
+
+
+static ngx_int_t
+ngx_stream_fcfh_tunnel_version(ngx_stream_fcfh_tunnel_t *t,
+    ngx_fcfh_apf_msg_t *msg)
+{
+    u_char            *p;
+    ngx_connection_t  *c;
+
+    c = t->session->connection;
+
+    if (t->version_seen) {
+        return ngx_stream_fcfh_tunnel_refuse(t,
+                                       NGX_FCFH_APF_DISC_PROTOCOL_ERROR,
+                                       NGX_LOG_INFO,
+                                       "device sent PROTOCOLVERSION twice");
+    }
+
+    t->version_seen = 1;
+    t->major = msg->u.version.major;
+    t->minor = msg->u.version.minor;
+    t->trigger = msg->u.version.trigger;
+    ngx_memcpy(t->guid, msg->u.version.guid, NGX_FCFH_APF_GUID_SIZE);
+
+    p = ngx_pnalloc(c->pool, NGX_FCFH_APF_GUID_TEXT_SIZE);
+    if (p == NULL) {
+        ngx_stream_fcfh_tunnel_close(t, NGX_STREAM_INTERNAL_SERVER_ERROR);
+        return NGX_DONE;
+    }
+
+    ngx_fcfh_apf_guid_to_text(t->guid, (char *) p);
+    t->guid_text.data = p;
+    t->guid_text.len = NGX_FCFH_APF_GUID_TEXT_SIZE;
+
+    if (t->major != 1) {
+        ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                      "device speaks APF %uD.%uD, only 1.x is supported",
+                      t->major, t->minor);
+        return ngx_stream_fcfh_tunnel_refuse(t,
+                                   NGX_FCFH_APF_DISC_VERSION_NOT_SUPPORTED,
+                                   NGX_LOG_DEBUG, "version");
+    }
+
+    ngx_log_debug3(NGX_LOG_DEBUG_STREAM, c->log, 0,
+                   "fcfh: APF %uD.%uD trigger %s",
+                   t->major, t->minor, ngx_fcfh_apf_trigger_name(t->trigger));
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_stream_fcfh_tunnel_service(ngx_stream_fcfh_tunnel_t *t,
+    ngx_fcfh_apf_msg_t *msg)
+{
+    ssize_t             n;
+    ngx_str_t           name;
+    ngx_connection_t   *c;
+
+    c = t->session->connection;
+
+    name.data = (u_char *) msg->u.service.data;
+    name.len = msg->u.service.len;
+
+    if (name.len == ngx_stream_fcfh_service_auth.len
+        && ngx_strncmp(name.data, ngx_stream_fcfh_service_auth.data,
+                       name.len) == 0)
+    {
+        t->auth_service = 1;
+
+    } else if (name.len == ngx_stream_fcfh_service_pfwd.len
+               && ngx_strncmp(name.data, ngx_stream_fcfh_service_pfwd.data,
+                              name.len) == 0)
+    {
+        /* firmware differs on whether this comes before or after auth */
+        t->pfwd_service = 1;
+
+        if (t->authenticated && !t->established) {
+            t->established = 1;
+        }
+
+    } else {
+        ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                      "device requested unknown service \"%*s\"",
+                      (size_t) ngx_min(name.len, 64), name.data);
+
+        return ngx_stream_fcfh_tunnel_refuse(t,
+                                       NGX_FCFH_APF_DISC_SERVICE_NOT_AVAILABLE,
+                                       NGX_LOG_DEBUG, "service");
+    }
+
+    n = ngx_fcfh_apf_write_service(ngx_stream_fcfh_tunnel_reserve(t),
+                                   NGX_FCFH_OUT_SIZE - t->out_last,
+                                   NGX_FCFH_APF_SERVICE_ACCEPT,
+                                   name.data, (uint32_t) name.len);
+
+    return ngx_stream_fcfh_tunnel_queued(t, n);
+}
+
+
+static ngx_int_t
+ngx_stream_fcfh_tunnel_userauth(ngx_stream_fcfh_tunnel_t *t,
+    ngx_fcfh_apf_msg_t *msg)
+{
+    u_char                   ch;
+    ssize_t                  n;
+    ngx_int_t                rc;
+    ngx_uint_t               i;
+    ngx_connection_t        *c;
+    ngx_fcfh_apf_userauth_t *ua;
+
+    c = t->session->connection;
+    ua = &msg->u.userauth;
+
+    if (!t->auth_service || t->authenticated) {
+        ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                      "device sent USERAUTH_REQUEST %s",
+                      t->authenticated ? "after authentication"
+                                       : "before the auth service");
+
+        return ngx_stream_fcfh_tunnel_refuse(t,
+                                       NGX_FCFH_APF_DISC_PROTOCOL_ERROR,
+                                       NGX_LOG_DEBUG, "userauth order");
+    }
+
+    if (ua->service.len != ngx_stream_fcfh_service_pfwd.len
+        || ngx_strncmp(ua->service.data, ngx_stream_fcfh_service_pfwd.data,
+                       ua->service.len) != 0)
+    {
+        ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                      "device authenticated for unknown service \"%*s\"",
+                      (size_t) ngx_min(ua->service.len, 64),
+                      ua->service.data);
+
+        return ngx_stream_fcfh_tunnel_refuse(t,
+                                       NGX_FCFH_APF_DISC_SERVICE_NOT_AVAILABLE,
+                                       NGX_LOG_DEBUG, "userauth service");
+    }
+
+    t->user.len = ua->user.len;
+    t->user.data = ngx_pnalloc(c->pool, ua->user.len + 1);
+    if (t->user.data == NULL) {
+        ngx_stream_fcfh_tunnel_close(t, NGX_STREAM_INTERNAL_SERVER_ERROR);
+        return NGX_DONE;
+    }
+
+    /* a printable copy for logs and the registry; auth uses the raw one */
+
+    for (i = 0; i < ua->user.len; i++) {
+        ch = ua->user.data[i];
+        t->user.data[i] = (ch < 0x20 || ch > 0x7e || ch == '"' || ch == '\\')
+                          ? '?' : ch;
+    }
+
+    rc = ngx_stream_fcfh_tunnel_identify(t, msg);
+
+    if (rc == NGX_OK) {
+        rc = ngx_stream_fcfh_tunnel_register(t);
+    }
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    t->authenticated = 1;
+
+    if (t->pfwd_service) {
+        t->established = 1;
+    }
+
+    n = ngx_fcfh_apf_write_userauth_success(ngx_stream_fcfh_tunnel_reserve(t),
+                                            NGX_FCFH_OUT_SIZE - t->out_last);
+
+    return ngx_stream_fcfh_tunnel_queued(t, n);
+}
+
+
+/*
+ * Who is this device: a verified client certificate mapped to an
+ * identity by fcfh_cert_identity, else a user and password from the
+ * credentials file.  Then: may that identity claim this GUID.
+ */
+
+static ngx_int_t
+ngx_stream_fcfh_tunnel_identify(ngx_stream_fcfh_tunnel_t *t,
+    ngx_fcfh_apf_msg_t *msg)
+{
+    ssize_t                  n;
+    ngx_str_t                verify, identity, user, password;
+    ngx_int_t                rc;
+    ngx_fcfh_cred_t         *cred;
+    ngx_connection_t        *c;
+    ngx_stream_session_t    *s;
+    ngx_fcfh_apf_userauth_t *ua;
+
+    s = t->session;
+    c = s->connection;
+    ua = &msg->u.userauth;
+    cred = NULL;
+
+#if (NGX_STREAM_SSL)
+
+    if (t->conf->cert_identity && c->ssl) {
+
+        if (ngx_ssl_get_client_verify(c, c->pool, &verify) != NGX_OK) {
+            ngx_stream_fcfh_tunnel_close(t, NGX_STREAM_INTERNAL_SERVER_ERROR);
+            return NGX_DONE;
+        }
+
+        if (verify.len == 7 && ngx_strncmp(verify.data, "SUCCESS", 7) == 0) {
+
+            if (ngx_stream_complex_value(s, t->conf->cert_identity, &identity)
+                != NGX_OK)
+            {
+                ngx_stream_fcfh_tunnel_close(t,
+                                             NGX_STREAM_INTERNAL_SERVER_ERROR);
+                return NGX_DONE;
+            }
+
+            if (identity.len) {
+                t->identity = identity;
+                t->auth = NGX_FCFH_AUTH_CERTIFICATE;
+                goto bind;
+            }
+
+            ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                          "device certificate maps to no identity");
+        }
+    }
+
+#endif
+
+    if (t->conf->htpasswd == NULL || !ua->has_password) {
+        ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                      "device authentication failed: user \"%V\", method "
+                      "\"%*s\", no %s", &t->user,
+                      (size_t) ngx_min(ua->method.len, 16), ua->method.data,
+                      t->conf->htpasswd ? "password" : "accepted credentials");
+        goto failed;
+    }
+
+    user.data = (u_char *) ua->user.data;
+    user.len = ua->user.len;
+    password.data = (u_char *) ua->password.data;
+    password.len = ua->password.len;
+
+    rc = ngx_fcfh_htpasswd_check(t->conf->htpasswd, &user, &password,
+                                 c->pool, &cred);
+
+    if (rc == NGX_ERROR) {
+        ngx_stream_fcfh_tunnel_close(t, NGX_STREAM_INTERNAL_SERVER_ERROR);
+        return NGX_DONE;
+    }
+
+    if (rc != NGX_OK) {
+        ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                      "device authentication failed: user \"%V\", "
+                      "wrong password or unknown user", &t->user);
+        goto failed;
+    }
+
+    t->identity = t->user;
+    t->auth = NGX_FCFH_AUTH_PASSWORD;
+
+bind:
+
+    rc = ngx_stream_fcfh_tunnel_bind_guid(t, cred);
+
+    if (rc == NGX_OK) {
+        return NGX_OK;
+    }
+
+    if (rc == NGX_ERROR) {
+        ngx_stream_fcfh_tunnel_close(t, NGX_STREAM_INTERNAL_SERVER_ERROR);
+        return NGX_DONE;
+    }
+
+    n = ngx_fcfh_apf_write_userauth_failure(ngx_stream_fcfh_tunnel_reserve(t),
+                                            NGX_FCFH_OUT_SIZE - t->out_last);
+    (void) ngx_stream_fcfh_tunnel_queued(t, n);
+
+    ngx_log_error(NGX_LOG_WARN, c->log, 0,
+                  "device identity \"%V\" may not register GUID %V",
+                  &t->identity, &t->guid_text);
+
+    return ngx_stream_fcfh_tunnel_refuse(t, NGX_FCFH_APF_DISC_HOST_NOT_ALLOWED,
+                                         NGX_LOG_DEBUG, "guid binding");
+
+failed:
+
+    n = ngx_fcfh_apf_write_userauth_failure(ngx_stream_fcfh_tunnel_reserve(t),
+                                            NGX_FCFH_OUT_SIZE - t->out_last);
+    (void) ngx_stream_fcfh_tunnel_queued(t, n);
+
+    return ngx_stream_fcfh_tunnel_refuse(t,
+                                   NGX_FCFH_APF_DISC_INVALID_CREDENTIALS,
+                                   NGX_LOG_DEBUG, "authentication");
+}
+
+
+static ngx_int_t
+ngx_stream_fcfh_tunnel_bind_guid(ngx_stream_fcfh_tunnel_t *t,
+    ngx_fcfh_cred_t *cred)
+{
+    ngx_int_t   rc;
+    ngx_str_t   list;
+
+    if (t->conf->device_guids) {
+        if (ngx_stream_complex_value(t->session, t->conf->device_guids, &list)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+    } else if (cred && cred->guids.len) {
+        list = cred->guids;
+
+    } else {
+        /* no binding configured: any GUID, but never another's tunnel */
+        return NGX_OK;
+    }
+
+    rc = ngx_fcfh_guid_list_allows(&list, t->guid);
+
+    if (rc == NGX_ERROR) {
+        ngx_log_error(NGX_LOG_ERR, t->session->connection->log, 0,
+                      "fcfh_device_guids evaluated to an invalid GUID list "
+                      "\"%V\"", &list);
+        return NGX_DECLINED;
+    }
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_stream_fcfh_tunnel_register(ngx_stream_fcfh_tunnel_t *t)
+{
+    void                     *old;
+    ngx_int_t                 rc;
+    ngx_connection_t         *c;
+    ngx_fcfh_registration_t   reg;
+
+    c = t->session->connection;
+
+    ngx_memzero(&reg, sizeof(ngx_fcfh_registration_t));
+
+    reg.guid = t->guid;
+    reg.identity = t->identity;
+    reg.user = t->user;
+    reg.peer = t->peer;
+    reg.auth = t->auth;
+    reg.trigger = t->trigger;
+    reg.major = t->major;
+    reg.minor = t->minor;
+    reg.keepalive = (uint32_t) t->conf->keepalive;
+    reg.tunnel = &t->link;
+
+#if (NGX_STREAM_SSL)
+
+    if (c->ssl) {
+        reg.tls_protocol.data = (u_char *) SSL_get_version(c->ssl->connection);
+        reg.tls_protocol.len = ngx_strlen(reg.tls_protocol.data);
+        reg.tls_cipher.data =
+                        (u_char *) SSL_get_cipher_name(c->ssl->connection);
+        reg.tls_cipher.len = ngx_strlen(reg.tls_cipher.data);
+    }
+
+#endif
+
+    rc = ngx_fcfh_registry_add(&reg, &t->link.entry, &old, c->log);
+
+    switch (rc) {
+
+    case NGX_OK:
+        break;
+
+    case NGX_DECLINED:
+        ngx_log_error(NGX_LOG_WARN, c->log, 0,
+                      "device GUID %V is connected already as another "
+                      "identity, refused", &t->guid_text);
+        return ngx_stream_fcfh_tunnel_refuse(t,
+                                       NGX_FCFH_APF_DISC_HOST_NOT_ALLOWED,
+                                       NGX_LOG_DEBUG, "duplicate guid");
+
+    case NGX_BUSY:
+        ngx_log_error(NGX_LOG_ERR, c->log, 0,
+                      "fcfh zone is full, device refused");
+        return ngx_stream_fcfh_tunnel_refuse(t,
+                                       NGX_FCFH_APF_DISC_TOO_MANY_CONNECTIONS,
+                                       NGX_LOG_DEBUG, "zone full");
+
+    default:
+        ngx_stream_fcfh_tunnel_close(t, NGX_STREAM_INTERNAL_SERVER_ERROR);
+        return NGX_DONE;
+    }
+
+    if (old) {
+        ngx_stream_fcfh_tunnel_evict(old);
+    }
+
+    ngx_log_error(NGX_LOG_NOTICE, c->log, 0,
+                  "device tunnel up: identity \"%V\" (%s), trigger %s",
+                  &t->identity,
+                  t->auth == NGX_FCFH_AUTH_CERTIFICATE ? "certificate"
+                                                       : "password",
+                  ngx_fcfh_apf_trigger_name(t->trigger));
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_stream_fcfh_tunnel_global(ngx_stream_fcfh_tunnel_t *t,
+    ngx_fcfh_apf_msg_t *msg)
+{
+    ssize_t                 n;
+    ngx_connection_t       *c;
+    ngx_fcfh_apf_global_t  *g;
+
+    c = t->session->connection;
+    g = &msg->u.global;
+
+    if (!t->established) {
+        ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                      "device sent global request \"%*s\" before the tunnel "
+                      "was established", (size_t) ngx_min(g->name.len, 64),
+                      g->name.data);
+
+        return ngx_stream_fcfh_tunnel_refuse(t,
+                                       NGX_FCFH_APF_DISC_PROTOCOL_ERROR,
+                                       NGX_LOG_DEBUG, "global order");
+    }
+
+    switch (g->kind) {
+
+    case NGX_FCFH_APF_GLOBAL_TCPIP_FORWARD:
+        return ngx_stream_fcfh_tunnel_forward(t, g);
+
+    case NGX_FCFH_APF_GLOBAL_CANCEL_TCPIP_FORWARD:
+        {
+        ngx_uint_t  i;
+
+        for (i = 0; i < t->nports; i++) {
+            if (t->ports[i] == g->port) {
+                t->ports[i] = t->ports[--t->nports];
+                t->forwards_changed = 1;
+                break;
+            }
+        }
+        }
+
+        /* answered whatever want_reply says, as field-proven peers do */
+        n = ngx_fcfh_apf_write_request_success(
+                ngx_stream_fcfh_tunnel_reserve(t),
+                NGX_FCFH_OUT_SIZE - t->out_last, -1);
+
+        return ngx_stream_fcfh_tunnel_queued(t, n);
+
+    default: /* NGX_FCFH_APF_GLOBAL_UDP_SEND_TO */
+        ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                      "device datagram to port %uD not relayed", g->port);
+
+        if (!g->want_reply) {
+            return NGX_OK;
+        }
+
+        n = ngx_fcfh_apf_write_request_failure(
+                ngx_stream_fcfh_tunnel_reserve(t),
+                NGX_FCFH_OUT_SIZE - t->out_last);
+
+        return ngx_stream_fcfh_tunnel_queued(t, n);
+    }
+}
+
+
+static ngx_int_t
+ngx_stream_fcfh_tunnel_forward(ngx_stream_fcfh_tunnel_t *t,
+    ngx_fcfh_apf_global_t *g)
+{
+    ssize_t            n;
+    ngx_uint_t         i;
+    ngx_connection_t  *c;
+
+    c = t->session->connection;
+
+    if (g->port == 0 || g->port > 65535) {
+        ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                      "device asked to forward invalid port %uD", g->port);
+        goto failure;
+    }
+
+    for (i = 0; i < t->nports; i++) {
+        if (t->ports[i] == g->port) {
+            break;
+        }
+    }
+
+    if (i == t->nports) {
+        if (t->nports >= t->conf->max_forwards) {
+            ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                          "device asked to forward port %uD, over the "
+                          "limit of %ui forwards", g->port,
+                          t->conf->max_forwards);
+            goto failure;
+        }
+
+        t->ports[t->nports++] = (uint16_t) g->port;
+        t->forwards_changed = 1;
+    }
+
+    if (g->address.len
+        && (g->address.len != t->fqdn.len
+            || ngx_strncasecmp(t->fqdn.data, (u_char *) g->address.data,
+                               g->address.len) != 0))
+    {
+        if (t->fqdn.data == NULL) {
+            t->fqdn.data = ngx_pnalloc(c->pool,
+                                       NGX_FCFH_APF_DEFAULT_MAX_STRING);
+            if (t->fqdn.data == NULL) {
+                ngx_stream_fcfh_tunnel_close(t,
+                                             NGX_STREAM_INTERNAL_SERVER_ERROR);
+                return NGX_DONE;
+            }
+        }
+
+        t->fqdn.len = ngx_min(g->address.len,
+                              NGX_FCFH_APF_DEFAULT_MAX_STRING);
+        ngx_strlow(t->fqdn.data, (u_char *) g->address.data, t->fqdn.len);
+
+        if (t->link.entry
+            && ngx_fcfh_registry_set_fqdn(t->link.entry, t->fqdn.data,
+                                          t->fqdn.len)
+               != NGX_OK)
+        {
+            ngx_log_error(NGX_LOG_ERR, c->log, 0,
+                          "fcfh zone is full, FQDN not indexed");
+        }
+    }
+
+    n = ngx_fcfh_apf_write_request_success(ngx_stream_fcfh_tunnel_reserve(t),
+                                           NGX_FCFH_OUT_SIZE - t->out_last,
+                                           g->port);
+
+    return ngx_stream_fcfh_tunnel_queued(t, n);
+
+failure:
+
+    n = ngx_fcfh_apf_write_request_failure(ngx_stream_fcfh_tunnel_reserve(t),
+                                           NGX_FCFH_OUT_SIZE - t->out_last);
+
+    return ngx_stream_fcfh_tunnel_queued(t, n);
+}
+
+
+/* keeps a partial message until the rest arrives */
+
+static ngx_int_t
+ngx_stream_fcfh_tunnel_hold(ngx_stream_fcfh_tunnel_t *t, u_char *buf,
+    size_t len, size_t need)
+{
+    size_t  size;
+
+    size = ngx_max(len, need);
+    size = ngx_max(size, NGX_FCFH_MIN_HOLD);
+    size = ngx_min(size, NGX_FCFH_MAX_MESSAGE);
+
+    if (len > size) {
+        /* cannot happen: the codec rejects anything larger */
+        return NGX_ERROR;
+    }
+
+    t->hold = ngx_alloc(size, t->session->connection->log);
+    if (t->hold == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(t->hold, buf, len);
+    t->hold_len = len;
+    t->hold_size = size;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Where the next reply goes.  The caller writes at most the room left and
+ * calls ngx_stream_fcfh_tunnel_queued() with what the writer returned (0
+ * when it did not fit, or when no buffer could be had).
+ */
+
+static u_char *
+ngx_stream_fcfh_tunnel_reserve(ngx_stream_fcfh_tunnel_t *t)
+{
+    static u_char  none[1];
+
+    if (t->out == NULL) {
+        t->out = ngx_fcfh_get_out_buffer(t->fmcf);
+        t->out_pos = 0;
+        t->out_last = 0;
+
+        if (t->out == NULL) {
+            /* writers then see no room at all */
+            t->out_last = NGX_FCFH_OUT_SIZE;
+            return none;
+        }
+    }
+
+    return t->out + t->out_last;
+}
+
+
+static ngx_int_t
+ngx_stream_fcfh_tunnel_queued(ngx_stream_fcfh_tunnel_t *t, size_t n)
+{
+    if (n == 0) {
+        /* the device does not read what it asks for */
+        ngx_log_error(NGX_LOG_INFO, t->session->connection->log, 0,
+                      "device does not read its replies, closing");
+        t->close_reason = "stuck";
+        ngx_stream_fcfh_tunnel_close(t, NGX_STREAM_BAD_REQUEST);
+        return NGX_DONE;
+    }
+
+    t->out_last += n;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Sends what is queued.  The bytes stay at the same address until sent:
+ * OpenSSL requires a retried SSL_write() to pass the same buffer.
+ */
+
+static ngx_int_t
+ngx_stream_fcfh_tunnel_flush(ngx_stream_fcfh_tunnel_t *t)
+{
+    ssize_t            n;
+    ngx_connection_t  *c;
+
+    c = t->session->connection;
+
+    while (t->out && t->out_pos < t->out_last) {
+
+        n = c->send(c, t->out + t->out_pos, t->out_last - t->out_pos);
+
+        if (n == NGX_ERROR) {
+            t->close_reason = "send failed";
+            return NGX_ERROR;
+        }
+
+        if (n == NGX_AGAIN) {
+            if (ngx_handle_write_event(c->write, 0) != NGX_OK) {
+                return NGX_ERROR;
+            }
+
+            return NGX_OK;
+        }
+
+        t->out_pos += n;
+        t->bytes_out += n;
+    }
+
+    if (t->out) {
+        ngx_fcfh_free_out_buffer(t->fmcf, t->out);
+        t->out = NULL;
+        t->out_pos = 0;
+        t->out_last = 0;
+    }
+
+    if (t->link.entry) {
+        t->link.entry->bytes_out = t->bytes_out;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Every refusal: DISCONNECT with a reason code, one log line, close.
+ * Returns NGX_DONE so callers can "return ngx_..._refuse(...)".
+ */
+
+static ngx_int_t
+ngx_stream_fcfh_tunnel_refuse(ngx_stream_fcfh_tunnel_t *t, uint32_t reason,
+    ngx_uint_t level, const char *why)
+{
+    size_t             n;
+    ngx_connection_t  *c;
+
+    c = t->session->connection;
+
+    if (level != NGX_LOG_DEBUG) {
+        ngx_log_error(level, c->log, 0, "%s, disconnecting (reason %uD)",
+                      why, reason);
+
+    } else {
+        ngx_log_debug2(NGX_LOG_DEBUG_STREAM, c->log, 0,
+                       "fcfh: %s, disconnecting (reason %uD)", why, reason);
+    }
+
+    t->disconnect = reason;
+
+    if (t->close_reason == NULL) {
+        t->close_reason = why;
+    }
+
+    n = ngx_fcfh_apf_write_disconnect(ngx_stream_fcfh_tunnel_reserve(t),
+                                      NGX_FCFH_OUT_SIZE - t->out_last,
+                                      reason);
+    t->out_last += n;
+
+    /* one attempt: a device that does not read loses the reason only */
+    (void) ngx_stream_fcfh_tunnel_flush(t);
+
+    ngx_stream_fcfh_tunnel_close(t, t->established ? NGX_STREAM_OK
+                                                   : NGX_STREAM_FORBIDDEN);
+    return NGX_DONE;
+}
+
+
+static void
+ngx_stream_fcfh_tunnel_close(ngx_stream_fcfh_tunnel_t *t, ngx_uint_t status)
+{
+    ngx_connection_t  *c;
+
+    if (t->closing) {
+        return;
+    }
+
+    t->closing = 1;
+    c = t->session->connection;
+
+    if (t->link.entry) {
+        ngx_log_error(NGX_LOG_NOTICE, c->log, 0,
+                      "device tunnel down: %s, %uL bytes in, %uL out",
+                      t->close_reason ? t->close_reason : "closed",
+                      t->bytes_in, t->bytes_out);
+    }
+
+    ngx_stream_finalize_session(t->session, status);
+}
+
+
+/* a newer connection of the same device took over the registry entry */
+
+static void
+ngx_stream_fcfh_tunnel_evict(ngx_fcfh_link_t *link)
+{
+    ngx_stream_fcfh_tunnel_t  *t;
+
+    t = (ngx_stream_fcfh_tunnel_t *) link;
+
+    if (t->closing) {
+        return;
+    }
+
+    t->close_reason = "replaced by a newer connection";
+
+    ngx_stream_fcfh_tunnel_refuse(t, NGX_FCFH_APF_DISC_BY_APPLICATION,
+                                  NGX_LOG_NOTICE,
+                                  "replaced by a newer connection");
+}
+
+
+static void
+ngx_stream_fcfh_tunnel_cleanup(void *data)
+{
+    ngx_stream_fcfh_tunnel_t  *t = data;
+
+    if (t->link.entry) {
+        ngx_fcfh_registry_remove(t->link.entry);
+        t->link.entry = NULL;
+    }
+
+    if (t->hold) {
+        ngx_free(t->hold);
+        t->hold = NULL;
+    }
+
+    if (t->out) {
+        ngx_fcfh_free_out_buffer(t->fmcf, t->out);
+        t->out = NULL;
+    }
+
+    ngx_queue_remove(&t->link.queue);
+    t->fmcf->ntunnels--;
+}
+
+
+/* the device's own address: the PROXY protocol's when a balancer is used */
+
+static void
+ngx_stream_fcfh_tunnel_peer(ngx_stream_fcfh_tunnel_t *t)
+{
+    u_char            *p;
+    size_t             len;
+    ngx_connection_t  *c;
+
+    c = t->session->connection;
+
+    len = NGX_SOCKADDR_STRLEN + sizeof("[]:65535");
+
+    p = ngx_pnalloc(c->pool, len);
+    if (p == NULL) {
+        return;
+    }
+
+    t->peer.data = p;
+
+    if (c->proxy_protocol) {
+        if (ngx_strlchr(c->proxy_protocol->src_addr.data,
+                        c->proxy_protocol->src_addr.data
+                        + c->proxy_protocol->src_addr.len, ':'))
+        {
+            p = ngx_snprintf(p, len, "[%V]:%d",
+                             &c->proxy_protocol->src_addr,
+                             (int) c->proxy_protocol->src_port);
+        } else {
+            p = ngx_snprintf(p, len, "%V:%d",
+                             &c->proxy_protocol->src_addr,
+                             (int) c->proxy_protocol->src_port);
+        }
+
+        t->peer.len = p - t->peer.data;
+        return;
+    }
+
+    t->peer.len = ngx_sock_ntop(c->sockaddr, c->socklen, p, len, 1);
+}
+
+
+static u_char *
+ngx_stream_fcfh_tunnel_log_error(ngx_log_t *log, u_char *buf, size_t len)
+{
+    u_char                    *p;
+    ngx_stream_session_t      *s;
+    ngx_stream_fcfh_tunnel_t  *t;
+
+    s = log->data;
+    t = ngx_stream_get_module_ctx(s, ngx_stream_fcfh_module);
+
+    p = buf;
+
+    if (t == NULL) {
+        return p;
+    }
+
+    if (s->connection->proxy_protocol) {
+        p = ngx_snprintf(p, len, ", device address: %V", &t->peer);
+        len -= p - buf;
+        buf = p;
+    }
+
+    if (t->guid_text.len) {
+        p = ngx_snprintf(p, len, ", device: %V", &t->guid_text);
+        len -= p - buf;
+        buf = p;
+    }
+
+    if (t->fqdn.len) {
+        p = ngx_snprintf(p, len, ", fqdn: %V", &t->fqdn);
+        len -= p - buf;
+        buf = p;
+    }
+
+    if (t->user.len) {
+        p = ngx_snprintf(p, len, ", user: \"%V\"", &t->user);
+    }
+
+    return p;
+}

@@ -1,0 +1,89 @@
+
+/*
+ * Copyright (C) ngx_fcfh_module authors
+ */
+
+
+/*
+ * The device side: one APF session per AMT TLS connection, run by the
+ * stream module's content handler.
+ */
+
+
+#ifndef _NGX_STREAM_FCFH_TUNNEL_H_INCLUDED_
+#define _NGX_STREAM_FCFH_TUNNEL_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_stream.h>
+
+#include "ngx_fcfh.h"
+#include "ngx_fcfh_htpasswd.h"
+
+
+typedef struct {
+    ngx_flag_t                       enabled;
+    ngx_fcfh_htpasswd_t             *htpasswd;
+    ngx_stream_complex_value_t      *cert_identity;
+    ngx_stream_complex_value_t      *device_guids;
+    ngx_msec_t                       handshake_timeout;
+    ngx_msec_t                       idle_timeout;
+    time_t                           keepalive;
+    ngx_uint_t                       max_forwards;
+} ngx_stream_fcfh_srv_conf_t;
+
+
+typedef struct {
+    ngx_fcfh_link_t                  link;       /* first: see evict */
+
+    ngx_stream_session_t            *session;
+    ngx_stream_fcfh_srv_conf_t      *conf;
+    ngx_fcfh_main_conf_t            *fmcf;
+
+    /* a partial message carried over between reads, NULL when idle */
+    u_char                          *hold;
+    size_t                           hold_len;
+    size_t                           hold_size;
+
+    /* replies not yet taken by the socket, NULL when idle */
+    u_char                          *out;
+    size_t                           out_pos;
+    size_t                           out_last;
+
+    u_char                           guid[NGX_FCFH_APF_GUID_SIZE];
+    uint32_t                         trigger;
+    uint32_t                         major;
+    uint32_t                         minor;
+
+    ngx_str_t                        guid_text;
+    ngx_str_t                        user;
+    ngx_str_t                        identity;
+    ngx_str_t                        fqdn;
+    ngx_str_t                        peer;
+
+    uint16_t                         ports[NGX_FCFH_MAX_PORTS];
+    ngx_uint_t                       nports;
+
+    uint64_t                         bytes_in;
+    uint64_t                         bytes_out;
+
+    ngx_uint_t                       auth;       /* NGX_FCFH_AUTH_* */
+    uint32_t                         disconnect; /* reason we sent */
+    const char                      *close_reason;
+
+    unsigned                         version_seen:1;
+    unsigned                         auth_service:1;
+    unsigned                         pfwd_service:1;
+    unsigned                         authenticated:1;
+    unsigned                         established:1;
+    unsigned                         forwards_changed:1;
+    unsigned                         options_sent:1;
+    unsigned                         closing:1;
+} ngx_stream_fcfh_tunnel_t;
+
+
+void ngx_stream_fcfh_tunnel_handler(ngx_stream_session_t *s);
+
+
+#endif /* _NGX_STREAM_FCFH_TUNNEL_H_INCLUDED_ */

@@ -1,0 +1,162 @@
+#!/usr/bin/perl
+# Authentication: passwords, GUID binding, client-certificate identities,
+# TLS rejection of a rogue certificate, htpasswd reload, log hygiene.
+use strict;
+use warnings;
+use Test::More;
+use FcfhTest qw(:all);
+use FcfhApf qw(:all);
+
+my $t = FcfhTest->new;
+my $C = $t->certs;
+
+# the password file is a per-test copy, rewritten below
+my $htpasswd = $t->read_file("$C/devices.htpasswd");
+$t->write_file('devices.htpasswd', $htpasswd);
+
+my $stream = <<'S';
+    map $ssl_client_s_dn $dev_identity {
+        "~CN=amt-device-(?<devno>[0-9]+)"  "device-$devno";
+        default                             "";
+    }
+    map $dev_identity $dev_guids {
+        device-1  "00000000-0000-4000-8000-00000000d001";
+        device-2  "00000000-0000-4000-8000-00000000d002, 00000000-0000-4000-8000-00000000d003";
+        default   "";
+    }
+    server {
+        listen 127.0.0.1:%%PORT_3%% ssl;
+        ssl_certificate %%CERTS%%/server.crt;
+        ssl_certificate_key %%CERTS%%/server.key;
+        ssl_verify_client on;
+        ssl_client_certificate %%CERTS%%/ca.crt;
+        fcfh_tunnel;
+        fcfh_auth_file %%PREFIX%%/devices.htpasswd;
+        fcfh_cert_identity $dev_identity;
+        fcfh_device_guids $dev_guids;
+        fcfh_handshake_timeout 5s;
+    }
+S
+$t->write_config(std_config(auth => '%%PREFIX%%/devices.htpasswd', stream => $stream));
+$t->run;
+my ($pw, $mtls, $sport) = ($t->port(1), $t->port(3), $t->port(2));
+
+my $n = 0;
+sub guid { sprintf '00000000-0000-4000-8000-%012x', 0xa000 + ++$n }
+
+# Full handshake; returns the client and the messages.
+sub attempt {
+    my ($port, $guid, $user, $pass, %o) = @_;
+    my $c = FcfhApf->connect($port, %{$o{tls} // {}}) or return (undef, []);
+    my $got = $c->handshake($guid, $user, $pass, [16992], "$user.example.test", %o);
+    return ($c, $got);
+}
+
+# Check an auth refusal: USERAUTH_FAILURE("password", 0), DISCONNECT(reason), close.
+sub refused {
+    my ($name, $reason, $port, $guid, $user, $pass, %o) = @_;
+    my ($c, $got) = attempt($port, $guid, $user, $pass, %o);
+    ok($c && !$c->{established}, "$name: not established");
+    return unless $c;
+    my ($f) = grep { $_->{type} == USERAUTH_FAILURE } @$got;
+    ok($f, "$name: USERAUTH_FAILURE") or diag(explain $got);
+    is($f && $f->{methods}, 'password', "$name: failure lists method password");
+    is($f && $f->{partial}, 0, "$name: partial_success 0");
+    ok(!grep({ $_->{type} == USERAUTH_SUCCESS } @$got), "$name: no USERAUTH_SUCCESS");
+    is($c->expect_disconnect(T(3)), $reason, "$name: DISCONNECT($reason)");
+    ok($c->wait_closed(T(3)), "$name: connection closed");
+}
+
+# --- passwords -------------------------------------------------------------
+
+my ($c, $got) = attempt($pw, guid(), 'admin', 'P@ssw0rd');
+ok($c->{established}, 'admin (apr1 hash) accepted');
+$c->close;
+
+my $mark = $t->log_mark;
+refused('wrong password', 15, $pw, guid(), 'admin', 'wrong-password');
+refused('unknown user', 15, $pw, guid(), 'nobody-here', 'P@ssw0rd');
+refused('method none without a certificate', 15, $pw, guid(), 'admin', undef, method => 'none');
+
+# failed-auth log: user and peer, never the password
+my $secret = 'S3cr3t-Never-Logged';
+my $mc = FcfhApf->connect($pw);
+my $mport = $mc->sock->sockport;
+$mc->handshake(guid(), 'mallory', $secret, [16992], 'x');
+is($mc->expect_disconnect(T(3)), 15, 'mallory refused');
+my $line = $t->wait_for_log(qr/mallory/, T(3), $mark);
+ok($line, 'failed authentication logged') or diag(substr($t->error_log, $mark));
+like($line // '', qr/127\.0\.0\.1/, 'log line names the peer address');
+like($line // '', qr/\[(info|notice)\]/, 'logged at info/notice');
+unlike($t->error_log, qr/\Q$secret\E/, 'password never logged');
+unlike($t->error_log, qr/wrong-password/, 'wrong password never logged');
+
+# --- GUID binding ----------------------------------------------------------
+
+($c, $got) = attempt($pw, '00000000-0000-4000-8000-000000000001', 'dev1', 'dev1-secret');
+ok($c->{established}, 'dev1 ($6$ hash) with its bound GUID accepted');
+$c->close;
+refused('dev1 with a GUID bound to dev2', 1, $pw,
+        '00000000-0000-4000-8000-000000000002', 'dev1', 'dev1-secret');
+refused('dev2 with an unbound GUID', 1, $pw, guid(), 'dev2', 'dev2-secret');
+
+# --- client certificates ---------------------------------------------------
+
+my %dev1 = (cert => "$C/device1.crt", key => "$C/device1.key");
+my %dev2 = (cert => "$C/device2.crt", key => "$C/device2.key");
+
+($c, $got) = attempt($mtls, '00000000-0000-4000-8000-00000000d001', 'amt', undef,
+                     method => 'none', tls => \%dev1);
+ok($c && $c->{established}, 'device1 certificate, method none: accepted')
+    or diag(explain $got);
+my $doc = wait_status($sport, sub { find_tunnel($_, '00000000-0000-4000-8000-00000000d001') }, T(3));
+my $e = find_tunnel($doc, '00000000-0000-4000-8000-00000000d001') // {};
+is($e->{identity}, 'device-1', 'identity from the certificate map');
+is($e->{auth}, 'certificate', 'auth certificate');
+
+my ($c2, $got2) = attempt($mtls, '00000000-0000-4000-8000-00000000d003', 'amt', 'anything',
+                          tls => \%dev2);
+ok($c2 && $c2->{established}, 'device2 certificate, method password (unchecked): accepted');
+ok(wait_status($sport, sub { my $x = find_tunnel($_, '00000000-0000-4000-8000-00000000d003');
+                             $x && $x->{identity} eq 'device-2' }, T(3)),
+   'device2 listed with its identity');
+
+refused('device1 certificate with a GUID of device2', 1, $mtls,
+        '00000000-0000-4000-8000-00000000d002', 'amt', undef, method => 'none', tls => \%dev1);
+
+# A certificate from outside the CA never reaches APF. With TLS 1.3 the
+# client may finish its side before the server's verdict, so accept either
+# a failed connect or a connection closed without any APF reply.
+for my $case ([rogue => { cert => "$C/rogue.crt", key => "$C/rogue.key" }],
+              ['no certificate' => {}]) {
+    my ($name, $tls) = @$case;
+    my $r = FcfhApf->connect($mtls, %$tls);
+    if (!$r) {
+        pass("$name: TLS handshake refused ($FcfhApf::ERROR)");
+        next;
+    }
+    $r->send(protocolversion(guid()), service_request(AUTH_SERVICE));
+    my $m = $r->read_msg(T(3));
+    ok(!$m && $r->eof, "$name: closed at TLS, no APF reply") or diag(explain $m);
+}
+
+$c->close;
+$c2->close;
+
+# --- htpasswd reload -------------------------------------------------------
+
+my $hash = `openssl passwd -apr1 'N3w-pass'`;
+chomp $hash;
+(my $new = $htpasswd) =~ s/^admin:[^\n]*/admin:$hash/m;
+$t->write_file('devices.htpasswd', $new);
+ok($t->reload, 'reload after htpasswd change');
+
+($c, $got) = attempt($pw, guid(), 'admin', 'N3w-pass');
+ok($c->{established}, 'new password works after reload') or diag(explain $got);
+$c->close;
+refused('old password after reload', 15, $pw, guid(), 'admin', 'P@ssw0rd');
+($c, $got) = attempt($pw, '00000000-0000-4000-8000-000000000002', 'dev2', 'dev2-secret');
+ok($c->{established}, 'other users unaffected by the reload');
+$c->close;
+
+$t->done_testing;
