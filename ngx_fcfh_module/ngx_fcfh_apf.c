@@ -28,6 +28,12 @@
 #define NGX_FCFH_APF_CANCEL_FORWARD  "cancel-tcpip-forward"
 #define NGX_FCFH_APF_UDP_SEND_TO     "udp-send-to@amt.intel.com"
 
+#if defined(__GNUC__) || defined(__clang__)
+#define NGX_FCFH_APF_NOINLINE        __attribute__((noinline))
+#else
+#define NGX_FCFH_APF_NOINLINE
+#endif
+
 #define ngx_fcfh_apf_str_eq(s, lit)                                          \
     ((s)->len == sizeof(lit) - 1                                             \
      && memcmp((s)->data, lit, sizeof(lit) - 1) == 0)
@@ -47,6 +53,9 @@ typedef struct {
 } ngx_fcfh_apf_cur_t;
 
 
+static ssize_t ngx_fcfh_apf_parse_variable(const uint8_t *buf, size_t len,
+    const ngx_fcfh_apf_limits_t *limits, ngx_fcfh_apf_msg_t *msg,
+    size_t *need);
 static uint32_t ngx_fcfh_apf_u32(const uint8_t *p);
 static ssize_t ngx_fcfh_apf_get_str(ngx_fcfh_apf_cur_t *c, uint32_t max,
     size_t tail, ngx_fcfh_apf_str_t *s);
@@ -125,9 +134,7 @@ ngx_fcfh_apf_parse(const uint8_t *buf, size_t len, unsigned flags,
     size_t *need)
 {
     size_t                      size;
-    ssize_t                     rc;
     unsigned                    type;
-    ngx_fcfh_apf_cur_t          c;
     const ngx_fcfh_apf_type_t  *t;
 
     if (need) {
@@ -171,6 +178,23 @@ ngx_fcfh_apf_parse(const uint8_t *buf, size_t len, unsigned flags,
         return ngx_fcfh_apf_parse_fixed(buf, size, msg);
     }
 
+    return ngx_fcfh_apf_parse_variable(buf, len, limits, msg, need);
+}
+
+
+/*
+ * Kept out of line so that the fixed-size path (keepalives, window
+ * adjusts) needs no stack frame.
+ */
+
+static NGX_FCFH_APF_NOINLINE ssize_t
+ngx_fcfh_apf_parse_variable(const uint8_t *buf, size_t len,
+    const ngx_fcfh_apf_limits_t *limits, ngx_fcfh_apf_msg_t *msg,
+    size_t *need)
+{
+    ssize_t             rc;
+    ngx_fcfh_apf_cur_t  c;
+
     if (limits == NULL) {
         limits = &ngx_fcfh_apf_default_limits;
     }
@@ -180,7 +204,7 @@ ngx_fcfh_apf_parse(const uint8_t *buf, size_t len, unsigned flags,
     c.off = 1;
     c.need = need;
 
-    switch (type) {
+    switch (buf[0]) {
 
     case NGX_FCFH_APF_CHANNEL_DATA:
         return ngx_fcfh_apf_parse_channel_data(&c, limits, msg);

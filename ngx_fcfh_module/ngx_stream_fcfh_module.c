@@ -311,10 +311,11 @@ ngx_stream_fcfh_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
     }
 
     if ((ngx_msec_t) conf->keepalive * 1000 >= conf->idle_timeout) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"fcfh_idle_timeout\" must be longer than "
-                           "\"fcfh_keepalive\"");
-        return NGX_CONF_ERROR;
+        /* devices would be dropped between two keepalives */
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "\"fcfh_idle_timeout\" %Mms is not longer than "
+                           "\"fcfh_keepalive\" %Ts: idle devices will be "
+                           "dropped", conf->idle_timeout, conf->keepalive);
     }
 
     return NGX_CONF_OK;

@@ -2012,16 +2012,17 @@ main(int argc, char **argv)
 
     quit = 1;
 
+    /* counters as they were while running ("established" included) */
+    sim_stats_json(json, sizeof(json));
+    printf("%s\n", json);
+    fflush(stdout);
+    sim_stats_write_file();
+
     for (d = 0; d < sim_conf.devices; d++) {
         if (devs[d].fd != -1) {
             sim_dev_close(&devs[d], 0);
         }
     }
-
-    sim_stats_json(json, sizeof(json));
-    printf("%s\n", json);
-    fflush(stdout);
-    sim_stats_write_file();
 
     return 0;
 }

@@ -135,9 +135,10 @@ for my $case ([rogue => { cert => "$C/rogue.crt", key => "$C/rogue.key" }],
         pass("$name: TLS handshake refused ($FcfhApf::ERROR)");
         next;
     }
-    $r->send(protocolversion(guid()), service_request(AUTH_SERVICE));
+    # (sending APF here would make stock nginx 1.22 log SSL_shutdown()
+    # "application data after close notify" at [crit]; just wait for the close)
     my $m = $r->read_msg(T(3));
-    ok(!$m && $r->eof, "$name: closed at TLS, no APF reply") or diag(explain $m);
+    ok(!$m && $r->eof, "$name: closed right after TLS") or diag(explain $m);
 }
 
 $c->close;

@@ -10,10 +10,7 @@ use FcfhApf qw(:all);
 my $t = FcfhTest->new;
 my $compat_ciphers = 'ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384:'
     . 'ECDHE-RSA-AES128-SHA:ECDHE-RSA-AES256-SHA:AES128-SHA:AES256-SHA:@SECLEVEL=0';
-my $server = <<"S";
-        ssl_protocols TLSv1 TLSv1.1 TLSv1.2;
-        ssl_ciphers $compat_ciphers;
-S
+my $server = "ssl_ciphers $compat_ciphers;";
 my $stream = <<'S';
     server {
         listen 127.0.0.1:%%PORT_3%% ssl;
@@ -25,13 +22,15 @@ my $stream = <<'S';
     }
     server {
         listen 127.0.0.1:%%PORT_4%% ssl;
+        ssl_protocols TLSv1.2 TLSv1.3;
         ssl_certificate %%CERTS%%/server-ecdsa.crt;
         ssl_certificate_key %%CERTS%%/server-ecdsa.key;
         fcfh_tunnel;
         fcfh_auth_file %%CERTS%%/devices.htpasswd;
     }
 S
-$t->write_config(std_config(server => $server, stream => $stream));
+$t->write_config(std_config(server => $server, stream => $stream,
+                            protocols => 'TLSv1 TLSv1.1 TLSv1.2'));
 $t->run;
 my ($compat, $modern, $ecdsa, $sport) = ($t->port(1), $t->port(3), $t->port(4), $t->port(2));
 my %tls1 = (ssl_version => 'TLSv1', cipher_list => 'DEFAULT:@SECLEVEL=0');

@@ -18,6 +18,7 @@ use Exporter qw(import);
 use IO::Socket::INET;
 use IO::Socket::SSL;
 use Time::HiRes qw(time sleep);
+use Scalar::Util qw(refaddr weaken);
 
 use constant {
     DISCONNECT => 1, SERVICE_REQUEST => 5, SERVICE_ACCEPT => 6,
@@ -46,6 +47,11 @@ our @EXPORT_OK = qw(
 our %EXPORT_TAGS = (all => \@EXPORT_OK);
 
 our $ERROR = '';
+our %LIVE;          # every open client (weak), so the harness can close them
+
+# Close every client still open (the harness does this before stopping
+# nginx: a tunnel left open keeps a gracefully exiting worker alive).
+sub close_all { $_ && $_->close for values %LIVE; %LIVE = () }
 our $TIMEOUT = 5;
 
 $SIG{PIPE} = 'IGNORE';
@@ -176,8 +182,11 @@ sub connect {
             return;
         };
     }
-    return bless { sock => $sock, buf => '', pending => [], eof => 0,
-                   ssl => ($o{ssl} // 1), port => $port }, $class;
+    my $self = bless { sock => $sock, buf => '', pending => [], eof => 0,
+                       ssl => ($o{ssl} // 1), port => $port }, $class;
+    $LIVE{refaddr $self} = $self;
+    weaken $LIVE{refaddr $self};
+    return $self;
 }
 
 sub sock { $_[0]{sock} }
@@ -187,6 +196,7 @@ sub tls_version { my $s = $_[0]{sock}; $s->can('get_sslversion') ? $s->get_sslve
 
 sub close {
     my ($self) = @_;
+    delete $LIVE{refaddr $self};
     if (my $s = delete $self->{sock}) { $self->{ssl} ? $s->close(SSL_fast_shutdown => 1) : $s->close }
 }
 
@@ -336,7 +346,11 @@ sub read_msg {
     $self->{timed_out} = 0;
     while (1) {
         my $m = $self->parse_one;
-        if ($m) { push @{$self->{seen}}, $m; return $m }
+        if ($m) {
+            push @{$self->{seen}}, $m;
+            $self->{disconnect} //= $m->{reason} if $m->{type} == DISCONNECT;
+            return $m;
+        }
         return if $self->{eof};
         unless ($self->fill($deadline)) {
             $self->{timed_out} = 1 unless $self->{eof};
@@ -346,11 +360,13 @@ sub read_msg {
 }
 
 # Read until DISCONNECT (returns its reason) or EOF/timeout (returns undef).
-# The messages read are in $c->{before_disconnect}.
+# The messages read are in $c->{before_disconnect}. A DISCONNECT already read
+# (e.g. by handshake()) counts.
 sub expect_disconnect {
     my ($self, $timeout) = @_;
     my $deadline = time + ($timeout // $TIMEOUT);
     $self->{before_disconnect} = [];
+    return $self->{disconnect} if defined $self->{disconnect};
     while (my $m = $self->read_msg($deadline - time)) {
         return $m->{reason} if $m->{type} == DISCONNECT;
         push @{$self->{before_disconnect}}, $m;

@@ -106,7 +106,8 @@ sub free_port {
 
 sub port {
     my ($self, $n) = @_;
-    return $self->{ports}{$n} //= $self->free_port;
+    $self->{ports}{$n} = $self->free_port unless defined $self->{ports}{$n};
+    return $self->{ports}{$n};
 }
 
 sub expand {
@@ -115,7 +116,9 @@ sub expand {
     my $http = join "\n    ", map({ "${_}_temp_path $p/${_}_temp;" }
                                    qw(client_body proxy fastcgi uwsgi scgi)),
                                "access_log $p/access.log;";
-    $text =~ s/%%PORT_(\d+)%%/$self->port($1)/ge;
+    my %used;
+    $text =~ s/%%PORT_(\d+)%%/$used{$1} = $self->port($1)/ge;
+    $self->{expanded_ports} = [ values %used ];
     $text =~ s/%%PREFIX%%/$p/g;
     $text =~ s/%%MODULE%%/$MODULE/g;
     $text =~ s/%%CERTS%%/$self->{certs}/g;
@@ -131,6 +134,7 @@ sub write_config {
         . ($> == 0 ? "user root root;\n" : '')
         . "error_log %%PREFIX%%/error.log info;\n\n";
     my $text = $self->expand($head . $template);
+    $self->{conf_ports} = $self->{expanded_ports} if $name eq 'nginx.conf';
     $self->{workers_expected} = $text =~ /^\s*worker_processes\s+(\d+)/m ? $1 : 1
         if $name eq 'nginx.conf';
     $self->write_file($name, $text);
@@ -204,7 +208,7 @@ sub run {
     }
     wait_for(sub { ($self->{master} = $self->master_pid) && pid_alive($self->{master}) }, 10)
         or die "no nginx pid file\n";
-    my @ports = @{ $opt{wait_ports} // [ values %{$self->{ports}} ] };
+    my @ports = @{ $opt{wait_ports} // $self->{conf_ports} // [] };
     for my $port (@ports) {
         wait_for(sub { IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port", Timeout => 1) }, 10)
             or die "port $port not listening\n";
@@ -314,6 +318,7 @@ sub done_testing {
 }
 
 sub cleanup {
+    FcfhApf::close_all() if defined &FcfhApf::close_all;
     for my $t (@INSTANCES) {
         $t->stop_sim($_) for @{$t->{sims}};
         $t->stop;
@@ -333,15 +338,19 @@ END {
 
 # A gateway config: tunnel server on PORT_1 (TLS, password auth), status on
 # PORT_2. Options: workers, zone, auth (file), handshake, idle, keepalive,
-# listen (extra listen params), main/stream/server/http (extra text).
+# listen (extra listen params), protocols (ssl_protocols, default TLSv1.2
+# TLSv1.3: nginx 1.22's default has no TLSv1.3), main/stream/server/http
+# (extra text).
 sub std_config {
     my (%o) = @_;
     my %d = (workers => 1, zone => '4m', auth => '%%CERTS%%/devices.htpasswd',
              handshake => '5s', idle => '30s', listen => 'ssl',
+             protocols => 'TLSv1.2 TLSv1.3',
              main => '', stream => '', server => '', http => '', %o);
     my $ka = defined $d{keepalive} ? "fcfh_keepalive $d{keepalive};" : '';
     my $tls = $d{listen} =~ /\bssl\b/ ? "ssl_certificate %%CERTS%%/server.crt;
-        ssl_certificate_key %%CERTS%%/server.key;" : '';
+        ssl_certificate_key %%CERTS%%/server.key;
+        ssl_protocols $d{protocols};" : '';
     return <<"CONF";
 worker_processes $d{workers};
 events { worker_connections 1024; }

@@ -1,0 +1,29 @@
+#!/bin/sh
+# Installs, on Debian 12, everything the build, the demo and the tests use.
+# Idempotent; quiet when all is there already.
+set -eu
+
+pkgs="nginx libnginx-mod-stream nginx-dev build-essential dpkg-dev
+      libssl-dev libpcre2-dev zlib1g-dev libcmocka-dev openssl curl
+      perl libio-socket-ssl-perl libnet-ssleay-perl
+      ncat amtterm proxychains4 python3 python3-requests python3-socks
+      procps psmisc iproute2 clang-14 libclang-rt-14-dev"
+
+missing=
+for p in $pkgs; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' \
+        || missing="$missing $p"
+done
+
+if [ -n "$missing" ]; then
+    echo "installing:$missing"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    # the package's own nginx service is not needed; keep it from starting
+    # on port 80 inside containers without an init system
+    apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+
+# Debian's nginx package starts a system-wide nginx on port 80 where an
+# init system runs; the gateway never uses it.
+exit 0
