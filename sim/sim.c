@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <netdb.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -1266,6 +1267,8 @@ sim_stats_json(char *buf, size_t size)
     J(bulk_transfers);
     J(bytes_in);
     J(bytes_out);
+    n += snprintf(buf + n, size - n, "\"heap_in_use\":%llu,",
+                  (unsigned long long) mallinfo2().uordblks);
     n += snprintf(buf + n, size - n, "\"established\":%llu}",
                   (unsigned long long) sim_stats.established);
 

@@ -11,7 +11,8 @@
 #   devices.htpasswd              admin:P@ssw0rd (apr1, any GUID)
 #                                 dev1:dev1-secret ($6$, GUID ...0001)
 #                                 dev2:dev2-secret ($6$, GUID ...0002)
-# Idempotent: does nothing when DIR/ca.crt exists, unless --force.
+# Idempotent: does nothing when DIR/ca.crt exists, unless --force. Keys and the
+# htpasswd file are mode 0600 (nginx reads them in the master, as root).
 set -eu
 
 usage() { echo "usage: $0 DIR [--force]" >&2; exit 2; }
@@ -85,8 +86,8 @@ ossl req -x509 -new -key rogue.key -sha256 -days $DAYS -subj "/O=Intel/CN=amt-de
     printf 'dev2:%s:00000000-0000-4000-8000-000000000002\n' "$(openssl passwd -6 'dev2-secret')"
 } > devices.htpasswd
 
-chmod 600 *.key
-chmod 644 *.crt devices.htpasswd
+chmod 600 *.key devices.htpasswd     # nginx warns about world-readable credentials
+chmod 644 *.crt
 for f in ca.key server.crt server.key server-ecdsa.crt server-ecdsa.key \
          device1.crt device1.key device2.crt device2.key rogue.crt rogue.key devices.htpasswd; do
     mv -f "$f" "$DIR/$f"

@@ -58,6 +58,8 @@ our @INSTANCES;
 our $LAST_STATUS;        # last document wait_status() saw (for diagnostics)
 
 $SIG{PIPE} = 'IGNORE';
+# an interrupted test (Ctrl-C, prove timeout) still runs END: stop nginx and sims
+$SIG{$_} = sub { Test::More::diag("interrupted"); exit 1 } for qw(INT TERM);
 
 sub new {
     my ($class, %opt) = @_;
