@@ -4,6 +4,7 @@
 #   make test       unit tests (cmocka) + integration tests (prove t/)
 #   make quickstart demo gateway with a simulated device (foreground)
 #   make deps       apt-get install everything the build and tests need
+#   make static     upstream nginx with the module linked in (--add-module)
 
 TOP      := $(abspath .)
 BUILD    ?= $(TOP)/build
@@ -21,7 +22,7 @@ SIM_SRCS    := $(wildcard $(TOP)/sim/*.c $(TOP)/sim/*.h) \
 WARN     := -Wall -Wextra -Wpointer-arith -Wno-unused-parameter -Werror
 OPT      ?= -O2 -g
 
-.PHONY: all module sim unit test prove deps quickstart clean
+.PHONY: all module sim unit test prove deps quickstart static clean
 
 all: module sim
 
@@ -61,6 +62,19 @@ prove: module sim
 	prove -I$(TOP)/t/lib $(PROVE_FLAGS) $(TOP)/t/
 
 test: unit prove
+
+# upstream nginx (Debian's orig tarball) with the module linked in
+STATIC   := $(BUILD)/static/nginx
+
+static: $(STATIC)
+
+$(STATIC): $(MODULE_SRCS)
+	$(TOP)/tools/nginx-source.sh $(BUILD)/nginx-src
+	cd $(BUILD)/nginx-src && ./configure --with-debug --with-stream \
+	    --with-stream_ssl_module --with-http_ssl_module \
+	    --add-module=$(TOP) --builddir=$(BUILD)/static \
+	    > $(BUILD)/static-configure.log
+	$(MAKE) -C $(BUILD)/nginx-src -f $(BUILD)/static/Makefile
 
 deps:
 	$(TOP)/tools/install-deps.sh

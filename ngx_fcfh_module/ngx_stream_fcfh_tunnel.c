@@ -1229,6 +1229,18 @@ ngx_stream_fcfh_tunnel_close(ngx_stream_fcfh_tunnel_t *t, ngx_uint_t status)
     t->closing = 1;
     c = t->session->connection;
 
+#if (NGX_STREAM_SSL)
+
+    if (c->ssl) {
+        /*
+         * Send close_notify but do not wait for the device's: a device
+         * still sending would make SSL_shutdown() fail loudly.
+         */
+        c->ssl->no_wait_shutdown = 1;
+    }
+
+#endif
+
     if (t->link.entry) {
         ngx_log_error(NGX_LOG_NOTICE, c->log, 0,
                       "device tunnel down: %s, %uL bytes in, %uL out",

@@ -13,7 +13,7 @@ my $t = FcfhTest->new;
 my @bad = (
     [ 'missing fcfh_zone',
       sub { my $c = std_config(); $c =~ s/^fcfh_zone .*$//m; $c },
-      qr/"fcfh_zone" is not configured/ ],
+      qr/"fcfh_tunnel" requires "fcfh_zone"/ ],
     [ 'bad fcfh_zone size',
       sub { std_config(zone => 'lots') },
       qr/fcfh_zone|invalid/ ],
