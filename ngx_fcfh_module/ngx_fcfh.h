@@ -62,6 +62,7 @@ typedef struct {
     ngx_event_t                      evict_event; /* polls eviction notes */
     ngx_uint_t                       slot;        /* worker slot in zone */
     ngx_uint_t                       evictions_seen;
+    ngx_uint_t                       polls;
 } ngx_fcfh_main_conf_t;
 
 

@@ -20,6 +20,9 @@
 /* how often a worker looks for tunnels another worker replaced */
 #define NGX_FCFH_EVICT_POLL          250
 
+/* how often, in polls, it looks for workers that died without cleanup */
+#define NGX_FCFH_SWEEP_POLLS         40
+
 #define NGX_FCFH_MAX_FREE_OUT        64
 
 
@@ -230,7 +233,9 @@ ngx_fcfh_evict_handler(ngx_event_t *ev)
 
     fmcf = ev->data;
 
-    ngx_fcfh_registry_heartbeat(fmcf->slot);
+    if (++fmcf->polls % NGX_FCFH_SWEEP_POLLS == 0) {
+        ngx_fcfh_registry_sweep(ev->log);
+    }
 
     n = ngx_fcfh_registry_evictions(fmcf->slot);
 

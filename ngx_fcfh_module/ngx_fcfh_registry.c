@@ -694,14 +694,12 @@ ngx_fcfh_registry_pid_alive(ngx_pid_t pid)
 void
 ngx_fcfh_registry_sweep(ngx_log_t *log)
 {
-    time_t            now;
-    ngx_pid_t         pids[NGX_FCFH_MAX_WORKERS];
-    ngx_uint_t        i, ndead, freed;
-    ngx_queue_t      *q, *next;
-    ngx_fcfh_zone_t  *zone;
-    ngx_fcfh_entry_t *e;
-    ngx_slab_pool_t  *shpool;
-    time_t            beats[NGX_FCFH_MAX_WORKERS];
+    ngx_pid_t          pids[NGX_FCFH_MAX_WORKERS];
+    ngx_uint_t         i, ndead, freed;
+    ngx_queue_t       *q, *next;
+    ngx_fcfh_zone_t   *zone;
+    ngx_fcfh_entry_t  *e;
+    ngx_slab_pool_t   *shpool;
 
     shpool = ngx_fcfh_registry_pool(&zone);
     if (shpool == NULL) {
@@ -712,12 +710,10 @@ ngx_fcfh_registry_sweep(ngx_log_t *log)
 
     for (i = 0; i < NGX_FCFH_MAX_WORKERS; i++) {
         pids[i] = zone->workers[i].pid;
-        beats[i] = zone->workers[i].heartbeat;
     }
 
     ngx_shmtx_unlock(&shpool->mutex);
 
-    now = ngx_time();
     ndead = 0;
 
     for (i = 0; i < NGX_FCFH_MAX_WORKERS; i++) {
@@ -727,9 +723,7 @@ ngx_fcfh_registry_sweep(ngx_log_t *log)
             continue;
         }
 
-        if (ngx_fcfh_registry_pid_alive(pids[i])
-            && now - beats[i] < NGX_FCFH_HEARTBEAT_DEAD)
-        {
+        if (ngx_fcfh_registry_pid_alive(pids[i])) {
             pids[i] = 0;
             continue;
         }
@@ -789,7 +783,9 @@ ngx_int_t
 ngx_fcfh_registry_worker_init(ngx_cycle_t *cycle)
 {
     ngx_uint_t             i, slot;
+    ngx_queue_t           *q, *next;
     ngx_fcfh_zone_t       *zone;
+    ngx_fcfh_entry_t      *e;
     ngx_slab_pool_t       *shpool;
     ngx_fcfh_main_conf_t  *fmcf;
 
@@ -800,6 +796,33 @@ ngx_fcfh_registry_worker_init(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
+    /*
+     * Entries or a slot carrying our pid are leftovers of a dead process
+     * whose pid the kernel gave us: nothing of ours exists yet.
+     */
+
+    ngx_shmtx_lock(&shpool->mutex);
+
+    for (q = ngx_queue_head(&zone->entries);
+         q != ngx_queue_sentinel(&zone->entries);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        e = ngx_queue_data(q, ngx_fcfh_entry_t, queue);
+
+        if (e->pid == ngx_pid) {
+            ngx_fcfh_registry_free_locked(shpool, zone, e);
+        }
+    }
+
+    for (i = 0; i < NGX_FCFH_MAX_WORKERS; i++) {
+        if (zone->workers[i].pid == ngx_pid) {
+            zone->workers[i].pid = 0;
+        }
+    }
+
+    ngx_shmtx_unlock(&shpool->mutex);
+
     ngx_fcfh_registry_sweep(cycle->log);
 
     slot = NGX_FCFH_MAX_WORKERS;
@@ -807,7 +830,7 @@ ngx_fcfh_registry_worker_init(ngx_cycle_t *cycle)
     ngx_shmtx_lock(&shpool->mutex);
 
     for (i = 0; i < NGX_FCFH_MAX_WORKERS; i++) {
-        if (zone->workers[i].pid == 0 || zone->workers[i].pid == ngx_pid) {
+        if (zone->workers[i].pid == 0) {
             slot = i;
             break;
         }
@@ -815,7 +838,6 @@ ngx_fcfh_registry_worker_init(ngx_cycle_t *cycle)
 
     if (slot < NGX_FCFH_MAX_WORKERS) {
         zone->workers[slot].pid = ngx_pid;
-        zone->workers[slot].heartbeat = ngx_time();
         zone->workers[slot].evictions = 0;
     }
 
@@ -872,21 +894,6 @@ ngx_fcfh_registry_worker_exit(ngx_cycle_t *cycle)
     ngx_shmtx_unlock(&shpool->mutex);
 }
 
-
-void
-ngx_fcfh_registry_heartbeat(ngx_uint_t slot)
-{
-    ngx_fcfh_zone_t  *zone;
-    ngx_slab_pool_t  *shpool;
-
-    shpool = ngx_fcfh_registry_pool(&zone);
-    if (shpool == NULL) {
-        return;
-    }
-
-    /* a single aligned store: the owner is the only writer */
-    zone->workers[slot].heartbeat = ngx_time();
-}
 
 
 ngx_uint_t

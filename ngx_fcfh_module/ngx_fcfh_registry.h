@@ -31,16 +31,12 @@
 #define NGX_FCFH_ZONE_LAYOUT         1
 #define NGX_FCFH_MAX_WORKERS         256
 
-/* a worker whose heartbeat is older than this is taken for dead */
-#define NGX_FCFH_HEARTBEAT_DEAD      60
-
 #define NGX_FCFH_AUTH_PASSWORD       1
 #define NGX_FCFH_AUTH_CERTIFICATE    2
 
 
 typedef struct {
     ngx_pid_t                        pid;
-    time_t                           heartbeat;
     ngx_uint_t                       evictions;   /* bumped by others */
 } ngx_fcfh_worker_slot_t;
 
@@ -161,7 +157,6 @@ ngx_int_t ngx_fcfh_registry_stats(size_t *size, size_t *used,
 
 ngx_int_t ngx_fcfh_registry_worker_init(ngx_cycle_t *cycle);
 void ngx_fcfh_registry_worker_exit(ngx_cycle_t *cycle);
-void ngx_fcfh_registry_heartbeat(ngx_uint_t slot);
 ngx_uint_t ngx_fcfh_registry_evictions(ngx_uint_t slot);
 void ngx_fcfh_registry_sweep(ngx_log_t *log);
 

@@ -34,9 +34,17 @@
 /* the fewest bytes kept for a partial message whose size is not known */
 #define NGX_FCFH_MIN_HOLD            512
 
+/*
+ * Room kept in the reply buffer before a message is handled: the largest
+ * reply one message causes (a SERVICE_ACCEPT echo of 255 bytes) plus a
+ * USERAUTH_FAILURE, DISCONNECT and KEEPALIVE_OPTIONS_REQUEST.
+ */
+#define NGX_FCFH_OUT_RESERVE         512
+
 
 static void ngx_stream_fcfh_tunnel_read_handler(ngx_event_t *rev);
 static void ngx_stream_fcfh_tunnel_write_handler(ngx_event_t *wev);
+static ngx_int_t ngx_stream_fcfh_tunnel_resume(ngx_stream_fcfh_tunnel_t *t);
 static ngx_int_t ngx_stream_fcfh_tunnel_process(ngx_stream_fcfh_tunnel_t *t,
     u_char *buf, size_t len);
 static ngx_int_t ngx_stream_fcfh_tunnel_message(ngx_stream_fcfh_tunnel_t *t,
@@ -195,9 +203,14 @@ ngx_stream_fcfh_tunnel_read_handler(ngx_event_t *rev)
         return;
     }
 
+    if (t->paused) {
+        /* the device is not reading our replies: stop reading its input */
+        return;
+    }
+
     scratch = t->fmcf->scratch;
 
-    while (rev->ready) {
+    while (rev->ready && !t->paused) {
 
         held = t->hold_len;
 
@@ -275,7 +288,40 @@ ngx_stream_fcfh_tunnel_write_handler(ngx_event_t *wev)
 
     if (ngx_stream_fcfh_tunnel_flush(t) != NGX_OK) {
         ngx_stream_fcfh_tunnel_close(t, NGX_STREAM_OK);
+        return;
     }
+
+    if (t->paused && t->out == NULL) {
+        if (ngx_stream_fcfh_tunnel_resume(t) != NGX_OK) {
+            return;
+        }
+
+        ngx_stream_fcfh_tunnel_read_handler(c->read);
+    }
+}
+
+
+/* handles the input held while the device did not read its replies */
+
+static ngx_int_t
+ngx_stream_fcfh_tunnel_resume(ngx_stream_fcfh_tunnel_t *t)
+{
+    u_char  *scratch;
+    size_t   len;
+
+    t->paused = 0;
+
+    scratch = t->fmcf->scratch;
+    len = t->hold_len;
+
+    ngx_memcpy(scratch, t->hold, len);
+
+    ngx_free(t->hold);
+    t->hold = NULL;
+    t->hold_len = 0;
+    t->hold_size = 0;
+
+    return ngx_stream_fcfh_tunnel_process(t, scratch, len);
 }
 
 
@@ -298,19 +344,28 @@ ngx_stream_fcfh_tunnel_process(ngx_stream_fcfh_tunnel_t *t, u_char *buf,
 
     while (len) {
 
+        if (NGX_FCFH_OUT_SIZE - t->out_last < NGX_FCFH_OUT_RESERVE) {
+            /* replies pile up: send them before handling more */
+
+            if (ngx_stream_fcfh_tunnel_flush(t) != NGX_OK) {
+                ngx_stream_fcfh_tunnel_close(t, NGX_STREAM_OK);
+                return NGX_DONE;
+            }
+
+            if (t->out) {
+                t->paused = 1;
+                need = 0;
+                goto hold;
+            }
+        }
+
         need = 0;
 
         n = ngx_fcfh_apf_parse(buf, len, NGX_FCFH_APF_FROM_DEVICE, NULL, &msg,
                                &need);
 
         if (n == 0) {
-            if (ngx_stream_fcfh_tunnel_hold(t, buf, len, need) != NGX_OK) {
-                ngx_stream_fcfh_tunnel_close(t,
-                                             NGX_STREAM_INTERNAL_SERVER_ERROR);
-                return NGX_DONE;
-            }
-
-            break;
+            goto hold;
         }
 
         if (n < 0) {
@@ -321,10 +376,9 @@ ngx_stream_fcfh_tunnel_process(ngx_stream_fcfh_tunnel_t *t, u_char *buf,
                               msg.u.global.name.data);
 
                 if (msg.u.global.want_reply) {
-                    n = ngx_fcfh_apf_write_request_failure(
-                            ngx_stream_fcfh_tunnel_reserve(t),
-                            NGX_FCFH_OUT_SIZE - t->out_last);
-                    (void) ngx_stream_fcfh_tunnel_queued(t, n);
+                    t->out_last += ngx_fcfh_apf_write_request_failure(
+                                       ngx_stream_fcfh_tunnel_reserve(t),
+                                       NGX_FCFH_OUT_SIZE - t->out_last);
                 }
 
                 ngx_stream_fcfh_tunnel_refuse(t,
@@ -353,6 +407,17 @@ ngx_stream_fcfh_tunnel_process(ngx_stream_fcfh_tunnel_t *t, u_char *buf,
         buf += n;
         len -= n;
     }
+
+    goto done;
+
+hold:
+
+    if (ngx_stream_fcfh_tunnel_hold(t, buf, len, need) != NGX_OK) {
+        ngx_stream_fcfh_tunnel_close(t, NGX_STREAM_INTERNAL_SERVER_ERROR);
+        return NGX_DONE;
+    }
+
+done:
 
     if (t->forwards_changed) {
         t->forwards_changed = 0;
@@ -682,7 +747,6 @@ static ngx_int_t
 ngx_stream_fcfh_tunnel_identify(ngx_stream_fcfh_tunnel_t *t,
     ngx_fcfh_apf_msg_t *msg)
 {
-    ssize_t                  n;
     ngx_str_t                verify, identity, user, password;
     ngx_int_t                rc;
     ngx_fcfh_cred_t         *cred;
@@ -772,9 +836,9 @@ bind:
         return NGX_DONE;
     }
 
-    n = ngx_fcfh_apf_write_userauth_failure(ngx_stream_fcfh_tunnel_reserve(t),
-                                            NGX_FCFH_OUT_SIZE - t->out_last);
-    (void) ngx_stream_fcfh_tunnel_queued(t, n);
+    t->out_last += ngx_fcfh_apf_write_userauth_failure(
+                       ngx_stream_fcfh_tunnel_reserve(t),
+                       NGX_FCFH_OUT_SIZE - t->out_last);
 
     ngx_log_error(NGX_LOG_WARN, c->log, 0,
                   "device identity \"%V\" may not register GUID %V",
@@ -785,9 +849,9 @@ bind:
 
 failed:
 
-    n = ngx_fcfh_apf_write_userauth_failure(ngx_stream_fcfh_tunnel_reserve(t),
-                                            NGX_FCFH_OUT_SIZE - t->out_last);
-    (void) ngx_stream_fcfh_tunnel_queued(t, n);
+    t->out_last += ngx_fcfh_apf_write_userauth_failure(
+                       ngx_stream_fcfh_tunnel_reserve(t),
+                       NGX_FCFH_OUT_SIZE - t->out_last);
 
     return ngx_stream_fcfh_tunnel_refuse(t,
                                    NGX_FCFH_APF_DISC_INVALID_CREDENTIALS,
@@ -1058,12 +1122,13 @@ ngx_stream_fcfh_tunnel_hold(ngx_stream_fcfh_tunnel_t *t, u_char *buf,
 {
     size_t  size;
 
+    /* a partial message, or all input left while paused */
     size = ngx_max(len, need);
     size = ngx_max(size, NGX_FCFH_MIN_HOLD);
-    size = ngx_min(size, NGX_FCFH_MAX_MESSAGE);
+    size = ngx_min(size, NGX_FCFH_SCRATCH_SIZE);
 
     if (len > size) {
-        /* cannot happen: the codec rejects anything larger */
+        /* cannot happen: reads never exceed the scratch area */
         return NGX_ERROR;
     }
 

@@ -79,6 +79,7 @@ typedef struct {
     unsigned                         established:1;
     unsigned                         forwards_changed:1;
     unsigned                         options_sent:1;
+    unsigned                         paused:1;
     unsigned                         closing:1;
 } ngx_stream_fcfh_tunnel_t;
 

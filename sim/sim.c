@@ -1329,6 +1329,7 @@ sim_selftest_accept(void)
         }
 
         c->fd = fd;
+        sim_stats.channels_opened++;
 
         ev.events = EPOLLIN | EPOLLOUT | EPOLLET | EPOLLRDHUP;
         ev.data.ptr = c;
@@ -1433,8 +1434,9 @@ sim_usage(FILE *f)
 "\n"
 "  --connect HOST:PORT     gateway address (required unless --selftest-port)\n"
 "  --devices N             devices to simulate (1)\n"
-"  --guid GUID             device 0's GUID; device i adds i to the last\n"
-"                          12 hex digits (00000000-0000-4000-8000-000000000001)\n"
+"  --guid GUID             device 0's GUID; device i adds i to its last\n"
+"                          12 hex digits\n"
+"                          (00000000-0000-4000-8000-000000000001)\n"
 "  --user FMT              APF user name, %%d = device index (admin)\n"
 "  --password FMT          APF password, %%d = device index (P@ssw0rd)\n"
 "  --cert FILE --key FILE  client certificate (FMT with %%d allowed)\n"
