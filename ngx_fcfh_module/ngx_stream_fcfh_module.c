@@ -304,6 +304,13 @@ ngx_stream_fcfh_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
+    if (conf->cert_identity && conf->device_guids == NULL) {
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "\"fcfh_cert_identity\" without "
+                           "\"fcfh_device_guids\": any device with a valid "
+                           "certificate may register any GUID");
+    }
+
     if (conf->keepalive < 1 || conf->keepalive > 86400) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"fcfh_keepalive\" must be between 1s and 1d");

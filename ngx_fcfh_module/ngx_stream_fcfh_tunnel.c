@@ -243,6 +243,7 @@ ngx_stream_fcfh_tunnel_read_handler(ngx_event_t *rev)
         }
 
         t->bytes_in += n;
+        s->received += n;
 
         if (t->hold) {
             ngx_free(t->hold);

@@ -545,6 +545,9 @@ sim_dev_connect(sim_dev_t *dev)
 
     timer_set(dev, SIM_HANDSHAKE_TIMEOUT);
 
+    /* until the gateway's KEEPALIVE_OPTIONS_REQUEST, which may come early */
+    dev->ka_interval = SIM_DEFAULT_KEEPALIVE;
+
     if (connect(fd, (struct sockaddr *) &peer_addr, peer_len) == -1
         && errno != EINPROGRESS)
     {
@@ -651,7 +654,6 @@ sim_established(sim_dev_t *dev)
 {
     dev->state = ST_ESTABLISHED;
     dev->backoff = sim_conf.reconnect;
-    dev->ka_interval = SIM_DEFAULT_KEEPALIVE;
     sim_stats.established++;
     timer_set(dev, (uint64_t) dev->ka_interval * 1000);
     sim_log(dev, "established");

@@ -42,7 +42,7 @@ use Time::HiRes qw(time sleep);
 use JSON::PP ();
 
 our @EXPORT_OK = qw(http_get http_request status_json wait_status wait_for
-                    find_tunnel repo_dir std_config T);
+                    find_tunnel repo_dir std_config T have_sim);
 our %EXPORT_TAGS = (all => \@EXPORT_OK);
 
 my $REPO = Cwd::abs_path(dirname(File::Spec->rel2abs(__FILE__)) . '/../..');
