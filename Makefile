@@ -58,7 +58,7 @@ $(UNIT): $(TOP)/t/unit/test_apf.c $(SRC)/ngx_fcfh_apf.c $(SRC)/ngx_fcfh_apf.h
 unit: $(UNIT)
 	$(UNIT)
 
-prove: module sim
+prove: module sim static
 	prove -I$(TOP)/t/lib $(PROVE_FLAGS) $(TOP)/t/
 
 test: unit prove

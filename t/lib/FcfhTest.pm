@@ -63,9 +63,11 @@ $SIG{$_} = sub { Test::More::diag("interrupted"); exit 1 } for qw(INT TERM);
 
 sub new {
     my ($class, %opt) = @_;
-    for ([$NGINX, 'nginx binary'], [$STREAM, 'stream module'],
+    # a missing build is a failure, never a skip
+    for ([$NGINX, 'nginx binary'],
+         $STREAM eq 'none' ? () : [$STREAM, 'stream module'],
          $MODULE eq 'none' ? () : [$MODULE, 'module']) {
-        Test::More::plan(skip_all => "no $_->[1] at $_->[0]") unless -e $_->[0];
+        Test::More::BAIL_OUT("no $_->[1] at $_->[0]") unless -e $_->[0];
     }
     make_path($TMPROOT);
     my $self = bless {
@@ -131,7 +133,7 @@ sub expand {
 sub write_config {
     my ($self, $template, $name) = @_;
     $name //= 'nginx.conf';
-    my $head = "load_module $STREAM;\n"
+    my $head = ($STREAM eq 'none' ? '' : "load_module $STREAM;\n")
         . ($MODULE eq 'none' ? '' : "load_module $MODULE;\n")
         . ($> == 0 ? "user root root;\n" : '')
         . "error_log %%PREFIX%%/error.log info;\n\n";
