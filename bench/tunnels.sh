@@ -28,9 +28,18 @@ certs=$work/certs
 "$top/tools/mkcerts.sh" "$certs"
 key=server; [ "$CERT" = ecdsa ] && key=server-ecdsa
 
-# each tunnel is one fd in nginx and one in the simulator
-nofile=$((N * 2 + 4096))
-ulimit -n "$nofile" 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+# Each tunnel is one fd in one nginx worker and one in the simulator.
+# Raise the soft limit to the hard one; a hard limit below what the run
+# needs (N per simulator process, N / workers per worker) is reported.
+hard=$(ulimit -Hn)
+[ "$hard" = unlimited ] && hard=1048576
+ulimit -n "$hard"
+nofile=$hard
+wconn=$(( N + 1024 < hard ? N + 1024 : hard ))
+if [ $((N + 64)) -gt "$hard" ]; then
+    echo "warning: open files hard limit $hard is below N=$N: the simulator" \
+         "cannot hold all tunnels in one process" >&2
+fi
 
 port=$((20000 + RANDOM % 20000))
 sport=$((port + 1))
@@ -43,7 +52,7 @@ worker_rlimit_nofile $nofile;
 error_log $work/error.log warn;
 pid $work/nginx.pid;
 fcfh_zone 256m;
-events { worker_connections $((N + 1024)); }
+events { worker_connections $wconn; }
 stream {
     server {
         listen 127.0.0.1:$port ssl backlog=4096;
