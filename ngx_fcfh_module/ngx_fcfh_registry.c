@@ -12,14 +12,16 @@
 
 
 static ngx_slab_pool_t *ngx_fcfh_registry_pool(ngx_fcfh_zone_t **zone);
+static void ngx_fcfh_registry_key(ngx_rbtree_node_t *node,
+    ngx_uint_t by_fqdn, u_char **key, size_t *len);
+static void ngx_fcfh_registry_insert(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel, ngx_uint_t by_fqdn);
 static void ngx_fcfh_registry_guid_insert(ngx_rbtree_node_t *temp,
     ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
 static void ngx_fcfh_registry_fqdn_insert(ngx_rbtree_node_t *temp,
     ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
-static ngx_fcfh_entry_t *ngx_fcfh_registry_find_guid(ngx_fcfh_zone_t *zone,
-    u_char *guid);
-static ngx_fcfh_entry_t *ngx_fcfh_registry_find_fqdn(ngx_fcfh_zone_t *zone,
-    u_char *fqdn, size_t len);
+static ngx_fcfh_entry_t *ngx_fcfh_registry_find(ngx_rbtree_t *tree,
+    ngx_uint_t by_fqdn, u_char *key, size_t len);
 static void ngx_fcfh_registry_unindex(ngx_fcfh_zone_t *zone,
     ngx_fcfh_entry_t *entry);
 static void ngx_fcfh_registry_free_locked(ngx_slab_pool_t *shpool,
@@ -112,12 +114,39 @@ ngx_fcfh_registry_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 }
 
 
+/*
+ * Both indexes order entries by crc32 of the key, then by the key bytes:
+ * the GUID for one tree, the (lower-cased) FQDN for the other.
+ */
+
 static void
-ngx_fcfh_registry_guid_insert(ngx_rbtree_node_t *temp,
-    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
+ngx_fcfh_registry_key(ngx_rbtree_node_t *node, ngx_uint_t by_fqdn,
+    u_char **key, size_t *len)
 {
+    ngx_fcfh_entry_t  *e;
+
+    if (by_fqdn) {
+        e = ngx_rbtree_data(node, ngx_fcfh_entry_t, fqdn_node);
+        *key = e->fqdn;
+        *len = e->fqdn_len;
+
+    } else {
+        e = (ngx_fcfh_entry_t *) node;
+        *key = e->guid;
+        *len = NGX_FCFH_APF_GUID_SIZE;
+    }
+}
+
+
+static void
+ngx_fcfh_registry_insert(ngx_rbtree_node_t *temp, ngx_rbtree_node_t *node,
+    ngx_rbtree_node_t *sentinel, ngx_uint_t by_fqdn)
+{
+    u_char              *nk, *tk;
+    size_t               nlen, tlen;
     ngx_rbtree_node_t  **p;
-    ngx_fcfh_entry_t    *e, *t;
+
+    ngx_fcfh_registry_key(node, by_fqdn, &nk, &nlen);
 
     for ( ;; ) {
 
@@ -128,10 +157,9 @@ ngx_fcfh_registry_guid_insert(ngx_rbtree_node_t *temp,
             p = &temp->right;
 
         } else {
-            e = (ngx_fcfh_entry_t *) node;
-            t = (ngx_fcfh_entry_t *) temp;
+            ngx_fcfh_registry_key(temp, by_fqdn, &tk, &tlen);
 
-            p = (ngx_memcmp(e->guid, t->guid, NGX_FCFH_APF_GUID_SIZE) < 0)
+            p = (ngx_memn2cmp(nk, tk, nlen, tlen) < 0)
                 ? &temp->left : &temp->right;
         }
 
@@ -151,55 +179,35 @@ ngx_fcfh_registry_guid_insert(ngx_rbtree_node_t *temp,
 
 
 static void
+ngx_fcfh_registry_guid_insert(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
+{
+    ngx_fcfh_registry_insert(temp, node, sentinel, 0);
+}
+
+
+static void
 ngx_fcfh_registry_fqdn_insert(ngx_rbtree_node_t *temp,
     ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
 {
-    ngx_rbtree_node_t  **p;
-    ngx_fcfh_entry_t    *e, *t;
-
-    for ( ;; ) {
-
-        if (node->key < temp->key) {
-            p = &temp->left;
-
-        } else if (node->key > temp->key) {
-            p = &temp->right;
-
-        } else {
-            e = ngx_rbtree_data(node, ngx_fcfh_entry_t, fqdn_node);
-            t = ngx_rbtree_data(temp, ngx_fcfh_entry_t, fqdn_node);
-
-            p = (ngx_memn2cmp(e->fqdn, t->fqdn, e->fqdn_len, t->fqdn_len)
-                 < 0) ? &temp->left : &temp->right;
-        }
-
-        if (*p == sentinel) {
-            break;
-        }
-
-        temp = *p;
-    }
-
-    *p = node;
-    node->parent = temp;
-    node->left = sentinel;
-    node->right = sentinel;
-    ngx_rbt_red(node);
+    ngx_fcfh_registry_insert(temp, node, sentinel, 1);
 }
 
 
 static ngx_fcfh_entry_t *
-ngx_fcfh_registry_find_guid(ngx_fcfh_zone_t *zone, u_char *guid)
+ngx_fcfh_registry_find(ngx_rbtree_t *tree, ngx_uint_t by_fqdn, u_char *key,
+    size_t len)
 {
+    u_char             *nk;
+    size_t              nlen;
     ngx_int_t           rc;
     ngx_uint_t          hash;
-    ngx_fcfh_entry_t   *e;
     ngx_rbtree_node_t  *node, *sentinel;
 
-    hash = ngx_crc32_short(guid, NGX_FCFH_APF_GUID_SIZE);
+    hash = ngx_crc32_short(key, len);
 
-    node = zone->guid_tree.root;
-    sentinel = zone->guid_tree.sentinel;
+    node = tree->root;
+    sentinel = tree->sentinel;
 
     while (node != sentinel) {
 
@@ -208,47 +216,13 @@ ngx_fcfh_registry_find_guid(ngx_fcfh_zone_t *zone, u_char *guid)
             continue;
         }
 
-        e = (ngx_fcfh_entry_t *) node;
+        ngx_fcfh_registry_key(node, by_fqdn, &nk, &nlen);
 
-        rc = ngx_memcmp(guid, e->guid, NGX_FCFH_APF_GUID_SIZE);
-
-        if (rc == 0) {
-            return e;
-        }
-
-        node = (rc < 0) ? node->left : node->right;
-    }
-
-    return NULL;
-}
-
-
-static ngx_fcfh_entry_t *
-ngx_fcfh_registry_find_fqdn(ngx_fcfh_zone_t *zone, u_char *fqdn, size_t len)
-{
-    ngx_int_t           rc;
-    ngx_uint_t          hash;
-    ngx_fcfh_entry_t   *e;
-    ngx_rbtree_node_t  *node, *sentinel;
-
-    hash = ngx_crc32_short(fqdn, len);
-
-    node = zone->fqdn_tree.root;
-    sentinel = zone->fqdn_tree.sentinel;
-
-    while (node != sentinel) {
-
-        if (hash != node->key) {
-            node = (hash < node->key) ? node->left : node->right;
-            continue;
-        }
-
-        e = ngx_rbtree_data(node, ngx_fcfh_entry_t, fqdn_node);
-
-        rc = ngx_memn2cmp(fqdn, e->fqdn, len, e->fqdn_len);
+        rc = ngx_memn2cmp(key, nk, len, nlen);
 
         if (rc == 0) {
-            return e;
+            return by_fqdn ? ngx_rbtree_data(node, ngx_fcfh_entry_t, fqdn_node)
+                           : (ngx_fcfh_entry_t *) node;
         }
 
         node = (rc < 0) ? node->left : node->right;
@@ -287,7 +261,8 @@ again:
 
     ngx_shmtx_lock(&shpool->mutex);
 
-    old = ngx_fcfh_registry_find_guid(zone, reg->guid);
+    old = ngx_fcfh_registry_find(&zone->guid_tree, 0, reg->guid,
+                                 NGX_FCFH_APF_GUID_SIZE);
 
     if (old) {
         if (old->auth != reg->auth
@@ -604,8 +579,10 @@ ngx_fcfh_registry_snapshot(ngx_pool_t *pool, ngx_str_t *device,
     ngx_shmtx_lock(&shpool->mutex);
 
     if (device) {
-        e = by_guid ? ngx_fcfh_registry_find_guid(zone, guid)
-                    : ngx_fcfh_registry_find_fqdn(zone, low, device->len);
+        e = by_guid ? ngx_fcfh_registry_find(&zone->guid_tree, 0, guid,
+                                             NGX_FCFH_APF_GUID_SIZE)
+                    : ngx_fcfh_registry_find(&zone->fqdn_tree, 1, low,
+                                             device->len);
 
         if (e) {
             info = ngx_array_push(out);
