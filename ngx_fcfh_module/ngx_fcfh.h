@@ -30,8 +30,14 @@
 /* per-worker scratch: a held-over partial message plus one full read */
 #define NGX_FCFH_SCRATCH_SIZE        (2 * NGX_FCFH_MAX_MESSAGE)
 
-/* control replies queued toward one device before it counts as stuck */
-#define NGX_FCFH_OUT_SIZE            4096
+/* an output chunk holds at most one TLS record's worth of APF messages */
+#define NGX_FCFH_CHUNK_SIZE          16384
+
+/* the largest control message the gateway sends */
+#define NGX_FCFH_CONTROL_MAX         512
+
+/* queued output toward one device above which its input is not read */
+#define NGX_FCFH_OUT_HIGH            (4 * NGX_FCFH_CHUNK_SIZE)
 
 #define NGX_FCFH_MAX_PORTS           16
 
@@ -39,6 +45,17 @@
 typedef struct ngx_fcfh_zone_s       ngx_fcfh_zone_t;
 typedef struct ngx_fcfh_entry_s      ngx_fcfh_entry_t;
 typedef struct ngx_fcfh_link_s       ngx_fcfh_link_t;
+
+
+typedef struct ngx_fcfh_chunk_s      ngx_fcfh_chunk_t;
+
+struct ngx_fcfh_chunk_s {
+    ngx_fcfh_chunk_t                *next;
+    u_char                          *pos;        /* next byte to send */
+    u_char                          *last;       /* end of queued bytes */
+    u_char                          *end;
+    u_char                           data[NGX_FCFH_CHUNK_SIZE];
+};
 
 
 /* a tunnel as the worker-wide machinery (eviction, exit) sees it */
@@ -57,8 +74,8 @@ typedef struct {
     ngx_queue_t                      tunnels;     /* this worker's tunnels */
     ngx_uint_t                       ntunnels;
     u_char                          *scratch;     /* NGX_FCFH_SCRATCH_SIZE */
-    void                            *free_out;    /* recycled out buffers */
-    ngx_uint_t                       nfree_out;
+    ngx_fcfh_chunk_t                *free_chunks; /* recycled output */
+    ngx_uint_t                       nfree_chunks;
     ngx_event_t                      evict_event; /* polls eviction notes */
     ngx_uint_t                       slot;        /* worker slot in zone */
     ngx_uint_t                       evictions_seen;
@@ -77,8 +94,8 @@ extern ngx_module_t  ngx_http_fcfh_module;
 
 
 ngx_int_t ngx_fcfh_check_zone(ngx_conf_t *cf, const char *directive);
-u_char *ngx_fcfh_get_out_buffer(ngx_fcfh_main_conf_t *fmcf);
-void ngx_fcfh_free_out_buffer(ngx_fcfh_main_conf_t *fmcf, u_char *buf);
+ngx_fcfh_chunk_t *ngx_fcfh_chunk_get(ngx_fcfh_main_conf_t *fmcf);
+void ngx_fcfh_chunk_free(ngx_fcfh_main_conf_t *fmcf, ngx_fcfh_chunk_t *ch);
 
 
 #endif /* _NGX_FCFH_H_INCLUDED_ */

@@ -23,7 +23,7 @@
 /* how often, in polls, it looks for workers that died without cleanup */
 #define NGX_FCFH_SWEEP_POLLS         40
 
-#define NGX_FCFH_MAX_FREE_OUT        64
+#define NGX_FCFH_MAX_FREE_CHUNKS     64
 
 
 static void *ngx_fcfh_create_conf(ngx_cycle_t *cycle);
@@ -85,7 +85,7 @@ ngx_fcfh_create_conf(ngx_cycle_t *cycle)
      *
      *     fmcf->shm_zone = NULL;
      *     fmcf->scratch = NULL;
-     *     fmcf->free_out = NULL;
+     *     fmcf->free_chunks = NULL;
      */
 
     fmcf->zone_size = NGX_CONF_UNSET_SIZE;
@@ -180,8 +180,8 @@ ngx_fcfh_init_process(ngx_cycle_t *cycle)
 
     ngx_queue_init(&fmcf->tunnels);
     fmcf->ntunnels = 0;
-    fmcf->free_out = NULL;
-    fmcf->nfree_out = 0;
+    fmcf->free_chunks = NULL;
+    fmcf->nfree_chunks = 0;
 
     fmcf->scratch = ngx_alloc(NGX_FCFH_SCRATCH_SIZE, cycle->log);
     if (fmcf->scratch == NULL) {
@@ -260,33 +260,44 @@ ngx_fcfh_evict_handler(ngx_event_t *ev)
 }
 
 
-/* fixed-size buffers for control replies, recycled within the worker */
+/* output chunks, recycled within the worker: no malloc per message */
 
-u_char *
-ngx_fcfh_get_out_buffer(ngx_fcfh_main_conf_t *fmcf)
+ngx_fcfh_chunk_t *
+ngx_fcfh_chunk_get(ngx_fcfh_main_conf_t *fmcf)
 {
-    u_char  *buf;
+    ngx_fcfh_chunk_t  *ch;
 
-    if (fmcf->free_out) {
-        buf = fmcf->free_out;
-        fmcf->free_out = *(void **) buf;
-        fmcf->nfree_out--;
-        return buf;
+    ch = fmcf->free_chunks;
+
+    if (ch) {
+        fmcf->free_chunks = ch->next;
+        fmcf->nfree_chunks--;
+
+    } else {
+        ch = ngx_alloc(sizeof(ngx_fcfh_chunk_t), ngx_cycle->log);
+        if (ch == NULL) {
+            return NULL;
+        }
     }
 
-    return ngx_alloc(NGX_FCFH_OUT_SIZE, ngx_cycle->log);
+    ch->next = NULL;
+    ch->pos = ch->data;
+    ch->last = ch->data;
+    ch->end = ch->data + NGX_FCFH_CHUNK_SIZE;
+
+    return ch;
 }
 
 
 void
-ngx_fcfh_free_out_buffer(ngx_fcfh_main_conf_t *fmcf, u_char *buf)
+ngx_fcfh_chunk_free(ngx_fcfh_main_conf_t *fmcf, ngx_fcfh_chunk_t *ch)
 {
-    if (fmcf->nfree_out >= NGX_FCFH_MAX_FREE_OUT) {
-        ngx_free(buf);
+    if (fmcf->nfree_chunks >= NGX_FCFH_MAX_FREE_CHUNKS) {
+        ngx_free(ch);
         return;
     }
 
-    *(void **) buf = fmcf->free_out;
-    fmcf->free_out = buf;
-    fmcf->nfree_out++;
+    ch->next = fmcf->free_chunks;
+    fmcf->free_chunks = ch;
+    fmcf->nfree_chunks++;
 }

@@ -34,12 +34,6 @@
 /* the fewest bytes kept for a partial message whose size is not known */
 #define NGX_FCFH_MIN_HOLD            512
 
-/*
- * Room kept in the reply buffer before a message is handled: the largest
- * reply one message causes (a SERVICE_ACCEPT echo of 255 bytes) plus a
- * USERAUTH_FAILURE, DISCONNECT and KEEPALIVE_OPTIONS_REQUEST.
- */
-#define NGX_FCFH_OUT_RESERVE         512
 
 
 static void ngx_stream_fcfh_tunnel_read_handler(ngx_event_t *rev);
@@ -68,6 +62,8 @@ static ngx_int_t ngx_stream_fcfh_tunnel_forward(ngx_stream_fcfh_tunnel_t *t,
 static ngx_int_t ngx_stream_fcfh_tunnel_hold(ngx_stream_fcfh_tunnel_t *t,
     u_char *buf, size_t len, size_t need);
 static u_char *ngx_stream_fcfh_tunnel_reserve(ngx_stream_fcfh_tunnel_t *t);
+static void ngx_stream_fcfh_tunnel_commit(ngx_stream_fcfh_tunnel_t *t,
+    size_t n);
 static ngx_int_t ngx_stream_fcfh_tunnel_queued(ngx_stream_fcfh_tunnel_t *t,
     size_t n);
 static ngx_int_t ngx_stream_fcfh_tunnel_flush(ngx_stream_fcfh_tunnel_t *t);
@@ -292,7 +288,7 @@ ngx_stream_fcfh_tunnel_write_handler(ngx_event_t *wev)
         return;
     }
 
-    if (t->paused && t->out == NULL) {
+    if (t->paused && t->out_bytes < NGX_FCFH_CHUNK_SIZE) {
         if (ngx_stream_fcfh_tunnel_resume(t) != NGX_OK) {
             return;
         }
@@ -345,7 +341,7 @@ ngx_stream_fcfh_tunnel_process(ngx_stream_fcfh_tunnel_t *t, u_char *buf,
 
     while (len) {
 
-        if (NGX_FCFH_OUT_SIZE - t->out_last < NGX_FCFH_OUT_RESERVE) {
+        if (t->out_bytes >= NGX_FCFH_OUT_HIGH) {
             /* replies pile up: send them before handling more */
 
             if (ngx_stream_fcfh_tunnel_flush(t) != NGX_OK) {
@@ -353,7 +349,7 @@ ngx_stream_fcfh_tunnel_process(ngx_stream_fcfh_tunnel_t *t, u_char *buf,
                 return NGX_DONE;
             }
 
-            if (t->out) {
+            if (t->out_bytes >= NGX_FCFH_OUT_HIGH) {
                 t->paused = 1;
                 need = 0;
                 goto hold;
@@ -377,9 +373,10 @@ ngx_stream_fcfh_tunnel_process(ngx_stream_fcfh_tunnel_t *t, u_char *buf,
                               msg.u.global.name.data);
 
                 if (msg.u.global.want_reply) {
-                    t->out_last += ngx_fcfh_apf_write_request_failure(
-                                       ngx_stream_fcfh_tunnel_reserve(t),
-                                       NGX_FCFH_OUT_SIZE - t->out_last);
+                    ngx_stream_fcfh_tunnel_commit(t,
+                        ngx_fcfh_apf_write_request_failure(
+                            ngx_stream_fcfh_tunnel_reserve(t),
+                            NGX_FCFH_CONTROL_MAX));
                 }
 
                 ngx_stream_fcfh_tunnel_refuse(t,
@@ -436,7 +433,7 @@ done:
 
             n = ngx_fcfh_apf_write_keepalive_options(
                     ngx_stream_fcfh_tunnel_reserve(t),
-                    NGX_FCFH_OUT_SIZE - t->out_last,
+                    NGX_FCFH_CONTROL_MAX,
                     NGX_FCFH_APF_KEEPALIVE_OPTIONS_REQUEST,
                     (uint32_t) t->conf->keepalive, 0);
 
@@ -491,7 +488,7 @@ ngx_stream_fcfh_tunnel_message(ngx_stream_fcfh_tunnel_t *t,
 
     case NGX_FCFH_APF_KEEPALIVE_REQUEST:
         n = ngx_fcfh_apf_write_keepalive(ngx_stream_fcfh_tunnel_reserve(t),
-                                         NGX_FCFH_OUT_SIZE - t->out_last,
+                                         NGX_FCFH_CONTROL_MAX,
                                          NGX_FCFH_APF_KEEPALIVE_REPLY,
                                          msg->u.cookie);
         if (t->link.entry) {
@@ -541,7 +538,7 @@ ngx_stream_fcfh_tunnel_message(ngx_stream_fcfh_tunnel_t *t,
 
         n = ngx_fcfh_apf_write_channel_open_failure(
                 ngx_stream_fcfh_tunnel_reserve(t),
-                NGX_FCFH_OUT_SIZE - t->out_last,
+                NGX_FCFH_CONTROL_MAX,
                 msg->u.channel_open.sender,
                 NGX_FCFH_APF_OPEN_ADMINISTRATIVELY_PROHIBITED);
 
@@ -653,7 +650,7 @@ ngx_stream_fcfh_tunnel_service(ngx_stream_fcfh_tunnel_t *t,
     }
 
     n = ngx_fcfh_apf_write_service(ngx_stream_fcfh_tunnel_reserve(t),
-                                   NGX_FCFH_OUT_SIZE - t->out_last,
+                                   NGX_FCFH_CONTROL_MAX,
                                    NGX_FCFH_APF_SERVICE_ACCEPT,
                                    name.data, (uint32_t) name.len);
 
@@ -732,7 +729,7 @@ ngx_stream_fcfh_tunnel_userauth(ngx_stream_fcfh_tunnel_t *t,
     }
 
     n = ngx_fcfh_apf_write_userauth_success(ngx_stream_fcfh_tunnel_reserve(t),
-                                            NGX_FCFH_OUT_SIZE - t->out_last);
+                                            NGX_FCFH_CONTROL_MAX);
 
     return ngx_stream_fcfh_tunnel_queued(t, n);
 }
@@ -837,9 +834,9 @@ bind:
         return NGX_DONE;
     }
 
-    t->out_last += ngx_fcfh_apf_write_userauth_failure(
-                       ngx_stream_fcfh_tunnel_reserve(t),
-                       NGX_FCFH_OUT_SIZE - t->out_last);
+    ngx_stream_fcfh_tunnel_commit(t,
+        ngx_fcfh_apf_write_userauth_failure(ngx_stream_fcfh_tunnel_reserve(t),
+                                            NGX_FCFH_CONTROL_MAX));
 
     ngx_log_error(NGX_LOG_WARN, c->log, 0,
                   "device identity \"%V\" may not register GUID %V",
@@ -850,9 +847,9 @@ bind:
 
 failed:
 
-    t->out_last += ngx_fcfh_apf_write_userauth_failure(
-                       ngx_stream_fcfh_tunnel_reserve(t),
-                       NGX_FCFH_OUT_SIZE - t->out_last);
+    ngx_stream_fcfh_tunnel_commit(t,
+        ngx_fcfh_apf_write_userauth_failure(ngx_stream_fcfh_tunnel_reserve(t),
+                                            NGX_FCFH_CONTROL_MAX));
 
     return ngx_stream_fcfh_tunnel_refuse(t,
                                    NGX_FCFH_APF_DISC_INVALID_CREDENTIALS,
@@ -1015,7 +1012,7 @@ ngx_stream_fcfh_tunnel_global(ngx_stream_fcfh_tunnel_t *t,
         /* answered whatever want_reply says, as field-proven peers do */
         n = ngx_fcfh_apf_write_request_success(
                 ngx_stream_fcfh_tunnel_reserve(t),
-                NGX_FCFH_OUT_SIZE - t->out_last, -1);
+                NGX_FCFH_CONTROL_MAX, -1);
 
         return ngx_stream_fcfh_tunnel_queued(t, n);
 
@@ -1029,7 +1026,7 @@ ngx_stream_fcfh_tunnel_global(ngx_stream_fcfh_tunnel_t *t,
 
         n = ngx_fcfh_apf_write_request_failure(
                 ngx_stream_fcfh_tunnel_reserve(t),
-                NGX_FCFH_OUT_SIZE - t->out_last);
+                NGX_FCFH_CONTROL_MAX);
 
         return ngx_stream_fcfh_tunnel_queued(t, n);
     }
@@ -1101,7 +1098,7 @@ ngx_stream_fcfh_tunnel_forward(ngx_stream_fcfh_tunnel_t *t,
     }
 
     n = ngx_fcfh_apf_write_request_success(ngx_stream_fcfh_tunnel_reserve(t),
-                                           NGX_FCFH_OUT_SIZE - t->out_last,
+                                           NGX_FCFH_CONTROL_MAX,
                                            g->port);
 
     return ngx_stream_fcfh_tunnel_queued(t, n);
@@ -1109,7 +1106,7 @@ ngx_stream_fcfh_tunnel_forward(ngx_stream_fcfh_tunnel_t *t,
 failure:
 
     n = ngx_fcfh_apf_write_request_failure(ngx_stream_fcfh_tunnel_reserve(t),
-                                           NGX_FCFH_OUT_SIZE - t->out_last);
+                                           NGX_FCFH_CONTROL_MAX);
 
     return ngx_stream_fcfh_tunnel_queued(t, n);
 }
@@ -1147,89 +1144,122 @@ ngx_stream_fcfh_tunnel_hold(ngx_stream_fcfh_tunnel_t *t, u_char *buf,
 
 
 /*
- * Where the next reply goes.  The caller writes at most the room left and
- * calls ngx_stream_fcfh_tunnel_queued() with what the writer returned (0
- * when it did not fit, or when no buffer could be had).
+ * Where the next control message goes: NGX_FCFH_CONTROL_MAX bytes of room
+ * at the tail of the output queue.  The caller passes what the writer
+ * returned to ngx_stream_fcfh_tunnel_queued() or _commit().  Without
+ * memory it returns a scratch area and the queueing then fails.
  */
 
 static u_char *
 ngx_stream_fcfh_tunnel_reserve(ngx_stream_fcfh_tunnel_t *t)
 {
-    static u_char  none[1];
+    ngx_fcfh_chunk_t  *ch;
 
-    if (t->out == NULL) {
-        t->out = ngx_fcfh_get_out_buffer(t->fmcf);
-        t->out_pos = 0;
-        t->out_last = 0;
+    static u_char      none[NGX_FCFH_CONTROL_MAX];
 
-        if (t->out == NULL) {
-            /* writers then see no room at all */
-            t->out_last = NGX_FCFH_OUT_SIZE;
+    ch = t->out_tail;
+
+    if (ch == NULL || (size_t) (ch->end - ch->last) < NGX_FCFH_CONTROL_MAX) {
+        ch = ngx_fcfh_chunk_get(t->fmcf);
+
+        if (ch == NULL) {
+            t->out_failed = 1;
             return none;
         }
+
+        if (t->out_tail) {
+            t->out_tail->next = ch;
+
+        } else {
+            t->out = ch;
+        }
+
+        t->out_tail = ch;
     }
 
-    return t->out + t->out_last;
+    return ch->last;
+}
+
+
+static void
+ngx_stream_fcfh_tunnel_commit(ngx_stream_fcfh_tunnel_t *t, size_t n)
+{
+    if (t->out_failed) {
+        return;
+    }
+
+    t->out_tail->last += n;
+    t->out_bytes += n;
 }
 
 
 static ngx_int_t
 ngx_stream_fcfh_tunnel_queued(ngx_stream_fcfh_tunnel_t *t, size_t n)
 {
-    if (n == 0) {
-        /* the device does not read what it asks for */
-        ngx_log_error(NGX_LOG_INFO, t->session->connection->log, 0,
-                      "device does not read its replies, closing");
-        t->close_reason = "stuck";
-        ngx_stream_fcfh_tunnel_close(t, NGX_STREAM_BAD_REQUEST);
+    if (t->out_failed || n == 0) {
+        ngx_log_error(NGX_LOG_ERR, t->session->connection->log, 0,
+                      "no memory for a reply to the device, closing");
+        t->close_reason = "out of memory";
+        ngx_stream_fcfh_tunnel_close(t, NGX_STREAM_INTERNAL_SERVER_ERROR);
         return NGX_DONE;
     }
 
-    t->out_last += n;
+    ngx_stream_fcfh_tunnel_commit(t, n);
 
     return NGX_OK;
 }
 
 
 /*
- * Sends what is queued.  The bytes stay at the same address until sent:
- * OpenSSL requires a retried SSL_write() to pass the same buffer.
+ * Sends what is queued, chunk by chunk.  Bytes stay at their address
+ * until sent: OpenSSL requires a retried SSL_write() to pass the same
+ * buffer (appending to it meanwhile is allowed).
  */
 
 static ngx_int_t
 ngx_stream_fcfh_tunnel_flush(ngx_stream_fcfh_tunnel_t *t)
 {
     ssize_t            n;
+    ngx_fcfh_chunk_t  *ch;
     ngx_connection_t  *c;
 
     c = t->session->connection;
 
-    while (t->out && t->out_pos < t->out_last) {
+    while (t->out) {
+        ch = t->out;
 
-        n = c->send(c, t->out + t->out_pos, t->out_last - t->out_pos);
+        if (ch->pos < ch->last) {
+            n = c->send(c, ch->pos, ch->last - ch->pos);
 
-        if (n == NGX_ERROR) {
-            t->close_reason = "send failed";
-            return NGX_ERROR;
-        }
-
-        if (n == NGX_AGAIN) {
-            if (ngx_handle_write_event(c->write, 0) != NGX_OK) {
+            if (n == NGX_ERROR) {
+                t->close_reason = "send failed";
                 return NGX_ERROR;
             }
 
-            return NGX_OK;
+            if (n == NGX_AGAIN) {
+                if (ngx_handle_write_event(c->write, 0) != NGX_OK) {
+                    return NGX_ERROR;
+                }
+
+                break;
+            }
+
+            ch->pos += n;
+            t->out_bytes -= n;
+            t->bytes_out += n;
+
+            if (ch->pos < ch->last) {
+                continue;
+            }
         }
 
-        t->out_pos += n;
-        t->bytes_out += n;
-    }
+        t->out = ch->next;
 
-    if (t->out) {
-        ngx_fcfh_free_out_buffer(t->fmcf, t->out);
-        t->out = NULL;
-        t->out_pos = 0;
-        t->out_last = 0;
+        if (t->out == NULL) {
+            t->out_tail = NULL;
+        }
+
+        ngx_fcfh_chunk_free(t->fmcf, ch);
     }
 
     if (t->link.entry) {
@@ -1249,7 +1279,6 @@ static ngx_int_t
 ngx_stream_fcfh_tunnel_refuse(ngx_stream_fcfh_tunnel_t *t, uint32_t reason,
     ngx_uint_t level, const char *why)
 {
-    size_t             n;
     ngx_connection_t  *c;
 
     c = t->session->connection;
@@ -1269,10 +1298,9 @@ ngx_stream_fcfh_tunnel_refuse(ngx_stream_fcfh_tunnel_t *t, uint32_t reason,
         t->close_reason = why;
     }
 
-    n = ngx_fcfh_apf_write_disconnect(ngx_stream_fcfh_tunnel_reserve(t),
-                                      NGX_FCFH_OUT_SIZE - t->out_last,
-                                      reason);
-    t->out_last += n;
+    ngx_stream_fcfh_tunnel_commit(t,
+        ngx_fcfh_apf_write_disconnect(ngx_stream_fcfh_tunnel_reserve(t),
+                                      NGX_FCFH_CONTROL_MAX, reason));
 
     /* one attempt: a device that does not read loses the reason only */
     (void) ngx_stream_fcfh_tunnel_flush(t);
@@ -1344,6 +1372,8 @@ ngx_stream_fcfh_tunnel_cleanup(void *data)
 {
     ngx_stream_fcfh_tunnel_t  *t = data;
 
+    ngx_fcfh_chunk_t  *ch;
+
     if (t->link.entry) {
         ngx_fcfh_registry_remove(t->link.entry);
         t->link.entry = NULL;
@@ -1354,10 +1384,13 @@ ngx_stream_fcfh_tunnel_cleanup(void *data)
         t->hold = NULL;
     }
 
-    if (t->out) {
-        ngx_fcfh_free_out_buffer(t->fmcf, t->out);
-        t->out = NULL;
+    while (t->out) {
+        ch = t->out;
+        t->out = ch->next;
+        ngx_fcfh_chunk_free(t->fmcf, ch);
     }
+
+    t->out_tail = NULL;
 
     ngx_queue_remove(&t->link.queue);
     t->fmcf->ntunnels--;

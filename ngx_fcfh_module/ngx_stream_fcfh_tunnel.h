@@ -46,10 +46,10 @@ typedef struct {
     size_t                           hold_len;
     size_t                           hold_size;
 
-    /* replies not yet taken by the socket, NULL when idle */
-    u_char                          *out;
-    size_t                           out_pos;
-    size_t                           out_last;
+    /* output not yet taken by the socket, NULL when idle */
+    ngx_fcfh_chunk_t                *out;
+    ngx_fcfh_chunk_t                *out_tail;
+    size_t                           out_bytes;
 
     u_char                           guid[NGX_FCFH_APF_GUID_SIZE];
     uint32_t                         trigger;
@@ -80,6 +80,7 @@ typedef struct {
     unsigned                         forwards_changed:1;
     unsigned                         options_sent:1;
     unsigned                         paused:1;
+    unsigned                         out_failed:1;
     unsigned                         closing:1;
 } ngx_stream_fcfh_tunnel_t;
 
