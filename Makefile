@@ -74,7 +74,7 @@ $(STATIC): $(MODULE_SRCS)
 	    --with-stream_ssl_module --with-http_ssl_module \
 	    --add-module=$(TOP) --builddir=$(BUILD)/static \
 	    > $(BUILD)/static-configure.log
-	$(MAKE) -C $(BUILD)/nginx-src -f $(BUILD)/static/Makefile
+	$(MAKE) -j$$(nproc) -C $(BUILD)/nginx-src -f $(BUILD)/static/Makefile
 
 deps:
 	$(TOP)/tools/install-deps.sh

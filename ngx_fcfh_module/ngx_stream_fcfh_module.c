@@ -36,6 +36,11 @@ static ngx_conf_num_bounds_t  ngx_stream_fcfh_max_forwards_bounds = {
 };
 
 
+static ngx_conf_num_bounds_t  ngx_stream_fcfh_max_channels_bounds = {
+    ngx_conf_check_num_bounds, 1, 1024
+};
+
+
 static ngx_command_t  ngx_stream_fcfh_commands[] = {
 
     { ngx_string("fcfh_tunnel"),
@@ -93,6 +98,13 @@ static ngx_command_t  ngx_stream_fcfh_commands[] = {
       NGX_STREAM_SRV_CONF_OFFSET,
       offsetof(ngx_stream_fcfh_srv_conf_t, max_forwards),
       &ngx_stream_fcfh_max_forwards_bounds },
+
+    { ngx_string("fcfh_max_channels"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      offsetof(ngx_stream_fcfh_srv_conf_t, max_channels),
+      &ngx_stream_fcfh_max_channels_bounds },
 
       ngx_null_command
 };
@@ -264,6 +276,7 @@ ngx_stream_fcfh_create_srv_conf(ngx_conf_t *cf)
     conf->idle_timeout = NGX_CONF_UNSET_MSEC;
     conf->keepalive = NGX_CONF_UNSET;
     conf->max_forwards = NGX_CONF_UNSET_UINT;
+    conf->max_channels = NGX_CONF_UNSET_UINT;
 
     return conf;
 }
@@ -291,6 +304,7 @@ ngx_stream_fcfh_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_msec_value(conf->idle_timeout, prev->idle_timeout, 90000);
     ngx_conf_merge_sec_value(conf->keepalive, prev->keepalive, 30);
     ngx_conf_merge_uint_value(conf->max_forwards, prev->max_forwards, 16);
+    ngx_conf_merge_uint_value(conf->max_channels, prev->max_channels, 16);
 
     if (!conf->enabled) {
         return NGX_CONF_OK;

@@ -61,9 +61,6 @@ static ngx_int_t ngx_stream_fcfh_tunnel_forward(ngx_stream_fcfh_tunnel_t *t,
     ngx_fcfh_apf_global_t *g);
 static ngx_int_t ngx_stream_fcfh_tunnel_hold(ngx_stream_fcfh_tunnel_t *t,
     u_char *buf, size_t len, size_t need);
-static u_char *ngx_stream_fcfh_tunnel_reserve(ngx_stream_fcfh_tunnel_t *t);
-static void ngx_stream_fcfh_tunnel_commit(ngx_stream_fcfh_tunnel_t *t,
-    size_t n);
 static ngx_int_t ngx_stream_fcfh_tunnel_queued(ngx_stream_fcfh_tunnel_t *t,
     size_t n);
 static ngx_int_t ngx_stream_fcfh_tunnel_flush(ngx_stream_fcfh_tunnel_t *t);
@@ -288,6 +285,8 @@ ngx_stream_fcfh_tunnel_write_handler(ngx_event_t *wev)
         return;
     }
 
+    ngx_stream_fcfh_channels_unblock(t);
+
     if (t->paused && t->out_bytes < NGX_FCFH_CHUNK_SIZE) {
         if (ngx_stream_fcfh_tunnel_resume(t) != NGX_OK) {
             return;
@@ -397,6 +396,13 @@ ngx_stream_fcfh_tunnel_process(ngx_stream_fcfh_tunnel_t *t, u_char *buf,
         }
 
         rc = ngx_stream_fcfh_tunnel_message(t, &msg);
+
+        if (rc == NGX_AGAIN) {
+            /* a channel's buffer is full: keep this message for later */
+            t->paused = 1;
+            need = 0;
+            goto hold;
+        }
 
         if (rc != NGX_OK) {
             return NGX_DONE;
@@ -544,16 +550,36 @@ ngx_stream_fcfh_tunnel_message(ngx_stream_fcfh_tunnel_t *t,
 
         return ngx_stream_fcfh_tunnel_queued(t, n);
 
+    case NGX_FCFH_APF_CHANNEL_OPEN_CONFIRMATION:
+    case NGX_FCFH_APF_CHANNEL_OPEN_FAILURE:
+    case NGX_FCFH_APF_CHANNEL_WINDOW_ADJUST:
+    case NGX_FCFH_APF_CHANNEL_DATA:
+    case NGX_FCFH_APF_CHANNEL_CLOSE:
+        if (!t->established) {
+            break;
+        }
+
+        switch (ngx_stream_fcfh_channel_message(t, msg)) {
+
+        case NGX_OK:
+            return NGX_OK;
+
+        case NGX_AGAIN:
+            return NGX_AGAIN;
+
+        default:
+            return ngx_stream_fcfh_tunnel_refuse(t,
+                                       NGX_FCFH_APF_DISC_PROTOCOL_ERROR,
+                                       NGX_LOG_DEBUG, "channel error");
+        }
+
     default:
-        /* channel messages: no channel exists that they could refer to */
         break;
     }
 
     ngx_log_error(NGX_LOG_INFO, c->log, 0,
-                  "device sent %s %s",
-                  ngx_fcfh_apf_type_name(msg->type),
-                  t->established ? "for no open channel"
-                                 : "before the tunnel was established");
+                  "device sent %s before the tunnel was established",
+                  ngx_fcfh_apf_type_name(msg->type));
 
     return ngx_stream_fcfh_tunnel_refuse(t, NGX_FCFH_APF_DISC_PROTOCOL_ERROR,
                                          NGX_LOG_DEBUG, "out of order");
@@ -1150,7 +1176,7 @@ ngx_stream_fcfh_tunnel_hold(ngx_stream_fcfh_tunnel_t *t, u_char *buf,
  * memory it returns a scratch area and the queueing then fails.
  */
 
-static u_char *
+u_char *
 ngx_stream_fcfh_tunnel_reserve(ngx_stream_fcfh_tunnel_t *t)
 {
     ngx_fcfh_chunk_t  *ch;
@@ -1181,7 +1207,7 @@ ngx_stream_fcfh_tunnel_reserve(ngx_stream_fcfh_tunnel_t *t)
 }
 
 
-static void
+void
 ngx_stream_fcfh_tunnel_commit(ngx_stream_fcfh_tunnel_t *t, size_t n)
 {
     if (t->out_failed) {
@@ -1190,6 +1216,50 @@ ngx_stream_fcfh_tunnel_commit(ngx_stream_fcfh_tunnel_t *t, size_t n)
 
     t->out_tail->last += n;
     t->out_bytes += n;
+}
+
+
+/*
+ * Room for one CHANNEL_DATA: returns where its header goes, with *size
+ * (in: the most payload wanted) cut to the payload that fits in the tail
+ * chunk.  Data goes straight from the console socket into the chunk.
+ */
+
+u_char *
+ngx_stream_fcfh_tunnel_reserve_data(ngx_stream_fcfh_tunnel_t *t,
+    size_t *size)
+{
+    size_t             room;
+    ngx_fcfh_chunk_t  *ch;
+
+    ch = t->out_tail;
+
+    if (ch == NULL
+        || (size_t) (ch->end - ch->last)
+           < NGX_FCFH_APF_CHANNEL_DATA_HEADER_SIZE + 512)
+    {
+        ch = ngx_fcfh_chunk_get(t->fmcf);
+        if (ch == NULL) {
+            return NULL;
+        }
+
+        if (t->out_tail) {
+            t->out_tail->next = ch;
+
+        } else {
+            t->out = ch;
+        }
+
+        t->out_tail = ch;
+    }
+
+    room = ch->end - ch->last - NGX_FCFH_APF_CHANNEL_DATA_HEADER_SIZE;
+
+    if (*size > room) {
+        *size = room;
+    }
+
+    return ch->last;
 }
 
 
@@ -1323,6 +1393,8 @@ ngx_stream_fcfh_tunnel_close(ngx_stream_fcfh_tunnel_t *t, ngx_uint_t status)
     t->closing = 1;
     c = t->session->connection;
 
+    ngx_stream_fcfh_channels_close(t);
+
 #if (NGX_STREAM_SSL)
 
     if (c->ssl) {
@@ -1373,6 +1445,8 @@ ngx_stream_fcfh_tunnel_cleanup(void *data)
     ngx_stream_fcfh_tunnel_t  *t = data;
 
     ngx_fcfh_chunk_t  *ch;
+
+    ngx_stream_fcfh_channels_close(t);
 
     if (t->link.entry) {
         ngx_fcfh_registry_remove(t->link.entry);

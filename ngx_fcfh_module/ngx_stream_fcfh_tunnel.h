@@ -31,6 +31,7 @@ typedef struct {
     ngx_msec_t                       idle_timeout;
     time_t                           keepalive;
     ngx_uint_t                       max_forwards;
+    ngx_uint_t                       max_channels;
 } ngx_stream_fcfh_srv_conf_t;
 
 
@@ -65,6 +66,9 @@ typedef struct {
     uint16_t                         ports[NGX_FCFH_MAX_PORTS];
     ngx_uint_t                       nports;
 
+    void                           **channels;   /* by our channel id */
+    ngx_uint_t                       nchannels;
+
     uint64_t                         bytes_in;
     uint64_t                         bytes_out;
 
@@ -80,12 +84,22 @@ typedef struct {
     unsigned                         forwards_changed:1;
     unsigned                         options_sent:1;
     unsigned                         paused:1;
+    unsigned                         draining:1;
     unsigned                         out_failed:1;
     unsigned                         closing:1;
 } ngx_stream_fcfh_tunnel_t;
 
 
 void ngx_stream_fcfh_tunnel_handler(ngx_stream_session_t *s);
+u_char *ngx_stream_fcfh_tunnel_reserve(ngx_stream_fcfh_tunnel_t *t);
+u_char *ngx_stream_fcfh_tunnel_reserve_data(ngx_stream_fcfh_tunnel_t *t,
+    size_t *size);
+void ngx_stream_fcfh_tunnel_commit(ngx_stream_fcfh_tunnel_t *t, size_t n);
+
+ngx_int_t ngx_stream_fcfh_channel_message(ngx_stream_fcfh_tunnel_t *t,
+    ngx_fcfh_apf_msg_t *msg);
+void ngx_stream_fcfh_channels_close(ngx_stream_fcfh_tunnel_t *t);
+void ngx_stream_fcfh_channels_unblock(ngx_stream_fcfh_tunnel_t *t);
 
 
 #endif /* _NGX_STREAM_FCFH_TUNNEL_H_INCLUDED_ */

@@ -1,0 +1,776 @@
+
+/*
+ * Copyright (C) ngx_fcfh_module authors
+ */
+
+
+/*
+ * APF channels between a device and console-side connections.
+ *
+ * Flow control: the device may send only the window we granted, which is
+ * exactly the ring buffer's free space; credit goes back to it only as
+ * the console side drains the buffer.  We send the device at most its
+ * window, read from the console only while that window and the tunnel's
+ * output queue have room.
+ *
+ * Close: CHANNEL_CLOSE is sent exactly once; our channel id is reused
+ * only after the device's CHANNEL_CLOSE too (AMT reuses ids once it has
+ * seen a CLOSE, so a second one could kill an unrelated channel).
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_event.h>
+#include <ngx_stream.h>
+
+#include "ngx_fcfh.h"
+#include "ngx_stream_fcfh_tunnel.h"
+#include "ngx_stream_fcfh_channel.h"
+
+
+#define NGX_FCFH_CHANNEL_OPEN_TIMEOUT  10000
+
+#define ngx_fcfh_channel_buffered(ch)  ((ch)->head - (ch)->tail)
+
+
+static void ngx_fcfh_channel_open_timeout(ngx_event_t *ev);
+static void ngx_fcfh_channel_peer_read(ngx_event_t *rev);
+static void ngx_fcfh_channel_peer_write(ngx_event_t *wev);
+static ngx_int_t ngx_fcfh_channel_send_close(ngx_fcfh_channel_t *ch);
+static void ngx_fcfh_channel_check_done(ngx_fcfh_channel_t *ch);
+static void ngx_fcfh_channel_finish(ngx_fcfh_channel_t *ch);
+static void ngx_fcfh_channel_free(ngx_fcfh_channel_t *ch);
+static ngx_fcfh_channel_t *ngx_fcfh_channel_find(
+    ngx_stream_fcfh_tunnel_t *t, uint32_t id);
+
+
+static const char  *ngx_fcfh_open_results[] = {
+    "channel open",
+    "no such device",
+    "port not registered by the device",
+    "device refused the channel",
+    "tunnel is draining",
+    "device did not answer in time",
+    "too many channels",
+    "internal error"
+};
+
+
+const char *
+ngx_fcfh_open_result_text(ngx_uint_t result)
+{
+    if (result >= sizeof(ngx_fcfh_open_results) / sizeof(char *)) {
+        result = NGX_FCFH_OPEN_ERROR;
+    }
+
+    return ngx_fcfh_open_results[result];
+}
+
+
+/*
+ * Asks the device to open a channel to port.  NGX_OK: opened() will be
+ * called (never from within this call); otherwise *result-like code is
+ * returned as NGX_DECLINED with ch->... not created: the caller answers
+ * the console at once.  The return value is an NGX_FCFH_OPEN_* code.
+ */
+
+ngx_int_t
+ngx_fcfh_channel_open(void *tunnel, ngx_uint_t port, ngx_str_t *originator,
+    ngx_uint_t originator_port, ngx_connection_t *peer,
+    ngx_fcfh_channel_open_pt opened, ngx_fcfh_channel_done_pt done,
+    void *data, ngx_fcfh_channel_t **chp)
+{
+    size_t                     n;
+    ngx_uint_t                 i, id;
+    ngx_connection_t          *c;
+    ngx_fcfh_channel_t        *ch;
+    ngx_stream_fcfh_tunnel_t  *t = tunnel;
+
+    static u_char              type[] = "forwarded-tcpip";
+
+    *chp = NULL;
+
+    if (t->closing || !t->established) {
+        return NGX_FCFH_OPEN_NO_TUNNEL;
+    }
+
+    if (t->draining) {
+        return NGX_FCFH_OPEN_DRAINING;
+    }
+
+    c = t->session->connection;
+
+    for (i = 0; i < t->nports; i++) {
+        if (t->ports[i] == port) {
+            break;
+        }
+    }
+
+    if (i == t->nports) {
+        return NGX_FCFH_OPEN_PORT;
+    }
+
+    if (t->channels == NULL) {
+        t->channels = ngx_pcalloc(c->pool, t->conf->max_channels
+                                           * sizeof(ngx_fcfh_channel_t *));
+        if (t->channels == NULL) {
+            return NGX_FCFH_OPEN_ERROR;
+        }
+    }
+
+    for (id = 0; id < t->conf->max_channels; id++) {
+        if (t->channels[id] == NULL) {
+            break;
+        }
+    }
+
+    if (id == t->conf->max_channels) {
+        ngx_log_error(NGX_LOG_WARN, c->log, 0,
+                      "device has %ui channels open, refusing another",
+                      t->conf->max_channels);
+        return NGX_FCFH_OPEN_LIMIT;
+    }
+
+    ch = ngx_calloc(sizeof(ngx_fcfh_channel_t), c->log);
+    if (ch == NULL) {
+        return NGX_FCFH_OPEN_ERROR;
+    }
+
+    ch->buf = ngx_alloc(NGX_FCFH_CHANNEL_WINDOW, c->log);
+    if (ch->buf == NULL) {
+        ngx_free(ch);
+        return NGX_FCFH_OPEN_ERROR;
+    }
+
+    ch->tunnel = t;
+    ch->peer = peer;
+    ch->log = peer ? peer->log : c->log;
+    ch->id = (uint32_t) id;
+    ch->port = (uint16_t) port;
+    ch->credit = NGX_FCFH_CHANNEL_WINDOW;
+    ch->opened = opened;
+    ch->done = done;
+    ch->data = data;
+
+    n = ngx_fcfh_apf_write_channel_open(ngx_stream_fcfh_tunnel_reserve(t),
+            NGX_FCFH_CONTROL_MAX, type, sizeof(type) - 1, ch->id,
+            NGX_FCFH_CHANNEL_WINDOW, t->fqdn.data, (uint32_t) t->fqdn.len,
+            (uint32_t) port, originator->data,
+            (uint32_t) ngx_min(originator->len, 64),
+            (uint32_t) originator_port);
+
+    if (n == 0 || t->out_failed) {
+        ngx_free(ch->buf);
+        ngx_free(ch);
+        return NGX_FCFH_OPEN_ERROR;
+    }
+
+    ngx_stream_fcfh_tunnel_commit(t, n);
+
+    t->channels[id] = ch;
+    t->nchannels++;
+
+    ch->open_timer.handler = ngx_fcfh_channel_open_timeout;
+    ch->open_timer.data = ch;
+    ch->open_timer.log = ch->log;
+    ngx_add_timer(&ch->open_timer, NGX_FCFH_CHANNEL_OPEN_TIMEOUT);
+
+    ngx_log_debug3(NGX_LOG_DEBUG_STREAM, c->log, 0,
+                   "fcfh: channel %uD open to port %ui for %V",
+                   ch->id, port, originator);
+
+    ngx_post_event(c->write, &ngx_posted_events);
+
+    *chp = ch;
+
+    return NGX_FCFH_OPEN_OK;
+}
+
+
+static void
+ngx_fcfh_channel_open_timeout(ngx_event_t *ev)
+{
+    ngx_fcfh_channel_t  *ch = ev->data;
+
+    ngx_log_error(NGX_LOG_WARN, ch->log, 0,
+                  "device did not answer channel open to port %ui in time",
+                  (ngx_uint_t) ch->port);
+
+    /* the id stays taken until the device answers or the tunnel ends */
+
+    ch->aborted = 1;
+
+    if (ch->opened) {
+        ch->opened(ch, NGX_FCFH_OPEN_TIMEOUT, 0);
+        ch->opened = NULL;
+    }
+
+    ch->peer = NULL;
+}
+
+
+/* the opener answered its console: splice from now on */
+
+void
+ngx_fcfh_channel_start(ngx_fcfh_channel_t *ch)
+{
+    ngx_connection_t  *peer;
+
+    peer = ch->peer;
+
+    ch->started = 1;
+
+    peer->data = ch;
+    peer->read->handler = ngx_fcfh_channel_peer_read;
+    peer->write->handler = ngx_fcfh_channel_peer_write;
+
+    if (ngx_fcfh_channel_buffered(ch) || ch->close_recv) {
+        ngx_post_event(peer->write, &ngx_posted_events);
+    }
+
+    ngx_post_event(peer->read, &ngx_posted_events);
+}
+
+
+/*
+ * The console side went away before or after the channel opened: close
+ * it toward the device; the slot is freed when the device closes too.
+ */
+
+void
+ngx_fcfh_channel_abort(ngx_fcfh_channel_t *ch)
+{
+    ch->aborted = 1;
+    ch->opened = NULL;
+    ch->done = NULL;
+
+    if (ch->peer) {
+        if (ch->peer->read->posted) {
+            ngx_delete_posted_event(ch->peer->read);
+        }
+
+        if (ch->peer->write->posted) {
+            ngx_delete_posted_event(ch->peer->write);
+        }
+
+        ch->peer = NULL;
+    }
+
+    if (ch->tunnel == NULL) {
+        ngx_fcfh_channel_free(ch);
+        return;
+    }
+
+    if (ch->confirmed && !ch->close_sent) {
+        (void) ngx_fcfh_channel_send_close(ch);
+    }
+
+    ngx_fcfh_channel_check_done(ch);
+}
+
+
+static ngx_fcfh_channel_t *
+ngx_fcfh_channel_find(ngx_stream_fcfh_tunnel_t *t, uint32_t id)
+{
+    if (t->channels == NULL || id >= t->conf->max_channels) {
+        return NULL;
+    }
+
+    return t->channels[id];
+}
+
+
+/*
+ * A channel message from the device.  NGX_OK: handled; NGX_AGAIN: data
+ * that does not fit yet (the caller holds it and stops reading);
+ * NGX_ERROR: protocol error, the caller disconnects the device.
+ */
+
+ngx_int_t
+ngx_stream_fcfh_channel_message(ngx_stream_fcfh_tunnel_t *t,
+    ngx_fcfh_apf_msg_t *msg)
+{
+    size_t                     len, room, off, part;
+    uint64_t                   window;
+    ngx_connection_t          *c;
+    ngx_fcfh_channel_t        *ch;
+    ngx_fcfh_channel_open_pt   opened;
+
+    c = t->session->connection;
+
+    switch (msg->type) {
+
+    case NGX_FCFH_APF_CHANNEL_OPEN_CONFIRMATION:
+        ch = ngx_fcfh_channel_find(t, msg->u.confirmation.recipient);
+
+        if (ch == NULL || ch->confirmed) {
+            goto unknown;
+        }
+
+        ch->confirmed = 1;
+        ch->remote_id = msg->u.confirmation.sender;
+        ch->remote_window = msg->u.confirmation.window;
+
+        if (ch->open_timer.timer_set) {
+            ngx_del_timer(&ch->open_timer);
+        }
+
+        if (ch->aborted) {
+            /* nobody waits for it any more */
+            return ngx_fcfh_channel_send_close(ch);
+        }
+
+        opened = ch->opened;
+        ch->opened = NULL;
+
+        if (opened) {
+            opened(ch, NGX_FCFH_OPEN_OK, 0);
+        }
+
+        return NGX_OK;
+
+    case NGX_FCFH_APF_CHANNEL_OPEN_FAILURE:
+        ch = ngx_fcfh_channel_find(t, msg->u.open_failure.recipient);
+
+        if (ch == NULL || ch->confirmed) {
+            goto unknown;
+        }
+
+        ngx_log_error(NGX_LOG_INFO, ch->log, 0,
+                      "device refused channel to port %ui, reason %uD",
+                      (ngx_uint_t) ch->port, msg->u.open_failure.reason);
+
+        opened = ch->opened;
+        ch->opened = NULL;
+        ch->done = NULL;
+        ch->peer = NULL;
+
+        if (opened) {
+            opened(ch, NGX_FCFH_OPEN_REFUSED, msg->u.open_failure.reason);
+        }
+
+        ngx_fcfh_channel_free(ch);
+
+        return NGX_OK;
+
+    case NGX_FCFH_APF_CHANNEL_WINDOW_ADJUST:
+        ch = ngx_fcfh_channel_find(t, msg->u.window_adjust.recipient);
+
+        if (ch == NULL || !ch->confirmed) {
+            goto unknown;
+        }
+
+        window = (uint64_t) ch->remote_window + msg->u.window_adjust.bytes;
+        ch->remote_window = (uint32_t) ngx_min(window, 0xffffffff);
+
+        if (ch->started && ch->peer && !ch->peer_eof) {
+            ngx_post_event(ch->peer->read, &ngx_posted_events);
+        }
+
+        return NGX_OK;
+
+    case NGX_FCFH_APF_CHANNEL_DATA:
+        ch = ngx_fcfh_channel_find(t, msg->u.channel_data.recipient);
+
+        if (ch == NULL || !ch->confirmed) {
+            goto unknown;
+        }
+
+        len = msg->u.channel_data.data.len;
+
+        if (ch->close_recv) {
+            goto unknown;
+        }
+
+        if (ch->peer == NULL || ch->peer_error) {
+            /* nobody to deliver to: drop, as the channel is closing */
+            ch->credit = NGX_FCFH_CHANNEL_WINDOW;
+            return NGX_OK;
+        }
+
+        room = NGX_FCFH_CHANNEL_WINDOW - ngx_fcfh_channel_buffered(ch);
+
+        if (len > room) {
+            /*
+             * More than the window: hold the device's input until the
+             * console drained enough (never more memory).
+             */
+            if (len > NGX_FCFH_CHANNEL_WINDOW) {
+                ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                              "device sent %uz bytes on channel %uD, more "
+                              "than its window", len, ch->id);
+                return NGX_ERROR;
+            }
+
+            if (!ch->blocked_input) {
+                ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                              "device ignores the window of channel %uD, "
+                              "pausing it", ch->id);
+            }
+
+            ch->blocked_input = 1;
+
+            return NGX_AGAIN;
+        }
+
+        /* copy into the ring, in up to two parts */
+
+        off = ch->head % NGX_FCFH_CHANNEL_WINDOW;
+        part = ngx_min(len, NGX_FCFH_CHANNEL_WINDOW - off);
+
+        ngx_memcpy(ch->buf + off, msg->u.channel_data.data.data, part);
+        ngx_memcpy(ch->buf, msg->u.channel_data.data.data + part,
+                   len - part);
+
+        ch->head += len;
+        ch->bytes_in += len;
+        ch->credit = (len > ch->credit) ? 0 : ch->credit - (uint32_t) len;
+
+        if (ch->started) {
+            ngx_fcfh_channel_peer_write(ch->peer->write);
+        }
+
+        return NGX_OK;
+
+    default: /* NGX_FCFH_APF_CHANNEL_CLOSE */
+        ch = ngx_fcfh_channel_find(t, msg->u.recipient);
+
+        if (ch == NULL || !ch->confirmed || ch->close_recv) {
+            goto unknown;
+        }
+
+        ch->close_recv = 1;
+
+        if (!ch->close_sent && ngx_fcfh_channel_send_close(ch) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        if (ch->started && ch->peer) {
+            ngx_post_event(ch->peer->write, &ngx_posted_events);
+        }
+
+        ngx_fcfh_channel_check_done(ch);
+
+        return NGX_OK;
+    }
+
+unknown:
+
+    ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                  "device sent %s for no open channel",
+                  ngx_fcfh_apf_type_name(msg->type));
+
+    return NGX_ERROR;
+}
+
+
+static ngx_int_t
+ngx_fcfh_channel_send_close(ngx_fcfh_channel_t *ch)
+{
+    ngx_stream_fcfh_tunnel_t  *t = ch->tunnel;
+
+    if (ch->close_sent || t == NULL) {
+        return NGX_OK;
+    }
+
+    ch->close_sent = 1;
+
+    ngx_stream_fcfh_tunnel_commit(t,
+        ngx_fcfh_apf_write_channel_close(ngx_stream_fcfh_tunnel_reserve(t),
+                                         NGX_FCFH_CONTROL_MAX,
+                                         ch->remote_id));
+
+    ngx_post_event(t->session->connection->write, &ngx_posted_events);
+
+    return t->out_failed ? NGX_ERROR : NGX_OK;
+}
+
+
+/* console to device */
+
+static void
+ngx_fcfh_channel_peer_read(ngx_event_t *rev)
+{
+    u_char                    *p;
+    size_t                     size;
+    ssize_t                    n;
+    ngx_connection_t          *peer;
+    ngx_fcfh_channel_t        *ch;
+    ngx_stream_fcfh_tunnel_t  *t;
+
+    peer = rev->data;
+    ch = peer->data;
+    t = ch->tunnel;
+
+    if (rev->timedout) {
+        rev->timedout = 0;
+    }
+
+    if (t == NULL || ch->peer_eof || ch->peer_error || ch->close_sent) {
+        return;
+    }
+
+    while (rev->ready) {
+
+        if (ch->remote_window == 0) {
+            /* WINDOW_ADJUST posts this event again */
+            break;
+        }
+
+        if (t->out_bytes >= NGX_FCFH_OUT_HIGH) {
+            ch->blocked = 1;
+            break;
+        }
+
+        size = ngx_min(ch->remote_window, NGX_FCFH_CHANNEL_PACKET);
+
+        p = ngx_stream_fcfh_tunnel_reserve_data(t, &size);
+
+        if (p == NULL) {
+            ch->peer_error = 1;
+            break;
+        }
+
+        n = peer->recv(peer, p + NGX_FCFH_APF_CHANNEL_DATA_HEADER_SIZE,
+                       size);
+
+        if (n == NGX_AGAIN) {
+            break;
+        }
+
+        if (n == NGX_ERROR || n == 0) {
+            if (n == 0) {
+                ch->peer_eof = 1;
+
+            } else {
+                ch->peer_error = 1;
+            }
+
+            break;
+        }
+
+        (void) ngx_fcfh_apf_write_channel_data_header(p,
+                                  NGX_FCFH_APF_CHANNEL_DATA_HEADER_SIZE,
+                                  ch->remote_id, (uint32_t) n);
+
+        ngx_stream_fcfh_tunnel_commit(t,
+                             NGX_FCFH_APF_CHANNEL_DATA_HEADER_SIZE + n);
+
+        ch->remote_window -= (uint32_t) n;
+        ch->bytes_out += n;
+    }
+
+    if (ch->peer_eof || ch->peer_error) {
+        /* APF has no half close: CLOSE follows the last data */
+        (void) ngx_fcfh_channel_send_close(ch);
+        ngx_fcfh_channel_check_done(ch);
+        return;
+    }
+
+    ngx_post_event(t->session->connection->write, &ngx_posted_events);
+
+    if (ngx_handle_read_event(rev, 0) != NGX_OK) {
+        ch->peer_error = 1;
+        (void) ngx_fcfh_channel_send_close(ch);
+        ngx_fcfh_channel_check_done(ch);
+    }
+}
+
+
+/* device to console */
+
+static void
+ngx_fcfh_channel_peer_write(ngx_event_t *wev)
+{
+    size_t                     off, size;
+    ssize_t                    n;
+    ngx_connection_t          *peer;
+    ngx_fcfh_channel_t        *ch;
+    ngx_stream_fcfh_tunnel_t  *t;
+
+    peer = wev->data;
+    ch = peer->data;
+    t = ch->tunnel;
+
+    if (ch->peer_error) {
+        return;
+    }
+
+    while (ngx_fcfh_channel_buffered(ch)) {
+
+        off = ch->tail % NGX_FCFH_CHANNEL_WINDOW;
+        size = ngx_min(ngx_fcfh_channel_buffered(ch),
+                       NGX_FCFH_CHANNEL_WINDOW - off);
+
+        n = peer->send(peer, ch->buf + off, size);
+
+        if (n == NGX_AGAIN) {
+            break;
+        }
+
+        if (n == NGX_ERROR) {
+            ch->peer_error = 1;
+            (void) ngx_fcfh_channel_send_close(ch);
+            ngx_fcfh_channel_check_done(ch);
+            return;
+        }
+
+        ch->tail += n;
+        ch->unacked += (uint32_t) n;
+    }
+
+    if (ngx_handle_write_event(wev, 0) != NGX_OK) {
+        ch->peer_error = 1;
+    }
+
+    if (t && !ch->close_recv && !ch->close_sent
+        && ch->unacked >= NGX_FCFH_CHANNEL_ADJUST)
+    {
+        /* credit only what the console side has taken */
+
+        ngx_stream_fcfh_tunnel_commit(t,
+            ngx_fcfh_apf_write_window_adjust(
+                ngx_stream_fcfh_tunnel_reserve(t), NGX_FCFH_CONTROL_MAX,
+                ch->remote_id, ch->unacked));
+
+        ch->credit += ch->unacked;
+        ch->unacked = 0;
+
+        ngx_post_event(t->session->connection->write, &ngx_posted_events);
+    }
+
+    if (t && ch->blocked_input) {
+        /* the tunnel held a message for this channel: let it retry */
+        ch->blocked_input = 0;
+        ngx_post_event(t->session->connection->write, &ngx_posted_events);
+    }
+
+    ngx_fcfh_channel_check_done(ch);
+}
+
+
+/* frees the channel once nothing is left to do in either direction */
+
+static void
+ngx_fcfh_channel_check_done(ngx_fcfh_channel_t *ch)
+{
+    if (ch->tunnel && !(ch->close_sent && ch->close_recv)) {
+        return;
+    }
+
+    if (ch->peer && !ch->peer_error && ngx_fcfh_channel_buffered(ch)) {
+        /* deliver what the device sent before it closed */
+        return;
+    }
+
+    ngx_fcfh_channel_finish(ch);
+}
+
+
+static void
+ngx_fcfh_channel_finish(ngx_fcfh_channel_t *ch)
+{
+    ngx_fcfh_channel_done_pt   done;
+    ngx_fcfh_channel_open_pt   opened;
+
+    opened = ch->opened;
+    done = ch->done;
+
+    ch->opened = NULL;
+    ch->done = NULL;
+
+    if (ch->peer) {
+        if (ch->peer->read->posted) {
+            ngx_delete_posted_event(ch->peer->read);
+        }
+
+        if (ch->peer->write->posted) {
+            ngx_delete_posted_event(ch->peer->write);
+        }
+    }
+
+    if (opened) {
+        opened(ch, ch->tunnel ? NGX_FCFH_OPEN_ERROR
+                              : NGX_FCFH_OPEN_NO_TUNNEL, 0);
+
+    } else if (done) {
+        done(ch);
+    }
+
+    ch->peer = NULL;
+
+    ngx_fcfh_channel_free(ch);
+}
+
+
+static void
+ngx_fcfh_channel_free(ngx_fcfh_channel_t *ch)
+{
+    ngx_stream_fcfh_tunnel_t  *t = ch->tunnel;
+
+    if (ch->open_timer.timer_set) {
+        ngx_del_timer(&ch->open_timer);
+    }
+
+    if (t && t->channels && t->channels[ch->id] == ch) {
+        t->channels[ch->id] = NULL;
+        t->nchannels--;
+    }
+
+    ngx_free(ch->buf);
+    ngx_free(ch);
+}
+
+
+/* the tunnel is closing: every channel ends with it */
+
+void
+ngx_stream_fcfh_channels_close(ngx_stream_fcfh_tunnel_t *t)
+{
+    ngx_uint_t           i;
+    ngx_fcfh_channel_t  *ch;
+
+    if (t->channels == NULL) {
+        return;
+    }
+
+    for (i = 0; i < t->conf->max_channels; i++) {
+        ch = t->channels[i];
+
+        if (ch == NULL) {
+            continue;
+        }
+
+        t->channels[i] = NULL;
+        t->nchannels--;
+
+        ch->tunnel = NULL;
+        ch->peer_error = 1;
+
+        ngx_fcfh_channel_finish(ch);
+    }
+}
+
+
+/* the tunnel's output drained: channels that waited for room read again */
+
+void
+ngx_stream_fcfh_channels_unblock(ngx_stream_fcfh_tunnel_t *t)
+{
+    ngx_uint_t           i;
+    ngx_fcfh_channel_t  *ch;
+
+    if (t->channels == NULL || t->out_bytes >= NGX_FCFH_OUT_HIGH / 2) {
+        return;
+    }
+
+    for (i = 0; i < t->conf->max_channels; i++) {
+        ch = t->channels[i];
+
+        if (ch && ch->blocked && ch->started && ch->peer) {
+            ch->blocked = 0;
+            ngx_post_event(ch->peer->read, &ngx_posted_events);
+        }
+    }
+}

@@ -1,0 +1,106 @@
+
+/*
+ * Copyright (C) ngx_fcfh_module authors
+ */
+
+
+/*
+ * Channels: one APF "forwarded-tcpip" channel to a port of the device,
+ * spliced to one console-side connection (a console's own connection
+ * when it landed in the tunnel's worker, else the relay connection from
+ * the worker it landed in).
+ *
+ * Memory per channel is fixed: one ring buffer for device-to-console data
+ * of the size of the window granted to the device.  Console-to-device
+ * data goes straight into the tunnel's output chunks, read only while the
+ * device's window and the tunnel's output allow.
+ */
+
+
+#ifndef _NGX_STREAM_FCFH_CHANNEL_H_INCLUDED_
+#define _NGX_STREAM_FCFH_CHANNEL_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_event.h>
+
+#include "ngx_fcfh.h"
+
+
+/* the window granted to the device, and the buffer that backs it */
+#define NGX_FCFH_CHANNEL_WINDOW      32768
+
+/* credit returned to the device once this much was drained */
+#define NGX_FCFH_CHANNEL_ADJUST      (NGX_FCFH_CHANNEL_WINDOW / 4)
+
+/* the most console bytes in one CHANNEL_DATA */
+#define NGX_FCFH_CHANNEL_PACKET      (NGX_FCFH_CHUNK_SIZE                   \
+                                      - NGX_FCFH_APF_CHANNEL_DATA_HEADER_SIZE)
+
+/* results reported to the opener */
+#define NGX_FCFH_OPEN_OK             0
+#define NGX_FCFH_OPEN_NO_TUNNEL      1
+#define NGX_FCFH_OPEN_PORT           2   /* port not registered */
+#define NGX_FCFH_OPEN_REFUSED        3   /* device refused the channel */
+#define NGX_FCFH_OPEN_DRAINING       4
+#define NGX_FCFH_OPEN_TIMEOUT        5
+#define NGX_FCFH_OPEN_LIMIT          6   /* too many channels */
+#define NGX_FCFH_OPEN_ERROR          7
+
+
+typedef struct ngx_fcfh_channel_s  ngx_fcfh_channel_t;
+
+typedef void (*ngx_fcfh_channel_open_pt)(ngx_fcfh_channel_t *ch,
+    ngx_uint_t result, ngx_uint_t reason);
+typedef void (*ngx_fcfh_channel_done_pt)(ngx_fcfh_channel_t *ch);
+
+
+struct ngx_fcfh_channel_s {
+    void                            *tunnel;     /* NULL: tunnel gone */
+    ngx_connection_t                *peer;       /* NULL: detached */
+    ngx_log_t                       *log;
+
+    uint32_t                         id;         /* ours */
+    uint32_t                         remote_id;  /* the device's */
+    uint32_t                         remote_window;
+    uint32_t                         credit;     /* device may still send */
+    uint32_t                         unacked;    /* drained, not credited */
+    uint16_t                         port;
+
+    /* device-to-console ring buffer */
+    u_char                          *buf;
+    size_t                           head;       /* total bytes in */
+    size_t                           tail;       /* total bytes out */
+
+    ngx_event_t                      open_timer;
+
+    ngx_fcfh_channel_open_pt         opened;
+    ngx_fcfh_channel_done_pt         done;
+    void                            *data;
+
+    uint64_t                         bytes_in;   /* from the device */
+    uint64_t                         bytes_out;  /* to the device */
+
+    unsigned                         confirmed:1;
+    unsigned                         started:1;
+    unsigned                         close_sent:1;
+    unsigned                         close_recv:1;
+    unsigned                         peer_eof:1;
+    unsigned                         peer_error:1;
+    unsigned                         blocked:1;  /* tunnel output full */
+    unsigned                         blocked_input:1; /* our buffer full */
+    unsigned                         aborted:1;
+};
+
+
+ngx_int_t ngx_fcfh_channel_open(void *tunnel, ngx_uint_t port,
+    ngx_str_t *originator, ngx_uint_t originator_port,
+    ngx_connection_t *peer, ngx_fcfh_channel_open_pt opened,
+    ngx_fcfh_channel_done_pt done, void *data, ngx_fcfh_channel_t **chp);
+void ngx_fcfh_channel_start(ngx_fcfh_channel_t *ch);
+void ngx_fcfh_channel_abort(ngx_fcfh_channel_t *ch);
+const char *ngx_fcfh_open_result_text(ngx_uint_t result);
+
+
+#endif /* _NGX_STREAM_FCFH_CHANNEL_H_INCLUDED_ */
