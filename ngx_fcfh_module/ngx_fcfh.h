@@ -80,6 +80,9 @@ typedef struct {
     ngx_uint_t                       slot;        /* worker slot in zone */
     ngx_uint_t                       evictions_seen;
     ngx_uint_t                       polls;
+
+    ngx_str_t                        relay_dir;
+    ngx_connection_t                *relay;       /* this worker's listener */
 } ngx_fcfh_main_conf_t;
 
 

@@ -15,6 +15,7 @@
 
 #include "ngx_fcfh.h"
 #include "ngx_fcfh_registry.h"
+#include "ngx_fcfh_relay.h"
 
 
 /* how often a worker looks for tunnels another worker replaced */
@@ -29,6 +30,7 @@
 static void *ngx_fcfh_create_conf(ngx_cycle_t *cycle);
 static char *ngx_fcfh_init_conf(ngx_cycle_t *cycle, void *conf);
 static char *ngx_fcfh_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+static ngx_int_t ngx_fcfh_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ngx_fcfh_init_process(ngx_cycle_t *cycle);
 static void ngx_fcfh_exit_process(ngx_cycle_t *cycle);
 static void ngx_fcfh_evict_handler(ngx_event_t *ev);
@@ -39,6 +41,13 @@ static ngx_command_t  ngx_fcfh_commands[] = {
     { ngx_string("fcfh_zone"),
       NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE1,
       ngx_fcfh_zone,
+      0,
+      0,
+      NULL },
+
+    { ngx_string("fcfh_relay_dir"),
+      NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE1,
+      ngx_fcfh_relay_dir,
       0,
       0,
       NULL },
@@ -56,15 +65,15 @@ static ngx_core_module_t  ngx_fcfh_module_ctx = {
 
 ngx_module_t  ngx_fcfh_module = {
     NGX_MODULE_V1,
-    &ngx_fcfh_module_ctx,             /* module context */
-    ngx_fcfh_commands,                /* module directives */
+    &ngx_fcfh_module_ctx,                  /* module context */
+    ngx_fcfh_commands,                     /* module directives */
     NGX_CORE_MODULE,                       /* module type */
     NULL,                                  /* init master */
-    NULL,                                  /* init module */
-    ngx_fcfh_init_process,            /* init process */
+    ngx_fcfh_init_module,                  /* init module */
+    ngx_fcfh_init_process,                 /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
-    ngx_fcfh_exit_process,            /* exit process */
+    ngx_fcfh_exit_process,                 /* exit process */
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
@@ -192,6 +201,10 @@ ngx_fcfh_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
+    if (ngx_fcfh_relay_init_process(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     fmcf->evict_event.handler = ngx_fcfh_evict_handler;
     fmcf->evict_event.data = fmcf;
     fmcf->evict_event.log = cycle->log;
@@ -214,7 +227,15 @@ ngx_fcfh_exit_process(ngx_cycle_t *cycle)
         return;
     }
 
+    ngx_fcfh_relay_exit_process(cycle);
     ngx_fcfh_registry_worker_exit(cycle);
+}
+
+
+static ngx_int_t
+ngx_fcfh_init_module(ngx_cycle_t *cycle)
+{
+    return ngx_fcfh_relay_init_module(cycle);
 }
 
 

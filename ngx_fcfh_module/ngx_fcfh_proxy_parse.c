@@ -952,8 +952,8 @@ static int
 ngx_fcfh_proxy_ipv4(const uint8_t *p, size_t len, uint8_t *out)
 {
     size_t    i, digits;
-    unsigned  part, v;
     uint8_t   a[4];
+    unsigned  part, v;
 
     if (len < 7 || len > NGX_FCFH_PROXY_IPV4_MAX) {
         return -1;
@@ -1117,8 +1117,8 @@ ngx_fcfh_proxy_ipv6(const uint8_t *p, size_t len, uint8_t *out)
 static int
 ngx_fcfh_proxy_name(const uint8_t *p, size_t len)
 {
-    size_t   i, label;
     int      digits_only;
+    size_t   i, label;
     uint8_t  ch;
 
     if (len == 0 || len > NGX_FCFH_PROXY_NAME_MAX) {

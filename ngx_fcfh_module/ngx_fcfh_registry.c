@@ -9,6 +9,7 @@
 
 #include "ngx_fcfh.h"
 #include "ngx_fcfh_registry.h"
+#include "ngx_fcfh_relay.h"
 
 
 static ngx_slab_pool_t *ngx_fcfh_registry_pool(ngx_fcfh_zone_t **zone);
@@ -534,6 +535,92 @@ ngx_fcfh_registry_copy(ngx_pool_t *pool, ngx_fcfh_entry_t *e,
 
 
 /*
+ * Finds the tunnel of a device named by a GUID in text form or an FQDN.
+ * NGX_DECLINED: no such device.
+ */
+
+ngx_int_t
+ngx_fcfh_registry_route(ngx_str_t *device, ngx_fcfh_route_t *route)
+{
+    u_char             guid[NGX_FCFH_APF_GUID_SIZE];
+    u_char             low[NGX_FCFH_APF_DEFAULT_MAX_STRING];
+    ngx_int_t          by_guid;
+    ngx_fcfh_zone_t   *zone;
+    ngx_fcfh_entry_t  *e;
+    ngx_slab_pool_t   *shpool;
+
+    shpool = ngx_fcfh_registry_pool(&zone);
+    if (shpool == NULL) {
+        return NGX_ERROR;
+    }
+
+    by_guid = (ngx_fcfh_apf_guid_from_text((char *) device->data, device->len,
+                                           guid)
+               == 0);
+
+    if (!by_guid) {
+        if (device->len == 0 || device->len > sizeof(low)) {
+            return NGX_DECLINED;
+        }
+
+        ngx_strlow(low, device->data, device->len);
+    }
+
+    ngx_shmtx_lock(&shpool->mutex);
+
+    e = by_guid ? ngx_fcfh_registry_find(&zone->guid_tree, 0, guid,
+                                         NGX_FCFH_APF_GUID_SIZE)
+                : ngx_fcfh_registry_find(&zone->fqdn_tree, 1, low,
+                                         device->len);
+
+    if (e) {
+        ngx_memcpy(route->guid, e->guid, NGX_FCFH_APF_GUID_SIZE);
+        route->pid = e->pid;
+        route->serial = e->serial;
+        route->nports = e->nports;
+        ngx_memcpy(route->ports, e->ports, sizeof(e->ports));
+        route->local = (e->pid == ngx_pid) ? e->tunnel : NULL;
+    }
+
+    ngx_shmtx_unlock(&shpool->mutex);
+
+    return e ? NGX_OK : NGX_DECLINED;
+}
+
+
+/* the tunnel of this worker that holds guid (and serial, when not 0) */
+
+ngx_fcfh_link_t *
+ngx_fcfh_registry_local(u_char *guid, uint64_t serial)
+{
+    ngx_fcfh_zone_t   *zone;
+    ngx_fcfh_link_t   *link;
+    ngx_fcfh_entry_t  *e;
+    ngx_slab_pool_t   *shpool;
+
+    shpool = ngx_fcfh_registry_pool(&zone);
+    if (shpool == NULL) {
+        return NULL;
+    }
+
+    link = NULL;
+
+    ngx_shmtx_lock(&shpool->mutex);
+
+    e = ngx_fcfh_registry_find(&zone->guid_tree, 0, guid,
+                               NGX_FCFH_APF_GUID_SIZE);
+
+    if (e && e->pid == ngx_pid && (serial == 0 || e->serial == serial)) {
+        link = e->tunnel;
+    }
+
+    ngx_shmtx_unlock(&shpool->mutex);
+
+    return link;
+}
+
+
+/*
  * Copies the indexed entries (all, or the one named by device: a GUID in
  * text form or an FQDN) into out, an array of ngx_fcfh_entry_info_t.
  */
@@ -743,6 +830,8 @@ ngx_fcfh_registry_sweep(ngx_log_t *log)
 
     for (i = 0; i < NGX_FCFH_MAX_WORKERS; i++) {
         if (pids[i]) {
+            ngx_fcfh_relay_unlink((ngx_cycle_t *) ngx_cycle, pids[i]);
+
             ngx_log_error(NGX_LOG_NOTICE, log, 0,
                           "fcfh: worker %P is gone, swept its tunnels from "
                           "the registry", pids[i]);

@@ -140,6 +140,17 @@ typedef struct {
 } ngx_fcfh_entry_info_t;
 
 
+/* where a console's request goes */
+typedef struct {
+    u_char                           guid[NGX_FCFH_APF_GUID_SIZE];
+    ngx_pid_t                        pid;
+    uint64_t                         serial;
+    ngx_uint_t                       nports;
+    uint16_t                         ports[NGX_FCFH_MAX_PORTS];
+    ngx_fcfh_link_t                 *local;      /* owned by this worker */
+} ngx_fcfh_route_t;
+
+
 ngx_int_t ngx_fcfh_registry_init_zone(ngx_shm_zone_t *shm_zone, void *data);
 
 ngx_int_t ngx_fcfh_registry_add(ngx_fcfh_registration_t *reg,
@@ -150,6 +161,8 @@ ngx_int_t ngx_fcfh_registry_set_fqdn(ngx_fcfh_entry_t *entry, u_char *fqdn,
 void ngx_fcfh_registry_set_ports(ngx_fcfh_entry_t *entry, uint16_t *ports,
     ngx_uint_t n);
 
+ngx_int_t ngx_fcfh_registry_route(ngx_str_t *device, ngx_fcfh_route_t *route);
+ngx_fcfh_link_t *ngx_fcfh_registry_local(u_char *guid, uint64_t serial);
 ngx_int_t ngx_fcfh_registry_snapshot(ngx_pool_t *pool, ngx_str_t *device,
     ngx_array_t *out);
 ngx_int_t ngx_fcfh_registry_stats(size_t *size, size_t *used,

@@ -359,6 +359,7 @@ sub std_config {
 worker_processes $d{workers};
 events { worker_connections 1024; }
 fcfh_zone $d{zone};
+fcfh_relay_dir %%PREFIX%%/relay;
 $d{main}
 stream {
     $d{stream}

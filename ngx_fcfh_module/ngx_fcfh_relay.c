@@ -1,0 +1,646 @@
+
+/*
+ * Copyright (C) ngx_fcfh_module authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_event.h>
+#include <ngx_stream.h>
+
+#include <sys/un.h>
+
+#include "ngx_fcfh.h"
+#include "ngx_fcfh_registry.h"
+#include "ngx_fcfh_relay.h"
+#include "ngx_stream_fcfh_tunnel.h"
+#include "ngx_stream_fcfh_channel.h"
+
+
+#define NGX_FCFH_RELAY_DEFAULT_DIR   "/run/nginx-fcfh"
+
+
+typedef struct {
+    ngx_connection_t                *connection;
+    ngx_fcfh_channel_t              *channel;
+    u_char                           preamble[NGX_FCFH_RELAY_PREAMBLE_SIZE];
+    size_t                           got;
+    u_char                           status[NGX_FCFH_RELAY_STATUS_SIZE];
+    size_t                           sent;
+    unsigned                         start:1;
+} ngx_fcfh_relay_ctx_t;
+
+
+static ngx_int_t ngx_fcfh_relay_path(ngx_fcfh_main_conf_t *fmcf,
+    ngx_pid_t pid, struct sockaddr_un *sun);
+static void ngx_fcfh_relay_init_connection(ngx_connection_t *c);
+static void ngx_fcfh_relay_read_preamble(ngx_event_t *rev);
+static void ngx_fcfh_relay_open(ngx_fcfh_relay_ctx_t *ctx);
+static void ngx_fcfh_relay_opened(ngx_fcfh_channel_t *ch, ngx_uint_t result,
+    ngx_uint_t reason);
+static void ngx_fcfh_relay_send_status(ngx_fcfh_relay_ctx_t *ctx,
+    ngx_uint_t result, ngx_uint_t reason);
+static void ngx_fcfh_relay_status_handler(ngx_event_t *wev);
+static void ngx_fcfh_relay_wait_handler(ngx_event_t *rev);
+static void ngx_fcfh_relay_done(ngx_fcfh_channel_t *ch);
+static void ngx_fcfh_relay_close(ngx_connection_t *c);
+
+
+char *
+ngx_fcfh_relay_dir(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_fcfh_main_conf_t  *fmcf = conf;
+
+    ngx_str_t  *value;
+
+    if (fmcf->relay_dir.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    fmcf->relay_dir = value[1];
+
+    if (ngx_conf_full_name(cf->cycle, &fmcf->relay_dir, 0) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    /* "<dir>/<pid>.sock" must fit in sun_path */
+    if (fmcf->relay_dir.len + sizeof("/4294967295.sock")
+        > sizeof(((struct sockaddr_un *) 0)->sun_path))
+    {
+        return "is too long for a unix socket path";
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_fcfh_relay_path(ngx_fcfh_main_conf_t *fmcf, ngx_pid_t pid,
+    struct sockaddr_un *sun)
+{
+    ngx_memzero(sun, sizeof(struct sockaddr_un));
+    sun->sun_family = AF_UNIX;
+
+    ngx_snprintf((u_char *) sun->sun_path, sizeof(sun->sun_path) - 1,
+                 "%V/%P.sock%Z", &fmcf->relay_dir, pid);
+
+    return NGX_OK;
+}
+
+
+/* in the master, as root: the directory, owned by the workers' user */
+
+ngx_int_t
+ngx_fcfh_relay_init_module(ngx_cycle_t *cycle)
+{
+    ngx_err_t              err;
+    ngx_core_conf_t       *ccf;
+    ngx_fcfh_main_conf_t  *fmcf;
+
+    fmcf = ngx_fcfh_get_main_conf(cycle);
+
+    if (fmcf == NULL || fmcf->shm_zone == NULL) {
+        return NGX_OK;
+    }
+
+    if (fmcf->relay_dir.data == NULL) {
+        ngx_str_set(&fmcf->relay_dir, NGX_FCFH_RELAY_DEFAULT_DIR);
+    }
+
+    if (ngx_create_dir(fmcf->relay_dir.data, 0700) == NGX_FILE_ERROR) {
+        err = ngx_errno;
+
+        if (err != NGX_EEXIST) {
+            ngx_log_error(NGX_LOG_EMERG, cycle->log, err,
+                          ngx_create_dir_n " \"%V\" failed",
+                          &fmcf->relay_dir);
+            return NGX_ERROR;
+        }
+    }
+
+    ccf = (ngx_core_conf_t *) ngx_get_conf(cycle->conf_ctx, ngx_core_module);
+
+    if (geteuid() == 0 && ccf->user != (ngx_uid_t) NGX_CONF_UNSET_UINT) {
+        if (chown((char *) fmcf->relay_dir.data, ccf->user, -1) == -1) {
+            ngx_log_error(NGX_LOG_EMERG, cycle->log, ngx_errno,
+                          "chown(\"%V\", %d) failed",
+                          &fmcf->relay_dir, ccf->user);
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * In each worker: the listener.  It is not in cycle->listening, so a
+ * graceful shutdown does not close it: while an old worker still holds
+ * tunnels, consoles in new workers reach them through it.
+ */
+
+ngx_int_t
+ngx_fcfh_relay_init_process(ngx_cycle_t *cycle)
+{
+    ngx_socket_t           s;
+    ngx_listening_t       *ls;
+    ngx_connection_t      *c;
+    struct sockaddr_un    *sun;
+    ngx_fcfh_main_conf_t  *fmcf;
+
+    fmcf = ngx_fcfh_get_main_conf(cycle);
+
+    if (fmcf->relay_dir.data == NULL) {
+        ngx_str_set(&fmcf->relay_dir, NGX_FCFH_RELAY_DEFAULT_DIR);
+    }
+
+    sun = ngx_pcalloc(cycle->pool, sizeof(struct sockaddr_un));
+    ls = ngx_pcalloc(cycle->pool, sizeof(ngx_listening_t));
+    if (sun == NULL || ls == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_fcfh_relay_path(fmcf, ngx_pid, sun);
+
+    s = ngx_socket(AF_UNIX, SOCK_STREAM, 0);
+    if (s == (ngx_socket_t) -1) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, ngx_socket_errno,
+                      ngx_socket_n " for relay failed");
+        return NGX_ERROR;
+    }
+
+    if (ngx_nonblocking(s) == -1) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, ngx_socket_errno,
+                      ngx_nonblocking_n " for relay failed");
+        goto failed;
+    }
+
+    (void) unlink(sun->sun_path);
+
+    if (bind(s, (struct sockaddr *) sun, sizeof(struct sockaddr_un)) == -1) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, ngx_socket_errno,
+                      "bind() to relay socket \"%s\" failed", sun->sun_path);
+        goto failed;
+    }
+
+    if (listen(s, NGX_LISTEN_BACKLOG) == -1) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, ngx_socket_errno,
+                      "listen() on relay socket \"%s\" failed",
+                      sun->sun_path);
+        goto failed;
+    }
+
+    ls->fd = s;
+    ls->sockaddr = (struct sockaddr *) sun;
+    ls->socklen = sizeof(struct sockaddr_un);
+    ls->addr_text.data = (u_char *) sun->sun_path;
+    ls->addr_text.len = ngx_strlen(sun->sun_path);
+    ls->type = SOCK_STREAM;
+    ls->backlog = NGX_LISTEN_BACKLOG;
+    ls->handler = ngx_fcfh_relay_init_connection;
+    ls->pool_size = 512;
+    ls->log = *cycle->log;
+    ls->logp = cycle->log;
+
+    c = ngx_get_connection(s, cycle->log);
+    if (c == NULL) {
+        goto failed;
+    }
+
+    c->type = SOCK_STREAM;
+    c->listening = ls;
+    c->log = &ls->log;
+    ls->connection = c;
+
+    c->read->accept = 1;
+    c->read->log = c->log;
+    c->read->handler = ngx_event_accept;
+
+    if (ngx_add_event(c->read, NGX_READ_EVENT, 0) == NGX_ERROR) {
+        ngx_free_connection(c);
+        goto failed;
+    }
+
+    fmcf->relay = c;
+
+    return NGX_OK;
+
+failed:
+
+    (void) ngx_close_socket(s);
+    (void) unlink(sun->sun_path);
+
+    return NGX_ERROR;
+}
+
+
+void
+ngx_fcfh_relay_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_fcfh_main_conf_t  *fmcf;
+
+    fmcf = ngx_fcfh_get_main_conf(cycle);
+
+    if (fmcf->relay == NULL) {
+        return;
+    }
+
+    ngx_close_connection(fmcf->relay);
+    fmcf->relay = NULL;
+
+    ngx_fcfh_relay_unlink(cycle, ngx_pid);
+}
+
+
+void
+ngx_fcfh_relay_unlink(ngx_cycle_t *cycle, ngx_pid_t pid)
+{
+    struct sockaddr_un     sun;
+    ngx_fcfh_main_conf_t  *fmcf;
+
+    fmcf = ngx_fcfh_get_main_conf(cycle);
+
+    if (fmcf->relay_dir.data == NULL) {
+        return;
+    }
+
+    ngx_fcfh_relay_path(fmcf, pid, &sun);
+
+    (void) unlink(sun.sun_path);
+}
+
+
+/* owner side */
+
+static void
+ngx_fcfh_relay_init_connection(ngx_connection_t *c)
+{
+    struct ucred           cred;
+    socklen_t              len;
+    ngx_fcfh_relay_ctx_t  *ctx;
+
+    c->log->action = "reading relay preamble";
+
+    /* only our own workers: the directory is private, check anyway */
+
+    len = sizeof(struct ucred);
+
+    if (getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1
+        || cred.uid != geteuid())
+    {
+        ngx_log_error(NGX_LOG_WARN, c->log, ngx_socket_errno,
+                      "relay connection from another user refused");
+        ngx_fcfh_relay_close(c);
+        return;
+    }
+
+    ctx = ngx_pcalloc(c->pool, sizeof(ngx_fcfh_relay_ctx_t));
+    if (ctx == NULL) {
+        ngx_fcfh_relay_close(c);
+        return;
+    }
+
+    ctx->connection = c;
+    c->data = ctx;
+
+    c->read->handler = ngx_fcfh_relay_read_preamble;
+    c->write->handler = ngx_fcfh_relay_status_handler;
+
+    ngx_add_timer(c->read, NGX_FCFH_RELAY_TIMEOUT);
+
+    ngx_fcfh_relay_read_preamble(c->read);
+}
+
+
+static void
+ngx_fcfh_relay_read_preamble(ngx_event_t *rev)
+{
+    ssize_t                n;
+    ngx_connection_t      *c;
+    ngx_fcfh_relay_ctx_t  *ctx;
+
+    c = rev->data;
+    ctx = c->data;
+
+    if (rev->timedout) {
+        ngx_log_error(NGX_LOG_INFO, c->log, NGX_ETIMEDOUT,
+                      "relay preamble timed out");
+        ngx_fcfh_relay_close(c);
+        return;
+    }
+
+    while (ctx->got < NGX_FCFH_RELAY_PREAMBLE_SIZE) {
+
+        n = c->recv(c, ctx->preamble + ctx->got,
+                    NGX_FCFH_RELAY_PREAMBLE_SIZE - ctx->got);
+
+        if (n == NGX_AGAIN) {
+            if (ngx_handle_read_event(rev, 0) != NGX_OK) {
+                ngx_fcfh_relay_close(c);
+            }
+
+            return;
+        }
+
+        if (n == NGX_ERROR || n == 0) {
+            ngx_fcfh_relay_close(c);
+            return;
+        }
+
+        ctx->got += n;
+    }
+
+    ngx_del_timer(rev);
+
+    ngx_fcfh_relay_open(ctx);
+}
+
+
+static void
+ngx_fcfh_relay_open(ngx_fcfh_relay_ctx_t *ctx)
+{
+    u_char            *p, *addr;
+    uint64_t           serial;
+    ngx_str_t          console;
+    ngx_int_t          rc;
+    ngx_uint_t         i, port, console_port;
+    ngx_connection_t  *c;
+    ngx_fcfh_link_t   *link;
+
+    c = ctx->connection;
+    p = ctx->preamble;
+
+    if (ngx_memcmp(p, NGX_FCFH_RELAY_MAGIC, 4) != 0
+        || p[4] != NGX_FCFH_RELAY_VERSION
+        || p[5] != NGX_FCFH_RELAY_OP_OPEN)
+    {
+        ngx_log_error(NGX_LOG_ERR, c->log, 0, "invalid relay preamble");
+        ngx_fcfh_relay_close(c);
+        return;
+    }
+
+    port = (p[6] << 8) | p[7];
+
+    serial = 0;
+
+    for (i = 24; i < 32; i++) {
+        serial = (serial << 8) | p[i];
+    }
+
+    console_port = (p[32] << 8) | p[33];
+
+    addr = p + 36;
+    console.data = addr;
+    console.len = ngx_strnlen(addr, NGX_FCFH_RELAY_PREAMBLE_SIZE - 36);
+
+    link = ngx_fcfh_registry_local(p + 8, serial);
+
+    if (link == NULL) {
+        ngx_fcfh_relay_send_status(ctx, NGX_FCFH_OPEN_NO_TUNNEL, 0);
+        return;
+    }
+
+    rc = ngx_fcfh_channel_open(link, port, &console, console_port, c,
+                               ngx_fcfh_relay_opened, ngx_fcfh_relay_done,
+                               ctx, &ctx->channel);
+
+    if (rc != NGX_FCFH_OPEN_OK) {
+        ngx_fcfh_relay_send_status(ctx, rc, 0);
+        return;
+    }
+
+    /* until the device answers, only watch for the other side leaving */
+    c->read->handler = ngx_fcfh_relay_wait_handler;
+
+    if (ngx_handle_read_event(c->read, 0) != NGX_OK) {
+        ngx_fcfh_channel_abort(ctx->channel);
+        ctx->channel = NULL;
+        ngx_fcfh_relay_close(c);
+    }
+}
+
+
+static void
+ngx_fcfh_relay_opened(ngx_fcfh_channel_t *ch, ngx_uint_t result,
+    ngx_uint_t reason)
+{
+    ngx_fcfh_relay_ctx_t  *ctx = ch->data;
+
+    if (result != NGX_FCFH_OPEN_OK) {
+        ctx->channel = NULL;
+    }
+
+    ngx_fcfh_relay_send_status(ctx, result, reason);
+}
+
+
+static void
+ngx_fcfh_relay_send_status(ngx_fcfh_relay_ctx_t *ctx, ngx_uint_t result,
+    ngx_uint_t reason)
+{
+    ctx->status[0] = (u_char) result;
+    ctx->status[1] = (u_char) ngx_min(reason, 255);
+    ctx->start = (result == NGX_FCFH_OPEN_OK);
+
+    ngx_fcfh_relay_status_handler(ctx->connection->write);
+}
+
+
+static void
+ngx_fcfh_relay_status_handler(ngx_event_t *wev)
+{
+    ssize_t                n;
+    ngx_connection_t      *c;
+    ngx_fcfh_relay_ctx_t  *ctx;
+
+    c = wev->data;
+    ctx = c->data;
+
+    while (ctx->sent < NGX_FCFH_RELAY_STATUS_SIZE) {
+
+        n = c->send(c, ctx->status + ctx->sent,
+                    NGX_FCFH_RELAY_STATUS_SIZE - ctx->sent);
+
+        if (n == NGX_AGAIN) {
+            if (ngx_handle_write_event(wev, 0) != NGX_OK) {
+                break;
+            }
+
+            return;
+        }
+
+        if (n == NGX_ERROR) {
+            break;
+        }
+
+        ctx->sent += n;
+    }
+
+    if (ctx->sent == NGX_FCFH_RELAY_STATUS_SIZE && ctx->start) {
+        ngx_fcfh_channel_start(ctx->channel);
+        return;
+    }
+
+    if (ctx->channel) {
+        ngx_fcfh_channel_abort(ctx->channel);
+        ctx->channel = NULL;
+    }
+
+    ngx_fcfh_relay_close(c);
+}
+
+
+static void
+ngx_fcfh_relay_wait_handler(ngx_event_t *rev)
+{
+    u_char                 buf[1];
+    ssize_t                n;
+    ngx_connection_t      *c;
+    ngx_fcfh_relay_ctx_t  *ctx;
+
+    c = rev->data;
+    ctx = c->data;
+
+    /* early bytes stay in the socket for the channel to read */
+    n = recv(c->fd, buf, 1, MSG_PEEK);
+
+    if (n == 0 || (n == -1 && ngx_socket_errno != NGX_EAGAIN)) {
+        if (ctx->channel) {
+            ngx_fcfh_channel_abort(ctx->channel);
+            ctx->channel = NULL;
+        }
+
+        ngx_fcfh_relay_close(c);
+    }
+}
+
+
+static void
+ngx_fcfh_relay_done(ngx_fcfh_channel_t *ch)
+{
+    ngx_fcfh_relay_ctx_t  *ctx = ch->data;
+
+    ctx->channel = NULL;
+    ngx_fcfh_relay_close(ctx->connection);
+}
+
+
+static void
+ngx_fcfh_relay_close(ngx_connection_t *c)
+{
+    ngx_pool_t  *pool;
+
+    pool = c->pool;
+    ngx_close_connection(c);
+    ngx_destroy_pool(pool);
+}
+
+
+/* front door side */
+
+size_t
+ngx_fcfh_relay_write_preamble(u_char *buf, ngx_fcfh_relay_target_t *target)
+{
+    u_char     *p;
+    ngx_uint_t  i;
+
+    ngx_memzero(buf, NGX_FCFH_RELAY_PREAMBLE_SIZE);
+
+    p = ngx_cpymem(buf, NGX_FCFH_RELAY_MAGIC, 4);
+    *p++ = NGX_FCFH_RELAY_VERSION;
+    *p++ = NGX_FCFH_RELAY_OP_OPEN;
+    *p++ = (u_char) (target->port >> 8);
+    *p++ = (u_char) target->port;
+    p = ngx_cpymem(p, target->guid, NGX_FCFH_APF_GUID_SIZE);
+
+    for (i = 0; i < 8; i++) {
+        *p++ = (u_char) (target->serial >> (56 - 8 * i));
+    }
+
+    *p++ = (u_char) (target->console_port >> 8);
+    *p++ = (u_char) target->console_port;
+    p += 2;
+
+    ngx_memcpy(p, target->console.data,
+               ngx_min(target->console.len,
+                       NGX_FCFH_RELAY_PREAMBLE_SIZE - 36 - 1));
+
+    return NGX_FCFH_RELAY_PREAMBLE_SIZE;
+}
+
+
+/*
+ * Connects to the relay socket of worker pid.  A unix stream connect
+ * completes at once or fails at once (EAGAIN: backlog full), so no
+ * connect event is needed; failures are reported quietly as
+ * "no tunnel" since they mean the owner is gone.
+ */
+
+ngx_connection_t *
+ngx_fcfh_relay_connect(ngx_pid_t pid, ngx_log_t *log, ngx_uint_t *result)
+{
+    ngx_err_t              err;
+    ngx_socket_t           s;
+    ngx_connection_t      *c;
+    struct sockaddr_un     sun;
+    ngx_fcfh_main_conf_t  *fmcf;
+
+    fmcf = ngx_fcfh_get_main_conf(ngx_cycle);
+
+    *result = NGX_FCFH_OPEN_ERROR;
+
+    ngx_fcfh_relay_path(fmcf, pid, &sun);
+
+    s = ngx_socket(AF_UNIX, SOCK_STREAM, 0);
+    if (s == (ngx_socket_t) -1) {
+        ngx_log_error(NGX_LOG_ALERT, log, ngx_socket_errno,
+                      ngx_socket_n " for relay failed");
+        return NULL;
+    }
+
+    if (ngx_nonblocking(s) == -1) {
+        ngx_log_error(NGX_LOG_ALERT, log, ngx_socket_errno,
+                      ngx_nonblocking_n " for relay failed");
+        (void) ngx_close_socket(s);
+        return NULL;
+    }
+
+    if (connect(s, (struct sockaddr *) &sun, sizeof(struct sockaddr_un))
+        == -1)
+    {
+        err = ngx_socket_errno;
+
+        ngx_log_error(NGX_LOG_INFO, log, err,
+                      "relay to worker %P (\"%s\") failed", pid,
+                      sun.sun_path);
+
+        (void) ngx_close_socket(s);
+
+        *result = (err == NGX_EAGAIN) ? NGX_FCFH_OPEN_LIMIT
+                                      : NGX_FCFH_OPEN_NO_TUNNEL;
+        return NULL;
+    }
+
+    c = ngx_get_connection(s, log);
+    if (c == NULL) {
+        (void) ngx_close_socket(s);
+        return NULL;
+    }
+
+    c->type = SOCK_STREAM;
+    c->recv = ngx_recv;
+    c->send = ngx_send;
+    c->recv_chain = ngx_recv_chain;
+    c->send_chain = ngx_send_chain;
+    c->log = log;
+    c->read->log = log;
+    c->write->log = log;
+    c->write->ready = 1;
+    c->number = ngx_atomic_fetch_add(ngx_connection_counter, 1);
+
+    *result = NGX_FCFH_OPEN_OK;
+
+    return c;
+}

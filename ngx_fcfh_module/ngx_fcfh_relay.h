@@ -1,0 +1,77 @@
+
+/*
+ * Copyright (C) ngx_fcfh_module authors
+ */
+
+
+/*
+ * The relay: how a console that landed in one worker reaches a tunnel
+ * owned by another.  Each worker listens on its own AF_UNIX socket,
+ * <fcfh_relay_dir>/<pid>.sock, which it keeps through a graceful
+ * shutdown, so tunnels of old workers stay reachable during a reload.
+ *
+ * Protocol on that socket: the front door sends a fixed preamble, the
+ * owner answers two bytes (an NGX_FCFH_OPEN_* result and the device's
+ * refusal reason) once the device answered the channel open, then the
+ * bytes are the channel's, both ways.
+ */
+
+
+#ifndef _NGX_FCFH_RELAY_H_INCLUDED_
+#define _NGX_FCFH_RELAY_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_event.h>
+
+#include "ngx_fcfh.h"
+
+
+#define NGX_FCFH_RELAY_MAGIC         "FCFH"
+#define NGX_FCFH_RELAY_VERSION       1
+#define NGX_FCFH_RELAY_OP_OPEN       1
+
+#define NGX_FCFH_RELAY_PREAMBLE_SIZE 96
+#define NGX_FCFH_RELAY_ADDR_SIZE     64
+#define NGX_FCFH_RELAY_STATUS_SIZE   2
+
+#define NGX_FCFH_RELAY_TIMEOUT       10000
+
+
+/*
+ * preamble layout:
+ *     0   4  magic "FCFH"
+ *     4   1  version
+ *     5   1  op
+ *     6   2  port, network order
+ *     8  16  device GUID (wire order)
+ *    24   8  registry serial of the tunnel, network order
+ *    32   2  console port, network order
+ *    34   2  reserved
+ *    36  60  console address text, NUL padded
+ */
+
+typedef struct {
+    u_char                           guid[NGX_FCFH_APF_GUID_SIZE];
+    uint64_t                         serial;
+    ngx_uint_t                       port;
+    ngx_str_t                        console;
+    ngx_uint_t                       console_port;
+} ngx_fcfh_relay_target_t;
+
+
+ngx_int_t ngx_fcfh_relay_init_process(ngx_cycle_t *cycle);
+void ngx_fcfh_relay_exit_process(ngx_cycle_t *cycle);
+ngx_int_t ngx_fcfh_relay_init_module(ngx_cycle_t *cycle);
+void ngx_fcfh_relay_unlink(ngx_cycle_t *cycle, ngx_pid_t pid);
+
+size_t ngx_fcfh_relay_write_preamble(u_char *buf,
+    ngx_fcfh_relay_target_t *target);
+ngx_connection_t *ngx_fcfh_relay_connect(ngx_pid_t pid, ngx_log_t *log,
+    ngx_uint_t *result);
+
+char *ngx_fcfh_relay_dir(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+
+
+#endif /* _NGX_FCFH_RELAY_H_INCLUDED_ */
