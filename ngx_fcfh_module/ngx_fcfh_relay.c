@@ -304,6 +304,7 @@ ngx_fcfh_relay_init_connection(ngx_connection_t *c)
 
     ctx->connection = c;
     c->data = ctx;
+    c->log_error = NGX_ERROR_INFO;
 
     c->read->handler = ngx_fcfh_relay_read_preamble;
     c->write->handler = ngx_fcfh_relay_status_handler;
@@ -630,6 +631,7 @@ ngx_fcfh_relay_connect(ngx_pid_t pid, ngx_log_t *log, ngx_uint_t *result)
     }
 
     c->type = SOCK_STREAM;
+    c->log_error = NGX_ERROR_INFO;
     c->recv = ngx_recv;
     c->send = ngx_send;
     c->recv_chain = ngx_recv_chain;

@@ -221,6 +221,9 @@ ngx_fcfh_channel_start(ngx_fcfh_channel_t *ch)
 
     ch->started = 1;
 
+    /* a console that hung up is no error of the gateway */
+    peer->log_error = NGX_ERROR_INFO;
+
     peer->data = ch;
     peer->read->handler = ngx_fcfh_channel_peer_read;
     peer->write->handler = ngx_fcfh_channel_peer_write;
@@ -561,10 +564,19 @@ ngx_fcfh_channel_peer_read(ngx_event_t *rev)
         ch->bytes_out += n;
     }
 
-    if (ch->peer_eof || ch->peer_error) {
-        /* APF has no half close: CLOSE follows the last data */
+    if (ch->peer_error) {
         (void) ngx_fcfh_channel_send_close(ch);
         ngx_fcfh_channel_check_done(ch);
+        return;
+    }
+
+    if (ch->peer_eof) {
+        /*
+         * The console is done sending.  APF has no half close, and a
+         * CLOSE would end the device's answer too: keep delivering until
+         * the device closes or the console goes away.
+         */
+        ngx_post_event(t->session->connection->write, &ngx_posted_events);
         return;
     }
 

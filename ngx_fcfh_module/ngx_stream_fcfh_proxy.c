@@ -1,0 +1,1455 @@
+
+/*
+ * Copyright (C) ngx_fcfh_module authors
+ */
+
+
+/*
+ * The console front door of the stream module ("fcfh_proxy"): SOCKS5
+ * (RFC 1928, RFC 1929) and HTTP CONNECT on one listener, told apart by
+ * the first byte.  The device is named by GUID or by the FQDN it
+ * registered; the console's success reply goes out only once the device
+ * confirmed the channel.  Then the console's bytes are the channel's:
+ * attached to the tunnel directly when this worker owns it, else spliced
+ * through the owner worker's relay socket.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_stream.h>
+
+#include "ngx_fcfh.h"
+#include "ngx_fcfh_registry.h"
+#include "ngx_fcfh_relay.h"
+#include "ngx_fcfh_htpasswd.h"
+#include "ngx_fcfh_proxy_parse.h"
+#include "ngx_stream_fcfh_tunnel.h"
+#include "ngx_stream_fcfh_channel.h"
+
+
+#define NGX_FCFH_PROXY_BUFFER        (NGX_FCFH_PROXY_DEFAULT_MAX_HEAD + 1)
+#define NGX_FCFH_SPLICE_BUFFER       16384
+
+
+typedef struct {
+    ngx_flag_t                       enabled;
+    ngx_fcfh_htpasswd_t             *htpasswd;
+    ngx_array_t                     *ports;      /* of ngx_uint_t */
+    ngx_msec_t                       timeout;
+    ngx_msec_t                       idle_timeout;
+} ngx_stream_fcfh_proxy_srv_conf_t;
+
+
+typedef enum {
+    ngx_fcfh_proxy_first = 0,
+    ngx_fcfh_proxy_greeting,
+    ngx_fcfh_proxy_auth,
+    ngx_fcfh_proxy_request,
+    ngx_fcfh_proxy_connect,
+    ngx_fcfh_proxy_opening,
+    ngx_fcfh_proxy_relay_status,
+    ngx_fcfh_proxy_replying,
+    ngx_fcfh_proxy_spliced
+} ngx_fcfh_proxy_state_e;
+
+
+typedef struct {
+    u_char                          *start;
+    u_char                          *pos;
+    u_char                          *last;
+    u_char                          *end;
+} ngx_fcfh_proxy_buf_t;
+
+
+typedef struct {
+    ngx_stream_session_t            *session;
+    ngx_stream_fcfh_proxy_srv_conf_t *conf;
+    ngx_fcfh_proxy_state_e           state;
+    ngx_uint_t                       socks;      /* else CONNECT */
+    ngx_uint_t                       http_minor;
+
+    u_char                           in[NGX_FCFH_PROXY_BUFFER];
+    size_t                           in_len;
+
+    /* the reply being sent to the console */
+    u_char                           out[128];
+    size_t                           out_len;
+    size_t                           out_sent;
+    unsigned                         close_after:1;
+
+    ngx_str_t                        target;     /* as the console named it */
+    ngx_uint_t                       port;
+    ngx_fcfh_route_t                 route;
+
+    ngx_fcfh_channel_t              *channel;    /* local tunnel */
+    ngx_connection_t                *relay;      /* remote tunnel */
+    u_char                           relay_out[NGX_FCFH_RELAY_PREAMBLE_SIZE];
+    size_t                           relay_sent;
+    u_char                           relay_status[NGX_FCFH_RELAY_STATUS_SIZE];
+    size_t                           relay_got;
+
+    ngx_fcfh_proxy_buf_t             down;       /* relay -> console */
+    ngx_fcfh_proxy_buf_t             up;         /* console -> relay */
+    unsigned                         up_shut:1;
+} ngx_stream_fcfh_proxy_ctx_t;
+
+
+static void ngx_stream_fcfh_proxy_handler(ngx_stream_session_t *s);
+static void ngx_stream_fcfh_proxy_read_handler(ngx_event_t *rev);
+static void ngx_stream_fcfh_proxy_write_handler(ngx_event_t *wev);
+static ngx_int_t ngx_stream_fcfh_proxy_parse(
+    ngx_stream_fcfh_proxy_ctx_t *ctx);
+static void ngx_stream_fcfh_proxy_consume(ngx_stream_fcfh_proxy_ctx_t *ctx,
+    size_t n);
+static ngx_int_t ngx_stream_fcfh_proxy_socks(
+    ngx_stream_fcfh_proxy_ctx_t *ctx);
+static ngx_int_t ngx_stream_fcfh_proxy_http(ngx_stream_fcfh_proxy_ctx_t *ctx);
+static ngx_int_t ngx_stream_fcfh_proxy_check_user(
+    ngx_stream_fcfh_proxy_ctx_t *ctx, const uint8_t *user, size_t ulen,
+    const uint8_t *password, size_t plen);
+static void ngx_stream_fcfh_proxy_route(ngx_stream_fcfh_proxy_ctx_t *ctx,
+    ngx_fcfh_proxy_host_t *host);
+static void ngx_stream_fcfh_proxy_opened(ngx_fcfh_channel_t *ch,
+    ngx_uint_t result, ngx_uint_t reason);
+static void ngx_stream_fcfh_proxy_done(ngx_fcfh_channel_t *ch);
+static void ngx_stream_fcfh_proxy_relay_handler(ngx_event_t *ev);
+static void ngx_stream_fcfh_proxy_result(ngx_stream_fcfh_proxy_ctx_t *ctx,
+    ngx_uint_t result, ngx_uint_t reason);
+static void ngx_stream_fcfh_proxy_fail(ngx_stream_fcfh_proxy_ctx_t *ctx,
+    ngx_uint_t rep, ngx_uint_t status, const char *text);
+static void ngx_stream_fcfh_proxy_reply(ngx_stream_fcfh_proxy_ctx_t *ctx,
+    u_char *data, size_t len, ngx_uint_t close_after);
+static void ngx_stream_fcfh_proxy_start(ngx_stream_fcfh_proxy_ctx_t *ctx);
+static void ngx_stream_fcfh_proxy_splice(ngx_event_t *ev);
+static ngx_int_t ngx_stream_fcfh_proxy_pump(ngx_connection_t *src,
+    ngx_connection_t *dst, ngx_fcfh_proxy_buf_t *b, ngx_uint_t *eof);
+static void ngx_stream_fcfh_proxy_finalize(ngx_stream_fcfh_proxy_ctx_t *ctx,
+    ngx_uint_t rc);
+static void ngx_stream_fcfh_proxy_cleanup(void *data);
+static u_char *ngx_stream_fcfh_proxy_log_error(ngx_log_t *log, u_char *buf,
+    size_t len);
+
+static void *ngx_stream_fcfh_proxy_create_srv_conf(ngx_conf_t *cf);
+static char *ngx_stream_fcfh_proxy_merge_srv_conf(ngx_conf_t *cf,
+    void *parent, void *child);
+static char *ngx_stream_fcfh_proxy(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_stream_fcfh_proxy_auth_file(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_stream_fcfh_proxy_ports(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
+
+static ngx_command_t  ngx_stream_fcfh_proxy_commands[] = {
+
+    { ngx_string("fcfh_proxy"),
+      NGX_STREAM_SRV_CONF|NGX_CONF_NOARGS,
+      ngx_stream_fcfh_proxy,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("fcfh_proxy_auth_file"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_stream_fcfh_proxy_auth_file,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("fcfh_proxy_ports"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_1MORE,
+      ngx_stream_fcfh_proxy_ports,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("fcfh_proxy_timeout"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      offsetof(ngx_stream_fcfh_proxy_srv_conf_t, timeout),
+      NULL },
+
+    { ngx_string("fcfh_proxy_idle_timeout"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      offsetof(ngx_stream_fcfh_proxy_srv_conf_t, idle_timeout),
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_stream_module_t  ngx_stream_fcfh_proxy_module_ctx = {
+    NULL,                                  /* preconfiguration */
+    NULL,                                  /* postconfiguration */
+
+    NULL,                                  /* create main configuration */
+    NULL,                                  /* init main configuration */
+
+    ngx_stream_fcfh_proxy_create_srv_conf, /* create server configuration */
+    ngx_stream_fcfh_proxy_merge_srv_conf   /* merge server configuration */
+};
+
+
+ngx_module_t  ngx_stream_fcfh_proxy_module = {
+    NGX_MODULE_V1,
+    &ngx_stream_fcfh_proxy_module_ctx,     /* module context */
+    ngx_stream_fcfh_proxy_commands,        /* module directives */
+    NGX_STREAM_MODULE,                     /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    NULL,                                  /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static void
+ngx_stream_fcfh_proxy_handler(ngx_stream_session_t *s)
+{
+    ngx_connection_t             *c;
+    ngx_pool_cleanup_t           *cln;
+    ngx_stream_fcfh_proxy_ctx_t  *ctx;
+
+    c = s->connection;
+
+    c->log->action = "reading console request";
+
+    ctx = ngx_pcalloc(c->pool, sizeof(ngx_stream_fcfh_proxy_ctx_t));
+    if (ctx == NULL) {
+        ngx_stream_finalize_session(s, NGX_STREAM_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    cln = ngx_pool_cleanup_add(c->pool, 0);
+    if (cln == NULL) {
+        ngx_stream_finalize_session(s, NGX_STREAM_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    cln->handler = ngx_stream_fcfh_proxy_cleanup;
+    cln->data = ctx;
+
+    ctx->session = s;
+    ctx->conf = ngx_stream_get_module_srv_conf(s,
+                                               ngx_stream_fcfh_proxy_module);
+
+    ngx_stream_set_ctx(s, ctx, ngx_stream_fcfh_proxy_module);
+
+    s->log_handler = ngx_stream_fcfh_proxy_log_error;
+
+    c->read->handler = ngx_stream_fcfh_proxy_read_handler;
+    c->write->handler = ngx_stream_fcfh_proxy_write_handler;
+
+    ngx_add_timer(c->read, ctx->conf->timeout);
+
+    if (c->buffer && c->buffer->pos < c->buffer->last) {
+        ctx->in_len = ngx_min((size_t) (c->buffer->last - c->buffer->pos),
+                              sizeof(ctx->in));
+        ngx_memcpy(ctx->in, c->buffer->pos, ctx->in_len);
+        c->buffer->pos += ctx->in_len;
+    }
+
+    ngx_stream_fcfh_proxy_read_handler(c->read);
+}
+
+
+static void
+ngx_stream_fcfh_proxy_read_handler(ngx_event_t *rev)
+{
+    ssize_t                       n;
+    ngx_int_t                     rc;
+    ngx_connection_t             *c;
+    ngx_stream_session_t         *s;
+    ngx_stream_fcfh_proxy_ctx_t  *ctx;
+
+    c = rev->data;
+    s = c->data;
+    ctx = ngx_stream_get_module_ctx(s, ngx_stream_fcfh_proxy_module);
+
+    if (rev->timedout) {
+        ngx_log_error(NGX_LOG_INFO, c->log, NGX_ETIMEDOUT,
+                      "console timed out");
+        ngx_stream_fcfh_proxy_finalize(ctx, NGX_STREAM_OK);
+        return;
+    }
+
+    if (ctx->state >= ngx_fcfh_proxy_opening) {
+        /* watch for the console leaving while the device answers */
+        if (ctx->state < ngx_fcfh_proxy_replying && rev->ready) {
+            u_char  ch;
+
+            n = recv(c->fd, &ch, 1, MSG_PEEK);
+
+            if (n == 0 || (n == -1 && ngx_socket_errno != NGX_EAGAIN)) {
+                ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                              "console left before the device answered");
+                ngx_stream_fcfh_proxy_finalize(ctx, NGX_STREAM_OK);
+            }
+        }
+
+        return;
+    }
+
+    for ( ;; ) {
+
+        rc = ngx_stream_fcfh_proxy_parse(ctx);
+
+        if (rc != NGX_AGAIN) {
+            /* a reply, a failure or the channel open is under way */
+            return;
+        }
+
+        if (ctx->in_len == sizeof(ctx->in)) {
+            /* cannot happen: parsers stop at their size limits */
+            ngx_stream_fcfh_proxy_finalize(ctx, NGX_STREAM_BAD_REQUEST);
+            return;
+        }
+
+        n = c->recv(c, ctx->in + ctx->in_len, sizeof(ctx->in) - ctx->in_len);
+
+        if (n == NGX_AGAIN) {
+            break;
+        }
+
+        if (n == NGX_ERROR || n == 0) {
+            ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                          "console closed the connection in its request");
+            ngx_stream_fcfh_proxy_finalize(ctx, NGX_STREAM_OK);
+            return;
+        }
+
+        ctx->in_len += n;
+    }
+
+    if (ngx_handle_read_event(rev, 0) != NGX_OK) {
+        ngx_stream_fcfh_proxy_finalize(ctx, NGX_STREAM_INTERNAL_SERVER_ERROR);
+    }
+}
+
+
+/*
+ * Runs the request state machine over the bytes read so far.  NGX_AGAIN:
+ * more bytes needed; NGX_OK: done with reading (a reply or an open is
+ * under way, or the session is finalized).
+ */
+
+static ngx_int_t
+ngx_stream_fcfh_proxy_parse(ngx_stream_fcfh_proxy_ctx_t *ctx)
+{
+    ngx_connection_t  *c;
+
+    c = ctx->session->connection;
+
+    if (ctx->in_len == 0) {
+        return NGX_AGAIN;
+    }
+
+    if (ctx->state == ngx_fcfh_proxy_first) {
+
+        switch (ngx_fcfh_proxy_sniff(ctx->in[0])) {
+
+        case NGX_FCFH_PROXY_SOCKS5:
+            ctx->socks = 1;
+            ctx->state = ngx_fcfh_proxy_greeting;
+            break;
+
+        case NGX_FCFH_PROXY_CONNECT:
+            ctx->state = ngx_fcfh_proxy_connect;
+            break;
+
+        default:
+            ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                          "console spoke neither SOCKS5 nor HTTP CONNECT");
+            ngx_stream_fcfh_proxy_fail(ctx, 0, 400, "expected SOCKS5 or "
+                                       "an HTTP CONNECT request");
+            return NGX_OK;
+        }
+    }
+
+    return ctx->socks ? ngx_stream_fcfh_proxy_socks(ctx)
+                      : ngx_stream_fcfh_proxy_http(ctx);
+}
+
+
+static void
+ngx_stream_fcfh_proxy_consume(ngx_stream_fcfh_proxy_ctx_t *ctx, size_t n)
+{
+    ngx_memmove(ctx->in, ctx->in + n, ctx->in_len - n);
+    ctx->in_len -= n;
+}
+
+
+static ngx_int_t
+ngx_stream_fcfh_proxy_socks(ngx_stream_fcfh_proxy_ctx_t *ctx)
+{
+    u_char                             buf[2];
+    ssize_t                            n;
+    ngx_int_t                          rc;
+    ngx_connection_t                  *c;
+    ngx_fcfh_proxy_socks5_auth_t       a;
+    ngx_fcfh_proxy_socks5_request_t    r;
+    ngx_fcfh_proxy_socks5_greeting_t   g;
+    uint8_t                            method;
+
+    c = ctx->session->connection;
+
+    switch (ctx->state) {
+
+    case ngx_fcfh_proxy_greeting:
+        n = ngx_fcfh_proxy_socks5_greeting(ctx->in, ctx->in_len, &g);
+
+        if (n == 0) {
+            return NGX_AGAIN;
+        }
+
+        if (n < 0) {
+            ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                          "invalid SOCKS5 greeting: %s",
+                          ngx_fcfh_proxy_strerror(n));
+            ngx_stream_fcfh_proxy_finalize(ctx, NGX_STREAM_BAD_REQUEST);
+            return NGX_OK;
+        }
+
+        method = ngx_fcfh_proxy_socks5_select_method(g.offered,
+                                                 ctx->conf->htpasswd != NULL);
+        ngx_stream_fcfh_proxy_consume(ctx, n);
+
+        (void) ngx_fcfh_proxy_socks5_write_method(buf, sizeof(buf), method);
+
+        if (method == NGX_FCFH_PROXY_SOCKS5_NO_ACCEPTABLE) {
+            ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                          "SOCKS5 console offered no acceptable method%s",
+                          ctx->conf->htpasswd ? " (username/password "
+                                                "required)" : "");
+            ngx_stream_fcfh_proxy_reply(ctx, buf, 2, 1);
+            return NGX_OK;
+        }
+
+        ctx->state = (method == NGX_FCFH_PROXY_SOCKS5_USERPASS)
+                     ? ngx_fcfh_proxy_auth : ngx_fcfh_proxy_request;
+
+        ngx_stream_fcfh_proxy_reply(ctx, buf, 2, 0);
+
+        return NGX_AGAIN;
+
+    case ngx_fcfh_proxy_auth:
+        n = ngx_fcfh_proxy_socks5_auth(ctx->in, ctx->in_len, &a);
+
+        if (n == 0) {
+            return NGX_AGAIN;
+        }
+
+        if (n > 0) {
+            rc = ngx_stream_fcfh_proxy_check_user(ctx, a.user.data,
+                                                  a.user.len,
+                                                  a.password.data,
+                                                  a.password.len);
+        } else {
+            rc = NGX_DECLINED;
+        }
+
+        if (rc == NGX_ERROR) {
+            ngx_stream_fcfh_proxy_finalize(ctx,
+                                           NGX_STREAM_INTERNAL_SERVER_ERROR);
+            return NGX_OK;
+        }
+
+        if (n < 0 && n == NGX_FCFH_PROXY_ERR_VERSION) {
+            ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                          "invalid SOCKS5 authentication: %s",
+                          ngx_fcfh_proxy_strerror(n));
+            ngx_stream_fcfh_proxy_finalize(ctx, NGX_STREAM_BAD_REQUEST);
+            return NGX_OK;
+        }
+
+        (void) ngx_fcfh_proxy_socks5_write_auth_status(buf, sizeof(buf),
+                   rc == NGX_OK ? NGX_FCFH_PROXY_SOCKS5_AUTH_OK
+                                : NGX_FCFH_PROXY_SOCKS5_AUTH_FAILED);
+
+        if (rc != NGX_OK) {
+            ngx_stream_fcfh_proxy_reply(ctx, buf, 2, 1);
+            return NGX_OK;
+        }
+
+        ngx_stream_fcfh_proxy_consume(ctx, n);
+        ctx->state = ngx_fcfh_proxy_request;
+        ngx_stream_fcfh_proxy_reply(ctx, buf, 2, 0);
+
+        return NGX_AGAIN;
+
+    default: /* ngx_fcfh_proxy_request */
+        n = ngx_fcfh_proxy_socks5_request(ctx->in, ctx->in_len, &r);
+
+        if (n == 0) {
+            return NGX_AGAIN;
+        }
+
+        if (n < 0) {
+            ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                          "invalid SOCKS5 request: %s",
+                          ngx_fcfh_proxy_strerror(n));
+
+            rc = ngx_fcfh_proxy_socks5_error_reply(n);
+
+            if (rc < 0) {
+                ngx_stream_fcfh_proxy_finalize(ctx, NGX_STREAM_BAD_REQUEST);
+
+            } else {
+                ngx_stream_fcfh_proxy_fail(ctx, rc, 0, NULL);
+            }
+
+            return NGX_OK;
+        }
+
+        ngx_stream_fcfh_proxy_consume(ctx, n);
+
+        ctx->port = r.port;
+        ctx->target.len = r.host.text.len;
+        ctx->target.data = ngx_pnalloc(c->pool, r.host.text.len + 1);
+
+        if (ctx->target.data == NULL) {
+            ngx_stream_fcfh_proxy_finalize(ctx,
+                                           NGX_STREAM_INTERNAL_SERVER_ERROR);
+            return NGX_OK;
+        }
+
+        ngx_memcpy(ctx->target.data, r.host.text.data, r.host.text.len);
+
+        if (r.atyp != NGX_FCFH_PROXY_SOCKS5_ATYP_DOMAIN) {
+            ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                          "SOCKS5 console asked for an IP address; devices "
+                          "are named by GUID or FQDN");
+            ngx_stream_fcfh_proxy_fail(ctx,
+                                   NGX_FCFH_PROXY_SOCKS5_ATYP_UNSUPPORTED,
+                                   0, NULL);
+            return NGX_OK;
+        }
+
+        ngx_stream_fcfh_proxy_route(ctx, &r.host);
+
+        return NGX_OK;
+    }
+}
+
+
+static ngx_int_t
+ngx_stream_fcfh_proxy_http(ngx_stream_fcfh_proxy_ctx_t *ctx)
+{
+    u_char                         cred_buf[NGX_FCFH_PROXY_DEFAULT_MAX_HEAD];
+    ssize_t                        n, rc;
+    ngx_connection_t              *c;
+    ngx_fcfh_proxy_connect_t       h;
+    ngx_fcfh_proxy_credentials_t   cred;
+
+    c = ctx->session->connection;
+
+    n = ngx_fcfh_proxy_connect_parse(ctx->in, ctx->in_len,
+                                     NGX_FCFH_PROXY_DEFAULT_MAX_HEAD,
+                                     NGX_FCFH_PROXY_DEFAULT_MAX_HEADERS, &h);
+
+    if (n == 0) {
+        return NGX_AGAIN;
+    }
+
+    if (n < 0) {
+        ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                      "invalid CONNECT request: %s",
+                      ngx_fcfh_proxy_strerror(n));
+        ngx_stream_fcfh_proxy_fail(ctx, 0, ngx_fcfh_proxy_http_status(n),
+                                   ngx_fcfh_proxy_strerror(n));
+        return NGX_OK;
+    }
+
+    ctx->http_minor = h.http_minor;
+
+    if (ctx->conf->htpasswd) {
+        rc = NGX_DECLINED;
+
+        if (h.proxy_authorization.data
+            && ngx_fcfh_proxy_basic_decode(h.proxy_authorization.data,
+                                           h.proxy_authorization.len,
+                                           cred_buf, sizeof(cred_buf), &cred)
+               >= 0)
+        {
+            rc = ngx_stream_fcfh_proxy_check_user(ctx, cred.user.data,
+                                                  cred.user.len,
+                                                  cred.password.data,
+                                                  cred.password.len);
+        }
+
+        ngx_explicit_memzero(cred_buf, sizeof(cred_buf));
+
+        if (rc == NGX_ERROR) {
+            ngx_stream_fcfh_proxy_finalize(ctx,
+                                           NGX_STREAM_INTERNAL_SERVER_ERROR);
+            return NGX_OK;
+        }
+
+        if (rc != NGX_OK) {
+            ngx_stream_fcfh_proxy_fail(ctx, 0, 407, "proxy authentication "
+                                       "required");
+            return NGX_OK;
+        }
+    }
+
+    ngx_stream_fcfh_proxy_consume(ctx, n);
+
+    ctx->port = h.port;
+    ctx->target.len = h.host.text.len;
+    ctx->target.data = ngx_pnalloc(c->pool, h.host.text.len + 1);
+
+    if (ctx->target.data == NULL) {
+        ngx_stream_fcfh_proxy_finalize(ctx, NGX_STREAM_INTERNAL_SERVER_ERROR);
+        return NGX_OK;
+    }
+
+    ngx_memcpy(ctx->target.data, h.host.text.data, h.host.text.len);
+
+    if (h.host.kind == NGX_FCFH_PROXY_HOST_IPV4
+        || h.host.kind == NGX_FCFH_PROXY_HOST_IPV6)
+    {
+        ngx_stream_fcfh_proxy_fail(ctx, 0, 404, "devices are named by GUID "
+                                   "or FQDN, not by address");
+        return NGX_OK;
+    }
+
+    ngx_stream_fcfh_proxy_route(ctx, &h.host);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_stream_fcfh_proxy_check_user(ngx_stream_fcfh_proxy_ctx_t *ctx,
+    const uint8_t *user, size_t ulen, const uint8_t *password, size_t plen)
+{
+    ngx_str_t          u, p;
+    ngx_int_t          rc;
+    ngx_fcfh_cred_t   *cred;
+    ngx_connection_t  *c;
+
+    c = ctx->session->connection;
+
+    if (ctx->conf->htpasswd == NULL) {
+        return NGX_OK;
+    }
+
+    u.data = (u_char *) user;
+    u.len = ulen;
+    p.data = (u_char *) password;
+    p.len = plen;
+
+    rc = ngx_fcfh_htpasswd_check(ctx->conf->htpasswd, &u, &p, c->pool, &cred);
+
+    if (rc == NGX_DECLINED) {
+        ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                      "console authentication failed: user \"%*s\"",
+                      ngx_min(ulen, 64), user);
+    }
+
+    return rc;
+}
+
+
+static void
+ngx_stream_fcfh_proxy_route(ngx_stream_fcfh_proxy_ctx_t *ctx,
+    ngx_fcfh_proxy_host_t *host)
+{
+    ngx_int_t                 rc;
+    ngx_uint_t                i, *port, result;
+    ngx_connection_t         *c, *rc_conn;
+    ngx_fcfh_relay_target_t   target;
+
+    c = ctx->session->connection;
+    c->log->action = "opening a channel to the device";
+
+    port = ctx->conf->ports->elts;
+
+    for (i = 0; i < ctx->conf->ports->nelts; i++) {
+        if (port[i] == ctx->port) {
+            break;
+        }
+    }
+
+    if (i == ctx->conf->ports->nelts) {
+        ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                      "console asked for port %ui, not in fcfh_proxy_ports",
+                      ctx->port);
+        ngx_stream_fcfh_proxy_fail(ctx, NGX_FCFH_PROXY_SOCKS5_NOT_ALLOWED,
+                                   403, "port not allowed");
+        return;
+    }
+
+    if (host->kind == NGX_FCFH_PROXY_HOST_INVALID
+        || ngx_fcfh_registry_route(&ctx->target, &ctx->route) != NGX_OK)
+    {
+        ngx_stream_fcfh_proxy_result(ctx, NGX_FCFH_OPEN_NO_TUNNEL, 0);
+        return;
+    }
+
+    for (i = 0; i < ctx->route.nports; i++) {
+        if (ctx->route.ports[i] == ctx->port) {
+            break;
+        }
+    }
+
+    if (i == ctx->route.nports) {
+        ngx_stream_fcfh_proxy_result(ctx, NGX_FCFH_OPEN_PORT, 0);
+        return;
+    }
+
+    ctx->state = ngx_fcfh_proxy_opening;
+
+    if (ctx->route.local) {
+        rc = ngx_fcfh_channel_open(ctx->route.local, ctx->port, &c->addr_text,
+                                   ngx_inet_get_port(c->sockaddr), c,
+                                   ngx_stream_fcfh_proxy_opened,
+                                   ngx_stream_fcfh_proxy_done, ctx,
+                                   &ctx->channel);
+
+        if (rc != NGX_FCFH_OPEN_OK) {
+            ngx_stream_fcfh_proxy_result(ctx, rc, 0);
+        }
+
+        return;
+    }
+
+    /* another worker owns the tunnel: through its relay socket */
+
+    rc_conn = ngx_fcfh_relay_connect(ctx->route.pid, c->log, &result);
+
+    if (rc_conn == NULL) {
+        ngx_stream_fcfh_proxy_result(ctx, result, 0);
+        return;
+    }
+
+    ctx->relay = rc_conn;
+    rc_conn->data = ctx;
+    rc_conn->read->handler = ngx_stream_fcfh_proxy_relay_handler;
+    rc_conn->write->handler = ngx_stream_fcfh_proxy_relay_handler;
+    rc_conn->pool = c->pool;
+
+    ngx_memcpy(target.guid, ctx->route.guid, NGX_FCFH_APF_GUID_SIZE);
+    target.serial = ctx->route.serial;
+    target.port = ctx->port;
+    target.console = c->addr_text;
+    target.console_port = ngx_inet_get_port(c->sockaddr);
+
+    (void) ngx_fcfh_relay_write_preamble(ctx->relay_out, &target);
+
+    ctx->state = ngx_fcfh_proxy_relay_status;
+
+    ngx_add_timer(rc_conn->read, NGX_FCFH_RELAY_TIMEOUT + 1000);
+
+    ngx_stream_fcfh_proxy_relay_handler(rc_conn->write);
+}
+
+
+/* the owner worker: preamble out, two status bytes in */
+
+static void
+ngx_stream_fcfh_proxy_relay_handler(ngx_event_t *ev)
+{
+    ssize_t                       n;
+    ngx_connection_t             *rc;
+    ngx_stream_fcfh_proxy_ctx_t  *ctx;
+
+    rc = ev->data;
+    ctx = rc->data;
+
+    if (ev->timedout) {
+        ngx_stream_fcfh_proxy_result(ctx, NGX_FCFH_OPEN_TIMEOUT, 0);
+        return;
+    }
+
+    while (ctx->relay_sent < NGX_FCFH_RELAY_PREAMBLE_SIZE) {
+        n = rc->send(rc, ctx->relay_out + ctx->relay_sent,
+                     NGX_FCFH_RELAY_PREAMBLE_SIZE - ctx->relay_sent);
+
+        if (n == NGX_AGAIN) {
+            if (ngx_handle_write_event(rc->write, 0) != NGX_OK) {
+                goto failed;
+            }
+
+            return;
+        }
+
+        if (n == NGX_ERROR) {
+            goto failed;
+        }
+
+        ctx->relay_sent += n;
+    }
+
+    while (ctx->relay_got < NGX_FCFH_RELAY_STATUS_SIZE) {
+        n = rc->recv(rc, ctx->relay_status + ctx->relay_got,
+                     NGX_FCFH_RELAY_STATUS_SIZE - ctx->relay_got);
+
+        if (n == NGX_AGAIN) {
+            if (ngx_handle_read_event(rc->read, 0) != NGX_OK) {
+                goto failed;
+            }
+
+            return;
+        }
+
+        if (n == NGX_ERROR || n == 0) {
+            /* the owner died between the lookup and now */
+            ngx_stream_fcfh_proxy_result(ctx, NGX_FCFH_OPEN_NO_TUNNEL, 0);
+            return;
+        }
+
+        ctx->relay_got += n;
+    }
+
+    if (rc->read->timer_set) {
+        ngx_del_timer(rc->read);
+    }
+
+    ngx_stream_fcfh_proxy_result(ctx, ctx->relay_status[0],
+                                 ctx->relay_status[1]);
+    return;
+
+failed:
+
+    ngx_stream_fcfh_proxy_result(ctx, NGX_FCFH_OPEN_ERROR, 0);
+}
+
+
+static void
+ngx_stream_fcfh_proxy_opened(ngx_fcfh_channel_t *ch, ngx_uint_t result,
+    ngx_uint_t reason)
+{
+    ngx_stream_fcfh_proxy_ctx_t  *ctx = ch->data;
+
+    if (result != NGX_FCFH_OPEN_OK) {
+        /* the channel is gone with this call */
+        ctx->channel = NULL;
+    }
+
+    ngx_stream_fcfh_proxy_result(ctx, result, reason);
+}
+
+
+static void
+ngx_stream_fcfh_proxy_done(ngx_fcfh_channel_t *ch)
+{
+    ngx_stream_fcfh_proxy_ctx_t  *ctx = ch->data;
+
+    ctx->channel = NULL;
+    ngx_stream_fcfh_proxy_finalize(ctx, NGX_STREAM_OK);
+}
+
+
+/* the answer to the console, success or each failure with its code */
+
+static void
+ngx_stream_fcfh_proxy_result(ngx_stream_fcfh_proxy_ctx_t *ctx,
+    ngx_uint_t result, ngx_uint_t reason)
+{
+    size_t             len;
+    ngx_connection_t  *c;
+
+    static u_char      ok10[] = "HTTP/1.0 200 Connection established\r\n\r\n";
+    static u_char      ok11[] = "HTTP/1.1 200 Connection established\r\n\r\n";
+
+    c = ctx->session->connection;
+
+    if (result == NGX_FCFH_OPEN_OK) {
+        ngx_log_error(NGX_LOG_INFO, c->log, 0, "channel to %V:%ui open",
+                      &ctx->target, ctx->port);
+
+        ctx->state = ngx_fcfh_proxy_replying;
+
+        if (ctx->socks) {
+            len = ngx_fcfh_proxy_socks5_write_reply(ctx->out,
+                                        sizeof(ctx->out),
+                                        NGX_FCFH_PROXY_SOCKS5_SUCCEEDED);
+            ngx_stream_fcfh_proxy_reply(ctx, ctx->out, len, 0);
+
+        } else if (ctx->http_minor == 0) {
+            ngx_stream_fcfh_proxy_reply(ctx, ok10, sizeof(ok10) - 1, 0);
+
+        } else {
+            ngx_stream_fcfh_proxy_reply(ctx, ok11, sizeof(ok11) - 1, 0);
+        }
+
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                  "console request for %V:%ui refused: %s (%ui)",
+                  &ctx->target, ctx->port,
+                  ngx_fcfh_open_result_text(result), reason);
+
+    switch (result) {
+
+    case NGX_FCFH_OPEN_NO_TUNNEL:
+        ngx_stream_fcfh_proxy_fail(ctx,
+                                   NGX_FCFH_PROXY_SOCKS5_HOST_UNREACHABLE,
+                                   404, "unknown device");
+        return;
+
+    case NGX_FCFH_OPEN_PORT:
+        ngx_stream_fcfh_proxy_fail(ctx, NGX_FCFH_PROXY_SOCKS5_NOT_ALLOWED,
+                                   403, "port not registered by the device");
+        return;
+
+    case NGX_FCFH_OPEN_REFUSED:
+        ngx_stream_fcfh_proxy_fail(ctx, NGX_FCFH_PROXY_SOCKS5_REFUSED,
+                                   502, "device refused the channel");
+        return;
+
+    case NGX_FCFH_OPEN_DRAINING:
+        ngx_stream_fcfh_proxy_fail(ctx,
+                                   NGX_FCFH_PROXY_SOCKS5_NET_UNREACHABLE,
+                                   503, "tunnel draining");
+        return;
+
+    case NGX_FCFH_OPEN_TIMEOUT:
+        ngx_stream_fcfh_proxy_fail(ctx, NGX_FCFH_PROXY_SOCKS5_TTL_EXPIRED,
+                                   504, "device did not answer in time");
+        return;
+
+    case NGX_FCFH_OPEN_LIMIT:
+        ngx_stream_fcfh_proxy_fail(ctx, NGX_FCFH_PROXY_SOCKS5_FAILURE,
+                                   503, "too many channels to the device");
+        return;
+
+    default:
+        ngx_stream_fcfh_proxy_fail(ctx, NGX_FCFH_PROXY_SOCKS5_FAILURE,
+                                   500, "internal error");
+        return;
+    }
+}
+
+
+/* a refusal in the console's protocol, then close */
+
+static void
+ngx_stream_fcfh_proxy_fail(ngx_stream_fcfh_proxy_ctx_t *ctx, ngx_uint_t rep,
+    ngx_uint_t status, const char *text)
+{
+    u_char                       *p;
+    size_t                        len;
+    ngx_stream_fcfh_proxy_ctx_t  *x = ctx;
+
+    if (ctx->channel) {
+        ngx_fcfh_channel_abort(ctx->channel);
+        ctx->channel = NULL;
+    }
+
+    if (ctx->socks) {
+        len = ngx_fcfh_proxy_socks5_write_reply(x->out, sizeof(x->out),
+                                                (uint8_t) rep);
+        ngx_stream_fcfh_proxy_reply(ctx, x->out, len, 1);
+        return;
+    }
+
+    if (text == NULL) {
+        text = "refused";
+    }
+
+    p = ngx_snprintf(x->out, sizeof(x->out) - 1,
+                     "HTTP/1.%ui %ui %s\r\nContent-Type: text/plain\r\n"
+                     "%sConnection: close\r\n\r\n",
+                     ctx->http_minor, status,
+                     status == 407 ? "Proxy Authentication Required"
+                     : status == 404 ? "Not Found"
+                     : status == 403 ? "Forbidden"
+                     : status == 405 ? "Method Not Allowed"
+                     : status == 431 ? "Request Header Fields Too Large"
+                     : status == 502 ? "Bad Gateway"
+                     : status == 503 ? "Service Unavailable"
+                     : status == 504 ? "Gateway Timeout"
+                     : status == 505 ? "HTTP Version Not Supported"
+                     : status == 500 ? "Internal Server Error"
+                     : "Bad Request",
+                     status == 407 ? "Proxy-Authenticate: Basic "
+                                     "realm=\"fcfh\"\r\n" : "");
+
+    len = p - x->out;
+
+    /* the body says which failure it was, in a line */
+    p = ngx_snprintf(p, sizeof(x->out) - len, "%s\n", text);
+
+    ngx_stream_fcfh_proxy_reply(ctx, x->out, p - x->out, 1);
+}
+
+
+static void
+ngx_stream_fcfh_proxy_reply(ngx_stream_fcfh_proxy_ctx_t *ctx, u_char *data,
+    size_t len, ngx_uint_t close_after)
+{
+    size_t  left;
+
+    /* a reply may follow one the socket did not fully take yet */
+
+    left = ctx->out_len - ctx->out_sent;
+
+    if (data == ctx->out) {
+        left = 0;
+
+    } else if (left) {
+        ngx_memmove(ctx->out, ctx->out + ctx->out_sent, left);
+    }
+
+    len = ngx_min(len, sizeof(ctx->out) - left);
+
+    if (data != ctx->out) {
+        ngx_memcpy(ctx->out + left, data, len);
+    }
+
+    ctx->out_len = left + len;
+    ctx->out_sent = 0;
+    ctx->close_after = close_after;
+
+    ngx_stream_fcfh_proxy_write_handler(ctx->session->connection->write);
+}
+
+
+static void
+ngx_stream_fcfh_proxy_write_handler(ngx_event_t *wev)
+{
+    ssize_t                       n;
+    ngx_connection_t             *c;
+    ngx_stream_session_t         *s;
+    ngx_stream_fcfh_proxy_ctx_t  *ctx;
+
+    c = wev->data;
+    s = c->data;
+    ctx = ngx_stream_get_module_ctx(s, ngx_stream_fcfh_proxy_module);
+
+    while (ctx->out_sent < ctx->out_len) {
+        n = c->send(c, ctx->out + ctx->out_sent, ctx->out_len - ctx->out_sent);
+
+        if (n == NGX_AGAIN) {
+            if (ngx_handle_write_event(wev, 0) != NGX_OK) {
+                ngx_stream_fcfh_proxy_finalize(ctx, NGX_STREAM_OK);
+            }
+
+            return;
+        }
+
+        if (n == NGX_ERROR) {
+            ngx_stream_fcfh_proxy_finalize(ctx, NGX_STREAM_OK);
+            return;
+        }
+
+        ctx->out_sent += n;
+    }
+
+    if (ctx->close_after) {
+        ngx_stream_fcfh_proxy_finalize(ctx, NGX_STREAM_OK);
+        return;
+    }
+
+    if (ctx->state == ngx_fcfh_proxy_replying) {
+        ngx_stream_fcfh_proxy_start(ctx);
+    }
+}
+
+
+/* the success reply is out: the console's bytes are the channel's now */
+
+static void
+ngx_stream_fcfh_proxy_start(ngx_stream_fcfh_proxy_ctx_t *ctx)
+{
+    ngx_connection_t  *c;
+
+    c = ctx->session->connection;
+
+    c->log->action = "relaying console data";
+    ctx->state = ngx_fcfh_proxy_spliced;
+
+    if (c->read->timer_set) {
+        ngx_del_timer(c->read);
+    }
+
+    if (ctx->channel) {
+        if (ctx->in_len) {
+            /* bytes the console sent before the reply: not supported */
+            ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                          "console sent data before the reply, closing");
+            ngx_stream_fcfh_proxy_finalize(ctx, NGX_STREAM_BAD_REQUEST);
+            return;
+        }
+
+        ngx_fcfh_channel_start(ctx->channel);
+        return;
+    }
+
+    ctx->up.start = ngx_palloc(c->pool, NGX_FCFH_SPLICE_BUFFER);
+    ctx->down.start = ngx_palloc(c->pool, NGX_FCFH_SPLICE_BUFFER);
+
+    if (ctx->up.start == NULL || ctx->down.start == NULL) {
+        ngx_stream_fcfh_proxy_finalize(ctx, NGX_STREAM_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ctx->up.pos = ctx->up.start;
+    ctx->up.last = ngx_cpymem(ctx->up.start, ctx->in, ctx->in_len);
+    ctx->up.end = ctx->up.start + NGX_FCFH_SPLICE_BUFFER;
+    ctx->in_len = 0;
+
+    ctx->down.pos = ctx->down.start;
+    ctx->down.last = ctx->down.start;
+    ctx->down.end = ctx->down.start + NGX_FCFH_SPLICE_BUFFER;
+
+    c->log_error = NGX_ERROR_INFO;
+    c->read->handler = ngx_stream_fcfh_proxy_splice;
+    c->write->handler = ngx_stream_fcfh_proxy_splice;
+    ctx->relay->read->handler = ngx_stream_fcfh_proxy_splice;
+    ctx->relay->write->handler = ngx_stream_fcfh_proxy_splice;
+
+    ngx_stream_fcfh_proxy_splice(c->read);
+}
+
+
+static void
+ngx_stream_fcfh_proxy_splice(ngx_event_t *ev)
+{
+    ngx_uint_t                    up_eof, down_eof;
+    ngx_connection_t             *c, *rc, *x;
+    ngx_stream_session_t         *s;
+    ngx_stream_fcfh_proxy_ctx_t  *ctx;
+
+    x = ev->data;
+
+    /* the console's connection belongs to the session, the relay's not */
+
+    if (x->listening) {
+        s = x->data;
+        ctx = ngx_stream_get_module_ctx(s, ngx_stream_fcfh_proxy_module);
+
+    } else {
+        ctx = x->data;
+        s = ctx->session;
+    }
+
+    c = s->connection;
+    rc = ctx->relay;
+
+    if (ev->timedout) {
+        ngx_log_error(NGX_LOG_INFO, c->log, NGX_ETIMEDOUT,
+                      "console session idle");
+        ngx_stream_fcfh_proxy_finalize(ctx, NGX_STREAM_OK);
+        return;
+    }
+
+    up_eof = 0;
+    down_eof = 0;
+
+    if (ngx_stream_fcfh_proxy_pump(c, rc, &ctx->up, &up_eof) != NGX_OK
+        || ngx_stream_fcfh_proxy_pump(rc, c, &ctx->down, &down_eof)
+           != NGX_OK)
+    {
+        ngx_stream_fcfh_proxy_finalize(ctx, NGX_STREAM_OK);
+        return;
+    }
+
+    if (down_eof) {
+        /* the channel ended and all it sent is delivered */
+        ngx_stream_fcfh_proxy_finalize(ctx, NGX_STREAM_OK);
+        return;
+    }
+
+    if (up_eof && !ctx->up_shut) {
+        /* the console is done sending: pass the half close on */
+        ctx->up_shut = 1;
+
+        if (ngx_shutdown_socket(rc->fd, NGX_WRITE_SHUTDOWN) == -1) {
+            ngx_stream_fcfh_proxy_finalize(ctx, NGX_STREAM_OK);
+            return;
+        }
+    }
+
+    ngx_add_timer(c->read, ctx->conf->idle_timeout);
+}
+
+
+/*
+ * Moves what src has into dst through b.  Reads only while b has room:
+ * a slow reader stops the other side.  *eof: src ended and b is empty.
+ */
+
+static ngx_int_t
+ngx_stream_fcfh_proxy_pump(ngx_connection_t *src, ngx_connection_t *dst,
+    ngx_fcfh_proxy_buf_t *b, ngx_uint_t *eof)
+{
+    ssize_t  n;
+
+    for ( ;; ) {
+
+        if (b->pos < b->last) {
+            n = dst->send(dst, b->pos, b->last - b->pos);
+
+            if (n == NGX_ERROR) {
+                return NGX_ERROR;
+            }
+
+            if (n > 0) {
+                b->pos += n;
+
+                if (b->pos == b->last) {
+                    b->pos = b->start;
+                    b->last = b->start;
+                }
+            }
+        }
+
+        if (b->last < b->end && src->read->ready && !src->read->eof) {
+            n = src->recv(src, b->last, b->end - b->last);
+
+            if (n == NGX_AGAIN) {
+                break;
+            }
+
+            if (n == NGX_ERROR || n == 0) {
+                src->read->eof = 1;
+                break;
+            }
+
+            b->last += n;
+            continue;
+        }
+
+        break;
+    }
+
+    if (src->read->eof && b->pos == b->last) {
+        *eof = 1;
+        return NGX_OK;
+    }
+
+    if (ngx_handle_read_event(src->read, 0) != NGX_OK
+        || ngx_handle_write_event(dst->write, 0) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_stream_fcfh_proxy_finalize(ngx_stream_fcfh_proxy_ctx_t *ctx,
+    ngx_uint_t rc)
+{
+    ngx_connection_t  *c;
+
+    c = ctx->session->connection;
+
+    if (ctx->channel) {
+        ngx_fcfh_channel_abort(ctx->channel);
+        ctx->channel = NULL;
+    }
+
+    if (ctx->relay) {
+        ngx_close_connection(ctx->relay);
+        ctx->relay = NULL;
+    }
+
+    /* the channel may have set these while it owned the connection */
+    c->data = ctx->session;
+
+    ngx_stream_finalize_session(ctx->session, rc);
+}
+
+
+static void
+ngx_stream_fcfh_proxy_cleanup(void *data)
+{
+    ngx_stream_fcfh_proxy_ctx_t  *ctx = data;
+
+    if (ctx->channel) {
+        ngx_fcfh_channel_abort(ctx->channel);
+        ctx->channel = NULL;
+    }
+
+    if (ctx->relay) {
+        ngx_close_connection(ctx->relay);
+        ctx->relay = NULL;
+    }
+}
+
+
+static u_char *
+ngx_stream_fcfh_proxy_log_error(ngx_log_t *log, u_char *buf, size_t len)
+{
+    ngx_stream_session_t         *s;
+    ngx_stream_fcfh_proxy_ctx_t  *ctx;
+
+    s = log->data;
+    ctx = ngx_stream_get_module_ctx(s, ngx_stream_fcfh_proxy_module);
+
+    if (ctx == NULL || ctx->target.len == 0) {
+        return buf;
+    }
+
+    return ngx_snprintf(buf, len, ", device: %V:%ui", &ctx->target,
+                        ctx->port);
+}
+
+
+static void *
+ngx_stream_fcfh_proxy_create_srv_conf(ngx_conf_t *cf)
+{
+    ngx_stream_fcfh_proxy_srv_conf_t  *conf;
+
+    conf = ngx_pcalloc(cf->pool, sizeof(ngx_stream_fcfh_proxy_srv_conf_t));
+    if (conf == NULL) {
+        return NULL;
+    }
+
+    conf->enabled = NGX_CONF_UNSET;
+    conf->htpasswd = NGX_CONF_UNSET_PTR;
+    conf->ports = NGX_CONF_UNSET_PTR;
+    conf->timeout = NGX_CONF_UNSET_MSEC;
+    conf->idle_timeout = NGX_CONF_UNSET_MSEC;
+
+    return conf;
+}
+
+
+static char *
+ngx_stream_fcfh_proxy_merge_srv_conf(ngx_conf_t *cf, void *parent,
+    void *child)
+{
+    ngx_stream_fcfh_proxy_srv_conf_t *prev = parent;
+    ngx_stream_fcfh_proxy_srv_conf_t *conf = child;
+
+    ngx_uint_t  *p, i;
+
+    static ngx_uint_t  defaults[] = { 16992, 16993, 16994, 16995 };
+
+    ngx_conf_merge_value(conf->enabled, prev->enabled, 0);
+    ngx_conf_merge_ptr_value(conf->htpasswd, prev->htpasswd, NULL);
+    ngx_conf_merge_ptr_value(conf->ports, prev->ports, NULL);
+    ngx_conf_merge_msec_value(conf->timeout, prev->timeout, 10000);
+    ngx_conf_merge_msec_value(conf->idle_timeout, prev->idle_timeout,
+                              3600000);
+
+    if (conf->ports == NULL) {
+        conf->ports = ngx_array_create(cf->pool, 4, sizeof(ngx_uint_t));
+        if (conf->ports == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        for (i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++) {
+            p = ngx_array_push(conf->ports);
+            if (p == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            *p = defaults[i];
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_stream_fcfh_proxy(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_stream_fcfh_proxy_srv_conf_t *pscf = conf;
+
+    ngx_stream_core_srv_conf_t  *cscf;
+
+    if (pscf->enabled != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    if (ngx_fcfh_check_zone(cf, "fcfh_proxy") != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    cscf = ngx_stream_conf_get_module_srv_conf(cf, ngx_stream_core_module);
+
+    if (cscf->handler) {
+        return "conflicts with another content handler in this server";
+    }
+
+    cscf->handler = ngx_stream_fcfh_proxy_handler;
+    pscf->enabled = 1;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_stream_fcfh_proxy_auth_file(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_stream_fcfh_proxy_srv_conf_t *pscf = conf;
+
+    ngx_str_t  *value;
+
+    if (pscf->htpasswd != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        pscf->htpasswd = NULL;
+        return NGX_CONF_OK;
+    }
+
+    pscf->htpasswd = ngx_fcfh_htpasswd_load(cf, &value[1]);
+    if (pscf->htpasswd == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_stream_fcfh_proxy_ports(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_stream_fcfh_proxy_srv_conf_t *pscf = conf;
+
+    ngx_int_t    port;
+    ngx_str_t   *value;
+    ngx_uint_t   i, *p;
+
+    if (pscf->ports != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    pscf->ports = ngx_array_create(cf->pool, cf->args->nelts,
+                                   sizeof(ngx_uint_t));
+    if (pscf->ports == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        port = ngx_atoi(value[i].data, value[i].len);
+
+        if (port < 1 || port > 65535) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid port \"%V\"", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        p = ngx_array_push(pscf->ports);
+        if (p == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        *p = port;
+    }
+
+    return NGX_CONF_OK;
+}
