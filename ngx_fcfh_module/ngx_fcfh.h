@@ -97,6 +97,7 @@ extern ngx_module_t  ngx_http_fcfh_module;
 
 
 ngx_int_t ngx_fcfh_check_zone(ngx_conf_t *cf, const char *directive);
+ngx_int_t ngx_fcfh_init_worker(ngx_cycle_t *cycle);
 ngx_fcfh_chunk_t *ngx_fcfh_chunk_get(ngx_fcfh_main_conf_t *fmcf);
 void ngx_fcfh_chunk_free(ngx_fcfh_main_conf_t *fmcf, ngx_fcfh_chunk_t *ch);
 

@@ -31,7 +31,6 @@ static void *ngx_fcfh_create_conf(ngx_cycle_t *cycle);
 static char *ngx_fcfh_init_conf(ngx_cycle_t *cycle, void *conf);
 static char *ngx_fcfh_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static ngx_int_t ngx_fcfh_init_module(ngx_cycle_t *cycle);
-static ngx_int_t ngx_fcfh_init_process(ngx_cycle_t *cycle);
 static void ngx_fcfh_exit_process(ngx_cycle_t *cycle);
 static void ngx_fcfh_evict_handler(ngx_event_t *ev);
 
@@ -70,7 +69,7 @@ ngx_module_t  ngx_fcfh_module = {
     NGX_CORE_MODULE,                       /* module type */
     NULL,                                  /* init master */
     ngx_fcfh_init_module,                  /* init module */
-    ngx_fcfh_init_process,                 /* init process */
+    NULL,                                  /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
     ngx_fcfh_exit_process,                 /* exit process */
@@ -176,8 +175,14 @@ ngx_fcfh_check_zone(ngx_conf_t *cf, const char *directive)
 }
 
 
-static ngx_int_t
-ngx_fcfh_init_process(ngx_cycle_t *cycle)
+/*
+ * Called from the stream module's init_process: in a static build core
+ * modules initialize before the event module, too early for connections
+ * and timers.
+ */
+
+ngx_int_t
+ngx_fcfh_init_worker(ngx_cycle_t *cycle)
 {
     ngx_fcfh_main_conf_t  *fmcf;
 
