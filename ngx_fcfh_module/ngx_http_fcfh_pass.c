@@ -1,0 +1,1367 @@
+
+/*
+ * Copyright (C) ngx_fcfh_module authors
+ */
+
+
+/*
+ * "fcfh_pass": nginx as the HTTP proxy WS-Management consoles point at.
+ * An absolute-form request, "POST http://<guid-or-fqdn>:16992/wsman", goes
+ * into a channel to that port of the device, through the relay socket of
+ * the worker that owns the tunnel.  Authorization passes untouched (AMT
+ * does Digest end to end); the response streams back unbuffered.
+ *
+ * A keep-alive console connection keeps its channel: the next request to
+ * the same device and port reuses it, as Intel recommends for CIRA.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include <sys/un.h>
+
+#include "ngx_fcfh.h"
+#include "ngx_fcfh_registry.h"
+#include "ngx_fcfh_relay.h"
+#include "ngx_fcfh_proxy_parse.h"
+#include "ngx_stream_fcfh_channel.h"
+
+
+typedef struct {
+    ngx_flag_t                       enabled;
+    ngx_array_t                     *ports;      /* of ngx_uint_t */
+    ngx_http_upstream_conf_t         upstream;
+    ngx_http_upstream_srv_conf_t    *uscf;
+} ngx_http_fcfh_pass_loc_conf_t;
+
+
+/* a channel kept for the next request of the same console connection */
+typedef struct {
+    ngx_connection_t                *connection;
+    u_char                           guid[NGX_FCFH_APF_GUID_SIZE];
+    uint64_t                         serial;
+    ngx_uint_t                       port;
+} ngx_http_fcfh_pass_cache_t;
+
+
+typedef struct {
+    ngx_http_request_t              *request;
+    ngx_fcfh_proxy_target_t          target;
+    ngx_str_t                        host;
+    ngx_fcfh_route_t                 route;
+
+    ngx_connection_t                *relay;
+    u_char                           preamble[NGX_FCFH_RELAY_PREAMBLE_SIZE];
+    size_t                           sent;
+    u_char                           status[NGX_FCFH_RELAY_STATUS_SIZE];
+    size_t                           got;
+
+    ngx_http_fcfh_pass_cache_t      *cache;
+    ngx_http_status_t                http_status;
+    ngx_http_chunked_t               chunked;
+    struct sockaddr_un               sun;
+    ngx_str_t                        name;
+
+    unsigned                         reused:1;
+} ngx_http_fcfh_pass_ctx_t;
+
+
+static ngx_int_t ngx_http_fcfh_pass_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_fcfh_pass_error(ngx_http_request_t *r,
+    ngx_uint_t status, const char *text);
+static void ngx_http_fcfh_pass_body_read(ngx_http_request_t *r);
+static ngx_http_fcfh_pass_cache_t *ngx_http_fcfh_pass_get_cache(
+    ngx_http_request_t *r);
+static void ngx_http_fcfh_pass_cache_cleanup(void *data);
+static void ngx_http_fcfh_pass_cache_close(ngx_http_fcfh_pass_cache_t *cache);
+static void ngx_http_fcfh_pass_cache_handler(ngx_event_t *ev);
+static void ngx_http_fcfh_pass_relay_handler(ngx_event_t *ev);
+static void ngx_http_fcfh_pass_relay_result(ngx_http_fcfh_pass_ctx_t *ctx,
+    ngx_uint_t result);
+static void ngx_http_fcfh_pass_start_upstream(ngx_http_request_t *r);
+static ngx_int_t ngx_http_fcfh_pass_peer_init(ngx_http_request_t *r,
+    ngx_http_upstream_srv_conf_t *us);
+static ngx_int_t ngx_http_fcfh_pass_peer_get(ngx_peer_connection_t *pc,
+    void *data);
+static void ngx_http_fcfh_pass_peer_free(ngx_peer_connection_t *pc,
+    void *data, ngx_uint_t state);
+static ngx_int_t ngx_http_fcfh_pass_create_request(ngx_http_request_t *r);
+static ngx_int_t ngx_http_fcfh_pass_reinit_request(ngx_http_request_t *r);
+static ngx_int_t ngx_http_fcfh_pass_process_status_line(
+    ngx_http_request_t *r);
+static ngx_int_t ngx_http_fcfh_pass_process_header(ngx_http_request_t *r);
+static ngx_int_t ngx_http_fcfh_pass_input_filter_init(void *data);
+static ngx_int_t ngx_http_fcfh_pass_copy_filter(void *data, ssize_t bytes);
+static ngx_int_t ngx_http_fcfh_pass_chunked_filter(void *data,
+    ssize_t bytes);
+static void ngx_http_fcfh_pass_abort_request(ngx_http_request_t *r);
+static void ngx_http_fcfh_pass_finalize_request(ngx_http_request_t *r,
+    ngx_int_t rc);
+
+static void *ngx_http_fcfh_pass_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_fcfh_pass_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static char *ngx_http_fcfh_pass(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_fcfh_pass_ports(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
+
+static ngx_command_t  ngx_http_fcfh_pass_commands[] = {
+
+    { ngx_string("fcfh_pass"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_fcfh_pass,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("fcfh_pass_ports"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_fcfh_pass_ports,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("fcfh_pass_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_fcfh_pass_loc_conf_t, upstream.read_timeout),
+      NULL },
+
+    { ngx_string("fcfh_pass_buffer_size"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_fcfh_pass_loc_conf_t, upstream.buffer_size),
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_fcfh_pass_module_ctx = {
+    NULL,                                  /* preconfiguration */
+    NULL,                                  /* postconfiguration */
+
+    NULL,                                  /* create main configuration */
+    NULL,                                  /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_http_fcfh_pass_create_loc_conf,    /* create location configuration */
+    ngx_http_fcfh_pass_merge_loc_conf      /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_fcfh_pass_module = {
+    NGX_MODULE_V1,
+    &ngx_http_fcfh_pass_module_ctx,        /* module context */
+    ngx_http_fcfh_pass_commands,           /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    NULL,                                  /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+/* hop-by-hop headers of the console's request, not passed to the device */
+static ngx_str_t  ngx_http_fcfh_pass_skip[] = {
+    ngx_string("Host"),
+    ngx_string("Connection"),
+    ngx_string("Keep-Alive"),
+    ngx_string("Proxy-Connection"),
+    ngx_string("Proxy-Authorization"),
+    ngx_string("Proxy-Authenticate"),
+    ngx_string("TE"),
+    ngx_string("Trailer"),
+    ngx_string("Transfer-Encoding"),
+    ngx_string("Upgrade"),
+    ngx_string("Content-Length"),
+    ngx_null_string
+};
+
+
+static ngx_str_t  ngx_http_fcfh_pass_hide_headers[] = {
+    ngx_string("Keep-Alive"),
+    ngx_string("Proxy-Connection"),
+    ngx_null_string
+};
+
+
+static ngx_int_t
+ngx_http_fcfh_pass_handler(ngx_http_request_t *r)
+{
+    u_char                         *p, *last, *start;
+    ngx_int_t                       rc;
+    ngx_uint_t                      i, *port;
+    ngx_http_fcfh_pass_ctx_t       *ctx;
+    ngx_http_fcfh_pass_loc_conf_t  *plcf;
+
+    plcf = ngx_http_get_module_loc_conf(r, ngx_http_fcfh_pass_module);
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_fcfh_pass_ctx_t));
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->request = r;
+    ngx_http_set_ctx(r, ctx, ngx_http_fcfh_pass_module);
+
+    /*
+     * The target is the second word of the request line: nginx keeps no
+     * port of an absolute-form request anywhere else.
+     */
+
+    p = r->request_line.data;
+    last = p + r->request_line.len;
+
+    while (p < last && *p != ' ') {
+        p++;
+    }
+
+    while (p < last && *p == ' ') {
+        p++;
+    }
+
+    start = p;
+
+    while (p < last && *p != ' ') {
+        p++;
+    }
+
+    if (ngx_fcfh_proxy_target_parse(start, p - start, &ctx->target) < 0) {
+        return ngx_http_fcfh_pass_error(r, NGX_HTTP_BAD_REQUEST,
+                       "expected an absolute-form request, "
+                       "http://<device>:<port>/path");
+    }
+
+    if (ctx->target.scheme != NGX_FCFH_PROXY_SCHEME_HTTP) {
+        return ngx_http_fcfh_pass_error(r, NGX_HTTP_BAD_REQUEST,
+                       "https targets go through CONNECT (fcfh_proxy)");
+    }
+
+    port = plcf->ports->elts;
+
+    for (i = 0; i < plcf->ports->nelts; i++) {
+        if (port[i] == ctx->target.port) {
+            break;
+        }
+    }
+
+    if (i == plcf->ports->nelts) {
+        return ngx_http_fcfh_pass_error(r, NGX_HTTP_FORBIDDEN,
+                                        "port not allowed");
+    }
+
+    ctx->host.data = (u_char *) ctx->target.host.text.data;
+    ctx->host.len = ctx->target.host.text.len;
+
+    if (ctx->target.host.kind == NGX_FCFH_PROXY_HOST_IPV4
+        || ctx->target.host.kind == NGX_FCFH_PROXY_HOST_IPV6
+        || ngx_fcfh_registry_route(&ctx->host, &ctx->route) != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "fcfh: unknown device \"%V\"", &ctx->host);
+        return ngx_http_fcfh_pass_error(r, NGX_HTTP_NOT_FOUND,
+                                        "unknown device");
+    }
+
+    for (i = 0; i < ctx->route.nports; i++) {
+        if (ctx->route.ports[i] == ctx->target.port) {
+            break;
+        }
+    }
+
+    if (i == ctx->route.nports) {
+        return ngx_http_fcfh_pass_error(r, NGX_HTTP_FORBIDDEN,
+                                        "port not registered by the device");
+    }
+
+    if (ngx_http_upstream_create(r) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_http_read_client_request_body(r, ngx_http_fcfh_pass_body_read);
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    return NGX_DONE;
+}
+
+
+static ngx_int_t
+ngx_http_fcfh_pass_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *text)
+{
+    ngx_str_t                  type;
+    ngx_http_complex_value_t   cv;
+
+    ngx_memzero(&cv, sizeof(ngx_http_complex_value_t));
+
+    cv.value.data = (u_char *) text;
+    cv.value.len = ngx_strlen(text);
+
+    ngx_str_set(&type, "text/plain");
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "fcfh: %ui %s", status, text);
+
+    return ngx_http_send_response(r, status, &type, &cv);
+}
+
+
+/* the body is read: a kept channel, or a new one through the relay */
+
+static void
+ngx_http_fcfh_pass_body_read(ngx_http_request_t *r)
+{
+    ngx_uint_t                   result;
+    ngx_http_fcfh_pass_ctx_t    *ctx;
+    ngx_fcfh_relay_target_t      target;
+    ngx_http_fcfh_pass_cache_t  *cache;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_fcfh_pass_module);
+
+    cache = ngx_http_fcfh_pass_get_cache(r);
+    ctx->cache = cache;
+
+    if (cache && cache->connection) {
+        if (cache->port == ctx->target.port
+            && cache->serial == ctx->route.serial
+            && ngx_memcmp(cache->guid, ctx->route.guid,
+                          NGX_FCFH_APF_GUID_SIZE) == 0)
+        {
+            ctx->relay = cache->connection;
+            cache->connection = NULL;
+            ctx->reused = 1;
+
+            ngx_http_fcfh_pass_start_upstream(r);
+            return;
+        }
+
+        /* another device or port: this connection's channel goes */
+        ngx_http_fcfh_pass_cache_close(cache);
+    }
+
+    ctx->relay = ngx_fcfh_relay_connect(ctx->route.pid, r->connection->log,
+                                        &result);
+
+    if (ctx->relay == NULL) {
+        ngx_http_fcfh_pass_relay_result(ctx, result);
+        return;
+    }
+
+    ngx_memcpy(target.guid, ctx->route.guid, NGX_FCFH_APF_GUID_SIZE);
+    target.serial = ctx->route.serial;
+    target.port = ctx->target.port;
+    target.console = r->connection->addr_text;
+    target.console_port = ngx_inet_get_port(r->connection->sockaddr);
+
+    (void) ngx_fcfh_relay_write_preamble(ctx->preamble, &target);
+
+    ctx->relay->data = ctx;
+    ctx->relay->read->handler = ngx_http_fcfh_pass_relay_handler;
+    ctx->relay->write->handler = ngx_http_fcfh_pass_relay_handler;
+
+    ngx_add_timer(ctx->relay->read, NGX_FCFH_RELAY_TIMEOUT + 1000);
+
+    ngx_http_fcfh_pass_relay_handler(ctx->relay->write);
+}
+
+
+static void
+ngx_http_fcfh_pass_relay_handler(ngx_event_t *ev)
+{
+    ssize_t                    n;
+    ngx_connection_t          *c;
+    ngx_http_request_t        *r;
+    ngx_http_fcfh_pass_ctx_t  *ctx;
+
+    c = ev->data;
+    ctx = c->data;
+    r = ctx->request;
+
+    if (ev->timedout) {
+        ngx_http_fcfh_pass_relay_result(ctx, NGX_FCFH_OPEN_TIMEOUT);
+        goto done;
+    }
+
+    while (ctx->sent < NGX_FCFH_RELAY_PREAMBLE_SIZE) {
+        n = c->send(c, ctx->preamble + ctx->sent,
+                    NGX_FCFH_RELAY_PREAMBLE_SIZE - ctx->sent);
+
+        if (n == NGX_AGAIN) {
+            if (ngx_handle_write_event(c->write, 0) != NGX_OK) {
+                ngx_http_fcfh_pass_relay_result(ctx, NGX_FCFH_OPEN_ERROR);
+            }
+
+            goto done;
+        }
+
+        if (n == NGX_ERROR) {
+            ngx_http_fcfh_pass_relay_result(ctx, NGX_FCFH_OPEN_NO_TUNNEL);
+            goto done;
+        }
+
+        ctx->sent += n;
+    }
+
+    while (ctx->got < NGX_FCFH_RELAY_STATUS_SIZE) {
+        n = c->recv(c, ctx->status + ctx->got,
+                    NGX_FCFH_RELAY_STATUS_SIZE - ctx->got);
+
+        if (n == NGX_AGAIN) {
+            if (ngx_handle_read_event(c->read, 0) != NGX_OK) {
+                ngx_http_fcfh_pass_relay_result(ctx, NGX_FCFH_OPEN_ERROR);
+            }
+
+            goto done;
+        }
+
+        if (n == NGX_ERROR || n == 0) {
+            ngx_http_fcfh_pass_relay_result(ctx, NGX_FCFH_OPEN_NO_TUNNEL);
+            goto done;
+        }
+
+        ctx->got += n;
+    }
+
+    if (c->read->timer_set) {
+        ngx_del_timer(c->read);
+    }
+
+    ngx_http_fcfh_pass_relay_result(ctx, ctx->status[0]);
+
+done:
+
+    ngx_http_run_posted_requests(r->connection);
+}
+
+
+static void
+ngx_http_fcfh_pass_relay_result(ngx_http_fcfh_pass_ctx_t *ctx,
+    ngx_uint_t result)
+{
+    ngx_int_t            rc;
+    ngx_uint_t           status;
+    ngx_http_request_t  *r;
+
+    r = ctx->request;
+
+    if (result == NGX_FCFH_OPEN_OK) {
+        ngx_http_fcfh_pass_start_upstream(r);
+        return;
+    }
+
+    if (ctx->relay) {
+        ngx_close_connection(ctx->relay);
+        ctx->relay = NULL;
+    }
+
+    switch (result) {
+
+    case NGX_FCFH_OPEN_NO_TUNNEL:
+        status = NGX_HTTP_NOT_FOUND;
+        break;
+
+    case NGX_FCFH_OPEN_PORT:
+        status = NGX_HTTP_FORBIDDEN;
+        break;
+
+    case NGX_FCFH_OPEN_REFUSED:
+        status = NGX_HTTP_BAD_GATEWAY;
+        break;
+
+    case NGX_FCFH_OPEN_TIMEOUT:
+        status = NGX_HTTP_GATEWAY_TIME_OUT;
+        break;
+
+    case NGX_FCFH_OPEN_DRAINING:
+    case NGX_FCFH_OPEN_LIMIT:
+        status = NGX_HTTP_SERVICE_UNAVAILABLE;
+        break;
+
+    default:
+        status = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        break;
+    }
+
+    rc = ngx_http_fcfh_pass_error(r, status,
+                                  ngx_fcfh_open_result_text(result));
+
+    ngx_http_finalize_request(r, rc);
+}
+
+
+static void
+ngx_http_fcfh_pass_start_upstream(ngx_http_request_t *r)
+{
+    ngx_http_upstream_t            *u;
+    ngx_http_fcfh_pass_loc_conf_t  *plcf;
+
+    plcf = ngx_http_get_module_loc_conf(r, ngx_http_fcfh_pass_module);
+
+    u = r->upstream;
+
+    ngx_str_set(&u->schema, "http://");
+    u->output.tag = (ngx_buf_tag_t) &ngx_http_fcfh_pass_module;
+    u->conf = &plcf->upstream;
+    u->conf->upstream = plcf->uscf;
+
+    u->create_request = ngx_http_fcfh_pass_create_request;
+    u->reinit_request = ngx_http_fcfh_pass_reinit_request;
+    u->process_header = ngx_http_fcfh_pass_process_status_line;
+    u->abort_request = ngx_http_fcfh_pass_abort_request;
+    u->finalize_request = ngx_http_fcfh_pass_finalize_request;
+
+    u->buffering = 0;
+    u->input_filter_init = ngx_http_fcfh_pass_input_filter_init;
+    u->input_filter = ngx_http_fcfh_pass_copy_filter; /* init may switch */
+    u->input_filter_ctx = r;
+
+    ngx_http_upstream_init(r);
+}
+
+
+/* the upstream's only peer: the relay connection we already have */
+
+static ngx_int_t
+ngx_http_fcfh_pass_peer_init(ngx_http_request_t *r,
+    ngx_http_upstream_srv_conf_t *us)
+{
+    ngx_http_upstream_t       *u;
+    ngx_http_fcfh_pass_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_fcfh_pass_module);
+    u = r->upstream;
+
+    u->peer.get = ngx_http_fcfh_pass_peer_get;
+    u->peer.free = ngx_http_fcfh_pass_peer_free;
+    u->peer.data = ctx;
+    u->peer.tries = 1;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_fcfh_pass_peer_get(ngx_peer_connection_t *pc, void *data)
+{
+    ngx_http_fcfh_pass_ctx_t  *ctx = data;
+
+    if (ctx->relay == NULL) {
+        return NGX_BUSY;
+    }
+
+    ctx->sun.sun_family = AF_UNIX;
+    ngx_str_set(&ctx->name, "fcfh-relay");
+
+    pc->sockaddr = (struct sockaddr *) &ctx->sun;
+    pc->socklen = sizeof(struct sockaddr_un);
+    pc->name = &ctx->name;
+
+    pc->connection = ctx->relay;
+    ctx->relay = NULL;
+
+    /* like a kept-alive upstream connection: ready to send */
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_fcfh_pass_peer_free(ngx_peer_connection_t *pc, void *data,
+    ngx_uint_t state)
+{
+    ngx_http_fcfh_pass_ctx_t  *ctx = data;
+
+    ngx_connection_t            *c;
+    ngx_http_upstream_t         *u;
+    ngx_http_fcfh_pass_cache_t  *cache;
+
+    u = ctx->request->upstream;
+    c = pc->connection;
+    cache = ctx->cache;
+
+    if (c == NULL || cache == NULL || (state & NGX_PEER_FAILED)
+        || !u->keepalive || c->read->eof || c->read->error
+        || c->read->timedout || c->write->error || c->write->timedout
+        || ctx->request->connection->error)
+    {
+        return;
+    }
+
+    if (ngx_handle_read_event(c->read, 0) != NGX_OK) {
+        return;
+    }
+
+    /* keep the channel for this console connection's next request */
+
+    pc->connection = NULL;
+
+    if (c->read->timer_set) {
+        ngx_del_timer(c->read);
+    }
+
+    if (c->write->timer_set) {
+        ngx_del_timer(c->write);
+    }
+
+    c->data = cache;
+    c->idle = 1;
+    c->log = ngx_cycle->log;
+    c->read->log = ngx_cycle->log;
+    c->write->log = ngx_cycle->log;
+    c->pool->log = ngx_cycle->log;
+    c->read->handler = ngx_http_fcfh_pass_cache_handler;
+    c->write->handler = ngx_http_fcfh_pass_cache_handler;
+
+    cache->connection = c;
+    ngx_memcpy(cache->guid, ctx->route.guid, NGX_FCFH_APF_GUID_SIZE);
+    cache->serial = ctx->route.serial;
+    cache->port = ctx->target.port;
+}
+
+
+static ngx_http_fcfh_pass_cache_t *
+ngx_http_fcfh_pass_get_cache(ngx_http_request_t *r)
+{
+    ngx_pool_cleanup_t          *cln;
+    ngx_http_fcfh_pass_cache_t  *cache;
+
+    for (cln = r->connection->pool->cleanup; cln; cln = cln->next) {
+        if (cln->handler == ngx_http_fcfh_pass_cache_cleanup) {
+            return cln->data;
+        }
+    }
+
+    cln = ngx_pool_cleanup_add(r->connection->pool,
+                               sizeof(ngx_http_fcfh_pass_cache_t));
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    cache = cln->data;
+    ngx_memzero(cache, sizeof(ngx_http_fcfh_pass_cache_t));
+
+    cln->handler = ngx_http_fcfh_pass_cache_cleanup;
+
+    return cache;
+}
+
+
+static void
+ngx_http_fcfh_pass_cache_cleanup(void *data)
+{
+    ngx_http_fcfh_pass_cache_close(data);
+}
+
+
+static void
+ngx_http_fcfh_pass_cache_close(ngx_http_fcfh_pass_cache_t *cache)
+{
+    ngx_pool_t        *pool;
+    ngx_connection_t  *c;
+
+    c = cache->connection;
+
+    if (c == NULL) {
+        return;
+    }
+
+    cache->connection = NULL;
+
+    pool = c->pool;
+    ngx_close_connection(c);
+
+    if (pool) {
+        ngx_destroy_pool(pool);
+    }
+}
+
+
+/* a kept channel that the device closed, or that got data out of turn */
+
+static void
+ngx_http_fcfh_pass_cache_handler(ngx_event_t *ev)
+{
+    ngx_connection_t            *c;
+    ngx_http_fcfh_pass_cache_t  *cache;
+
+    c = ev->data;
+    cache = c->data;
+
+    if (ev->write) {
+        return;
+    }
+
+    ngx_http_fcfh_pass_cache_close(cache);
+}
+
+
+/* origin-form request line, the console's end-to-end headers, the body */
+
+static ngx_int_t
+ngx_http_fcfh_pass_create_request(ngx_http_request_t *r)
+{
+    u_char                    *p;
+    size_t                     len;
+    off_t                      body_len;
+    ngx_buf_t                 *b;
+    ngx_uint_t                 i;
+    ngx_str_t                 *skip;
+    ngx_chain_t               *cl, *body;
+    ngx_list_part_t           *part;
+    ngx_table_elt_t           *h;
+    ngx_http_fcfh_pass_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_fcfh_pass_module);
+
+    body_len = 0;
+
+    if (r->request_body) {
+        for (body = r->request_body->bufs; body; body = body->next) {
+            body_len += ngx_buf_size(body->buf);
+        }
+    }
+
+    len = r->method_name.len + 1 + ctx->target.path.len
+          + sizeof(" HTTP/1.1" CRLF) - 1
+          + sizeof("Host: " CRLF) - 1 + ctx->host.len + sizeof(":65535") - 1
+          + sizeof("Content-Length: " CRLF) - 1 + NGX_OFF_T_LEN
+          + sizeof(CRLF) - 1;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        len += h[i].key.len + sizeof(": ") - 1 + h[i].value.len
+               + sizeof(CRLF) - 1;
+    }
+
+    b = ngx_create_temp_buf(r->pool, len);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = b->last;
+
+    p = ngx_cpymem(p, r->method_name.data, r->method_name.len);
+    *p++ = ' ';
+    p = ngx_cpymem(p, ctx->target.path.data, ctx->target.path.len);
+    p = ngx_cpymem(p, " HTTP/1.1" CRLF, sizeof(" HTTP/1.1" CRLF) - 1);
+
+    /* AMT checks nothing in Host; consoles expect to see their target */
+    p = ngx_sprintf(p, "Host: %V:%ui" CRLF, &ctx->host,
+                    (ngx_uint_t) ctx->target.port);
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        for (skip = ngx_http_fcfh_pass_skip; skip->len; skip++) {
+            if (h[i].key.len == skip->len
+                && ngx_strncasecmp(h[i].key.data, skip->data, skip->len)
+                   == 0)
+            {
+                break;
+            }
+        }
+
+        if (skip->len) {
+            continue;
+        }
+
+        p = ngx_cpymem(p, h[i].key.data, h[i].key.len);
+        *p++ = ':'; *p++ = ' ';
+        p = ngx_cpymem(p, h[i].value.data, h[i].value.len);
+        *p++ = CR; *p++ = LF;
+    }
+
+    /* a read body has a known length: no chunked framing toward AMT */
+    if (body_len || r->method == NGX_HTTP_POST || r->method == NGX_HTTP_PUT) {
+        p = ngx_sprintf(p, "Content-Length: %O" CRLF, body_len);
+    }
+
+    *p++ = CR; *p++ = LF;
+
+    b->last = p;
+
+    cl = ngx_alloc_chain_link(r->pool);
+    if (cl == NULL) {
+        return NGX_ERROR;
+    }
+
+    cl->buf = b;
+    cl->next = NULL;
+
+    r->upstream->request_bufs = cl;
+
+    if (r->request_body && r->request_body->bufs) {
+        cl->next = r->request_body->bufs;
+
+        for (body = cl; body->next; body = body->next) {
+            /* void */
+        }
+
+        body->buf->last_buf = 1;
+
+    } else {
+        b->last_buf = 1;
+    }
+
+    b->flush = 1;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_fcfh_pass_reinit_request(ngx_http_request_t *r)
+{
+    /* never retried: one device, one channel */
+    return NGX_ERROR;
+}
+
+
+static ngx_int_t
+ngx_http_fcfh_pass_process_status_line(ngx_http_request_t *r)
+{
+    ngx_int_t                  rc;
+    ngx_http_upstream_t       *u;
+    ngx_http_fcfh_pass_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_fcfh_pass_module);
+    u = r->upstream;
+
+    rc = ngx_http_parse_status_line(r, &u->buffer, &ctx->http_status);
+
+    if (rc == NGX_AGAIN) {
+        return rc;
+    }
+
+    if (rc == NGX_ERROR) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "fcfh: device %V sent no valid HTTP status line",
+                      &ctx->host);
+        return NGX_HTTP_UPSTREAM_INVALID_HEADER;
+    }
+
+    if (u->state && u->state->status == 0) {
+        u->state->status = ctx->http_status.code;
+    }
+
+    u->headers_in.status_n = ctx->http_status.code;
+
+    u->headers_in.status_line.len = ctx->http_status.end
+                                    - ctx->http_status.start;
+    u->headers_in.status_line.data = ngx_pnalloc(r->pool,
+                                          u->headers_in.status_line.len);
+    if (u->headers_in.status_line.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(u->headers_in.status_line.data, ctx->http_status.start,
+               u->headers_in.status_line.len);
+
+    if (ctx->http_status.http_version < NGX_HTTP_VERSION_11) {
+        u->headers_in.connection_close = 1;
+    }
+
+    u->process_header = ngx_http_fcfh_pass_process_header;
+
+    return ngx_http_fcfh_pass_process_header(r);
+}
+
+
+static ngx_int_t
+ngx_http_fcfh_pass_process_header(ngx_http_request_t *r)
+{
+    ngx_int_t                       rc;
+    ngx_table_elt_t                *h;
+    ngx_http_upstream_t            *u;
+    ngx_http_upstream_header_t     *hh;
+    ngx_http_upstream_main_conf_t  *umcf;
+
+    umcf = ngx_http_get_module_main_conf(r, ngx_http_upstream_module);
+    u = r->upstream;
+
+    for ( ;; ) {
+
+        rc = ngx_http_parse_header_line(r, &u->buffer, 1);
+
+        if (rc == NGX_OK) {
+            h = ngx_list_push(&u->headers_in.headers);
+            if (h == NULL) {
+                return NGX_ERROR;
+            }
+
+            h->hash = r->header_hash;
+
+            h->key.len = r->header_name_end - r->header_name_start;
+            h->value.len = r->header_end - r->header_start;
+
+            h->key.data = ngx_pnalloc(r->pool,
+                               h->key.len + 1 + h->value.len + 1 + h->key.len);
+            if (h->key.data == NULL) {
+                h->hash = 0;
+                return NGX_ERROR;
+            }
+
+            h->value.data = h->key.data + h->key.len + 1;
+            h->lowcase_key = h->key.data + h->key.len + 1 + h->value.len + 1;
+
+            ngx_memcpy(h->key.data, r->header_name_start, h->key.len);
+            h->key.data[h->key.len] = '\0';
+            ngx_memcpy(h->value.data, r->header_start, h->value.len);
+            h->value.data[h->value.len] = '\0';
+
+            if (h->key.len == r->lowcase_index) {
+                ngx_memcpy(h->lowcase_key, r->lowcase_header, h->key.len);
+
+            } else {
+                ngx_strlow(h->lowcase_key, h->key.data, h->key.len);
+            }
+
+            hh = ngx_hash_find(&umcf->headers_in_hash, h->hash,
+                               h->lowcase_key, h->key.len);
+
+            if (hh && hh->handler(r, h, hh->offset) != NGX_OK) {
+                return NGX_ERROR;
+            }
+
+            continue;
+        }
+
+        if (rc == NGX_HTTP_PARSE_HEADER_DONE) {
+
+            if (u->headers_in.chunked) {
+                u->headers_in.content_length_n = -1;
+            }
+
+            if (u->headers_in.status_n == NGX_HTTP_NO_CONTENT
+                || u->headers_in.status_n == NGX_HTTP_NOT_MODIFIED
+                || r->method == NGX_HTTP_HEAD
+                || (!u->headers_in.chunked
+                    && u->headers_in.content_length_n == 0))
+            {
+                u->keepalive = !u->headers_in.connection_close;
+            }
+
+            return NGX_OK;
+        }
+
+        if (rc == NGX_AGAIN) {
+            return NGX_AGAIN;
+        }
+
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "fcfh: device sent an invalid header: \"%*s\"",
+                      r->header_end - r->header_name_start,
+                      r->header_name_start);
+
+        return NGX_HTTP_UPSTREAM_INVALID_HEADER;
+    }
+}
+
+
+static ngx_int_t
+ngx_http_fcfh_pass_input_filter_init(void *data)
+{
+    ngx_http_request_t  *r = data;
+
+    ngx_http_upstream_t       *u;
+    ngx_http_fcfh_pass_ctx_t  *ctx;
+
+    u = r->upstream;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_fcfh_pass_module);
+
+    if (u->headers_in.status_n == NGX_HTTP_NO_CONTENT
+        || u->headers_in.status_n == NGX_HTTP_NOT_MODIFIED
+        || r->method == NGX_HTTP_HEAD)
+    {
+        u->input_filter = ngx_http_fcfh_pass_copy_filter;
+        u->length = 0;
+
+    } else if (u->headers_in.chunked) {
+        u->input_filter = ngx_http_fcfh_pass_chunked_filter;
+        u->length = 1;
+        ngx_memzero(&ctx->chunked, sizeof(ngx_http_chunked_t));
+
+    } else {
+        /* -1: until the device closes the channel */
+        u->input_filter = ngx_http_fcfh_pass_copy_filter;
+        u->length = u->headers_in.content_length_n;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_fcfh_pass_copy_filter(void *data, ssize_t bytes)
+{
+    ngx_http_request_t  *r = data;
+
+    ngx_buf_t            *b;
+    ngx_chain_t          *cl, **ll;
+    ngx_http_upstream_t  *u;
+
+    u = r->upstream;
+
+    if (bytes == 0) {
+        return NGX_OK;
+    }
+
+    if (u->length == 0) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "fcfh: device sent more data than its response "
+                      "length");
+        u->keepalive = 0;
+        return NGX_OK;
+    }
+
+    for (cl = u->out_bufs, ll = &u->out_bufs; cl; cl = cl->next) {
+        ll = &cl->next;
+    }
+
+    cl = ngx_chain_get_free_buf(r->pool, &u->free_bufs);
+    if (cl == NULL) {
+        return NGX_ERROR;
+    }
+
+    *ll = cl;
+
+    cl->buf->flush = 1;
+    cl->buf->memory = 1;
+
+    b = &u->buffer;
+
+    cl->buf->pos = b->last;
+    b->last += bytes;
+    cl->buf->last = b->last;
+    cl->buf->tag = u->output.tag;
+
+    if (u->length == -1) {
+        return NGX_OK;
+    }
+
+    if (bytes > u->length) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "fcfh: device sent more data than its response "
+                      "length");
+        cl->buf->last = cl->buf->pos + u->length;
+        u->length = 0;
+        return NGX_OK;
+    }
+
+    u->length -= bytes;
+
+    if (u->length == 0) {
+        u->keepalive = !u->headers_in.connection_close;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_fcfh_pass_chunked_filter(void *data, ssize_t bytes)
+{
+    ngx_http_request_t  *r = data;
+
+    ngx_int_t                  rc;
+    ngx_buf_t                 *b, *buf;
+    ngx_chain_t               *cl, **ll;
+    ngx_http_upstream_t       *u;
+    ngx_http_fcfh_pass_ctx_t  *ctx;
+
+    u = r->upstream;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_fcfh_pass_module);
+
+    buf = &u->buffer;
+
+    buf->pos = buf->last;
+    buf->last += bytes;
+
+    for (cl = u->out_bufs, ll = &u->out_bufs; cl; cl = cl->next) {
+        ll = &cl->next;
+    }
+
+    for ( ;; ) {
+
+        rc = ngx_http_parse_chunked(r, buf, &ctx->chunked);
+
+        if (rc == NGX_OK) {
+
+            /* a part of the chunk's data */
+
+            cl = ngx_chain_get_free_buf(r->pool, &u->free_bufs);
+            if (cl == NULL) {
+                return NGX_ERROR;
+            }
+
+            *ll = cl;
+            ll = &cl->next;
+
+            b = cl->buf;
+
+            b->flush = 1;
+            b->memory = 1;
+            b->pos = buf->pos;
+            b->tag = u->output.tag;
+
+            if (buf->last - buf->pos >= ctx->chunked.size) {
+                buf->pos += (size_t) ctx->chunked.size;
+                b->last = buf->pos;
+                ctx->chunked.size = 0;
+
+            } else {
+                ctx->chunked.size -= buf->last - buf->pos;
+                buf->pos = buf->last;
+                b->last = buf->last;
+            }
+
+            continue;
+        }
+
+        if (rc == NGX_DONE) {
+            /* the last chunk: the response is complete */
+            u->keepalive = !u->headers_in.connection_close;
+            u->length = 0;
+            break;
+        }
+
+        if (rc == NGX_AGAIN) {
+            break;
+        }
+
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "fcfh: device %V sent an invalid chunked response",
+                      &ctx->host);
+
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_fcfh_pass_abort_request(ngx_http_request_t *r)
+{
+    return;
+}
+
+
+static void
+ngx_http_fcfh_pass_finalize_request(ngx_http_request_t *r, ngx_int_t rc)
+{
+    ngx_http_fcfh_pass_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_fcfh_pass_module);
+
+    if (ctx && ctx->relay) {
+        ngx_close_connection(ctx->relay);
+        ctx->relay = NULL;
+    }
+}
+
+
+static void *
+ngx_http_fcfh_pass_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_fcfh_pass_loc_conf_t  *conf;
+
+    conf = ngx_pcalloc(cf->pool, sizeof(ngx_http_fcfh_pass_loc_conf_t));
+    if (conf == NULL) {
+        return NULL;
+    }
+
+    conf->enabled = NGX_CONF_UNSET;
+    conf->ports = NGX_CONF_UNSET_PTR;
+
+    conf->upstream.connect_timeout = NGX_CONF_UNSET_MSEC;
+    conf->upstream.send_timeout = NGX_CONF_UNSET_MSEC;
+    conf->upstream.read_timeout = NGX_CONF_UNSET_MSEC;
+    conf->upstream.buffer_size = NGX_CONF_UNSET_SIZE;
+    conf->upstream.hide_headers = NGX_CONF_UNSET_PTR;
+    conf->upstream.pass_headers = NGX_CONF_UNSET_PTR;
+
+    /* the device's answer is the console's, errors included */
+    conf->upstream.intercept_errors = 0;
+    conf->upstream.cyclic_temp_file = 0;
+    conf->upstream.buffering = 0;
+    conf->upstream.ignore_client_abort = 0;
+    conf->upstream.next_upstream_tries = 1;
+    conf->upstream.next_upstream = NGX_HTTP_UPSTREAM_FT_OFF;
+
+    return conf;
+}
+
+
+static char *
+ngx_http_fcfh_pass_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_fcfh_pass_loc_conf_t *prev = parent;
+    ngx_http_fcfh_pass_loc_conf_t *conf = child;
+
+    ngx_uint_t      *p;
+    ngx_hash_init_t  hash;
+
+    ngx_conf_merge_ptr_value(conf->ports, prev->ports, NULL);
+
+    if (conf->ports == NULL) {
+        conf->ports = ngx_array_create(cf->pool, 1, sizeof(ngx_uint_t));
+        if (conf->ports == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        p = ngx_array_push(conf->ports);
+        if (p == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        *p = 16992;
+    }
+
+    ngx_conf_merge_msec_value(conf->upstream.connect_timeout,
+                              prev->upstream.connect_timeout, 10000);
+    ngx_conf_merge_msec_value(conf->upstream.send_timeout,
+                              prev->upstream.send_timeout, 60000);
+    ngx_conf_merge_msec_value(conf->upstream.read_timeout,
+                              prev->upstream.read_timeout, 60000);
+    ngx_conf_merge_size_value(conf->upstream.buffer_size,
+                              prev->upstream.buffer_size,
+                              (size_t) ngx_pagesize * 2);
+
+    hash.max_size = 512;
+    hash.bucket_size = ngx_align(64, ngx_cacheline_size);
+    hash.name = "fcfh_pass_headers_hash";
+
+    if (ngx_http_upstream_hide_headers_hash(cf, &conf->upstream,
+            &prev->upstream, ngx_http_fcfh_pass_hide_headers, &hash)
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->uscf == NULL) {
+        conf->uscf = prev->uscf;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_fcfh_pass(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_fcfh_pass_loc_conf_t *plcf = conf;
+
+    ngx_http_core_loc_conf_t  *clcf;
+
+    if (plcf->enabled != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    if (ngx_fcfh_check_zone(cf, "fcfh_pass") != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->handler) {
+        return "conflicts with another content handler in this location";
+    }
+
+    clcf->handler = ngx_http_fcfh_pass_handler;
+    plcf->enabled = 1;
+
+    plcf->uscf = ngx_pcalloc(cf->pool, sizeof(ngx_http_upstream_srv_conf_t));
+    if (plcf->uscf == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    plcf->uscf->peer.init = ngx_http_fcfh_pass_peer_init;
+    ngx_str_set(&plcf->uscf->host, "fcfh-device");
+    plcf->uscf->file_name = cf->conf_file->file.name.data;
+    plcf->uscf->line = cf->conf_file->line;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_fcfh_pass_ports(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_fcfh_pass_loc_conf_t *plcf = conf;
+
+    ngx_int_t    port;
+    ngx_str_t   *value;
+    ngx_uint_t   i, *p;
+
+    if (plcf->ports != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    plcf->ports = ngx_array_create(cf->pool, cf->args->nelts,
+                                   sizeof(ngx_uint_t));
+    if (plcf->ports == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        port = ngx_atoi(value[i].data, value[i].len);
+
+        if (port < 1 || port > 65535) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid port \"%V\"", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        p = ngx_array_push(plcf->ports);
+        if (p == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        *p = port;
+    }
+
+    return NGX_CONF_OK;
+}
