@@ -98,6 +98,8 @@ extern ngx_module_t  ngx_http_fcfh_module;
 
 ngx_int_t ngx_fcfh_check_zone(ngx_conf_t *cf, const char *directive);
 ngx_int_t ngx_fcfh_init_worker(ngx_cycle_t *cycle);
+char *ngx_fcfh_ports_slot(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+ngx_int_t ngx_fcfh_ports_allow(ngx_array_t *ports, ngx_uint_t port);
 ngx_fcfh_chunk_t *ngx_fcfh_chunk_get(ngx_fcfh_main_conf_t *fmcf);
 void ngx_fcfh_chunk_free(ngx_fcfh_main_conf_t *fmcf, ngx_fcfh_chunk_t *ch);
 

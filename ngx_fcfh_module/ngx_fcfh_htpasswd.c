@@ -413,3 +413,39 @@ ngx_fcfh_guid_list_allows(ngx_str_t *list, u_char *guid)
 
     return rc;
 }
+
+
+/*
+ * The directive slot of every credentials file directive: "file" or "off",
+ * into the ngx_fcfh_htpasswd_t pointer at cmd->offset (NGX_CONF_UNSET_PTR
+ * until set).
+ */
+
+char *
+ngx_fcfh_htpasswd_slot(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    char  *p = conf;
+
+    ngx_str_t             *value;
+    ngx_fcfh_htpasswd_t  **h;
+
+    h = (ngx_fcfh_htpasswd_t **) (p + cmd->offset);
+
+    if (*h != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        *h = NULL;
+        return NGX_CONF_OK;
+    }
+
+    *h = ngx_fcfh_htpasswd_load(cf, &value[1]);
+    if (*h == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}

@@ -34,6 +34,7 @@ ngx_int_t ngx_fcfh_htpasswd_parse(ngx_fcfh_htpasswd_t *h, u_char *data,
 ngx_int_t ngx_fcfh_htpasswd_check(ngx_fcfh_htpasswd_t *h, ngx_str_t *user,
     ngx_str_t *password, ngx_pool_t *pool, ngx_fcfh_cred_t **cred);
 ngx_int_t ngx_fcfh_guid_list_allows(ngx_str_t *list, u_char *guid);
+char *ngx_fcfh_htpasswd_slot(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 
 
 #endif /* _NGX_FCFH_HTPASSWD_H_INCLUDED_ */

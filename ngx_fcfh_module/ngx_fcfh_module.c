@@ -327,3 +327,69 @@ ngx_fcfh_chunk_free(ngx_fcfh_main_conf_t *fmcf, ngx_fcfh_chunk_t *ch)
     fmcf->free_chunks = ch;
     fmcf->nfree_chunks++;
 }
+
+
+/*
+ * The directive slot of port lists ("fcfh_proxy_ports 16992 16993"): an
+ * array of ngx_uint_t at cmd->offset (NGX_CONF_UNSET_PTR until set).
+ */
+
+char *
+ngx_fcfh_ports_slot(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    char  *p = conf;
+
+    ngx_int_t     port;
+    ngx_str_t    *value;
+    ngx_uint_t    i, *n;
+    ngx_array_t **ports;
+
+    ports = (ngx_array_t **) (p + cmd->offset);
+
+    if (*ports != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    *ports = ngx_array_create(cf->pool, cf->args->nelts, sizeof(ngx_uint_t));
+    if (*ports == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        port = ngx_atoi(value[i].data, value[i].len);
+
+        if (port < 1 || port > 65535) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid port \"%V\"", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        n = ngx_array_push(*ports);
+        if (n == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        *n = port;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+ngx_int_t
+ngx_fcfh_ports_allow(ngx_array_t *ports, ngx_uint_t port)
+{
+    ngx_uint_t   i, *p;
+
+    p = ports->elts;
+
+    for (i = 0; i < ports->nelts; i++) {
+        if (p[i] == port) {
+            return 1;
+        }
+    }
+
+    return 0;
+}

@@ -25,12 +25,14 @@
 #include "ngx_fcfh.h"
 #include "ngx_fcfh_registry.h"
 #include "ngx_fcfh_relay.h"
+#include "ngx_fcfh_htpasswd.h"
 #include "ngx_fcfh_proxy_parse.h"
 #include "ngx_stream_fcfh_channel.h"
 
 
 typedef struct {
     ngx_flag_t                       enabled;
+    ngx_fcfh_htpasswd_t             *htpasswd;
     ngx_array_t                     *ports;      /* of ngx_uint_t */
     ngx_http_upstream_conf_t         upstream;
     ngx_http_upstream_srv_conf_t    *uscf;
@@ -71,6 +73,8 @@ typedef struct {
 static ngx_int_t ngx_http_fcfh_pass_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_fcfh_pass_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *text);
+static ngx_int_t ngx_http_fcfh_pass_check_console(ngx_http_request_t *r,
+    ngx_http_fcfh_pass_loc_conf_t *plcf);
 static void ngx_http_fcfh_pass_body_read(ngx_http_request_t *r);
 static ngx_http_fcfh_pass_cache_t *ngx_http_fcfh_pass_get_cache(
     ngx_http_request_t *r);
@@ -105,8 +109,6 @@ static char *ngx_http_fcfh_pass_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
 static char *ngx_http_fcfh_pass(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-static char *ngx_http_fcfh_pass_ports(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
 
 
 static ngx_command_t  ngx_http_fcfh_pass_commands[] = {
@@ -120,9 +122,16 @@ static ngx_command_t  ngx_http_fcfh_pass_commands[] = {
 
     { ngx_string("fcfh_pass_ports"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
-      ngx_http_fcfh_pass_ports,
+      ngx_fcfh_ports_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
-      0,
+      offsetof(ngx_http_fcfh_pass_loc_conf_t, ports),
+      NULL },
+
+    { ngx_string("fcfh_pass_auth_file"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_fcfh_htpasswd_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_fcfh_pass_loc_conf_t, htpasswd),
       NULL },
 
     { ngx_string("fcfh_pass_timeout"),
@@ -203,7 +212,7 @@ ngx_http_fcfh_pass_handler(ngx_http_request_t *r)
 {
     u_char                         *p, *last, *start;
     ngx_int_t                       rc;
-    ngx_uint_t                      i, *port;
+    ngx_uint_t                      i;
     ngx_http_fcfh_pass_ctx_t       *ctx;
     ngx_http_fcfh_pass_loc_conf_t  *plcf;
 
@@ -239,6 +248,12 @@ ngx_http_fcfh_pass_handler(ngx_http_request_t *r)
         p++;
     }
 
+    rc = ngx_http_fcfh_pass_check_console(r, plcf);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
     if (ngx_fcfh_proxy_target_parse(start, p - start, &ctx->target) < 0) {
         return ngx_http_fcfh_pass_error(r, NGX_HTTP_BAD_REQUEST,
                        "expected an absolute-form request, "
@@ -250,15 +265,7 @@ ngx_http_fcfh_pass_handler(ngx_http_request_t *r)
                        "https targets go through CONNECT (fcfh_proxy)");
     }
 
-    port = plcf->ports->elts;
-
-    for (i = 0; i < plcf->ports->nelts; i++) {
-        if (port[i] == ctx->target.port) {
-            break;
-        }
-    }
-
-    if (i == plcf->ports->nelts) {
+    if (!ngx_fcfh_ports_allow(plcf->ports, ctx->target.port)) {
         return ngx_http_fcfh_pass_error(r, NGX_HTTP_FORBIDDEN,
                                         "port not allowed");
     }
@@ -319,6 +326,93 @@ ngx_http_fcfh_pass_error(ngx_http_request_t *r, ngx_uint_t status,
                   "fcfh: %ui %s", status, text);
 
     return ngx_http_send_response(r, status, &type, &cv);
+}
+
+
+/*
+ * Console credentials in Proxy-Authorization (Basic): the request's own
+ * Authorization belongs to the device (AMT Digest, end to end).
+ */
+
+static ngx_int_t
+ngx_http_fcfh_pass_check_console(ngx_http_request_t *r,
+    ngx_http_fcfh_pass_loc_conf_t *plcf)
+{
+    u_char                         buf[512];
+    ngx_str_t                      user, password;
+    ngx_int_t                      rc;
+    ngx_uint_t                     i;
+    ngx_list_part_t               *part;
+    ngx_table_elt_t               *h, *auth;
+    ngx_fcfh_cred_t               *cred;
+    ngx_fcfh_proxy_credentials_t   pc;
+
+    if (plcf->htpasswd == NULL) {
+        return NGX_OK;
+    }
+
+    auth = NULL;
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == sizeof("Proxy-Authorization") - 1
+            && ngx_strncasecmp(h[i].key.data, (u_char *) "Proxy-Authorization",
+                               sizeof("Proxy-Authorization") - 1) == 0)
+        {
+            auth = &h[i];
+            break;
+        }
+    }
+
+    rc = NGX_DECLINED;
+
+    if (auth
+        && ngx_fcfh_proxy_basic_decode(auth->value.data, auth->value.len,
+                                       buf, sizeof(buf), &pc) >= 0)
+    {
+        user.data = (u_char *) pc.user.data;
+        user.len = pc.user.len;
+        password.data = (u_char *) pc.password.data;
+        password.len = pc.password.len;
+
+        rc = ngx_fcfh_htpasswd_check(plcf->htpasswd, &user, &password,
+                                     r->pool, &cred);
+
+        if (rc == NGX_DECLINED) {
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "fcfh: console authentication failed: user "
+                          "\"%*s\"", ngx_min(user.len, 64), user.data);
+        }
+    }
+
+    ngx_explicit_memzero(buf, sizeof(buf));
+
+    if (rc == NGX_OK || rc == NGX_ERROR) {
+        return (rc == NGX_OK) ? NGX_OK : NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "Proxy-Authenticate");
+    ngx_str_set(&h->value, "Basic realm=\"fcfh\"");
+
+    return ngx_http_fcfh_pass_error(r, 407, "proxy authentication required");
 }
 
 
@@ -1212,6 +1306,7 @@ ngx_http_fcfh_pass_create_loc_conf(ngx_conf_t *cf)
     }
 
     conf->enabled = NGX_CONF_UNSET;
+    conf->htpasswd = NGX_CONF_UNSET_PTR;
     conf->ports = NGX_CONF_UNSET_PTR;
 
     conf->upstream.connect_timeout = NGX_CONF_UNSET_MSEC;
@@ -1243,6 +1338,7 @@ ngx_http_fcfh_pass_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_hash_init_t  hash;
 
     ngx_conf_merge_ptr_value(conf->ports, prev->ports, NULL);
+    ngx_conf_merge_ptr_value(conf->htpasswd, prev->htpasswd, NULL);
 
     if (conf->ports == NULL) {
         conf->ports = ngx_array_create(cf->pool, 1, sizeof(ngx_uint_t));
@@ -1325,43 +1421,3 @@ ngx_http_fcfh_pass(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-static char *
-ngx_http_fcfh_pass_ports(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_http_fcfh_pass_loc_conf_t *plcf = conf;
-
-    ngx_int_t    port;
-    ngx_str_t   *value;
-    ngx_uint_t   i, *p;
-
-    if (plcf->ports != NGX_CONF_UNSET_PTR) {
-        return "is duplicate";
-    }
-
-    plcf->ports = ngx_array_create(cf->pool, cf->args->nelts,
-                                   sizeof(ngx_uint_t));
-    if (plcf->ports == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    value = cf->args->elts;
-
-    for (i = 1; i < cf->args->nelts; i++) {
-        port = ngx_atoi(value[i].data, value[i].len);
-
-        if (port < 1 || port > 65535) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid port \"%V\"", &value[i]);
-            return NGX_CONF_ERROR;
-        }
-
-        p = ngx_array_push(plcf->ports);
-        if (p == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        *p = port;
-    }
-
-    return NGX_CONF_OK;
-}

@@ -193,6 +193,8 @@ ngx_fcfh_channel_open_timeout(ngx_event_t *ev)
 {
     ngx_fcfh_channel_t  *ch = ev->data;
 
+    ngx_fcfh_channel_open_pt  opened;
+
     ngx_log_error(NGX_LOG_WARN, ch->log, 0,
                   "device did not answer channel open to port %ui in time",
                   (ngx_uint_t) ch->port);
@@ -201,12 +203,16 @@ ngx_fcfh_channel_open_timeout(ngx_event_t *ev)
 
     ch->aborted = 1;
 
-    if (ch->opened) {
-        ch->opened(ch, NGX_FCFH_OPEN_TIMEOUT, 0);
-        ch->opened = NULL;
-    }
+    opened = ch->opened;
 
+    /* the opener is told once and forgets the channel */
+    ch->opened = NULL;
+    ch->done = NULL;
     ch->peer = NULL;
+
+    if (opened) {
+        opened(ch, NGX_FCFH_OPEN_TIMEOUT, 0);
+    }
 }
 
 

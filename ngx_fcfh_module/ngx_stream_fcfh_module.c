@@ -27,8 +27,6 @@ static char *ngx_stream_fcfh_merge_srv_conf(ngx_conf_t *cf, void *parent,
     void *child);
 static char *ngx_stream_fcfh_tunnel(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-static char *ngx_stream_fcfh_auth_file(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
 
 
 static ngx_conf_num_bounds_t  ngx_stream_fcfh_max_forwards_bounds = {
@@ -52,9 +50,9 @@ static ngx_command_t  ngx_stream_fcfh_commands[] = {
 
     { ngx_string("fcfh_auth_file"),
       NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
-      ngx_stream_fcfh_auth_file,
+      ngx_fcfh_htpasswd_slot,
       NGX_STREAM_SRV_CONF_OFFSET,
-      0,
+      offsetof(ngx_stream_fcfh_srv_conf_t, htpasswd),
       NULL },
 
     { ngx_string("fcfh_cert_identity"),
@@ -370,29 +368,3 @@ ngx_stream_fcfh_tunnel(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     return NGX_CONF_OK;
 }
 
-
-static char *
-ngx_stream_fcfh_auth_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_stream_fcfh_srv_conf_t *fscf = conf;
-
-    ngx_str_t  *value;
-
-    if (fscf->htpasswd != NGX_CONF_UNSET_PTR) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-
-    if (ngx_strcmp(value[1].data, "off") == 0) {
-        fscf->htpasswd = NULL;
-        return NGX_CONF_OK;
-    }
-
-    fscf->htpasswd = ngx_fcfh_htpasswd_load(cf, &value[1]);
-    if (fscf->htpasswd == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    return NGX_CONF_OK;
-}

@@ -135,10 +135,6 @@ static char *ngx_stream_fcfh_proxy_merge_srv_conf(ngx_conf_t *cf,
     void *parent, void *child);
 static char *ngx_stream_fcfh_proxy(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-static char *ngx_stream_fcfh_proxy_auth_file(ngx_conf_t *cf,
-    ngx_command_t *cmd, void *conf);
-static char *ngx_stream_fcfh_proxy_ports(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
 
 
 static ngx_command_t  ngx_stream_fcfh_proxy_commands[] = {
@@ -152,16 +148,16 @@ static ngx_command_t  ngx_stream_fcfh_proxy_commands[] = {
 
     { ngx_string("fcfh_proxy_auth_file"),
       NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
-      ngx_stream_fcfh_proxy_auth_file,
+      ngx_fcfh_htpasswd_slot,
       NGX_STREAM_SRV_CONF_OFFSET,
-      0,
+      offsetof(ngx_stream_fcfh_proxy_srv_conf_t, htpasswd),
       NULL },
 
     { ngx_string("fcfh_proxy_ports"),
       NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_1MORE,
-      ngx_stream_fcfh_proxy_ports,
+      ngx_fcfh_ports_slot,
       NGX_STREAM_SRV_CONF_OFFSET,
-      0,
+      offsetof(ngx_stream_fcfh_proxy_srv_conf_t, ports),
       NULL },
 
     { ngx_string("fcfh_proxy_timeout"),
@@ -263,8 +259,10 @@ ngx_stream_fcfh_proxy_handler(ngx_stream_session_t *s)
 static void
 ngx_stream_fcfh_proxy_read_handler(ngx_event_t *rev)
 {
+    size_t                        len;
     ssize_t                       n;
     ngx_int_t                     rc;
+    ngx_fcfh_proxy_state_e        state;
     ngx_connection_t             *c;
     ngx_stream_session_t         *s;
     ngx_stream_fcfh_proxy_ctx_t  *ctx;
@@ -299,11 +297,19 @@ ngx_stream_fcfh_proxy_read_handler(ngx_event_t *rev)
 
     for ( ;; ) {
 
+        state = ctx->state;
+        len = ctx->in_len;
+
         rc = ngx_stream_fcfh_proxy_parse(ctx);
 
         if (rc != NGX_AGAIN) {
             /* a reply, a failure or the channel open is under way */
             return;
+        }
+
+        if (ctx->state != state || ctx->in_len != len) {
+            /* a message was taken: the next may be buffered already */
+            continue;
         }
 
         if (ctx->in_len == sizeof(ctx->in)) {
@@ -663,22 +669,14 @@ ngx_stream_fcfh_proxy_route(ngx_stream_fcfh_proxy_ctx_t *ctx,
     ngx_fcfh_proxy_host_t *host)
 {
     ngx_int_t                 rc;
-    ngx_uint_t                i, *port, result;
+    ngx_uint_t                i, result;
     ngx_connection_t         *c, *rc_conn;
     ngx_fcfh_relay_target_t   target;
 
     c = ctx->session->connection;
     c->log->action = "opening a channel to the device";
 
-    port = ctx->conf->ports->elts;
-
-    for (i = 0; i < ctx->conf->ports->nelts; i++) {
-        if (port[i] == ctx->port) {
-            break;
-        }
-    }
-
-    if (i == ctx->conf->ports->nelts) {
+    if (!ngx_fcfh_ports_allow(ctx->conf->ports, ctx->port)) {
         ngx_log_error(NGX_LOG_INFO, c->log, 0,
                       "console asked for port %ui, not in fcfh_proxy_ports",
                       ctx->port);
@@ -706,6 +704,11 @@ ngx_stream_fcfh_proxy_route(ngx_stream_fcfh_proxy_ctx_t *ctx,
     }
 
     ctx->state = ngx_fcfh_proxy_opening;
+
+    /* from here the channel open and the relay have their own deadlines */
+    if (c->read->timer_set) {
+        ngx_del_timer(c->read);
+    }
 
     if (ctx->route.local) {
         rc = ngx_fcfh_channel_open(ctx->route.local, ctx->port, &c->addr_text,
@@ -1385,71 +1388,3 @@ ngx_stream_fcfh_proxy(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-static char *
-ngx_stream_fcfh_proxy_auth_file(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf)
-{
-    ngx_stream_fcfh_proxy_srv_conf_t *pscf = conf;
-
-    ngx_str_t  *value;
-
-    if (pscf->htpasswd != NGX_CONF_UNSET_PTR) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-
-    if (ngx_strcmp(value[1].data, "off") == 0) {
-        pscf->htpasswd = NULL;
-        return NGX_CONF_OK;
-    }
-
-    pscf->htpasswd = ngx_fcfh_htpasswd_load(cf, &value[1]);
-    if (pscf->htpasswd == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    return NGX_CONF_OK;
-}
-
-
-static char *
-ngx_stream_fcfh_proxy_ports(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_stream_fcfh_proxy_srv_conf_t *pscf = conf;
-
-    ngx_int_t    port;
-    ngx_str_t   *value;
-    ngx_uint_t   i, *p;
-
-    if (pscf->ports != NGX_CONF_UNSET_PTR) {
-        return "is duplicate";
-    }
-
-    pscf->ports = ngx_array_create(cf->pool, cf->args->nelts,
-                                   sizeof(ngx_uint_t));
-    if (pscf->ports == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    value = cf->args->elts;
-
-    for (i = 1; i < cf->args->nelts; i++) {
-        port = ngx_atoi(value[i].data, value[i].len);
-
-        if (port < 1 || port > 65535) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid port \"%V\"", &value[i]);
-            return NGX_CONF_ERROR;
-        }
-
-        p = ngx_array_push(pscf->ports);
-        if (p == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        *p = port;
-    }
-
-    return NGX_CONF_OK;
-}
