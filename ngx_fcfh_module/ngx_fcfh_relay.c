@@ -619,8 +619,15 @@ ngx_fcfh_relay_connect(ngx_pid_t pid, ngx_log_t *log, ngx_uint_t *result)
 
         (void) ngx_close_socket(s);
 
-        *result = (err == NGX_EAGAIN) ? NGX_FCFH_OPEN_LIMIT
-                                      : NGX_FCFH_OPEN_NO_TUNNEL;
+        if (err == NGX_EAGAIN) {
+            *result = NGX_FCFH_OPEN_LIMIT;
+            return NULL;
+        }
+
+        /* the owner is gone: its entries must not route anyone else */
+        ngx_fcfh_registry_sweep(log);
+
+        *result = NGX_FCFH_OPEN_NO_TUNNEL;
         return NULL;
     }
 

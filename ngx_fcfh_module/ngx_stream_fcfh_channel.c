@@ -24,6 +24,8 @@
 #include <ngx_event.h>
 #include <ngx_stream.h>
 
+#include <poll.h>
+
 #include "ngx_fcfh.h"
 #include "ngx_stream_fcfh_tunnel.h"
 #include "ngx_stream_fcfh_channel.h"
@@ -35,6 +37,7 @@
 
 
 static void ngx_fcfh_channel_open_timeout(ngx_event_t *ev);
+static ngx_int_t ngx_fcfh_channel_peer_gone(ngx_connection_t *peer);
 static void ngx_fcfh_channel_peer_read(ngx_event_t *rev);
 static void ngx_fcfh_channel_peer_write(ngx_event_t *wev);
 static ngx_int_t ngx_fcfh_channel_send_close(ngx_fcfh_channel_t *ch);
@@ -496,6 +499,30 @@ ngx_fcfh_channel_send_close(ngx_fcfh_channel_t *ch)
 }
 
 
+/*
+ * An end of file is a half close or the peer is gone entirely.  A unix
+ * socket (the relay) tells them apart: POLLHUP once both directions are
+ * shut.  A TCP console's close looks like a half close until a write
+ * fails.
+ */
+
+static ngx_int_t
+ngx_fcfh_channel_peer_gone(ngx_connection_t *peer)
+{
+    struct pollfd  pfd;
+
+    pfd.fd = peer->fd;
+    pfd.events = POLLIN;
+    pfd.revents = 0;
+
+    if (poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLHUP|POLLERR))) {
+        return 1;
+    }
+
+    return 0;
+}
+
+
 /* console to device */
 
 static void
@@ -549,7 +576,7 @@ ngx_fcfh_channel_peer_read(ngx_event_t *rev)
         }
 
         if (n == NGX_ERROR || n == 0) {
-            if (n == 0) {
+            if (n == 0 && !ngx_fcfh_channel_peer_gone(peer)) {
                 ch->peer_eof = 1;
 
             } else {

@@ -73,7 +73,7 @@ typedef struct {
     size_t                           in_len;
 
     /* the reply being sent to the console */
-    u_char                           out[128];
+    u_char                           out[512];
     size_t                           out_len;
     size_t                           out_sent;
     unsigned                         close_after:1;
@@ -458,6 +458,9 @@ ngx_stream_fcfh_proxy_socks(ngx_stream_fcfh_proxy_ctx_t *ctx)
                                                   a.password.data,
                                                   a.password.len);
         } else {
+            ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                          "invalid SOCKS5 authentication: %s",
+                          ngx_fcfh_proxy_strerror(n));
             rc = NGX_DECLINED;
         }
 
@@ -468,9 +471,6 @@ ngx_stream_fcfh_proxy_socks(ngx_stream_fcfh_proxy_ctx_t *ctx)
         }
 
         if (n < 0 && n == NGX_FCFH_PROXY_ERR_VERSION) {
-            ngx_log_error(NGX_LOG_INFO, c->log, 0,
-                          "invalid SOCKS5 authentication: %s",
-                          ngx_fcfh_proxy_strerror(n));
             ngx_stream_fcfh_proxy_finalize(ctx, NGX_STREAM_BAD_REQUEST);
             return NGX_OK;
         }
@@ -517,16 +517,32 @@ ngx_stream_fcfh_proxy_socks(ngx_stream_fcfh_proxy_ctx_t *ctx)
         ngx_stream_fcfh_proxy_consume(ctx, n);
 
         ctx->port = r.port;
-        ctx->target.len = r.host.text.len;
-        ctx->target.data = ngx_pnalloc(c->pool, r.host.text.len + 1);
 
-        if (ctx->target.data == NULL) {
-            ngx_stream_fcfh_proxy_finalize(ctx,
+        if (r.atyp == NGX_FCFH_PROXY_SOCKS5_ATYP_DOMAIN) {
+            /* as sent, for the logs, even when it is no host name */
+            ctx->target.len = r.addr.len;
+            ctx->target.data = ngx_pnalloc(c->pool, r.addr.len + 1);
+
+            if (ctx->target.data == NULL) {
+                ngx_stream_fcfh_proxy_finalize(ctx,
                                            NGX_STREAM_INTERNAL_SERVER_ERROR);
-            return NGX_OK;
-        }
+                return NGX_OK;
+            }
 
-        ngx_memcpy(ctx->target.data, r.host.text.data, r.host.text.len);
+            ngx_memcpy(ctx->target.data, r.addr.data, r.addr.len);
+
+        } else {
+            ctx->target.len = r.host.text.len;
+            ctx->target.data = ngx_pnalloc(c->pool, r.host.text.len + 1);
+
+            if (ctx->target.data == NULL) {
+                ngx_stream_fcfh_proxy_finalize(ctx,
+                                           NGX_STREAM_INTERNAL_SERVER_ERROR);
+                return NGX_OK;
+            }
+
+            ngx_memcpy(ctx->target.data, r.host.text.data, r.host.text.len);
+        }
 
         if (r.atyp != NGX_FCFH_PROXY_SOCKS5_ATYP_DOMAIN) {
             ngx_log_error(NGX_LOG_INFO, c->log, 0,
@@ -550,6 +566,7 @@ ngx_stream_fcfh_proxy_http(ngx_stream_fcfh_proxy_ctx_t *ctx)
 {
     u_char                         cred_buf[NGX_FCFH_PROXY_DEFAULT_MAX_HEAD];
     ssize_t                        n, rc;
+    ngx_uint_t                     cred_bad;
     ngx_connection_t              *c;
     ngx_fcfh_proxy_connect_t       h;
     ngx_fcfh_proxy_credentials_t   cred;
@@ -577,6 +594,7 @@ ngx_stream_fcfh_proxy_http(ngx_stream_fcfh_proxy_ctx_t *ctx)
 
     if (ctx->conf->htpasswd) {
         rc = NGX_DECLINED;
+        cred_bad = 1;
 
         if (h.proxy_authorization.data
             && ngx_fcfh_proxy_basic_decode(h.proxy_authorization.data,
@@ -584,6 +602,8 @@ ngx_stream_fcfh_proxy_http(ngx_stream_fcfh_proxy_ctx_t *ctx)
                                            cred_buf, sizeof(cred_buf), &cred)
                >= 0)
         {
+            cred_bad = 0;
+
             rc = ngx_stream_fcfh_proxy_check_user(ctx, cred.user.data,
                                                   cred.user.len,
                                                   cred.password.data,
@@ -599,6 +619,15 @@ ngx_stream_fcfh_proxy_http(ngx_stream_fcfh_proxy_ctx_t *ctx)
         }
 
         if (rc != NGX_OK) {
+            if (h.proxy_authorization.data == NULL) {
+                ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                              "console sent no Proxy-Authorization");
+
+            } else if (rc == NGX_DECLINED && cred_bad) {
+                ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                              "console sent invalid Basic credentials");
+            }
+
             ngx_stream_fcfh_proxy_fail(ctx, 0, 407, "proxy authentication "
                                        "required");
             return NGX_OK;
@@ -621,6 +650,9 @@ ngx_stream_fcfh_proxy_http(ngx_stream_fcfh_proxy_ctx_t *ctx)
     if (h.host.kind == NGX_FCFH_PROXY_HOST_IPV4
         || h.host.kind == NGX_FCFH_PROXY_HOST_IPV6)
     {
+        ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                      "console asked for an IP address; devices are named "
+                      "by GUID or FQDN");
         ngx_stream_fcfh_proxy_fail(ctx, 0, 404, "devices are named by GUID "
                                    "or FQDN, not by address");
         return NGX_OK;
