@@ -54,6 +54,17 @@ cat <<MSG
       curl -s http://127.0.0.1:8080/fcfh/status | python3 -m json.tool
       curl -s 'http://127.0.0.1:8080/fcfh/status?device=amt-demo.example.test'
 
+  Reach the device's AMT ports through the gateway (AMT user admin,
+  password P@ssw0rd on the simulated device):
+
+      curl -x 127.0.0.1:8080 --digest -u 'admin:P@ssw0rd' \\
+          -H 'Content-Type: application/soap+xml' --data-binary @sim/get-general-settings.xml \\
+          http://amt-demo.example.test:16992/wsman
+      curl --socks5-hostname 127.0.0.1:1080 -H 'Content-Type: application/soap+xml' \\
+          --data-binary @sim/identify.xml http://4c4c4544-004b-4210-8033-b6c04f504633:16992/wsman
+      printf 'proxy_dns\\n[ProxyList]\\nsocks5 127.0.0.1 1080\\n' > /tmp/pc.conf
+      proxychains4 -q -f /tmp/pc.conf amtterm -u admin -p 'P@ssw0rd' amt-demo.example.test 16994
+
   More simulated devices:  build/fcfh-sim --connect 127.0.0.1:4433 \\
                                --devices 100 --user admin --password 'P@ssw0rd'
   Logs: demo/logs/error.log, demo/logs/devices.log
