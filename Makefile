@@ -13,7 +13,7 @@ CC       ?= cc
 SRC      := $(TOP)/ngx_fcfh_module
 MODULE   := $(BUILD)/ngx_fcfh_module.so
 SIM      := $(BUILD)/fcfh-sim
-UNIT     := $(BUILD)/test_apf
+UNIT     := $(BUILD)/test_apf $(BUILD)/test_proxy_parse
 
 MODULE_SRCS := $(wildcard $(SRC)/*.c $(SRC)/*.h) $(TOP)/config
 SIM_SRCS    := $(wildcard $(TOP)/sim/*.c $(TOP)/sim/*.h) \
@@ -50,13 +50,15 @@ $(SIM): $(SIM_SRCS)
 	$(CC) $(OPT) $(WARN) -I$(SRC) -o $@ $(filter %.c,$(SIM_SRCS)) \
 	    -lssl -lcrypto
 
-$(UNIT): $(TOP)/t/unit/test_apf.c $(SRC)/ngx_fcfh_apf.c $(SRC)/ngx_fcfh_apf.h
+# unit tests: the pure-C layers, each with cmocka
+$(BUILD)/test_%: $(TOP)/t/unit/test_%.c $(wildcard $(SRC)/ngx_fcfh_*.h) \
+                 $(SRC)/ngx_fcfh_apf.c $(SRC)/ngx_fcfh_proxy_parse.c
 	@mkdir -p $(BUILD)
-	$(CC) $(OPT) $(WARN) -I$(SRC) -o $@ $(TOP)/t/unit/test_apf.c \
-	    $(SRC)/ngx_fcfh_apf.c -lcmocka
+	$(CC) $(OPT) $(WARN) -I$(SRC) -o $@ $< $(SRC)/ngx_fcfh_apf.c \
+	    $(SRC)/ngx_fcfh_proxy_parse.c -lcmocka
 
 unit: $(UNIT)
-	$(UNIT)
+	@for u in $(UNIT); do echo "== $$u"; $$u || exit 1; done
 
 prove: module sim static
 	prove -I$(TOP)/t/lib $(PROVE_FLAGS) $(TOP)/t/
