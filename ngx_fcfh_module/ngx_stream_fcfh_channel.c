@@ -33,10 +33,14 @@
 
 #define NGX_FCFH_CHANNEL_OPEN_TIMEOUT  10000
 
+/* after the console's end of file, how long a silent device may wait */
+#define NGX_FCFH_CHANNEL_LINGER        30000
+
 #define ngx_fcfh_channel_buffered(ch)  ((ch)->head - (ch)->tail)
 
 
 static void ngx_fcfh_channel_open_timeout(ngx_event_t *ev);
+static void ngx_fcfh_channel_linger_timeout(ngx_event_t *ev);
 static ngx_int_t ngx_fcfh_channel_peer_gone(ngx_connection_t *peer);
 static void ngx_fcfh_channel_peer_read(ngx_event_t *rev);
 static void ngx_fcfh_channel_peer_write(ngx_event_t *wev);
@@ -216,6 +220,20 @@ ngx_fcfh_channel_open_timeout(ngx_event_t *ev)
     if (opened) {
         opened(ch, NGX_FCFH_OPEN_TIMEOUT, 0);
     }
+}
+
+
+static void
+ngx_fcfh_channel_linger_timeout(ngx_event_t *ev)
+{
+    ngx_fcfh_channel_t  *ch = ev->data;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_STREAM, ch->log, 0,
+                   "fcfh: channel %uD idle after console end of file",
+                   ch->id);
+
+    (void) ngx_fcfh_channel_send_close(ch);
+    ngx_fcfh_channel_check_done(ch);
 }
 
 
@@ -437,6 +455,11 @@ ngx_stream_fcfh_channel_message(ngx_stream_fcfh_tunnel_t *t,
 
         ch->head += len;
         ch->bytes_in += len;
+
+        if (ch->open_timer.timer_set) {
+            /* lingering after the console's end of file: still talking */
+            ngx_add_timer(&ch->open_timer, NGX_FCFH_CHANNEL_LINGER);
+        }
         ch->credit = (len > ch->credit) ? 0 : ch->credit - (uint32_t) len;
 
         if (ch->started) {
@@ -607,8 +630,13 @@ ngx_fcfh_channel_peer_read(ngx_event_t *rev)
         /*
          * The console is done sending.  APF has no half close, and a
          * CLOSE would end the device's answer too: keep delivering until
-         * the device closes or the console goes away.
+         * the device closes, the console goes away, or the device stays
+         * silent for NGX_FCFH_CHANNEL_LINGER (a TCP console's full close
+         * looks like a half close until a write fails).
          */
+        ch->open_timer.handler = ngx_fcfh_channel_linger_timeout;
+        ngx_add_timer(&ch->open_timer, NGX_FCFH_CHANNEL_LINGER);
+
         ngx_post_event(t->session->connection->write, &ngx_posted_events);
         return;
     }
