@@ -78,7 +78,6 @@ static ssize_t ngx_fcfh_apf_parse_channel_data(ngx_fcfh_apf_cur_t *c,
 static uint8_t *ngx_fcfh_apf_put_u32(uint8_t *p, uint32_t v);
 static uint8_t *ngx_fcfh_apf_put_str(uint8_t *p, const uint8_t *s,
     uint32_t len);
-static int ngx_fcfh_apf_hex(int ch);
 
 
 static const ngx_fcfh_apf_limits_t  ngx_fcfh_apf_default_limits = {
@@ -1317,7 +1316,7 @@ ngx_fcfh_apf_guid_to_text(const uint8_t wire[NGX_FCFH_APF_GUID_SIZE],
 }
 
 
-static int
+int
 ngx_fcfh_apf_hex(int ch)
 {
     if (ch >= '0' && ch <= '9') {

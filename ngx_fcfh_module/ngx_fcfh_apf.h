@@ -326,5 +326,8 @@ void ngx_fcfh_apf_guid_to_text(const uint8_t wire[NGX_FCFH_APF_GUID_SIZE],
 int ngx_fcfh_apf_guid_from_text(const char *text, size_t len,
     uint8_t wire[NGX_FCFH_APF_GUID_SIZE]);
 
+/* the value of a hex digit, or -1 */
+int ngx_fcfh_apf_hex(int ch);
+
 
 #endif /* _NGX_FCFH_APF_H_INCLUDED_ */

@@ -32,7 +32,6 @@ static int ngx_fcfh_proxy_ipv6(const uint8_t *p, size_t len, uint8_t *out);
 static int ngx_fcfh_proxy_name(const uint8_t *p, size_t len);
 static int ngx_fcfh_proxy_caseeq(const uint8_t *p, size_t len,
     const char *lit);
-static int ngx_fcfh_proxy_hex(int ch);
 static int ngx_fcfh_proxy_b64(int ch);
 
 
@@ -857,8 +856,8 @@ ngx_fcfh_proxy_target_parse(const uint8_t *buf, size_t len,
         }
 
         if (path[i] == '%') {
-            if (plen - i < 3 || ngx_fcfh_proxy_hex(path[i + 1]) < 0
-                || ngx_fcfh_proxy_hex(path[i + 2]) < 0)
+            if (plen - i < 3 || ngx_fcfh_apf_hex(path[i + 1]) < 0
+                || ngx_fcfh_apf_hex(path[i + 2]) < 0)
             {
                 return NGX_FCFH_PROXY_ERR_BAD_TARGET;
             }
@@ -1036,7 +1035,7 @@ ngx_fcfh_proxy_ipv6(const uint8_t *p, size_t len, uint8_t *out)
         word = 0;
 
         for (digits = 0; i < len && digits < 5; digits++, i++) {
-            h = ngx_fcfh_proxy_hex(p[i]);
+            h = ngx_fcfh_apf_hex(p[i]);
 
             if (h < 0) {
                 break;
@@ -1200,22 +1199,6 @@ ngx_fcfh_proxy_caseeq(const uint8_t *p, size_t len, const char *lit)
     return lit[len] == '\0';
 }
 
-
-static int
-ngx_fcfh_proxy_hex(int ch)
-{
-    if (ch >= '0' && ch <= '9') {
-        return ch - '0';
-    }
-
-    ch |= 0x20;
-
-    if (ch >= 'a' && ch <= 'f') {
-        return ch - 'a' + 10;
-    }
-
-    return -1;
-}
 
 
 static int

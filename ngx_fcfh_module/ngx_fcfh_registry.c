@@ -474,8 +474,10 @@ static ngx_int_t
 ngx_fcfh_registry_copy(ngx_pool_t *pool, ngx_fcfh_entry_t *e,
     ngx_fcfh_entry_info_t *info)
 {
-    u_char  *p, *s;
-    size_t   size;
+    u_char      *p, *s;
+    size_t       size, len[5];
+    ngx_str_t   *field[5];
+    ngx_uint_t   i;
 
     ngx_memcpy(info->guid, e->guid, NGX_FCFH_APF_GUID_SIZE);
     info->pid = e->pid;
@@ -504,31 +506,28 @@ ngx_fcfh_registry_copy(ngx_pool_t *pool, ngx_fcfh_entry_t *e,
     info->fqdn.len = e->fqdn_len;
     p = ngx_cpymem(p, e->fqdn, e->fqdn_len);
 
+    /* the strings stored after the entry, in this order */
+
+    field[0] = &info->identity;
+    field[1] = &info->user;
+    field[2] = &info->peer;
+    field[3] = &info->tls_protocol;
+    field[4] = &info->tls_cipher;
+
+    len[0] = e->identity_len;
+    len[1] = e->user_len;
+    len[2] = e->peer_len;
+    len[3] = e->tls_protocol_len;
+    len[4] = e->tls_cipher_len;
+
     s = e->data;
 
-    info->identity.data = p;
-    info->identity.len = e->identity_len;
-    p = ngx_cpymem(p, s, e->identity_len);
-    s += e->identity_len;
-
-    info->user.data = p;
-    info->user.len = e->user_len;
-    p = ngx_cpymem(p, s, e->user_len);
-    s += e->user_len;
-
-    info->peer.data = p;
-    info->peer.len = e->peer_len;
-    p = ngx_cpymem(p, s, e->peer_len);
-    s += e->peer_len;
-
-    info->tls_protocol.data = p;
-    info->tls_protocol.len = e->tls_protocol_len;
-    p = ngx_cpymem(p, s, e->tls_protocol_len);
-    s += e->tls_protocol_len;
-
-    info->tls_cipher.data = p;
-    info->tls_cipher.len = e->tls_cipher_len;
-    ngx_memcpy(p, s, e->tls_cipher_len);
+    for (i = 0; i < 5; i++) {
+        field[i]->data = p;
+        field[i]->len = len[i];
+        p = ngx_cpymem(p, s, len[i]);
+        s += len[i];
+    }
 
     return NGX_OK;
 }
