@@ -21,6 +21,7 @@ bytes=$((SIZE * 1024 * 1024))
 
 make -s -C "$top" module sim
 work=$(mktemp -d /tmp/fcfh-bench-console.XXXXXX)
+chmod 755 "$work"     # the workers (nobody) reach the relay directory
 trap 'nginx -p "$work/" -c "$work/nginx.conf" -s stop 2>/dev/null; kill $simpid 2>/dev/null; rm -rf "$work"' EXIT
 "$top/tools/mkcerts.sh" "$work/certs"
 head -c "$bytes" /dev/zero > "$work/blob"

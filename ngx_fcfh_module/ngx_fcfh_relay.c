@@ -34,6 +34,8 @@ typedef struct {
 
 static ngx_int_t ngx_fcfh_relay_path(ngx_fcfh_main_conf_t *fmcf,
     ngx_pid_t pid, struct sockaddr_un *sun);
+static ngx_int_t ngx_fcfh_relay_reachable(u_char *path, ngx_uid_t uid,
+    ngx_gid_t gid);
 static void ngx_fcfh_relay_init_connection(ngx_connection_t *c);
 static void ngx_fcfh_relay_read_preamble(ngx_event_t *rev);
 static void ngx_fcfh_relay_open(ngx_fcfh_relay_ctx_t *ctx);
@@ -127,6 +129,61 @@ ngx_fcfh_relay_init_module(ngx_cycle_t *cycle)
             ngx_log_error(NGX_LOG_EMERG, cycle->log, ngx_errno,
                           "chown(\"%V\", %d) failed",
                           &fmcf->relay_dir, ccf->user);
+            return NGX_ERROR;
+        }
+
+        if (ngx_fcfh_relay_reachable(fmcf->relay_dir.data, ccf->user,
+                                     ccf->group)
+            != NGX_OK)
+        {
+            ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                          "the workers' user cannot reach "
+                          "fcfh_relay_dir \"%V\": a directory above it is "
+                          "not searchable by them", &fmcf->relay_dir);
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Each directory above path must be searchable by uid/gid (supplementary
+ * groups are not considered): the workers bind their sockets there.
+ */
+
+static ngx_int_t
+ngx_fcfh_relay_reachable(u_char *path, ngx_uid_t uid, ngx_gid_t gid)
+{
+    u_char           *p, dir[NGX_MAX_PATH];
+    size_t            len;
+    ngx_file_info_t   fi;
+
+    len = ngx_strlen(path);
+
+    if (len >= NGX_MAX_PATH) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(dir, path, len + 1);
+
+    for (p = dir + len; p > dir; p--) {
+
+        if (*p != '/') {
+            continue;
+        }
+
+        *p = '\0';
+
+        if (p == dir || ngx_file_info(dir, &fi) == NGX_FILE_ERROR) {
+            break;
+        }
+
+        if (!((fi.st_mode & S_IXOTH)
+              || (fi.st_uid == uid && (fi.st_mode & S_IXUSR))
+              || (fi.st_gid == gid && (fi.st_mode & S_IXGRP))))
+        {
             return NGX_ERROR;
         }
     }
