@@ -94,8 +94,9 @@ socks_m=$(printf '%s\n' "${socks[@]}" | median)
 urls=$(for _ in $(seq "$REQS"); do printf 'http://%s:16992/wsman ' "$(echo "$owners" | head -1 | cut -d' ' -f1)"; done)
 rates=()
 for _ in $(seq "$RUNS"); do
-    t=$( { /usr/bin/time -f %e curl -s -o /dev/null -x "127.0.0.1:$hport" \
-        -H 'Content-Type: application/soap+xml' --data-binary @"$top/sim/identify.xml" $urls; } 2>&1 )
+    t=$( { /usr/bin/time -f %e sh -c "curl -s -x 127.0.0.1:$hport \
+        -H 'Content-Type: application/soap+xml' \
+        --data-binary @$top/sim/identify.xml $urls > /dev/null"; } 2>&1 )
     rates+=("$(echo "$REQS / $t" | bc -l)")
 done
 rate_m=$(printf '%s\n' "${rates[@]}" | median)

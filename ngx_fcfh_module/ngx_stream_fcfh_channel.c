@@ -264,6 +264,52 @@ ngx_fcfh_channel_start(ngx_fcfh_channel_t *ch)
 
 
 /*
+ * Console bytes already read by the opener (sent before the success
+ * reply): into the channel ahead of anything read later.  NGX_ERROR when
+ * they do not fit in the device's initial window.
+ */
+
+ngx_int_t
+ngx_fcfh_channel_send(ngx_fcfh_channel_t *ch, u_char *data, size_t len)
+{
+    u_char                    *p;
+    size_t                     size;
+    ngx_stream_fcfh_tunnel_t  *t = ch->tunnel;
+
+    while (len) {
+        size = ngx_min(len, NGX_FCFH_CHANNEL_PACKET);
+
+        if (t == NULL || size > ch->remote_window) {
+            return NGX_ERROR;
+        }
+
+        p = ngx_stream_fcfh_tunnel_reserve_data(t, &size);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(p + NGX_FCFH_APF_CHANNEL_DATA_HEADER_SIZE, data, size);
+
+        (void) ngx_fcfh_apf_write_channel_data_header(p,
+                                  NGX_FCFH_APF_CHANNEL_DATA_HEADER_SIZE,
+                                  ch->remote_id, (uint32_t) size);
+
+        ngx_stream_fcfh_tunnel_commit(t,
+                             NGX_FCFH_APF_CHANNEL_DATA_HEADER_SIZE + size);
+
+        ch->remote_window -= (uint32_t) size;
+        ch->bytes_out += size;
+        data += size;
+        len -= size;
+    }
+
+    ngx_post_event(t->session->connection->write, &ngx_posted_events);
+
+    return NGX_OK;
+}
+
+
+/*
  * The console side went away before or after the channel opened: close
  * it toward the device; the slot is freed when the device closes too.
  */
@@ -564,6 +610,18 @@ ngx_fcfh_channel_peer_read(ngx_event_t *rev)
 
     if (rev->timedout) {
         rev->timedout = 0;
+
+        ngx_log_error(NGX_LOG_INFO, ch->log, NGX_ETIMEDOUT,
+                      "console session idle, closing channel %uD", ch->id);
+
+        ch->peer_error = 1;
+        (void) ngx_fcfh_channel_send_close(ch);
+        ngx_fcfh_channel_check_done(ch);
+        return;
+    }
+
+    if (ch->idle) {
+        ngx_add_timer(rev, ch->idle);
     }
 
     if (t == NULL || ch->peer_eof || ch->peer_error || ch->close_sent) {
@@ -695,6 +753,11 @@ ngx_fcfh_channel_peer_write(ngx_event_t *wev)
 
     if (ngx_handle_write_event(wev, 0) != NGX_OK) {
         ch->peer_error = 1;
+    }
+
+    if (ch->idle && !ch->peer_error) {
+        /* data toward the console counts as activity too */
+        ngx_add_timer(peer->read, ch->idle);
     }
 
     if (t && !ch->close_recv && !ch->close_sent

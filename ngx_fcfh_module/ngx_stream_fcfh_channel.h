@@ -74,6 +74,7 @@ struct ngx_fcfh_channel_s {
     size_t                           tail;       /* total bytes out */
 
     ngx_event_t                      open_timer;
+    ngx_msec_t                       idle;       /* 0: the opener's job */
 
     ngx_fcfh_channel_open_pt         opened;
     ngx_fcfh_channel_done_pt         done;
@@ -99,6 +100,8 @@ ngx_int_t ngx_fcfh_channel_open(void *tunnel, ngx_uint_t port,
     ngx_connection_t *peer, ngx_fcfh_channel_open_pt opened,
     ngx_fcfh_channel_done_pt done, void *data, ngx_fcfh_channel_t **chp);
 void ngx_fcfh_channel_start(ngx_fcfh_channel_t *ch);
+ngx_int_t ngx_fcfh_channel_send(ngx_fcfh_channel_t *ch, u_char *data,
+    size_t len);
 void ngx_fcfh_channel_abort(ngx_fcfh_channel_t *ch);
 const char *ngx_fcfh_open_result_text(ngx_uint_t result);
 

@@ -1109,13 +1109,19 @@ ngx_stream_fcfh_proxy_start(ngx_stream_fcfh_proxy_ctx_t *ctx)
     }
 
     if (ctx->channel) {
-        if (ctx->in_len) {
-            /* bytes the console sent before the reply: not supported */
+        if (ctx->in_len
+            && ngx_fcfh_channel_send(ctx->channel, ctx->in, ctx->in_len)
+               != NGX_OK)
+        {
             ngx_log_error(NGX_LOG_INFO, c->log, 0,
-                          "console sent data before the reply, closing");
+                          "console sent more data before the reply than the "
+                          "device's window, closing");
             ngx_stream_fcfh_proxy_finalize(ctx, NGX_STREAM_BAD_REQUEST);
             return;
         }
+
+        ctx->in_len = 0;
+        ctx->channel->idle = ctx->conf->idle_timeout;
 
         ngx_fcfh_channel_start(ctx->channel);
         return;
