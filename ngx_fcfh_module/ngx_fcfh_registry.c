@@ -490,6 +490,7 @@ ngx_fcfh_registry_copy(ngx_pool_t *pool, ngx_fcfh_entry_t *e,
     info->major = e->major;
     info->minor = e->minor;
     info->keepalive = e->keepalive;
+    info->nchannels = e->nchannels;
     info->auth = e->auth;
     info->nports = e->nports;
     ngx_memcpy(info->ports, e->ports, sizeof(e->ports));
@@ -584,6 +585,78 @@ ngx_fcfh_registry_route(ngx_str_t *device, ngx_fcfh_route_t *route)
     ngx_shmtx_unlock(&shpool->mutex);
 
     return e ? NGX_OK : NGX_DECLINED;
+}
+
+
+/*
+ * Closes a device's tunnel for the API: out of the indexes at once (the
+ * device is no longer listed or routable), then its owner worker sends
+ * DISCONNECT and closes it, as for a tunnel replaced by a newer one.
+ */
+
+ngx_int_t
+ngx_fcfh_registry_close(ngx_str_t *device, ngx_log_t *log)
+{
+    void              *local;
+    ngx_fcfh_link_t   *link;
+    ngx_fcfh_zone_t   *zone;
+    ngx_fcfh_route_t   route;
+    ngx_fcfh_entry_t  *e;
+    ngx_slab_pool_t   *shpool;
+
+    if (ngx_fcfh_registry_route(device, &route) != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    shpool = ngx_fcfh_registry_pool(&zone);
+    if (shpool == NULL) {
+        return NGX_ERROR;
+    }
+
+    local = NULL;
+
+    ngx_shmtx_lock(&shpool->mutex);
+
+    e = ngx_fcfh_registry_find(&zone->guid_tree, 0, route.guid,
+                               NGX_FCFH_APF_GUID_SIZE);
+
+    if (e == NULL || e->serial != route.serial) {
+        ngx_shmtx_unlock(&shpool->mutex);
+        return NGX_DECLINED;
+    }
+
+    ngx_fcfh_registry_unindex(zone, e);
+    e->evicted = 1;
+    e->close_api = 1;
+
+    if (e->pid == ngx_pid) {
+        local = e->tunnel;
+
+    } else {
+        zone->workers[e->slot].evictions++;
+    }
+
+    ngx_shmtx_unlock(&shpool->mutex);
+
+    if (local) {
+        link = local;
+        link->evict(link);
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_fcfh_counters_t *
+ngx_fcfh_registry_counters(void)
+{
+    ngx_fcfh_zone_t  *zone;
+
+    if (ngx_fcfh_registry_pool(&zone) == NULL) {
+        return NULL;
+    }
+
+    return &zone->counters;
 }
 
 

@@ -28,7 +28,7 @@
 #include "ngx_fcfh.h"
 
 
-#define NGX_FCFH_ZONE_LAYOUT         1
+#define NGX_FCFH_ZONE_LAYOUT         2
 #define NGX_FCFH_MAX_WORKERS         256
 
 #define NGX_FCFH_AUTH_PASSWORD       1
@@ -41,6 +41,36 @@ typedef struct {
 } ngx_fcfh_worker_slot_t;
 
 
+/* why an established tunnel ended */
+#define NGX_FCFH_CLOSE_DEVICE        0
+#define NGX_FCFH_CLOSE_IDLE          1
+#define NGX_FCFH_CLOSE_REPLACED      2
+#define NGX_FCFH_CLOSE_API           3
+#define NGX_FCFH_CLOSE_WORKER_EXIT   4
+#define NGX_FCFH_CLOSE_ERROR         5
+#define NGX_FCFH_CLOSE_MAX           6
+
+/* handshake failures, by the DISCONNECT reason sent (0: device left) */
+#define NGX_FCFH_FAIL_MAX            19
+
+/* console requests, by NGX_FCFH_OPEN_* result */
+#define NGX_FCFH_OPEN_MAX            8
+
+
+/* counters for fcfh_metrics, updated with atomic adds by every worker */
+typedef struct {
+    ngx_atomic_t                     handshakes;
+    ngx_atomic_t                     failures[NGX_FCFH_FAIL_MAX];
+    ngx_atomic_t                     closed[NGX_FCFH_CLOSE_MAX];
+    ngx_atomic_t                     opens[NGX_FCFH_OPEN_MAX];
+    ngx_atomic_t                     bytes_in;    /* of ended tunnels */
+    ngx_atomic_t                     bytes_out;
+    ngx_atomic_t                     channel_bytes_in;
+    ngx_atomic_t                     channel_bytes_out;
+    ngx_atomic_t                     relay_errors;
+} ngx_fcfh_counters_t;
+
+
 struct ngx_fcfh_zone_s {
     ngx_uint_t                       layout;
     ngx_rbtree_t                     guid_tree;
@@ -51,6 +81,7 @@ struct ngx_fcfh_zone_s {
     ngx_uint_t                       count;       /* indexed entries */
     uint64_t                         serial;
     ngx_fcfh_worker_slot_t           workers[NGX_FCFH_MAX_WORKERS];
+    ngx_fcfh_counters_t              counters;
 };
 
 
@@ -76,6 +107,7 @@ struct ngx_fcfh_entry_s {
     uint16_t                         major;
     uint16_t                         minor;
     uint32_t                         keepalive;   /* interval asked, s */
+    uint32_t                         nchannels;   /* owner, no lock */
 
     uint16_t                         ports[NGX_FCFH_MAX_PORTS];
     uint16_t                         nports;
@@ -93,6 +125,7 @@ struct ngx_fcfh_entry_s {
     unsigned                         evicted:1;
     unsigned                         indexed:1;
     unsigned                         fqdn_indexed:1;
+    unsigned                         close_api:1; /* evicted by the API */
 
     u_char                           data[1];     /* the strings above */
 };
@@ -128,6 +161,7 @@ typedef struct {
     uint16_t                         major;
     uint16_t                         minor;
     uint32_t                         keepalive;
+    uint32_t                         nchannels;
     ngx_uint_t                       auth;
     ngx_uint_t                       nports;
     uint16_t                         ports[NGX_FCFH_MAX_PORTS];
@@ -163,6 +197,16 @@ void ngx_fcfh_registry_set_ports(ngx_fcfh_entry_t *entry, uint16_t *ports,
 
 ngx_int_t ngx_fcfh_registry_route(ngx_str_t *device, ngx_fcfh_route_t *route);
 ngx_fcfh_link_t *ngx_fcfh_registry_local(u_char *guid, uint64_t serial);
+ngx_int_t ngx_fcfh_registry_close(ngx_str_t *device, ngx_log_t *log);
+ngx_fcfh_counters_t *ngx_fcfh_registry_counters(void);
+
+#define ngx_fcfh_count(field, n)                                              \
+    do {                                                                      \
+        ngx_fcfh_counters_t *c_ = ngx_fcfh_registry_counters();              \
+        if (c_) {                                                             \
+            (void) ngx_atomic_fetch_add(&c_->field, n);                       \
+        }                                                                     \
+    } while (0)
 ngx_int_t ngx_fcfh_registry_snapshot(ngx_pool_t *pool, ngx_str_t *device,
     ngx_array_t *out);
 ngx_int_t ngx_fcfh_registry_stats(size_t *size, size_t *used,

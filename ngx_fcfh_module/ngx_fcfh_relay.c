@@ -682,6 +682,7 @@ ngx_fcfh_relay_connect(ngx_pid_t pid, ngx_log_t *log, ngx_uint_t *result)
         }
 
         /* the owner is gone: its entries must not route anyone else */
+        ngx_fcfh_count(relay_errors, 1);
         ngx_fcfh_registry_sweep(log);
 
         *result = NGX_FCFH_OPEN_NO_TUNNEL;

@@ -5,8 +5,10 @@
 
 
 /*
- * HTTP side of ngx_fcfh_module: "fcfh_status", a read-only JSON view of
- * the registry for operators and tests.
+ * The operators' front door of ngx_fcfh_module: "fcfh_status" (read-only
+ * JSON view of the registry), "fcfh_api" (list with filters and paging,
+ * one device, close a tunnel, gateway stats) and "fcfh_metrics"
+ * (Prometheus text).
  */
 
 
@@ -18,8 +20,20 @@
 #include "ngx_fcfh_registry.h"
 
 
-static char *ngx_http_fcfh_status(ngx_conf_t *cf, ngx_command_t *cmd,
+static char *ngx_http_fcfh_handler(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static ngx_int_t ngx_http_fcfh_api_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_fcfh_api_list(ngx_http_request_t *r);
+static ngx_int_t ngx_http_fcfh_api_device(ngx_http_request_t *r,
+    ngx_str_t *device);
+static ngx_int_t ngx_http_fcfh_api_close(ngx_http_request_t *r,
+    ngx_str_t *device);
+static ngx_int_t ngx_http_fcfh_api_stats(ngx_http_request_t *r);
+static ngx_int_t ngx_http_fcfh_api_error(ngx_http_request_t *r,
+    ngx_uint_t status, const char *text);
+static ngx_int_t ngx_http_fcfh_arg_uint(ngx_http_request_t *r, char *name,
+    ngx_uint_t max, ngx_uint_t *value);
+static ngx_int_t ngx_http_fcfh_metrics_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_fcfh_status_handler(ngx_http_request_t *r);
 static size_t ngx_http_fcfh_entry_size(ngx_fcfh_entry_info_t *info);
 static u_char *ngx_http_fcfh_entry_json(u_char *p,
@@ -28,16 +42,32 @@ static u_char *ngx_http_fcfh_json_str(u_char *p, ngx_str_t *s);
 static u_char *ngx_http_fcfh_json_time(u_char *p, time_t t);
 static ngx_int_t ngx_http_fcfh_send_json(ngx_http_request_t *r,
     ngx_uint_t status, u_char *data, size_t len);
+static ngx_int_t ngx_http_fcfh_send(ngx_http_request_t *r, ngx_uint_t status,
+    u_char *type, u_char *data, size_t len);
 
 
 static ngx_command_t  ngx_http_fcfh_commands[] = {
 
     { ngx_string("fcfh_status"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
-      ngx_http_fcfh_status,
+      ngx_http_fcfh_handler,
       0,
       0,
-      NULL },
+      (void *) ngx_http_fcfh_status_handler },
+
+    { ngx_string("fcfh_api"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_fcfh_handler,
+      0,
+      0,
+      (void *) ngx_http_fcfh_api_handler },
+
+    { ngx_string("fcfh_metrics"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_fcfh_handler,
+      0,
+      0,
+      (void *) ngx_http_fcfh_metrics_handler },
 
       ngx_null_command
 };
@@ -74,12 +104,14 @@ ngx_module_t  ngx_http_fcfh_module = {
 };
 
 
+/* every directive here installs its handler (cmd->post) in the location */
+
 static char *
-ngx_http_fcfh_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+ngx_http_fcfh_handler(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_core_loc_conf_t  *clcf;
 
-    if (ngx_fcfh_check_zone(cf, "fcfh_status") != NGX_OK) {
+    if (ngx_fcfh_check_zone(cf, (const char *) cmd->name.data) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 
@@ -89,7 +121,7 @@ ngx_http_fcfh_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return "conflicts with another content handler in this location";
     }
 
-    clcf->handler = ngx_http_fcfh_status_handler;
+    clcf->handler = (ngx_http_handler_pt) cmd->post;
 
     return NGX_CONF_OK;
 }
@@ -211,7 +243,8 @@ ngx_http_fcfh_entry_size(ngx_fcfh_entry_info_t *info)
                  "\"user\":,\"tls_protocol\":,\"tls_cipher\":,\"trigger\":\"\","
                  "\"trigger_code\":,\"protocol_version\":\".\","
                  "\"connected_at\":,\"last_keepalive\":,\"bytes_in\":,"
-                 "\"bytes_out\":,\"keepalive_interval\":}")
+                 "\"bytes_out\":,\"keepalive_interval\":,\"channels\":,"
+                 "\"keepalive_age\":}")
           + NGX_FCFH_APF_GUID_TEXT_SIZE
           + NGX_FCFH_MAX_PORTS * (NGX_INT32_LEN + 1)
           + 10 * NGX_INT64_LEN + 2 * sizeof("\"1970-01-01T00:00:00Z\"")
@@ -274,8 +307,17 @@ ngx_http_fcfh_entry_json(u_char *p, ngx_fcfh_entry_info_t *info)
     p = ngx_http_fcfh_json_time(p, info->last_keepalive);
 
     p = ngx_sprintf(p, ",\"bytes_in\":%uL,\"bytes_out\":%uL,"
-                    "\"keepalive_interval\":%uD}",
-                    info->bytes_in, info->bytes_out, info->keepalive);
+                    "\"keepalive_interval\":%uD,\"channels\":%uD,"
+                    "\"keepalive_age\":",
+                    info->bytes_in, info->bytes_out, info->keepalive,
+                    info->nchannels);
+
+    if (info->last_keepalive) {
+        p = ngx_sprintf(p, "%T}", ngx_max(ngx_time() - info->last_keepalive,
+                                          0));
+    } else {
+        p = ngx_cpymem(p, "null}", 5);
+    }
 
     return p;
 }
@@ -317,13 +359,23 @@ static ngx_int_t
 ngx_http_fcfh_send_json(ngx_http_request_t *r, ngx_uint_t status,
     u_char *data, size_t len)
 {
+    return ngx_http_fcfh_send(r, status, (u_char *) "application/json", data,
+                              len);
+}
+
+
+static ngx_int_t
+ngx_http_fcfh_send(ngx_http_request_t *r, ngx_uint_t status, u_char *type,
+    u_char *data, size_t len)
+{
     ngx_int_t    rc;
     ngx_buf_t   *b;
     ngx_chain_t  out;
 
     r->headers_out.status = status;
     r->headers_out.content_length_n = len;
-    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type.data = type;
+    r->headers_out.content_type.len = ngx_strlen(type);
     r->headers_out.content_type_len = r->headers_out.content_type.len;
 
     rc = ngx_http_send_header(r);
@@ -347,4 +399,595 @@ ngx_http_fcfh_send_json(ngx_http_request_t *r, ngx_uint_t status,
     out.next = NULL;
 
     return ngx_http_output_filter(r, &out);
+}
+
+
+/*
+ * The API, below the location's prefix:
+ *
+ *     GET     tunnels[?guid=&fqdn_prefix=&identity=&trigger=&since=
+ *                      &limit=&offset=]
+ *     GET     tunnels/<guid-or-fqdn>
+ *     DELETE  tunnels/<guid-or-fqdn>          (or POST .../close)
+ *     GET     stats
+ */
+
+static ngx_int_t
+ngx_http_fcfh_api_handler(ngx_http_request_t *r)
+{
+    u_char                    *p, *last;
+    ngx_int_t                  rc;
+    ngx_str_t                  path, device;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    rc = ngx_http_discard_request_body(r);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    path = r->uri;
+
+    if (path.len >= clcf->name.len
+        && ngx_strncmp(path.data, clcf->name.data, clcf->name.len) == 0)
+    {
+        path.data += clcf->name.len;
+        path.len -= clcf->name.len;
+    }
+
+    while (path.len && path.data[0] == '/') {
+        path.data++;
+        path.len--;
+    }
+
+    while (path.len && path.data[path.len - 1] == '/') {
+        path.len--;
+    }
+
+    if (path.len == 5 && ngx_strncmp(path.data, "stats", 5) == 0) {
+        if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+            return ngx_http_fcfh_api_error(r, NGX_HTTP_NOT_ALLOWED,
+                                           "use GET");
+        }
+
+        return ngx_http_fcfh_api_stats(r);
+    }
+
+    if (path.len == 7 && ngx_strncmp(path.data, "tunnels", 7) == 0) {
+        if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+            return ngx_http_fcfh_api_error(r, NGX_HTTP_NOT_ALLOWED,
+                                           "use GET");
+        }
+
+        return ngx_http_fcfh_api_list(r);
+    }
+
+    if (path.len <= 8 || ngx_strncmp(path.data, "tunnels/", 8) != 0) {
+        return ngx_http_fcfh_api_error(r, NGX_HTTP_NOT_FOUND,
+                                       "unknown API path");
+    }
+
+    device.data = path.data + 8;
+    last = path.data + path.len;
+
+    p = ngx_strlchr(device.data, last, '/');
+
+    if (p == NULL) {
+        device.len = last - device.data;
+
+        if (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)) {
+            return ngx_http_fcfh_api_device(r, &device);
+        }
+
+        if (r->method & NGX_HTTP_DELETE) {
+            return ngx_http_fcfh_api_close(r, &device);
+        }
+
+        return ngx_http_fcfh_api_error(r, NGX_HTTP_NOT_ALLOWED,
+                                       "use GET or DELETE");
+    }
+
+    device.len = p - device.data;
+
+    if (last - p == 6 && ngx_strncmp(p, "/close", 6) == 0) {
+        if (!(r->method & NGX_HTTP_POST)) {
+            return ngx_http_fcfh_api_error(r, NGX_HTTP_NOT_ALLOWED,
+                                           "use POST");
+        }
+
+        return ngx_http_fcfh_api_close(r, &device);
+    }
+
+    return ngx_http_fcfh_api_error(r, NGX_HTTP_NOT_FOUND, "unknown API path");
+}
+
+
+static ngx_int_t
+ngx_http_fcfh_api_list(ngx_http_request_t *r)
+{
+    u_char                 *p, *body;
+    size_t                  len;
+    time_t                  since;
+    ngx_str_t               guid, prefix, identity, trigger;
+    ngx_uint_t              i, limit, offset, total, shown, v;
+    ngx_array_t             entries;
+    ngx_fcfh_entry_info_t  *info, *e;
+    char                    text[NGX_FCFH_APF_GUID_TEXT_SIZE];
+
+    limit = 100;
+    offset = 0;
+    since = 0;
+
+    if (ngx_http_fcfh_arg_uint(r, "limit", 1000, &limit) != NGX_OK
+        || limit == 0)
+    {
+        return ngx_http_fcfh_api_error(r, NGX_HTTP_BAD_REQUEST,
+                                       "limit must be 1 to 1000");
+    }
+
+    if (ngx_http_fcfh_arg_uint(r, "offset", NGX_MAX_INT32_VALUE, &offset)
+        != NGX_OK)
+    {
+        return ngx_http_fcfh_api_error(r, NGX_HTTP_BAD_REQUEST,
+                                       "offset must be a number");
+    }
+
+    v = 0;
+
+    if (ngx_http_fcfh_arg_uint(r, "since", NGX_MAX_INT32_VALUE, &v)
+        != NGX_OK)
+    {
+        return ngx_http_fcfh_api_error(r, NGX_HTTP_BAD_REQUEST,
+                                       "since must be a Unix time");
+    }
+
+    since = (time_t) v;
+
+    if (ngx_http_arg(r, (u_char *) "guid", 4, &guid) != NGX_OK) {
+        ngx_str_null(&guid);
+
+    } else if (guid.len != NGX_FCFH_APF_GUID_TEXT_SIZE) {
+        return ngx_http_fcfh_api_error(r, NGX_HTTP_BAD_REQUEST,
+                                       "guid must be 36 characters");
+    }
+
+    if (ngx_http_arg(r, (u_char *) "fqdn_prefix", 11, &prefix) != NGX_OK) {
+        ngx_str_null(&prefix);
+    }
+
+    if (ngx_http_arg(r, (u_char *) "identity", 8, &identity) != NGX_OK) {
+        ngx_str_null(&identity);
+    }
+
+    if (ngx_http_arg(r, (u_char *) "trigger", 7, &trigger) != NGX_OK) {
+        ngx_str_null(&trigger);
+    }
+
+    ngx_fcfh_registry_sweep(r->connection->log);
+
+    if (ngx_array_init(&entries, r->pool, 64, sizeof(ngx_fcfh_entry_info_t))
+        != NGX_OK
+        || ngx_fcfh_registry_snapshot(r->pool, NULL, &entries) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    info = entries.elts;
+    total = 0;
+    shown = 0;
+
+    len = sizeof("{\"total\":,\"offset\":,\"limit\":,\"tunnels\":[]}\n")
+          + 3 * NGX_INT_T_LEN;
+
+    /* filter in place: matching entries move to the front */
+
+    for (i = 0; i < entries.nelts; i++) {
+        e = &info[i];
+
+        if (guid.len) {
+            ngx_fcfh_apf_guid_to_text(e->guid, text);
+
+            if (ngx_strncasecmp((u_char *) text, guid.data, guid.len) != 0) {
+                continue;
+            }
+        }
+
+        if (prefix.len
+            && (e->fqdn.len < prefix.len
+                || ngx_strncasecmp(e->fqdn.data, prefix.data, prefix.len)
+                   != 0))
+        {
+            continue;
+        }
+
+        if (identity.len
+            && (e->identity.len != identity.len
+                || ngx_strncmp(e->identity.data, identity.data,
+                               identity.len) != 0))
+        {
+            continue;
+        }
+
+        if (trigger.len) {
+            p = (u_char *) ngx_fcfh_apf_trigger_name(e->trigger);
+
+            if (ngx_strlen(p) != trigger.len
+                || ngx_strncmp(p, trigger.data, trigger.len) != 0)
+            {
+                continue;
+            }
+        }
+
+        if (since && e->connected_at < since) {
+            continue;
+        }
+
+        if (total >= offset && shown < limit) {
+            info[shown++] = *e;
+            len += ngx_http_fcfh_entry_size(e) + 1;
+        }
+
+        total++;
+    }
+
+    body = ngx_pnalloc(r->pool, len);
+    if (body == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_sprintf(body, "{\"total\":%ui,\"offset\":%ui,\"limit\":%ui,"
+                    "\"tunnels\":[", total, offset, limit);
+
+    for (i = 0; i < shown; i++) {
+        if (i) {
+            *p++ = ',';
+        }
+
+        p = ngx_http_fcfh_entry_json(p, &info[i]);
+    }
+
+    p = ngx_cpymem(p, "]}\n", 3);
+
+    return ngx_http_fcfh_send_json(r, NGX_HTTP_OK, body, p - body);
+}
+
+
+static ngx_int_t
+ngx_http_fcfh_api_device(ngx_http_request_t *r, ngx_str_t *device)
+{
+    u_char                 *p, *body;
+    ngx_array_t             entries;
+    ngx_fcfh_entry_info_t  *info;
+
+    ngx_fcfh_registry_sweep(r->connection->log);
+
+    if (ngx_array_init(&entries, r->pool, 1, sizeof(ngx_fcfh_entry_info_t))
+        != NGX_OK
+        || ngx_fcfh_registry_snapshot(r->pool, device, &entries) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (entries.nelts == 0) {
+        return ngx_http_fcfh_api_error(r, NGX_HTTP_NOT_FOUND,
+                                       "no such device");
+    }
+
+    info = entries.elts;
+
+    body = ngx_pnalloc(r->pool, ngx_http_fcfh_entry_size(info) + 1);
+    if (body == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_http_fcfh_entry_json(body, info);
+    *p++ = '\n';
+
+    return ngx_http_fcfh_send_json(r, NGX_HTTP_OK, body, p - body);
+}
+
+
+static ngx_int_t
+ngx_http_fcfh_api_close(ngx_http_request_t *r, ngx_str_t *device)
+{
+    u_char     *p, *body;
+    ngx_int_t   rc;
+
+    if (device->len == 0 || device->len > NGX_FCFH_APF_DEFAULT_MAX_STRING) {
+        return ngx_http_fcfh_api_error(r, NGX_HTTP_BAD_REQUEST,
+                                       "invalid device name");
+    }
+
+    rc = ngx_fcfh_registry_close(device, r->connection->log);
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_fcfh_api_error(r, NGX_HTTP_NOT_FOUND,
+                                       "no such device");
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                  "fcfh: tunnel of \"%V\" closed through the API", device);
+
+    body = ngx_pnalloc(r->pool, sizeof("{\"closed\":}\n") + 6 * device->len
+                                + 2);
+    if (body == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_cpymem(body, "{\"closed\":", sizeof("{\"closed\":") - 1);
+    p = ngx_http_fcfh_json_str(p, device);
+    p = ngx_cpymem(p, "}\n", 2);
+
+    return ngx_http_fcfh_send_json(r, NGX_HTTP_OK, body, p - body);
+}
+
+
+static const char  *ngx_http_fcfh_close_names[] = {
+    "device", "idle_timeout", "replaced", "api", "worker_exit", "error"
+};
+
+
+static const char  *ngx_http_fcfh_open_names[] = {
+    "ok", "unknown_device", "port_not_registered", "refused", "draining",
+    "timeout", "too_many_channels", "error"
+};
+
+
+static ngx_int_t
+ngx_http_fcfh_api_stats(ngx_http_request_t *r)
+{
+    u_char               *p, *body;
+    size_t                size, used, len;
+    ngx_uint_t            i, count;
+    ngx_fcfh_counters_t  *cn;
+
+    ngx_fcfh_registry_sweep(r->connection->log);
+
+    cn = ngx_fcfh_registry_counters();
+
+    if (cn == NULL
+        || ngx_fcfh_registry_stats(&size, &used, &count) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    len = 1024 + (NGX_FCFH_FAIL_MAX + NGX_FCFH_CLOSE_MAX + NGX_FCFH_OPEN_MAX)
+                 * (64 + NGX_ATOMIC_T_LEN);
+
+    body = ngx_pnalloc(r->pool, len);
+    if (body == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_sprintf(body, "{\"version\":1,\"module_version\":\"%s\","
+                    "\"tunnels\":%ui,\"zone\":{\"size\":%uz,\"used\":%uz},"
+                    "\"handshakes\":%uA,\"handshake_failures\":{",
+                    NGX_FCFH_VERSION, count, size, used, cn->handshakes);
+
+    for (i = 0; i < NGX_FCFH_FAIL_MAX; i++) {
+        p = ngx_sprintf(p, "%s\"%s\":%uA", i ? "," : "",
+                        i ? ngx_fcfh_apf_disconnect_reason_name(i)
+                          : "closed by device",
+                        cn->failures[i]);
+    }
+
+    p = ngx_cpymem(p, "},\"closed\":{", sizeof("},\"closed\":{") - 1);
+
+    for (i = 0; i < NGX_FCFH_CLOSE_MAX; i++) {
+        p = ngx_sprintf(p, "%s\"%s\":%uA", i ? "," : "",
+                        ngx_http_fcfh_close_names[i], cn->closed[i]);
+    }
+
+    p = ngx_cpymem(p, "},\"console_requests\":{",
+                   sizeof("},\"console_requests\":{") - 1);
+
+    for (i = 0; i < NGX_FCFH_OPEN_MAX; i++) {
+        p = ngx_sprintf(p, "%s\"%s\":%uA", i ? "," : "",
+                        ngx_http_fcfh_open_names[i], cn->opens[i]);
+    }
+
+    p = ngx_sprintf(p, "},\"bytes_in\":%uA,\"bytes_out\":%uA,"
+                    "\"channel_bytes_in\":%uA,\"channel_bytes_out\":%uA,"
+                    "\"relay_errors\":%uA}\n",
+                    cn->bytes_in, cn->bytes_out, cn->channel_bytes_in,
+                    cn->channel_bytes_out, cn->relay_errors);
+
+    return ngx_http_fcfh_send_json(r, NGX_HTTP_OK, body, p - body);
+}
+
+
+static ngx_int_t
+ngx_http_fcfh_api_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *text)
+{
+    u_char  *p, *body;
+
+    body = ngx_pnalloc(r->pool, sizeof("{\"error\":\"\"}\n") + 128);
+    if (body == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_snprintf(body, sizeof("{\"error\":\"\"}\n") + 128,
+                     "{\"error\":\"%s\"}\n", text);
+
+    return ngx_http_fcfh_send_json(r, status, body, p - body);
+}
+
+
+/* NGX_OK: absent, or a number up to max; NGX_ERROR: anything else */
+
+static ngx_int_t
+ngx_http_fcfh_arg_uint(ngx_http_request_t *r, char *name, ngx_uint_t max,
+    ngx_uint_t *value)
+{
+    ngx_int_t  n;
+    ngx_str_t  arg;
+
+    if (ngx_http_arg(r, (u_char *) name, ngx_strlen(name), &arg) != NGX_OK) {
+        return NGX_OK;
+    }
+
+    n = ngx_atoi(arg.data, arg.len);
+
+    if (n == NGX_ERROR || (ngx_uint_t) n > max) {
+        return NGX_ERROR;
+    }
+
+    *value = n;
+
+    return NGX_OK;
+}
+
+
+/* Prometheus text exposition format */
+
+static ngx_int_t
+ngx_http_fcfh_metrics_handler(ngx_http_request_t *r)
+{
+    u_char                 *p, *body;
+    size_t                  size, used, len;
+    uint64_t                bin, bout, channels;
+    ngx_int_t               rc;
+    ngx_uint_t              i, count, trig[5];
+    ngx_array_t             entries;
+    ngx_fcfh_counters_t    *cn;
+    ngx_fcfh_entry_info_t  *info;
+
+    static const char      *trig_names[] = {
+        "user", "alert", "provisioning", "periodic", "other"
+    };
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return NGX_HTTP_NOT_ALLOWED;
+    }
+
+    rc = ngx_http_discard_request_body(r);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    ngx_fcfh_registry_sweep(r->connection->log);
+
+    cn = ngx_fcfh_registry_counters();
+
+    if (cn == NULL
+        || ngx_fcfh_registry_stats(&size, &used, &count) != NGX_OK
+        || ngx_array_init(&entries, r->pool, 64,
+                          sizeof(ngx_fcfh_entry_info_t)) != NGX_OK
+        || ngx_fcfh_registry_snapshot(r->pool, NULL, &entries) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* live tunnels add their own bytes to those of ended ones */
+
+    bin = cn->bytes_in;
+    bout = cn->bytes_out;
+    channels = 0;
+    ngx_memzero(trig, sizeof(trig));
+
+    info = entries.elts;
+
+    for (i = 0; i < entries.nelts; i++) {
+        bin += info[i].bytes_in;
+        bout += info[i].bytes_out;
+        channels += info[i].nchannels;
+        trig[(info[i].trigger >= 1 && info[i].trigger <= 4)
+             ? info[i].trigger - 1 : 4]++;
+    }
+
+    len = 8192 + (NGX_FCFH_FAIL_MAX + NGX_FCFH_CLOSE_MAX + NGX_FCFH_OPEN_MAX)
+                 * (96 + NGX_ATOMIC_T_LEN);
+
+    body = ngx_pnalloc(r->pool, len);
+    if (body == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_sprintf(body,
+        "# HELP fcfh_tunnels Established device tunnels.\n"
+        "# TYPE fcfh_tunnels gauge\n");
+
+    for (i = 0; i < 5; i++) {
+        p = ngx_sprintf(p, "fcfh_tunnels{trigger=\"%s\"} %ui\n",
+                        trig_names[i], trig[i]);
+    }
+
+    p = ngx_sprintf(p,
+        "# HELP fcfh_handshakes_total Tunnels established.\n"
+        "# TYPE fcfh_handshakes_total counter\n"
+        "fcfh_handshakes_total %uA\n"
+        "# HELP fcfh_handshake_failures_total Handshakes refused or "
+        "abandoned, by the DISCONNECT reason sent.\n"
+        "# TYPE fcfh_handshake_failures_total counter\n",
+        cn->handshakes);
+
+    for (i = 0; i < NGX_FCFH_FAIL_MAX; i++) {
+        p = ngx_sprintf(p, "fcfh_handshake_failures_total{reason=\"%s\"} "
+                        "%uA\n",
+                        i ? ngx_fcfh_apf_disconnect_reason_name(i)
+                          : "closed by device",
+                        cn->failures[i]);
+    }
+
+    p = ngx_sprintf(p,
+        "# HELP fcfh_tunnels_closed_total Established tunnels ended, by "
+        "cause.\n"
+        "# TYPE fcfh_tunnels_closed_total counter\n");
+
+    for (i = 0; i < NGX_FCFH_CLOSE_MAX; i++) {
+        p = ngx_sprintf(p, "fcfh_tunnels_closed_total{reason=\"%s\"} %uA\n",
+                        ngx_http_fcfh_close_names[i], cn->closed[i]);
+    }
+
+    p = ngx_sprintf(p,
+        "# HELP fcfh_keepalive_timeouts_total Tunnels dropped for "
+        "silence.\n"
+        "# TYPE fcfh_keepalive_timeouts_total counter\n"
+        "fcfh_keepalive_timeouts_total %uA\n"
+        "# HELP fcfh_console_requests_total Console requests for a "
+        "channel, by result.\n"
+        "# TYPE fcfh_console_requests_total counter\n",
+        cn->closed[NGX_FCFH_CLOSE_IDLE]);
+
+    for (i = 0; i < NGX_FCFH_OPEN_MAX; i++) {
+        p = ngx_sprintf(p, "fcfh_console_requests_total{result=\"%s\"} "
+                        "%uA\n", ngx_http_fcfh_open_names[i], cn->opens[i]);
+    }
+
+    p = ngx_sprintf(p,
+        "# HELP fcfh_channels Channels open.\n"
+        "# TYPE fcfh_channels gauge\n"
+        "fcfh_channels %uL\n"
+        "# HELP fcfh_tunnel_bytes_total APF bytes inside the device "
+        "tunnels.\n"
+        "# TYPE fcfh_tunnel_bytes_total counter\n"
+        "fcfh_tunnel_bytes_total{direction=\"in\"} %uL\n"
+        "fcfh_tunnel_bytes_total{direction=\"out\"} %uL\n"
+        "# HELP fcfh_channel_bytes_total Console payload bytes of ended "
+        "channels.\n"
+        "# TYPE fcfh_channel_bytes_total counter\n"
+        "fcfh_channel_bytes_total{direction=\"from_device\"} %uA\n"
+        "fcfh_channel_bytes_total{direction=\"to_device\"} %uA\n"
+        "# HELP fcfh_relay_errors_total Relays to a worker that was "
+        "gone.\n"
+        "# TYPE fcfh_relay_errors_total counter\n"
+        "fcfh_relay_errors_total %uA\n"
+        "# HELP fcfh_zone_bytes Registry zone size and pages used.\n"
+        "# TYPE fcfh_zone_bytes gauge\n"
+        "fcfh_zone_bytes{kind=\"size\"} %uz\n"
+        "fcfh_zone_bytes{kind=\"used\"} %uz\n",
+        channels, bin, bout, cn->channel_bytes_in, cn->channel_bytes_out,
+        cn->relay_errors, size, used);
+
+    return ngx_http_fcfh_send(r, NGX_HTTP_OK,
+                              (u_char *) "text/plain; version=0.0.4", body,
+                              p - body);
 }

@@ -277,6 +277,8 @@ ngx_http_fcfh_pass_handler(ngx_http_request_t *r)
         || ctx->target.host.kind == NGX_FCFH_PROXY_HOST_IPV6
         || ngx_fcfh_registry_route(&ctx->host, &ctx->route) != NGX_OK)
     {
+        ngx_fcfh_count(opens[NGX_FCFH_OPEN_NO_TUNNEL], 1);
+
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "fcfh: unknown device \"%V\"", &ctx->host);
         return ngx_http_fcfh_pass_error(r, NGX_HTTP_NOT_FOUND,
@@ -290,6 +292,7 @@ ngx_http_fcfh_pass_handler(ngx_http_request_t *r)
     }
 
     if (i == ctx->route.nports) {
+        ngx_fcfh_count(opens[NGX_FCFH_OPEN_PORT], 1);
         return ngx_http_fcfh_pass_error(r, NGX_HTTP_FORBIDDEN,
                                         "port not registered by the device");
     }
@@ -553,6 +556,8 @@ ngx_http_fcfh_pass_relay_result(ngx_http_fcfh_pass_ctx_t *ctx,
     ngx_http_request_t  *r;
 
     r = ctx->request;
+
+    ngx_fcfh_count(opens[ngx_min(result, NGX_FCFH_OPEN_MAX - 1)], 1);
 
     if (result == NGX_FCFH_OPEN_OK) {
         ngx_http_fcfh_pass_start_upstream(r);

@@ -27,6 +27,7 @@
 #include <poll.h>
 
 #include "ngx_fcfh.h"
+#include "ngx_fcfh_registry.h"
 #include "ngx_stream_fcfh_tunnel.h"
 #include "ngx_stream_fcfh_channel.h"
 
@@ -177,6 +178,10 @@ ngx_fcfh_channel_open(void *tunnel, ngx_uint_t port, ngx_str_t *originator,
 
     t->channels[id] = ch;
     t->nchannels++;
+
+    if (t->link.entry) {
+        t->link.entry->nchannels = (uint32_t) t->nchannels;
+    }
 
     ch->open_timer.handler = ngx_fcfh_channel_open_timeout;
     ch->open_timer.data = ch;
@@ -852,7 +857,14 @@ ngx_fcfh_channel_free(ngx_fcfh_channel_t *ch)
     if (t && t->channels && t->channels[ch->id] == ch) {
         t->channels[ch->id] = NULL;
         t->nchannels--;
+
+        if (t->link.entry) {
+            t->link.entry->nchannels = (uint32_t) t->nchannels;
+        }
     }
+
+    ngx_fcfh_count(channel_bytes_in, ch->bytes_in);
+    ngx_fcfh_count(channel_bytes_out, ch->bytes_out);
 
     ngx_free(ch->buf);
     ngx_free(ch);

@@ -897,6 +897,8 @@ ngx_stream_fcfh_proxy_result(ngx_stream_fcfh_proxy_ctx_t *ctx,
 
     c = ctx->session->connection;
 
+    ngx_fcfh_count(opens[ngx_min(result, NGX_FCFH_OPEN_MAX - 1)], 1);
+
     if (result == NGX_FCFH_OPEN_OK) {
         ngx_log_error(NGX_LOG_INFO, c->log, 0, "channel to %V:%ui open",
                       &ctx->target, ctx->port);

@@ -180,6 +180,7 @@ ngx_stream_fcfh_tunnel_read_handler(ngx_event_t *rev)
                                   NGX_LOG_INFO, "device handshake timed out");
         } else {
             t->close_reason = "idle timeout";
+            t->close_kind = NGX_FCFH_CLOSE_IDLE;
             ngx_stream_fcfh_tunnel_refuse(t,
                                   NGX_FCFH_APF_DISC_CONNECTION_TIMED_OUT,
                                   NGX_LOG_NOTICE, "device idle timeout");
@@ -191,6 +192,7 @@ ngx_stream_fcfh_tunnel_read_handler(ngx_event_t *rev)
     if (c->close) {
         /* worker shutdown timer: the only way nginx closes a busy tunnel */
         t->close_reason = "worker exit";
+        t->close_kind = NGX_FCFH_CLOSE_WORKER_EXIT;
         ngx_stream_fcfh_tunnel_refuse(t, NGX_FCFH_APF_DISC_BY_APPLICATION,
                                       NGX_LOG_INFO, "worker is exiting");
         return;
@@ -980,6 +982,8 @@ ngx_stream_fcfh_tunnel_register(ngx_stream_fcfh_tunnel_t *t)
         return NGX_DONE;
     }
 
+    ngx_fcfh_count(handshakes, 1);
+
     if (old) {
         ngx_stream_fcfh_tunnel_evict(old);
     }
@@ -1270,6 +1274,7 @@ ngx_stream_fcfh_tunnel_queued(ngx_stream_fcfh_tunnel_t *t, size_t n)
         ngx_log_error(NGX_LOG_ERR, t->session->connection->log, 0,
                       "no memory for a reply to the device, closing");
         t->close_reason = "out of memory";
+        t->close_kind = NGX_FCFH_CLOSE_ERROR;
         ngx_stream_fcfh_tunnel_close(t, NGX_STREAM_INTERNAL_SERVER_ERROR);
         return NGX_DONE;
     }
@@ -1303,6 +1308,7 @@ ngx_stream_fcfh_tunnel_flush(ngx_stream_fcfh_tunnel_t *t)
 
             if (n == NGX_ERROR) {
                 t->close_reason = "send failed";
+                t->close_kind = NGX_FCFH_CLOSE_ERROR;
                 return NGX_ERROR;
             }
 
@@ -1412,6 +1418,15 @@ ngx_stream_fcfh_tunnel_close(ngx_stream_fcfh_tunnel_t *t, ngx_uint_t status)
                       "device tunnel down: %s, %uL bytes in, %uL out",
                       t->close_reason ? t->close_reason : "closed",
                       t->bytes_in, t->bytes_out);
+
+        ngx_fcfh_count(closed[t->close_kind], 1);
+        ngx_fcfh_count(bytes_in, t->bytes_in);
+        ngx_fcfh_count(bytes_out, t->bytes_out);
+
+    } else {
+        /* a handshake that did not make it, by the reason we gave */
+        ngx_fcfh_count(failures[ngx_min(t->disconnect,
+                                        NGX_FCFH_FAIL_MAX - 1)], 1);
     }
 
     ngx_stream_finalize_session(t->session, status);
@@ -1431,11 +1446,17 @@ ngx_stream_fcfh_tunnel_evict(ngx_fcfh_link_t *link)
         return;
     }
 
-    t->close_reason = "replaced by a newer connection";
+    if (t->link.entry && t->link.entry->close_api) {
+        t->close_reason = "closed by the API";
+        t->close_kind = NGX_FCFH_CLOSE_API;
+
+    } else {
+        t->close_reason = "replaced by a newer connection";
+        t->close_kind = NGX_FCFH_CLOSE_REPLACED;
+    }
 
     ngx_stream_fcfh_tunnel_refuse(t, NGX_FCFH_APF_DISC_BY_APPLICATION,
-                                  NGX_LOG_NOTICE,
-                                  "replaced by a newer connection");
+                                  NGX_LOG_NOTICE, t->close_reason);
 }
 
 

@@ -74,6 +74,7 @@ typedef struct {
 
     ngx_uint_t                       auth;       /* NGX_FCFH_AUTH_* */
     uint32_t                         disconnect; /* reason we sent */
+    ngx_uint_t                       close_kind; /* NGX_FCFH_CLOSE_* */
     const char                      *close_reason;
 
     unsigned                         version_seen:1;
