@@ -13,7 +13,7 @@
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
-SIZE=200 RUNS=5 REQS=200
+SIZE=200 RUNS=5 REQS=2000
 while getopts s:r:n: o; do
     case $o in s) SIZE=$OPTARG ;; r) RUNS=$OPTARG ;; n) REQS=$OPTARG ;; *) exit 2 ;; esac
 done
