@@ -250,8 +250,13 @@ ngx_http_fcfh_pass_handler(ngx_http_request_t *r)
 
     rc = ngx_http_fcfh_pass_check_console(r, plcf);
 
+    if (rc == NGX_DECLINED) {
+        return ngx_http_fcfh_pass_error(r, 407,
+                                        "proxy authentication required");
+    }
+
     if (rc != NGX_OK) {
-        return rc;
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     if (ngx_fcfh_proxy_target_parse(start, p - start, &ctx->target) < 0) {
@@ -334,7 +339,8 @@ ngx_http_fcfh_pass_error(ngx_http_request_t *r, ngx_uint_t status,
 
 /*
  * Console credentials in Proxy-Authorization (Basic): the request's own
- * Authorization belongs to the device (AMT Digest, end to end).
+ * Authorization belongs to the device (AMT Digest, end to end).  NGX_OK:
+ * allowed; NGX_DECLINED: refused, Proxy-Authenticate is set; NGX_ERROR.
  */
 
 static ngx_int_t
@@ -402,20 +408,20 @@ ngx_http_fcfh_pass_check_console(ngx_http_request_t *r,
 
     ngx_explicit_memzero(buf, sizeof(buf));
 
-    if (rc == NGX_OK || rc == NGX_ERROR) {
-        return (rc == NGX_OK) ? NGX_OK : NGX_HTTP_INTERNAL_SERVER_ERROR;
+    if (rc != NGX_DECLINED) {
+        return rc;
     }
 
     h = ngx_list_push(&r->headers_out.headers);
     if (h == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ERROR;
     }
 
     h->hash = 1;
     ngx_str_set(&h->key, "Proxy-Authenticate");
     ngx_str_set(&h->value, "Basic realm=\"fcfh\"");
 
-    return ngx_http_fcfh_pass_error(r, 407, "proxy authentication required");
+    return NGX_DECLINED;
 }
 
 

@@ -260,9 +260,12 @@ my $g1 = guid(1);
 my ($code, $b2) = curl('-x', '127.0.0.1:' . $t->port(4), $ct, '--data-binary',
                        "\@$identify", "http://$g1:16992/wsman");
 is($code, 407, 'fcfh_pass_auth_file without credentials: 407');
+my $s0 = $t->sim_stats($sim);
 ($code, $b2) = curl('-x', '127.0.0.1:' . $t->port(4), '--proxy-user', "'admin:wrong'",
                     $ct, '--data-binary', "\@$identify", "http://$g1:16992/wsman");
 is($code, 407, 'wrong console password: 407');
+is($t->sim_stats($sim)->{channels_opened}, $s0->{channels_opened},
+   'a refused console never reaches the device');
 ($code, $b2) = curl('-x', '127.0.0.1:' . $t->port(4), '--proxy-user', "'admin:P\@ssw0rd'",
                     $ct, '--digest', '-u', "'admin:P\@ssw0rd'", '--data-binary', "\@$get",
                     "http://$g1:16992/wsman");
