@@ -132,10 +132,11 @@ ngx_fcfh_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    if (size < (ssize_t) (8 * ngx_pagesize)) {
+    if (size < 512 * 1024) {
+        /* the event ring alone takes about 300k */
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "zone \"%V\" is too small, the minimum is %uzk",
-                           &value[1], 8 * ngx_pagesize / 1024);
+                           "zone \"%V\" is too small, the minimum is 512k",
+                           &value[1]);
         return NGX_CONF_ERROR;
     }
 

@@ -660,6 +660,126 @@ ngx_fcfh_registry_counters(void)
 }
 
 
+void
+ngx_fcfh_event_emit(ngx_uint_t type, ngx_uint_t reason, u_char *guid,
+    ngx_str_t *fqdn, ngx_str_t *identity, ngx_str_t *user, ngx_str_t *peer,
+    ngx_uint_t trigger)
+{
+    ngx_fcfh_zone_t   *zone;
+    ngx_fcfh_event_t  *ev, e;
+    ngx_slab_pool_t   *shpool;
+
+    shpool = ngx_fcfh_registry_pool(&zone);
+    if (shpool == NULL) {
+        return;
+    }
+
+    /* built outside the lock, copied in under it */
+
+    ngx_memzero(&e, sizeof(ngx_fcfh_event_t));
+
+    e.time = ngx_time();
+    e.pid = ngx_pid;
+    e.type = (uint32_t) type;
+    e.reason = (uint32_t) reason;
+    e.trigger = (uint32_t) trigger;
+
+    if (guid) {
+        ngx_memcpy(e.guid, guid, NGX_FCFH_APF_GUID_SIZE);
+    }
+
+#define ngx_fcfh_event_str(field, str)                                        \
+    if (str) {                                                                \
+        e.field##_len = (u_char) ngx_min((str)->len, sizeof(e.field));         \
+        ngx_memcpy(e.field, (str)->data, e.field##_len);                      \
+    }
+
+    ngx_fcfh_event_str(fqdn, fqdn);
+    ngx_fcfh_event_str(identity, identity);
+    ngx_fcfh_event_str(user, user);
+    ngx_fcfh_event_str(peer, peer);
+
+#undef ngx_fcfh_event_str
+
+    ngx_shmtx_lock(&shpool->mutex);
+
+    e.seq = ++zone->event_seq;
+    ev = &zone->events[e.seq % NGX_FCFH_EVENTS];
+    *ev = e;
+
+    ngx_shmtx_unlock(&shpool->mutex);
+
+    (void) ngx_atomic_fetch_add(&zone->counters.events, 1);
+}
+
+
+/*
+ * The first event after seq "after": NGX_OK and *ev, or NGX_DECLINED when
+ * there is none yet.  Events the ring no longer holds are counted in
+ * *dropped (the reader was too slow), never skipped silently.
+ */
+
+ngx_int_t
+ngx_fcfh_event_next(uint64_t after, ngx_fcfh_event_t *ev, uint64_t *dropped)
+{
+    uint64_t          first;
+    ngx_fcfh_zone_t  *zone;
+    ngx_slab_pool_t  *shpool;
+
+    *dropped = 0;
+
+    shpool = ngx_fcfh_registry_pool(&zone);
+    if (shpool == NULL) {
+        return NGX_DECLINED;
+    }
+
+    ngx_shmtx_lock(&shpool->mutex);
+
+    if (zone->event_seq <= after) {
+        ngx_shmtx_unlock(&shpool->mutex);
+        return NGX_DECLINED;
+    }
+
+    first = (zone->event_seq > NGX_FCFH_EVENTS)
+            ? zone->event_seq - NGX_FCFH_EVENTS + 1 : 1;
+
+    if (after + 1 < first) {
+        *dropped = first - (after + 1);
+        after = first - 1;
+    }
+
+    *ev = zone->events[(after + 1) % NGX_FCFH_EVENTS];
+
+    ngx_shmtx_unlock(&shpool->mutex);
+
+    if (*dropped) {
+        (void) ngx_atomic_fetch_add(&zone->counters.events_dropped, *dropped);
+    }
+
+    return NGX_OK;
+}
+
+
+uint64_t
+ngx_fcfh_event_last(void)
+{
+    uint64_t          seq;
+    ngx_fcfh_zone_t  *zone;
+    ngx_slab_pool_t  *shpool;
+
+    shpool = ngx_fcfh_registry_pool(&zone);
+    if (shpool == NULL) {
+        return 0;
+    }
+
+    ngx_shmtx_lock(&shpool->mutex);
+    seq = zone->event_seq;
+    ngx_shmtx_unlock(&shpool->mutex);
+
+    return seq;
+}
+
+
 /* the tunnel of this worker that holds guid (and serial, when not 0) */
 
 ngx_fcfh_link_t *

@@ -28,7 +28,7 @@
 #include "ngx_fcfh.h"
 
 
-#define NGX_FCFH_ZONE_LAYOUT         2
+#define NGX_FCFH_ZONE_LAYOUT         3
 #define NGX_FCFH_MAX_WORKERS         256
 
 #define NGX_FCFH_AUTH_PASSWORD       1
@@ -57,6 +57,33 @@ typedef struct {
 #define NGX_FCFH_OPEN_MAX            8
 
 
+/* the event ring: the newest NGX_FCFH_EVENTS events, for fcfh_events */
+#define NGX_FCFH_EVENTS              1024
+
+#define NGX_FCFH_EVENT_CONNECTED     1
+#define NGX_FCFH_EVENT_DISCONNECTED  2
+#define NGX_FCFH_EVENT_AUTH_FAILED   3
+
+
+typedef struct {
+    uint64_t                         seq;
+    time_t                           time;
+    ngx_pid_t                        pid;
+    uint32_t                         type;
+    uint32_t                         reason;   /* close kind or DISCONNECT */
+    uint32_t                         trigger;
+    u_char                           guid[NGX_FCFH_APF_GUID_SIZE];
+    u_char                           fqdn_len;
+    u_char                           identity_len;
+    u_char                           user_len;
+    u_char                           peer_len;
+    u_char                           fqdn[64];
+    u_char                           identity[64];
+    u_char                           user[32];
+    u_char                           peer[48];
+} ngx_fcfh_event_t;
+
+
 /* counters for fcfh_metrics, updated with atomic adds by every worker */
 typedef struct {
     ngx_atomic_t                     handshakes;
@@ -68,6 +95,8 @@ typedef struct {
     ngx_atomic_t                     channel_bytes_in;
     ngx_atomic_t                     channel_bytes_out;
     ngx_atomic_t                     relay_errors;
+    ngx_atomic_t                     events;
+    ngx_atomic_t                     events_dropped;  /* readers behind */
 } ngx_fcfh_counters_t;
 
 
@@ -82,6 +111,8 @@ struct ngx_fcfh_zone_s {
     uint64_t                         serial;
     ngx_fcfh_worker_slot_t           workers[NGX_FCFH_MAX_WORKERS];
     ngx_fcfh_counters_t              counters;
+    uint64_t                         event_seq;   /* the newest event */
+    ngx_fcfh_event_t                 events[NGX_FCFH_EVENTS];
 };
 
 
@@ -199,6 +230,12 @@ ngx_int_t ngx_fcfh_registry_route(ngx_str_t *device, ngx_fcfh_route_t *route);
 ngx_fcfh_link_t *ngx_fcfh_registry_local(u_char *guid, uint64_t serial);
 ngx_int_t ngx_fcfh_registry_close(ngx_str_t *device, ngx_log_t *log);
 ngx_fcfh_counters_t *ngx_fcfh_registry_counters(void);
+void ngx_fcfh_event_emit(ngx_uint_t type, ngx_uint_t reason, u_char *guid,
+    ngx_str_t *fqdn, ngx_str_t *identity, ngx_str_t *user, ngx_str_t *peer,
+    ngx_uint_t trigger);
+ngx_int_t ngx_fcfh_event_next(uint64_t after, ngx_fcfh_event_t *ev,
+    uint64_t *dropped);
+uint64_t ngx_fcfh_event_last(void);
 
 #define ngx_fcfh_count(field, n)                                              \
     do {                                                                      \

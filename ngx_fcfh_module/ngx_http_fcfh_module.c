@@ -34,6 +34,16 @@ static ngx_int_t ngx_http_fcfh_api_error(ngx_http_request_t *r,
 static ngx_int_t ngx_http_fcfh_arg_uint(ngx_http_request_t *r, char *name,
     ngx_uint_t max, ngx_uint_t *value);
 static ngx_int_t ngx_http_fcfh_metrics_handler(ngx_http_request_t *r);
+typedef struct ngx_http_fcfh_events_ctx_s  ngx_http_fcfh_events_ctx_t;
+
+static ngx_int_t ngx_http_fcfh_events_handler(ngx_http_request_t *r);
+static void ngx_http_fcfh_events_timer(ngx_event_t *ev);
+static void ngx_http_fcfh_events_read(ngx_http_request_t *r);
+static ngx_chain_t *ngx_http_fcfh_events_buf(
+    ngx_http_fcfh_events_ctx_t *ctx);
+static ngx_int_t ngx_http_fcfh_events_send(ngx_http_fcfh_events_ctx_t *ctx,
+    ngx_chain_t *cl);
+static void ngx_http_fcfh_events_cleanup(void *data);
 static ngx_int_t ngx_http_fcfh_status_handler(ngx_http_request_t *r);
 static size_t ngx_http_fcfh_entry_size(ngx_fcfh_entry_info_t *info);
 static u_char *ngx_http_fcfh_entry_json(u_char *p,
@@ -68,6 +78,13 @@ static ngx_command_t  ngx_http_fcfh_commands[] = {
       0,
       0,
       (void *) ngx_http_fcfh_metrics_handler },
+
+    { ngx_string("fcfh_events"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_fcfh_handler,
+      0,
+      0,
+      (void *) ngx_http_fcfh_events_handler },
 
       ngx_null_command
 };
@@ -990,4 +1007,420 @@ ngx_http_fcfh_metrics_handler(ngx_http_request_t *r)
     return ngx_http_fcfh_send(r, NGX_HTTP_OK,
                               (u_char *) "text/plain; version=0.0.4", body,
                               p - body);
+}
+
+
+/*
+ * Server-Sent Events: tunnel connected and disconnected (with why), and
+ * failed authentications, as they happen in any worker.  Each SSE client
+ * follows the zone's event ring on a short timer; a client too slow for
+ * the ring gets a "dropped" event with the count (and a log line), never
+ * a silent gap.  Filters: ?guid=, ?fqdn=, ?type=connected|disconnected|
+ * auth_failed.  Last-Event-ID resumes from the ring.
+ */
+
+#define NGX_HTTP_FCFH_EVENTS_POLL      200
+#define NGX_HTTP_FCFH_EVENTS_KEEPALIVE 15000
+#define NGX_HTTP_FCFH_EVENTS_BUSY      32
+#define NGX_HTTP_FCFH_EVENT_SIZE       2048
+
+
+struct ngx_http_fcfh_events_ctx_s {
+    ngx_http_request_t              *request;
+    ngx_chain_t                     *free;
+    ngx_chain_t                     *busy;
+    ngx_uint_t                       nbusy;
+    ngx_event_t                      timer;
+    uint64_t                         seq;
+    ngx_msec_t                       quiet;      /* since the last write */
+    u_char                           guid[NGX_FCFH_APF_GUID_SIZE];
+    ngx_str_t                        fqdn;
+    ngx_uint_t                       type;
+    unsigned                         by_guid:1;
+};
+
+
+static const char  *ngx_http_fcfh_event_names[] = {
+    "", "connected", "disconnected", "auth_failed"
+};
+
+
+static ngx_int_t
+ngx_http_fcfh_events_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                    rc, n;
+    ngx_str_t                    arg;
+    ngx_uint_t                   i;
+    ngx_chain_t                 *cl;
+    ngx_list_part_t             *part;
+    ngx_table_elt_t             *h, *cc;
+    ngx_pool_cleanup_t          *cln;
+    ngx_http_fcfh_events_ctx_t  *ctx;
+
+    static u_char                hello[] = ": fcfh events\n\n";
+
+    if (!(r->method & NGX_HTTP_GET)) {
+        return NGX_HTTP_NOT_ALLOWED;
+    }
+
+    rc = ngx_http_discard_request_body(r);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_fcfh_events_ctx_t));
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->request = r;
+
+    if (ngx_http_arg(r, (u_char *) "guid", 4, &arg) == NGX_OK) {
+        if (ngx_fcfh_apf_guid_from_text((char *) arg.data, arg.len,
+                                        ctx->guid)
+            != 0)
+        {
+            return ngx_http_fcfh_api_error(r, NGX_HTTP_BAD_REQUEST,
+                                           "guid is not a GUID");
+        }
+
+        ctx->by_guid = 1;
+    }
+
+    if (ngx_http_arg(r, (u_char *) "fqdn", 4, &arg) == NGX_OK) {
+        ctx->fqdn = arg;
+    }
+
+    if (ngx_http_arg(r, (u_char *) "type", 4, &arg) == NGX_OK) {
+        for (i = 1; i < 4; i++) {
+            if (ngx_strlen(ngx_http_fcfh_event_names[i]) == arg.len
+                && ngx_strncmp(ngx_http_fcfh_event_names[i], arg.data,
+                               arg.len) == 0)
+            {
+                ctx->type = i;
+            }
+        }
+
+        if (ctx->type == 0) {
+            return ngx_http_fcfh_api_error(r, NGX_HTTP_BAD_REQUEST,
+                        "type is connected, disconnected or auth_failed");
+        }
+    }
+
+    /* new events only, or from where a reconnecting client left off */
+
+    ctx->seq = ngx_fcfh_event_last();
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == sizeof("Last-Event-ID") - 1
+            && ngx_strncasecmp(h[i].key.data, (u_char *) "Last-Event-ID",
+                               h[i].key.len) == 0)
+        {
+            n = ngx_atoi(h[i].value.data, h[i].value.len);
+
+            if (n != NGX_ERROR && (uint64_t) n <= ctx->seq) {
+                ctx->seq = n;
+            }
+        }
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln->handler = ngx_http_fcfh_events_cleanup;
+    cln->data = ctx;
+
+    cc = ngx_list_push(&r->headers_out.headers);
+    if (cc == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cc->hash = 1;
+    ngx_str_set(&cc->key, "Cache-Control");
+    ngx_str_set(&cc->value, "no-cache");
+
+    r->headers_out.status = NGX_HTTP_OK;
+    r->headers_out.content_length_n = -1;
+    ngx_str_set(&r->headers_out.content_type, "text/event-stream");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    cl = ngx_http_fcfh_events_buf(ctx);
+    if (cl == NULL) {
+        return NGX_ERROR;
+    }
+
+    cl->buf->last = ngx_cpymem(cl->buf->last, hello, sizeof(hello) - 1);
+
+    if (ngx_http_fcfh_events_send(ctx, cl) == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    /* a long-lived response: the client leaving ends it */
+    r->read_event_handler = ngx_http_fcfh_events_read;
+
+    /* graceful shutdown closes it like an idle keep-alive connection */
+    r->connection->idle = 1;
+
+    ctx->timer.handler = ngx_http_fcfh_events_timer;
+    ctx->timer.data = ctx;
+    ctx->timer.log = r->connection->log;
+
+    ngx_add_timer(&ctx->timer, NGX_HTTP_FCFH_EVENTS_POLL);
+
+    r->main->count++;
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_fcfh_events_read(ngx_http_request_t *r)
+{
+    if (r->connection->close) {
+        ngx_http_finalize_request(r, NGX_HTTP_CLIENT_CLOSED_REQUEST);
+        return;
+    }
+
+    ngx_http_test_reading(r);
+}
+
+
+static void
+ngx_http_fcfh_events_timer(ngx_event_t *ev)
+{
+    u_char                      *p, *start;
+    uint64_t                     dropped;
+    ngx_str_t                    s;
+    ngx_uint_t                   n;
+    ngx_chain_t                 *cl;
+    ngx_connection_t            *c;
+    ngx_fcfh_event_t             e;
+    ngx_http_request_t          *r;
+    ngx_http_fcfh_events_ctx_t  *ctx;
+    char                         guid[NGX_FCFH_APF_GUID_TEXT_SIZE];
+
+    ctx = ev->data;
+    r = ctx->request;
+    c = r->connection;
+
+    if (c->close || c->error) {
+        ngx_http_finalize_request(r, NGX_HTTP_CLIENT_CLOSED_REQUEST);
+        return;
+    }
+
+    for (n = 0; n < 64; n++) {
+
+        if (ctx->nbusy >= NGX_HTTP_FCFH_EVENTS_BUSY) {
+            /* a reader that does not keep up falls behind in the ring */
+            break;
+        }
+
+        if (ngx_fcfh_event_next(ctx->seq, &e, &dropped) != NGX_OK) {
+            break;
+        }
+
+        cl = ngx_http_fcfh_events_buf(ctx);
+        if (cl == NULL) {
+            ngx_http_finalize_request(r, NGX_ERROR);
+            return;
+        }
+
+        start = cl->buf->last;
+        p = start;
+
+        if (dropped) {
+            ngx_log_error(NGX_LOG_WARN, c->log, 0,
+                          "fcfh: event subscriber too slow, %uL events "
+                          "dropped", dropped);
+
+            p = ngx_sprintf(p, "event: dropped\ndata: {\"dropped\":%uL}"
+                            "\n\n", dropped);
+        }
+
+        ctx->seq = e.seq;
+
+        if ((ctx->type && ctx->type != e.type)
+            || (ctx->by_guid
+                && ngx_memcmp(ctx->guid, e.guid, NGX_FCFH_APF_GUID_SIZE)
+                   != 0)
+            || (ctx->fqdn.len
+                && (ctx->fqdn.len != e.fqdn_len
+                    || ngx_strncasecmp(ctx->fqdn.data, e.fqdn, e.fqdn_len)
+                       != 0)))
+        {
+            if (p == start) {
+                /* back to the free list, unused */
+                cl->next = ctx->free;
+                ctx->free = cl;
+                continue;
+            }
+
+        } else {
+            ngx_fcfh_apf_guid_to_text(e.guid, guid);
+
+            p = ngx_sprintf(p, "id: %uL\nevent: %s\ndata: {\"id\":%uL,"
+                            "\"event\":\"%s\",\"time\":",
+                            e.seq, ngx_http_fcfh_event_names[e.type], e.seq,
+                            ngx_http_fcfh_event_names[e.type]);
+            p = ngx_http_fcfh_json_time(p, e.time);
+            p = ngx_sprintf(p, ",\"guid\":\"%*s\",\"worker\":%P,\"fqdn\":",
+                            (size_t) NGX_FCFH_APF_GUID_TEXT_SIZE, guid,
+                            e.pid);
+
+            s.data = e.fqdn; s.len = e.fqdn_len;
+            p = ngx_http_fcfh_json_str(p, &s);
+            p = ngx_cpymem(p, ",\"identity\":", sizeof(",\"identity\":") - 1);
+            s.data = e.identity; s.len = e.identity_len;
+            p = ngx_http_fcfh_json_str(p, &s);
+            p = ngx_cpymem(p, ",\"user\":", sizeof(",\"user\":") - 1);
+            s.data = e.user; s.len = e.user_len;
+            p = ngx_http_fcfh_json_str(p, &s);
+            p = ngx_cpymem(p, ",\"peer\":", sizeof(",\"peer\":") - 1);
+            s.data = e.peer; s.len = e.peer_len;
+            p = ngx_http_fcfh_json_str(p, &s);
+
+            p = ngx_sprintf(p, ",\"trigger\":\"%s\"",
+                            ngx_fcfh_apf_trigger_name(e.trigger));
+
+            if (e.type == NGX_FCFH_EVENT_DISCONNECTED) {
+                p = ngx_sprintf(p, ",\"reason\":\"%s\"",
+                                ngx_http_fcfh_close_names[
+                                    ngx_min(e.reason, NGX_FCFH_CLOSE_MAX - 1)]);
+
+            } else if (e.type == NGX_FCFH_EVENT_AUTH_FAILED) {
+                p = ngx_sprintf(p, ",\"reason\":\"%s\"",
+                                ngx_fcfh_apf_disconnect_reason_name(e.reason));
+            }
+
+            p = ngx_cpymem(p, "}\n\n", 3);
+        }
+
+        cl->buf->last = p;
+
+        if (ngx_http_fcfh_events_send(ctx, cl) == NGX_ERROR) {
+            ngx_http_finalize_request(r, NGX_ERROR);
+            return;
+        }
+
+        ctx->quiet = 0;
+    }
+
+    ctx->quiet += NGX_HTTP_FCFH_EVENTS_POLL;
+
+    if (ctx->quiet >= NGX_HTTP_FCFH_EVENTS_KEEPALIVE) {
+        /* a comment line keeps proxies and clients from timing out */
+        cl = ngx_http_fcfh_events_buf(ctx);
+
+        if (cl == NULL) {
+            ngx_http_finalize_request(r, NGX_ERROR);
+            return;
+        }
+
+        cl->buf->last = ngx_cpymem(cl->buf->last, ":\n\n", 3);
+
+        if (ngx_http_fcfh_events_send(ctx, cl) == NGX_ERROR) {
+            ngx_http_finalize_request(r, NGX_ERROR);
+            return;
+        }
+
+        ctx->quiet = 0;
+    }
+
+    ngx_add_timer(&ctx->timer, NGX_HTTP_FCFH_EVENTS_POLL);
+
+    ngx_http_run_posted_requests(c);
+}
+
+
+/*
+ * Event buffers are recycled: a long-lived stream must not grow its
+ * request pool with every event.
+ */
+
+static ngx_chain_t *
+ngx_http_fcfh_events_buf(ngx_http_fcfh_events_ctx_t *ctx)
+{
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    cl = ngx_chain_get_free_buf(ctx->request->pool, &ctx->free);
+    if (cl == NULL) {
+        return NULL;
+    }
+
+    b = cl->buf;
+
+    if (b->start == NULL) {
+        b->start = ngx_palloc(ctx->request->pool, NGX_HTTP_FCFH_EVENT_SIZE);
+        if (b->start == NULL) {
+            return NULL;
+        }
+
+        b->end = b->start + NGX_HTTP_FCFH_EVENT_SIZE;
+    }
+
+    b->pos = b->start;
+    b->last = b->start;
+    b->temporary = 1;
+    b->flush = 1;
+    b->tag = (ngx_buf_tag_t) &ngx_http_fcfh_module;
+
+    cl->next = NULL;
+
+    return cl;
+}
+
+
+static ngx_int_t
+ngx_http_fcfh_events_send(ngx_http_fcfh_events_ctx_t *ctx, ngx_chain_t *cl)
+{
+    ngx_int_t     rc;
+    ngx_chain_t  *b;
+
+    rc = ngx_http_output_filter(ctx->request, cl);
+
+    ngx_chain_update_chains(ctx->request->pool, &ctx->free, &ctx->busy, &cl,
+                            (ngx_buf_tag_t) &ngx_http_fcfh_module);
+
+    ctx->nbusy = 0;
+
+    for (b = ctx->busy; b; b = b->next) {
+        ctx->nbusy++;
+    }
+
+    return rc;
+}
+
+
+static void
+ngx_http_fcfh_events_cleanup(void *data)
+{
+    ngx_http_fcfh_events_ctx_t  *ctx = data;
+
+    if (ctx->timer.timer_set) {
+        ngx_del_timer(&ctx->timer);
+    }
 }

@@ -439,6 +439,11 @@ done:
              */
             t->options_sent = 1;
 
+            /* the tunnel is usable now: tell the event subscribers */
+            ngx_fcfh_event_emit(NGX_FCFH_EVENT_CONNECTED, 0, t->guid,
+                                &t->fqdn, &t->identity, &t->user, &t->peer,
+                                t->trigger);
+
             n = ngx_fcfh_apf_write_keepalive_options(
                     ngx_stream_fcfh_tunnel_reserve(t),
                     NGX_FCFH_CONTROL_MAX,
@@ -870,10 +875,18 @@ bind:
                   "device identity \"%V\" may not register GUID %V",
                   &t->identity, &t->guid_text);
 
+    ngx_fcfh_event_emit(NGX_FCFH_EVENT_AUTH_FAILED,
+                        NGX_FCFH_APF_DISC_HOST_NOT_ALLOWED, t->guid, NULL,
+                        &t->identity, &t->user, &t->peer, t->trigger);
+
     return ngx_stream_fcfh_tunnel_refuse(t, NGX_FCFH_APF_DISC_HOST_NOT_ALLOWED,
                                          NGX_LOG_DEBUG, "guid binding");
 
 failed:
+
+    ngx_fcfh_event_emit(NGX_FCFH_EVENT_AUTH_FAILED,
+                        NGX_FCFH_APF_DISC_INVALID_CREDENTIALS, t->guid, NULL,
+                        NULL, &t->user, &t->peer, t->trigger);
 
     ngx_stream_fcfh_tunnel_commit(t,
         ngx_fcfh_apf_write_userauth_failure(ngx_stream_fcfh_tunnel_reserve(t),
@@ -966,6 +979,10 @@ ngx_stream_fcfh_tunnel_register(ngx_stream_fcfh_tunnel_t *t)
         ngx_log_error(NGX_LOG_WARN, c->log, 0,
                       "device GUID %V is connected already as another "
                       "identity, refused", &t->guid_text);
+
+        ngx_fcfh_event_emit(NGX_FCFH_EVENT_AUTH_FAILED,
+                            NGX_FCFH_APF_DISC_HOST_NOT_ALLOWED, t->guid, NULL,
+                            &t->identity, &t->user, &t->peer, t->trigger);
         return ngx_stream_fcfh_tunnel_refuse(t,
                                        NGX_FCFH_APF_DISC_HOST_NOT_ALLOWED,
                                        NGX_LOG_DEBUG, "duplicate guid");
@@ -1422,6 +1439,10 @@ ngx_stream_fcfh_tunnel_close(ngx_stream_fcfh_tunnel_t *t, ngx_uint_t status)
         ngx_fcfh_count(closed[t->close_kind], 1);
         ngx_fcfh_count(bytes_in, t->bytes_in);
         ngx_fcfh_count(bytes_out, t->bytes_out);
+
+        ngx_fcfh_event_emit(NGX_FCFH_EVENT_DISCONNECTED, t->close_kind,
+                            t->guid, &t->fqdn, &t->identity, &t->user,
+                            &t->peer, t->trigger);
 
     } else {
         /* a handshake that did not make it, by the reason we gave */
