@@ -811,9 +811,11 @@ ngx_http_fcfh_api_stats(ngx_http_request_t *r)
 
     p = ngx_sprintf(p, "},\"bytes_in\":%uA,\"bytes_out\":%uA,"
                     "\"channel_bytes_in\":%uA,\"channel_bytes_out\":%uA,"
-                    "\"relay_errors\":%uA}\n",
+                    "\"relay_errors\":%uA,\"events\":%uA,"
+                    "\"events_dropped\":%uA}\n",
                     cn->bytes_in, cn->bytes_out, cn->channel_bytes_in,
-                    cn->channel_bytes_out, cn->relay_errors);
+                    cn->channel_bytes_out, cn->relay_errors, cn->events,
+                    cn->events_dropped);
 
     return ngx_http_fcfh_send_json(r, NGX_HTTP_OK, body, p - body);
 }
@@ -997,12 +999,19 @@ ngx_http_fcfh_metrics_handler(ngx_http_request_t *r)
         "gone.\n"
         "# TYPE fcfh_relay_errors_total counter\n"
         "fcfh_relay_errors_total %uA\n"
+        "# HELP fcfh_events_total Events published.\n"
+        "# TYPE fcfh_events_total counter\n"
+        "fcfh_events_total %uA\n"
+        "# HELP fcfh_events_dropped_total Events subscribers were too "
+        "slow for.\n"
+        "# TYPE fcfh_events_dropped_total counter\n"
+        "fcfh_events_dropped_total %uA\n"
         "# HELP fcfh_zone_bytes Registry zone size and pages used.\n"
         "# TYPE fcfh_zone_bytes gauge\n"
         "fcfh_zone_bytes{kind=\"size\"} %uz\n"
         "fcfh_zone_bytes{kind=\"used\"} %uz\n",
         channels, bin, bout, cn->channel_bytes_in, cn->channel_bytes_out,
-        cn->relay_errors, size, used);
+        cn->relay_errors, cn->events, cn->events_dropped, size, used);
 
     return ngx_http_fcfh_send(r, NGX_HTTP_OK,
                               (u_char *) "text/plain; version=0.0.4", body,
