@@ -63,6 +63,8 @@ struct ngx_fcfh_link_s {
     ngx_queue_t                      queue;
     ngx_fcfh_entry_t                *entry;
     void                           (*evict)(ngx_fcfh_link_t *link);
+    void                           (*drain)(ngx_fcfh_link_t *link,
+                                            ngx_msec_t exiting);
 };
 
 
@@ -80,6 +82,8 @@ typedef struct {
     ngx_uint_t                       slot;        /* worker slot in zone */
     ngx_uint_t                       evictions_seen;
     ngx_uint_t                       polls;
+    ngx_msec_t                       exiting_since;
+    unsigned                         exiting:1;
 
     ngx_str_t                        relay_dir;
     ngx_connection_t                *relay;       /* this worker's listener */

@@ -283,6 +283,26 @@ ngx_fcfh_evict_handler(ngx_event_t *ev)
         }
     }
 
+    if (ngx_exiting) {
+        /* reload or quit: each tunnel applies its server's fcfh_drain */
+
+        if (!fmcf->exiting) {
+            fmcf->exiting = 1;
+            fmcf->exiting_since = ngx_current_msec;
+        }
+
+        for (q = ngx_queue_head(&fmcf->tunnels);
+             q != ngx_queue_sentinel(&fmcf->tunnels);
+             q = next)
+        {
+            next = ngx_queue_next(q);
+            link = ngx_queue_data(q, ngx_fcfh_link_t, queue);
+
+            /* drain() may close the tunnel and unlink it */
+            link->drain(link, ngx_current_msec - fmcf->exiting_since);
+        }
+    }
+
     ngx_add_timer(ev, NGX_FCFH_EVICT_POLL);
 }
 

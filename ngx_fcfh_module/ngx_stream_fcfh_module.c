@@ -27,6 +27,8 @@ static char *ngx_stream_fcfh_merge_srv_conf(ngx_conf_t *cf, void *parent,
     void *child);
 static char *ngx_stream_fcfh_tunnel(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_stream_fcfh_drain(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 
 
 static ngx_conf_num_bounds_t  ngx_stream_fcfh_max_forwards_bounds = {
@@ -103,6 +105,13 @@ static ngx_command_t  ngx_stream_fcfh_commands[] = {
       NGX_STREAM_SRV_CONF_OFFSET,
       offsetof(ngx_stream_fcfh_srv_conf_t, max_channels),
       &ngx_stream_fcfh_max_channels_bounds },
+
+    { ngx_string("fcfh_drain"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_stream_fcfh_drain,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      offsetof(ngx_stream_fcfh_srv_conf_t, drain),
+      NULL },
 
       ngx_null_command
 };
@@ -275,6 +284,7 @@ ngx_stream_fcfh_create_srv_conf(ngx_conf_t *cf)
     conf->keepalive = NGX_CONF_UNSET;
     conf->max_forwards = NGX_CONF_UNSET_UINT;
     conf->max_channels = NGX_CONF_UNSET_UINT;
+    conf->drain = NGX_CONF_UNSET;
 
     return conf;
 }
@@ -303,6 +313,7 @@ ngx_stream_fcfh_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_sec_value(conf->keepalive, prev->keepalive, 30);
     ngx_conf_merge_uint_value(conf->max_forwards, prev->max_forwards, 16);
     ngx_conf_merge_uint_value(conf->max_channels, prev->max_channels, 16);
+    ngx_conf_merge_value(conf->drain, prev->drain, NGX_FCFH_DRAIN_OFF);
 
     if (!conf->enabled) {
         return NGX_CONF_OK;
@@ -368,3 +379,36 @@ ngx_stream_fcfh_tunnel(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     return NGX_CONF_OK;
 }
 
+
+
+/* "off", or the time an exiting worker waits before draining */
+
+static char *
+ngx_stream_fcfh_drain(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_stream_fcfh_srv_conf_t *fscf = conf;
+
+    ngx_int_t   t;
+    ngx_str_t  *value;
+
+    if (fscf->drain != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        fscf->drain = NGX_FCFH_DRAIN_OFF;
+        return NGX_CONF_OK;
+    }
+
+    t = ngx_parse_time(&value[1], 0);
+
+    if (t == NGX_ERROR) {
+        return "invalid value, expected \"off\" or a time";
+    }
+
+    fscf->drain = t;
+
+    return NGX_CONF_OK;
+}

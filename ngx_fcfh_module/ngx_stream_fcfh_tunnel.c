@@ -69,6 +69,8 @@ static ngx_int_t ngx_stream_fcfh_tunnel_refuse(ngx_stream_fcfh_tunnel_t *t,
 static void ngx_stream_fcfh_tunnel_close(ngx_stream_fcfh_tunnel_t *t,
     ngx_uint_t status);
 static void ngx_stream_fcfh_tunnel_evict(ngx_fcfh_link_t *link);
+static void ngx_stream_fcfh_tunnel_drain(ngx_fcfh_link_t *link,
+    ngx_msec_t exiting);
 static void ngx_stream_fcfh_tunnel_cleanup(void *data);
 static void ngx_stream_fcfh_tunnel_peer(ngx_stream_fcfh_tunnel_t *t);
 static u_char *ngx_stream_fcfh_tunnel_log_error(ngx_log_t *log, u_char *buf,
@@ -117,6 +119,7 @@ ngx_stream_fcfh_tunnel_handler(ngx_stream_session_t *s)
     t->fmcf = fmcf;
     t->conf = ngx_stream_get_module_srv_conf(s, ngx_stream_fcfh_module);
     t->link.evict = ngx_stream_fcfh_tunnel_evict;
+    t->link.drain = ngx_stream_fcfh_tunnel_drain;
 
     ngx_stream_set_ctx(s, t, ngx_stream_fcfh_module);
 
@@ -1478,6 +1481,41 @@ ngx_stream_fcfh_tunnel_evict(ngx_fcfh_link_t *link)
 
     ngx_stream_fcfh_tunnel_refuse(t, NGX_FCFH_APF_DISC_BY_APPLICATION,
                                   NGX_LOG_NOTICE, t->close_reason);
+}
+
+
+/*
+ * The worker is exiting (reload, quit) since "exiting" ms.  With
+ * fcfh_drain set, once that time is up the device is asked to reconnect
+ * (to a new worker) as soon as no console uses its tunnel; meanwhile no
+ * new channel is opened.  Without it the tunnel stays until the device
+ * leaves: AMT may take minutes to hours to come back after a drop.
+ */
+
+static void
+ngx_stream_fcfh_tunnel_drain(ngx_fcfh_link_t *link, ngx_msec_t exiting)
+{
+    ngx_stream_fcfh_tunnel_t  *t;
+
+    t = (ngx_stream_fcfh_tunnel_t *) link;
+
+    if (t->closing || t->conf->drain < 0
+        || exiting < (ngx_msec_t) t->conf->drain)
+    {
+        return;
+    }
+
+    t->draining = 1;
+
+    if (t->nchannels) {
+        return;
+    }
+
+    t->close_reason = "drained for a reload";
+    t->close_kind = NGX_FCFH_CLOSE_WORKER_EXIT;
+
+    ngx_stream_fcfh_tunnel_refuse(t, NGX_FCFH_APF_DISC_BY_APPLICATION,
+                                  NGX_LOG_INFO, t->close_reason);
 }
 
 

@@ -22,6 +22,10 @@
 #include "ngx_fcfh_htpasswd.h"
 
 
+/* "fcfh_drain off" (not NGX_CONF_UNSET, which merging would replace) */
+#define NGX_FCFH_DRAIN_OFF           -2
+
+
 typedef struct {
     ngx_flag_t                       enabled;
     ngx_fcfh_htpasswd_t             *htpasswd;
@@ -32,6 +36,7 @@ typedef struct {
     time_t                           keepalive;
     ngx_uint_t                       max_forwards;
     ngx_uint_t                       max_channels;
+    ngx_int_t                        drain;      /* ms, or DRAIN_OFF */
 } ngx_stream_fcfh_srv_conf_t;
 
 
