@@ -85,6 +85,8 @@ typedef struct {
     ngx_msec_t                       exiting_since;
     unsigned                         exiting:1;
 
+    ngx_socket_t                     alert_fd[2]; /* UDP: IPv4, IPv6 */
+
     ngx_str_t                        relay_dir;
     ngx_connection_t                *relay;       /* this worker's listener */
 } ngx_fcfh_main_conf_t;
@@ -104,6 +106,8 @@ ngx_int_t ngx_fcfh_check_zone(ngx_conf_t *cf, const char *directive);
 ngx_int_t ngx_fcfh_init_worker(ngx_cycle_t *cycle);
 char *ngx_fcfh_ports_slot(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 ngx_int_t ngx_fcfh_ports_allow(ngx_array_t *ports, ngx_uint_t port);
+ngx_int_t ngx_fcfh_alert_send(ngx_addr_t *to, const u_char *data, size_t len,
+    ngx_log_t *log);
 ngx_fcfh_chunk_t *ngx_fcfh_chunk_get(ngx_fcfh_main_conf_t *fmcf);
 void ngx_fcfh_chunk_free(ngx_fcfh_main_conf_t *fmcf, ngx_fcfh_chunk_t *ch);
 

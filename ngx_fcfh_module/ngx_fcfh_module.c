@@ -195,6 +195,8 @@ ngx_fcfh_init_worker(ngx_cycle_t *cycle)
 
     ngx_queue_init(&fmcf->tunnels);
     fmcf->ntunnels = 0;
+    fmcf->alert_fd[0] = (ngx_socket_t) -1;
+    fmcf->alert_fd[1] = (ngx_socket_t) -1;
     fmcf->free_chunks = NULL;
     fmcf->nfree_chunks = 0;
 
@@ -413,4 +415,51 @@ ngx_fcfh_ports_allow(ngx_array_t *ports, ngx_uint_t port)
     }
 
     return 0;
+}
+
+
+/*
+ * Sends one alert datagram from this worker's UDP socket for the family,
+ * made on first use.  Non-blocking: a full socket buffer drops the
+ * datagram (logged), as UDP would anyway.
+ */
+
+ngx_int_t
+ngx_fcfh_alert_send(ngx_addr_t *to, const u_char *data, size_t len,
+    ngx_log_t *log)
+{
+    ngx_uint_t             v6;
+    ngx_socket_t          *fd;
+    ngx_fcfh_main_conf_t  *fmcf;
+
+    fmcf = ngx_fcfh_get_main_conf(ngx_cycle);
+
+    v6 = (to->sockaddr->sa_family == AF_INET6);
+    fd = &fmcf->alert_fd[v6];
+
+    if (*fd == (ngx_socket_t) -1) {
+        *fd = ngx_socket(to->sockaddr->sa_family, SOCK_DGRAM, 0);
+
+        if (*fd == (ngx_socket_t) -1) {
+            ngx_log_error(NGX_LOG_ERR, log, ngx_socket_errno,
+                          ngx_socket_n " for alerts failed");
+            return NGX_ERROR;
+        }
+
+        if (ngx_nonblocking(*fd) == -1) {
+            ngx_log_error(NGX_LOG_ERR, log, ngx_socket_errno,
+                          ngx_nonblocking_n " for alerts failed");
+            (void) ngx_close_socket(*fd);
+            *fd = (ngx_socket_t) -1;
+            return NGX_ERROR;
+        }
+    }
+
+    if (sendto(*fd, data, len, 0, to->sockaddr, to->socklen) == -1) {
+        ngx_log_error(NGX_LOG_ERR, log, ngx_socket_errno,
+                      "sendto() of an alert to %V failed", &to->name);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }

@@ -491,6 +491,8 @@ ngx_fcfh_registry_copy(ngx_pool_t *pool, ngx_fcfh_entry_t *e,
     info->minor = e->minor;
     info->keepalive = e->keepalive;
     info->nchannels = e->nchannels;
+    info->alerts = e->alerts;
+    info->alert_after_connect = e->alert_after_connect;
     info->auth = e->auth;
     info->nports = e->nports;
     ngx_memcpy(info->ports, e->ports, sizeof(e->ports));

@@ -63,6 +63,10 @@ typedef struct {
 #define NGX_FCFH_EVENT_CONNECTED     1
 #define NGX_FCFH_EVENT_DISCONNECTED  2
 #define NGX_FCFH_EVENT_AUTH_FAILED   3
+#define NGX_FCFH_EVENT_ALERT         4
+
+/* an alert this soon after connecting: the alert brought the device */
+#define NGX_FCFH_ALERT_EVIDENCE      10
 
 
 typedef struct {
@@ -139,6 +143,8 @@ struct ngx_fcfh_entry_s {
     uint16_t                         minor;
     uint32_t                         keepalive;   /* interval asked, s */
     uint32_t                         nchannels;   /* owner, no lock */
+    uint32_t                         alerts;      /* owner, no lock */
+    uint32_t                         alert_after_connect;  /* ditto */
 
     uint16_t                         ports[NGX_FCFH_MAX_PORTS];
     uint16_t                         nports;
@@ -193,6 +199,8 @@ typedef struct {
     uint16_t                         minor;
     uint32_t                         keepalive;
     uint32_t                         nchannels;
+    uint32_t                         alerts;
+    ngx_uint_t                       alert_after_connect;
     ngx_uint_t                       auth;
     ngx_uint_t                       nports;
     uint16_t                         ports[NGX_FCFH_MAX_PORTS];

@@ -261,7 +261,8 @@ ngx_http_fcfh_entry_size(ngx_fcfh_entry_info_t *info)
                  "\"trigger_code\":,\"protocol_version\":\".\","
                  "\"connected_at\":,\"last_keepalive\":,\"bytes_in\":,"
                  "\"bytes_out\":,\"keepalive_interval\":,\"channels\":,"
-                 "\"keepalive_age\":}")
+                 "\"keepalive_age\":,\"alerts\":,"
+                 "\"trigger_evidence\":\"alert_after_connect\"}")
           + NGX_FCFH_APF_GUID_TEXT_SIZE
           + NGX_FCFH_MAX_PORTS * (NGX_INT32_LEN + 1)
           + 10 * NGX_INT64_LEN + 2 * sizeof("\"1970-01-01T00:00:00Z\"")
@@ -330,11 +331,17 @@ ngx_http_fcfh_entry_json(u_char *p, ngx_fcfh_entry_info_t *info)
                     info->nchannels);
 
     if (info->last_keepalive) {
-        p = ngx_sprintf(p, "%T}", ngx_max(ngx_time() - info->last_keepalive,
-                                          0));
+        p = ngx_sprintf(p, "%T", ngx_max(ngx_time() - info->last_keepalive,
+                                         0));
     } else {
-        p = ngx_cpymem(p, "null}", 5);
+        p = ngx_cpymem(p, "null", 4);
     }
+
+    /* what the device's behaviour says about why it called */
+    p = ngx_sprintf(p, ",\"alerts\":%uD,\"trigger_evidence\":%s}",
+                    info->alerts,
+                    info->alert_after_connect ? "\"alert_after_connect\""
+                                              : "null");
 
     return p;
 }
@@ -1050,7 +1057,7 @@ struct ngx_http_fcfh_events_ctx_s {
 
 
 static const char  *ngx_http_fcfh_event_names[] = {
-    "", "connected", "disconnected", "auth_failed"
+    "", "connected", "disconnected", "auth_failed", "alert"
 };
 
 
@@ -1102,7 +1109,7 @@ ngx_http_fcfh_events_handler(ngx_http_request_t *r)
     }
 
     if (ngx_http_arg(r, (u_char *) "type", 4, &arg) == NGX_OK) {
-        for (i = 1; i < 4; i++) {
+        for (i = 1; i < 5; i++) {
             if (ngx_strlen(ngx_http_fcfh_event_names[i]) == arg.len
                 && ngx_strncmp(ngx_http_fcfh_event_names[i], arg.data,
                                arg.len) == 0)
@@ -1113,7 +1120,8 @@ ngx_http_fcfh_events_handler(ngx_http_request_t *r)
 
         if (ctx->type == 0) {
             return ngx_http_fcfh_api_error(r, NGX_HTTP_BAD_REQUEST,
-                        "type is connected, disconnected or auth_failed");
+                        "type is connected, disconnected, auth_failed "
+                        "or alert");
         }
     }
 
@@ -1304,7 +1312,15 @@ ngx_http_fcfh_events_timer(ngx_event_t *ev)
             p = ngx_cpymem(p, ",\"identity\":", sizeof(",\"identity\":") - 1);
             s.data = e.identity; s.len = e.identity_len;
             p = ngx_http_fcfh_json_str(p, &s);
-            p = ngx_cpymem(p, ",\"user\":", sizeof(",\"user\":") - 1);
+            /* an alert's "user" slot holds where the datagram was for */
+            if (e.type == NGX_FCFH_EVENT_ALERT) {
+                p = ngx_cpymem(p, ",\"receiver\":",
+                               sizeof(",\"receiver\":") - 1);
+
+            } else {
+                p = ngx_cpymem(p, ",\"user\":", sizeof(",\"user\":") - 1);
+            }
+
             s.data = e.user; s.len = e.user_len;
             p = ngx_http_fcfh_json_str(p, &s);
             p = ngx_cpymem(p, ",\"peer\":", sizeof(",\"peer\":") - 1);
@@ -1318,6 +1334,10 @@ ngx_http_fcfh_events_timer(ngx_event_t *ev)
                 p = ngx_sprintf(p, ",\"reason\":\"%s\"",
                                 ngx_http_fcfh_close_names[
                                     ngx_min(e.reason, NGX_FCFH_CLOSE_MAX - 1)]);
+
+            } else if (e.type == NGX_FCFH_EVENT_ALERT) {
+                p = ngx_sprintf(p, ",\"relayed\":%s",
+                                e.reason ? "true" : "false");
 
             } else if (e.type == NGX_FCFH_EVENT_AUTH_FAILED) {
                 p = ngx_sprintf(p, ",\"reason\":\"%s\"",

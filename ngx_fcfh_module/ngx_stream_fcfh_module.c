@@ -29,6 +29,8 @@ static char *ngx_stream_fcfh_tunnel(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_stream_fcfh_drain(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_stream_fcfh_alert_receivers(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 
 
 static ngx_conf_num_bounds_t  ngx_stream_fcfh_max_forwards_bounds = {
@@ -111,6 +113,13 @@ static ngx_command_t  ngx_stream_fcfh_commands[] = {
       ngx_stream_fcfh_drain,
       NGX_STREAM_SRV_CONF_OFFSET,
       offsetof(ngx_stream_fcfh_srv_conf_t, drain),
+      NULL },
+
+    { ngx_string("fcfh_alert_receivers"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_1MORE,
+      ngx_stream_fcfh_alert_receivers,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      0,
       NULL },
 
       ngx_null_command
@@ -285,6 +294,7 @@ ngx_stream_fcfh_create_srv_conf(ngx_conf_t *cf)
     conf->max_forwards = NGX_CONF_UNSET_UINT;
     conf->max_channels = NGX_CONF_UNSET_UINT;
     conf->drain = NGX_CONF_UNSET;
+    conf->alert_receivers = NGX_CONF_UNSET_PTR;
 
     return conf;
 }
@@ -314,6 +324,8 @@ ngx_stream_fcfh_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_uint_value(conf->max_forwards, prev->max_forwards, 16);
     ngx_conf_merge_uint_value(conf->max_channels, prev->max_channels, 16);
     ngx_conf_merge_value(conf->drain, prev->drain, NGX_FCFH_DRAIN_OFF);
+    ngx_conf_merge_ptr_value(conf->alert_receivers, prev->alert_receivers,
+                             NULL);
 
     if (!conf->enabled) {
         return NGX_CONF_OK;
@@ -409,6 +421,53 @@ ngx_stream_fcfh_drain(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     fscf->drain = t;
+
+    return NGX_CONF_OK;
+}
+
+
+/* "address:port ...": where device datagrams (SNMP traps) may go */
+
+static char *
+ngx_stream_fcfh_alert_receivers(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_stream_fcfh_srv_conf_t *fscf = conf;
+
+    ngx_int_t    rc;
+    ngx_str_t   *value;
+    ngx_uint_t   i;
+    ngx_addr_t  *addr;
+
+    if (fscf->alert_receivers != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    fscf->alert_receivers = ngx_array_create(cf->pool, cf->args->nelts,
+                                             sizeof(ngx_addr_t));
+    if (fscf->alert_receivers == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        addr = ngx_array_push(fscf->alert_receivers);
+        if (addr == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        rc = ngx_parse_addr_port(cf->pool, addr, value[i].data, value[i].len);
+
+        if (rc != NGX_OK || ngx_inet_get_port(addr->sockaddr) == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid alert receiver \"%V\", expected "
+                               "address:port", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        addr->name = value[i];
+    }
 
     return NGX_CONF_OK;
 }

@@ -59,6 +59,8 @@ static ngx_int_t ngx_stream_fcfh_tunnel_global(ngx_stream_fcfh_tunnel_t *t,
     ngx_fcfh_apf_msg_t *msg);
 static ngx_int_t ngx_stream_fcfh_tunnel_forward(ngx_stream_fcfh_tunnel_t *t,
     ngx_fcfh_apf_global_t *g);
+static ngx_int_t ngx_stream_fcfh_tunnel_alert(ngx_stream_fcfh_tunnel_t *t,
+    ngx_fcfh_apf_global_t *g);
 static ngx_int_t ngx_stream_fcfh_tunnel_hold(ngx_stream_fcfh_tunnel_t *t,
     u_char *buf, size_t len, size_t need);
 static ngx_int_t ngx_stream_fcfh_tunnel_queued(ngx_stream_fcfh_tunnel_t *t,
@@ -1024,6 +1026,7 @@ ngx_stream_fcfh_tunnel_global(ngx_stream_fcfh_tunnel_t *t,
     ngx_fcfh_apf_msg_t *msg)
 {
     ssize_t                 n;
+    ngx_int_t               ok;
     ngx_connection_t       *c;
     ngx_fcfh_apf_global_t  *g;
 
@@ -1067,19 +1070,95 @@ ngx_stream_fcfh_tunnel_global(ngx_stream_fcfh_tunnel_t *t,
         return ngx_stream_fcfh_tunnel_queued(t, n);
 
     default: /* NGX_FCFH_APF_GLOBAL_UDP_SEND_TO */
-        ngx_log_error(NGX_LOG_INFO, c->log, 0,
-                      "device datagram to port %uD not relayed", g->port);
+        ok = (ngx_stream_fcfh_tunnel_alert(t, g) == NGX_OK);
 
         if (!g->want_reply) {
             return NGX_OK;
         }
 
-        n = ngx_fcfh_apf_write_request_failure(
-                ngx_stream_fcfh_tunnel_reserve(t),
-                NGX_FCFH_CONTROL_MAX);
+        n = ok ? ngx_fcfh_apf_write_request_success(
+                     ngx_stream_fcfh_tunnel_reserve(t),
+                     NGX_FCFH_CONTROL_MAX, -1)
+               : ngx_fcfh_apf_write_request_failure(
+                     ngx_stream_fcfh_tunnel_reserve(t),
+                     NGX_FCFH_CONTROL_MAX);
 
         return ngx_stream_fcfh_tunnel_queued(t, n);
     }
+}
+
+
+/*
+ * A datagram the device asks the gateway to send (udp-send-to: SNMP traps,
+ * alerts).  Sent only to a receiver in fcfh_alert_receivers; anything
+ * else is refused and logged.  Either way it is an alert event, and an
+ * alert right after connecting is the evidence of an alert-triggered
+ * connection.
+ */
+
+static ngx_int_t
+ngx_stream_fcfh_tunnel_alert(ngx_stream_fcfh_tunnel_t *t,
+    ngx_fcfh_apf_global_t *g)
+{
+    u_char             text[NGX_SOCKADDR_STRLEN];
+    ngx_int_t          rc;
+    ngx_str_t          target;
+    ngx_uint_t         i;
+    ngx_addr_t        *addr;
+    ngx_connection_t  *c;
+
+    c = t->session->connection;
+
+    target.data = text;
+    target.len = ngx_snprintf(text, sizeof(text), "%*s:%uD",
+                              (size_t) ngx_min(g->address.len, 64),
+                              g->address.data, g->port)
+                 - text;
+
+    rc = NGX_DECLINED;
+
+    if (t->conf->alert_receivers) {
+        addr = t->conf->alert_receivers->elts;
+
+        for (i = 0; i < t->conf->alert_receivers->nelts; i++) {
+            if (addr[i].name.len == target.len
+                && ngx_strncasecmp(addr[i].name.data, target.data,
+                                   target.len) == 0)
+            {
+                rc = ngx_fcfh_alert_send(&addr[i], g->data.data,
+                                         g->data.len, c->log);
+                break;
+            }
+        }
+    }
+
+    if (rc == NGX_OK) {
+        ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                      "device alert datagram (%uD bytes) relayed to %V",
+                      g->data.len, &target);
+
+    } else {
+        ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                      "device alert datagram to %V refused: not in "
+                      "fcfh_alert_receivers", &target);
+    }
+
+    if (t->link.entry) {
+        t->link.entry->alerts++;
+
+        if (t->link.entry->alerts == 1
+            && ngx_time() - t->link.entry->connected_at
+               <= NGX_FCFH_ALERT_EVIDENCE)
+        {
+            t->link.entry->alert_after_connect = 1;
+        }
+    }
+
+    ngx_fcfh_event_emit(NGX_FCFH_EVENT_ALERT, rc == NGX_OK, t->guid,
+                        &t->fqdn, &t->identity, &target, &t->peer,
+                        t->trigger);
+
+    return rc;
 }
 
 
