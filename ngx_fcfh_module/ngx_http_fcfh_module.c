@@ -39,6 +39,7 @@ typedef struct ngx_http_fcfh_events_ctx_s  ngx_http_fcfh_events_ctx_t;
 static ngx_int_t ngx_http_fcfh_events_handler(ngx_http_request_t *r);
 static void ngx_http_fcfh_events_timer(ngx_event_t *ev);
 static void ngx_http_fcfh_events_read(ngx_http_request_t *r);
+static void ngx_http_fcfh_events_write(ngx_http_request_t *r);
 static ngx_chain_t *ngx_http_fcfh_events_buf(
     ngx_http_fcfh_events_ctx_t *ctx);
 static ngx_int_t ngx_http_fcfh_events_send(ngx_http_fcfh_events_ctx_t *ctx,
@@ -1038,6 +1039,7 @@ ngx_http_fcfh_metrics_handler(ngx_http_request_t *r)
 #define NGX_HTTP_FCFH_EVENTS_POLL      200
 #define NGX_HTTP_FCFH_EVENTS_KEEPALIVE 15000
 #define NGX_HTTP_FCFH_EVENTS_BUSY      32
+#define NGX_HTTP_FCFH_EVENTS_STALLED   60000
 #define NGX_HTTP_FCFH_EVENT_SIZE       2048
 
 
@@ -1049,6 +1051,7 @@ struct ngx_http_fcfh_events_ctx_s {
     ngx_event_t                      timer;
     uint64_t                         seq;
     ngx_msec_t                       quiet;      /* since the last write */
+    ngx_msec_t                       stalled;    /* output full since */
     u_char                           guid[NGX_FCFH_APF_GUID_SIZE];
     ngx_str_t                        fqdn;
     ngx_uint_t                       type;
@@ -1197,6 +1200,7 @@ ngx_http_fcfh_events_handler(ngx_http_request_t *r)
 
     /* a long-lived response: the client leaving ends it */
     r->read_event_handler = ngx_http_fcfh_events_read;
+    r->write_event_handler = ngx_http_fcfh_events_write;
 
     /* graceful shutdown closes it like an idle keep-alive connection */
     r->connection->idle = 1;
@@ -1222,6 +1226,33 @@ ngx_http_fcfh_events_read(ngx_http_request_t *r)
     }
 
     ngx_http_test_reading(r);
+}
+
+
+/* the socket took more: send what waits, recycle the buffers */
+
+static void
+ngx_http_fcfh_events_write(ngx_http_request_t *r)
+{
+    ngx_http_fcfh_events_ctx_t  *ctx;
+    ngx_pool_cleanup_t          *cln;
+
+    ctx = NULL;
+
+    for (cln = r->pool->cleanup; cln; cln = cln->next) {
+        if (cln->handler == ngx_http_fcfh_events_cleanup) {
+            ctx = cln->data;
+            break;
+        }
+    }
+
+    if (ctx == NULL) {
+        return;
+    }
+
+    if (ngx_http_fcfh_events_send(ctx, NULL) == NGX_ERROR) {
+        ngx_http_finalize_request(r, NGX_ERROR);
+    }
 }
 
 
@@ -1359,6 +1390,24 @@ ngx_http_fcfh_events_timer(ngx_event_t *ev)
 
     ctx->quiet += NGX_HTTP_FCFH_EVENTS_POLL;
 
+    if (ctx->nbusy >= NGX_HTTP_FCFH_EVENTS_BUSY) {
+        /* a client that stopped reading but did not leave */
+
+        ctx->stalled += NGX_HTTP_FCFH_EVENTS_POLL;
+
+        if (ctx->stalled >= NGX_HTTP_FCFH_EVENTS_STALLED) {
+            ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                          "fcfh: event subscriber stopped reading, closing");
+            ngx_http_finalize_request(r, NGX_HTTP_REQUEST_TIME_OUT);
+            return;
+        }
+
+        ctx->quiet = 0;
+
+    } else {
+        ctx->stalled = 0;
+    }
+
     if (ctx->quiet >= NGX_HTTP_FCFH_EVENTS_KEEPALIVE) {
         /* a comment line keeps proxies and clients from timing out */
         cl = ngx_http_fcfh_events_buf(ctx);
@@ -1431,6 +1480,7 @@ ngx_http_fcfh_events_send(ngx_http_fcfh_events_ctx_t *ctx, ngx_chain_t *cl)
 
     rc = ngx_http_output_filter(ctx->request, cl);
 
+    /* with cl NULL this only flushes what the socket did not take */
     ngx_chain_update_chains(ctx->request->pool, &ctx->free, &ctx->busy, &cl,
                             (ngx_buf_tag_t) &ngx_http_fcfh_module);
 
