@@ -30,6 +30,10 @@ static void ngx_fcfh_registry_free_locked(ngx_slab_pool_t *shpool,
 static ngx_int_t ngx_fcfh_registry_copy(ngx_pool_t *pool,
     ngx_fcfh_entry_t *entry, ngx_fcfh_entry_info_t *info);
 static ngx_int_t ngx_fcfh_registry_pid_alive(ngx_pid_t pid);
+static void ngx_fcfh_event_push(ngx_slab_pool_t *shpool,
+    ngx_fcfh_zone_t *zone, ngx_fcfh_event_t *e);
+static void ngx_fcfh_event_from_entry(ngx_fcfh_event_t *ev,
+    ngx_fcfh_entry_t *e);
 
 
 static ngx_slab_pool_t *
@@ -668,7 +672,7 @@ ngx_fcfh_event_emit(ngx_uint_t type, ngx_uint_t reason, u_char *guid,
     ngx_uint_t trigger)
 {
     ngx_fcfh_zone_t   *zone;
-    ngx_fcfh_event_t  *ev, e;
+    ngx_fcfh_event_t   e;
     ngx_slab_pool_t   *shpool;
 
     shpool = ngx_fcfh_registry_pool(&zone);
@@ -703,15 +707,60 @@ ngx_fcfh_event_emit(ngx_uint_t type, ngx_uint_t reason, u_char *guid,
 
 #undef ngx_fcfh_event_str
 
+    ngx_fcfh_event_push(shpool, zone, &e);
+}
+
+
+static void
+ngx_fcfh_event_push(ngx_slab_pool_t *shpool, ngx_fcfh_zone_t *zone,
+    ngx_fcfh_event_t *e)
+{
     ngx_shmtx_lock(&shpool->mutex);
 
-    e.seq = ++zone->event_seq;
-    ev = &zone->events[e.seq % NGX_FCFH_EVENTS];
-    *ev = e;
+    e->seq = ++zone->event_seq;
+    zone->events[e->seq % NGX_FCFH_EVENTS] = *e;
 
     ngx_shmtx_unlock(&shpool->mutex);
 
     (void) ngx_atomic_fetch_add(&zone->counters.events, 1);
+}
+
+
+/* a "disconnected, worker_exit" event for an entry, under the lock */
+
+static void
+ngx_fcfh_event_from_entry(ngx_fcfh_event_t *ev, ngx_fcfh_entry_t *e)
+{
+    u_char  *s;
+
+    ngx_memzero(ev, sizeof(ngx_fcfh_event_t));
+
+    ev->time = ngx_time();
+    ev->pid = e->pid;
+    ev->type = NGX_FCFH_EVENT_DISCONNECTED;
+    ev->reason = NGX_FCFH_CLOSE_WORKER_EXIT;
+    ev->trigger = e->trigger;
+    ngx_memcpy(ev->guid, e->guid, NGX_FCFH_APF_GUID_SIZE);
+
+    ev->fqdn_len = (u_char) ngx_min(e->fqdn_len, sizeof(ev->fqdn));
+
+    if (ev->fqdn_len) {
+        ngx_memcpy(ev->fqdn, e->fqdn, ev->fqdn_len);
+    }
+
+    s = e->data;
+
+    ev->identity_len = (u_char) ngx_min(e->identity_len,
+                                        sizeof(ev->identity));
+    ngx_memcpy(ev->identity, s, ev->identity_len);
+    s += e->identity_len;
+
+    ev->user_len = (u_char) ngx_min(e->user_len, sizeof(ev->user));
+    ngx_memcpy(ev->user, s, ev->user_len);
+    s += e->user_len;
+
+    ev->peer_len = (u_char) ngx_min(e->peer_len, sizeof(ev->peer));
+    ngx_memcpy(ev->peer, s, ev->peer_len);
 }
 
 
@@ -953,9 +1002,10 @@ void
 ngx_fcfh_registry_sweep(ngx_log_t *log)
 {
     ngx_pid_t          pids[NGX_FCFH_MAX_WORKERS];
-    ngx_uint_t         i, ndead, freed;
+    ngx_uint_t         i, ndead, freed, ngone;
     ngx_queue_t       *q, *next;
     ngx_fcfh_zone_t   *zone;
+    ngx_fcfh_event_t  *gone;
     ngx_fcfh_entry_t  *e;
     ngx_slab_pool_t   *shpool;
 
@@ -994,6 +1044,10 @@ ngx_fcfh_registry_sweep(ngx_log_t *log)
     }
 
     freed = 0;
+    ngone = 0;
+
+    /* their tunnels end with them: "disconnected, worker_exit" events */
+    gone = ngx_alloc(NGX_FCFH_EVENTS * sizeof(ngx_fcfh_event_t), log);
 
     ngx_shmtx_lock(&shpool->mutex);
 
@@ -1015,12 +1069,36 @@ ngx_fcfh_registry_sweep(ngx_log_t *log)
         e = ngx_queue_data(q, ngx_fcfh_entry_t, queue);
 
         if (e->slot < NGX_FCFH_MAX_WORKERS && pids[e->slot] == e->pid) {
+
+            if (e->indexed) {
+                /* evicted entries were reported when they were replaced */
+
+                if (gone && ngone < NGX_FCFH_EVENTS) {
+                    ngx_fcfh_event_from_entry(&gone[ngone++], e);
+                }
+
+                (void) ngx_atomic_fetch_add(
+                    &zone->counters.closed[NGX_FCFH_CLOSE_WORKER_EXIT], 1);
+                (void) ngx_atomic_fetch_add(&zone->counters.bytes_in,
+                                            e->bytes_in);
+                (void) ngx_atomic_fetch_add(&zone->counters.bytes_out,
+                                            e->bytes_out);
+            }
+
             ngx_fcfh_registry_free_locked(shpool, zone, e);
             freed++;
         }
     }
 
     ngx_shmtx_unlock(&shpool->mutex);
+
+    for (i = 0; i < ngone; i++) {
+        ngx_fcfh_event_push(shpool, zone, &gone[i]);
+    }
+
+    if (gone) {
+        ngx_free(gone);
+    }
 
     for (i = 0; i < NGX_FCFH_MAX_WORKERS; i++) {
         if (pids[i]) {

@@ -9,11 +9,14 @@ use Test::More;
 use FcfhTest qw(:all);
 use FcfhApf qw(:all);
 use FcfhConsole qw(:all);
+use IO::Socket::INET;
+use Time::HiRes qw(time);
 
 my $t = FcfhTest->new;
 $t->write_config(std_config(workers => 2, idle => '120s',
     stream => 'server { listen 127.0.0.1:%%PORT_3%%; fcfh_proxy; }',
-    http => 'server { listen 127.0.0.1:%%PORT_4%%; location / { fcfh_pass; } }'));
+    http => 'server { listen 127.0.0.1:%%PORT_4%%; location / { fcfh_pass; }
+                      location = /events { fcfh_events; } }'));
 $t->allow_log(qr/worker process \d+ exited on signal 9/);
 $t->run;
 my $sport = $t->port(2);
@@ -53,6 +56,22 @@ $doc = wait_status($sport, sub {
     my $d = $_;
     !grep { find_tunnel($d, $_) } @gone }, T(5));
 ok($doc, 'the dead worker\'s entries are swept');
+
+# a subscriber could have been in the killed worker: read the ring instead
+my $sse = IO::Socket::INET->new('127.0.0.1:' . $t->port(4));
+print $sse "GET /events?type=disconnected HTTP/1.1\r\nHost: x\r\n"
+         . "Last-Event-ID: 0\r\n\r\n";
+my $events = '';
+my $deadline = time + T(5);
+while (time < $deadline) {
+    my $rin = ''; vec($rin, fileno($sse), 1) = 1;
+    select($rin, undef, undef, 0.2) or next;
+    sysread($sse, $events, 65536, length $events) or last;
+    last if (() = $events =~ /"reason":"worker_exit"/g) >= @gone;
+}
+my $n = () = $events =~ /"reason":"worker_exit"/g;
+is($n, scalar @gone, 'a disconnected event (worker_exit) for each swept tunnel');
+close $sse;
 is($doc && $doc->{tunnels_total}, 6 - @gone, 'the other tunnels stay listed');
 
 # a surviving device still works
