@@ -1101,10 +1101,13 @@ ngx_stream_fcfh_tunnel_alert(ngx_stream_fcfh_tunnel_t *t,
     ngx_fcfh_apf_global_t *g)
 {
     u_char             text[NGX_SOCKADDR_STRLEN];
+    socklen_t          socklen;
+    in_addr_t          inaddr;
     ngx_int_t          rc;
     ngx_str_t          target;
     ngx_uint_t         i;
     ngx_addr_t        *addr;
+    ngx_sockaddr_t     sa;
     ngx_connection_t  *c;
 
     c = t->session->connection;
@@ -1115,15 +1118,39 @@ ngx_stream_fcfh_tunnel_alert(ngx_stream_fcfh_tunnel_t *t,
                               g->address.data, g->port)
                  - text;
 
+    /* the target as an address: receivers are compared by address */
+
+    ngx_memzero(&sa, sizeof(ngx_sockaddr_t));
+    socklen = 0;
+
+    inaddr = ngx_inet_addr((u_char *) g->address.data, g->address.len);
+
+    if (inaddr != INADDR_NONE) {
+        sa.sockaddr_in.sin_family = AF_INET;
+        sa.sockaddr_in.sin_addr.s_addr = inaddr;
+        sa.sockaddr_in.sin_port = htons((in_port_t) g->port);
+        socklen = sizeof(struct sockaddr_in);
+
+#if (NGX_HAVE_INET6)
+    } else if (ngx_inet6_addr((u_char *) g->address.data, g->address.len,
+                              sa.sockaddr_in6.sin6_addr.s6_addr)
+               == NGX_OK)
+    {
+        sa.sockaddr_in6.sin6_family = AF_INET6;
+        sa.sockaddr_in6.sin6_port = htons((in_port_t) g->port);
+        socklen = sizeof(struct sockaddr_in6);
+#endif
+    }
+
     rc = NGX_DECLINED;
 
-    if (t->conf->alert_receivers) {
+    if (t->conf->alert_receivers && socklen && g->port <= 65535) {
         addr = t->conf->alert_receivers->elts;
 
         for (i = 0; i < t->conf->alert_receivers->nelts; i++) {
-            if (addr[i].name.len == target.len
-                && ngx_strncasecmp(addr[i].name.data, target.data,
-                                   target.len) == 0)
+            if (ngx_cmp_sockaddr(addr[i].sockaddr, addr[i].socklen,
+                                 &sa.sockaddr, socklen, 1)
+                == NGX_OK)
             {
                 rc = ngx_fcfh_alert_send(&addr[i], g->data.data,
                                          g->data.len, c->log);
@@ -1137,7 +1164,7 @@ ngx_stream_fcfh_tunnel_alert(ngx_stream_fcfh_tunnel_t *t,
                       "device alert datagram (%uD bytes) relayed to %V",
                       g->data.len, &target);
 
-    } else {
+    } else if (rc == NGX_DECLINED) {
         ngx_log_error(NGX_LOG_INFO, c->log, 0,
                       "device alert datagram to %V refused: not in "
                       "fcfh_alert_receivers", &target);
