@@ -245,6 +245,16 @@ ngx_int_t ngx_fcfh_event_next(uint64_t after, ngx_fcfh_event_t *ev,
     uint64_t *dropped);
 uint64_t ngx_fcfh_event_last(void);
 
+/* JSON of the operators' endpoints and webhooks (ngx_fcfh_json.c) */
+#define NGX_FCFH_EVENT_JSON_MAX      2048
+
+const char *ngx_fcfh_close_name(ngx_uint_t kind);
+const char *ngx_fcfh_event_name(ngx_uint_t type);
+ngx_uint_t ngx_fcfh_event_type(u_char *name, size_t len);
+u_char *ngx_fcfh_json_str(u_char *p, ngx_str_t *s);
+u_char *ngx_fcfh_json_time(u_char *p, time_t t);
+u_char *ngx_fcfh_event_json(u_char *p, ngx_fcfh_event_t *e);
+
 #define ngx_fcfh_count(field, n)                                              \
     do {                                                                      \
         ngx_fcfh_counters_t *c_ = ngx_fcfh_registry_counters();              \

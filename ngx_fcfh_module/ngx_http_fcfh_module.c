@@ -49,8 +49,6 @@ static ngx_int_t ngx_http_fcfh_status_handler(ngx_http_request_t *r);
 static size_t ngx_http_fcfh_entry_size(ngx_fcfh_entry_info_t *info);
 static u_char *ngx_http_fcfh_entry_json(u_char *p,
     ngx_fcfh_entry_info_t *info);
-static u_char *ngx_http_fcfh_json_str(u_char *p, ngx_str_t *s);
-static u_char *ngx_http_fcfh_json_time(u_char *p, time_t t);
 static ngx_int_t ngx_http_fcfh_send_json(ngx_http_request_t *r,
     ngx_uint_t status, u_char *data, size_t len);
 static ngx_int_t ngx_http_fcfh_send(ngx_http_request_t *r, ngx_uint_t status,
@@ -289,7 +287,7 @@ ngx_http_fcfh_entry_json(u_char *p, ngx_fcfh_entry_info_t *info)
 
     p = ngx_sprintf(p, "{\"guid\":\"%*s\",\"fqdn\":",
                     (size_t) NGX_FCFH_APF_GUID_TEXT_SIZE, guid);
-    p = ngx_http_fcfh_json_str(p, &info->fqdn);
+    p = ngx_fcfh_json_str(p, &info->fqdn);
 
     p = ngx_cpymem(p, ",\"ports\":[", sizeof(",\"ports\":[") - 1);
 
@@ -299,31 +297,31 @@ ngx_http_fcfh_entry_json(u_char *p, ngx_fcfh_entry_info_t *info)
 
     p = ngx_sprintf(p, "],\"owner_pid\":%P,\"serial\":%uL,\"peer\":",
                     info->pid, info->serial);
-    p = ngx_http_fcfh_json_str(p, &info->peer);
+    p = ngx_fcfh_json_str(p, &info->peer);
 
     p = ngx_cpymem(p, ",\"identity\":", sizeof(",\"identity\":") - 1);
-    p = ngx_http_fcfh_json_str(p, &info->identity);
+    p = ngx_fcfh_json_str(p, &info->identity);
 
     p = ngx_sprintf(p, ",\"auth\":\"%s\",\"user\":",
                     info->auth == NGX_FCFH_AUTH_CERTIFICATE ? "certificate"
                                                             : "password");
-    p = ngx_http_fcfh_json_str(p, &info->user);
+    p = ngx_fcfh_json_str(p, &info->user);
 
     p = ngx_cpymem(p, ",\"tls_protocol\":", sizeof(",\"tls_protocol\":") - 1);
-    p = ngx_http_fcfh_json_str(p, &info->tls_protocol);
+    p = ngx_fcfh_json_str(p, &info->tls_protocol);
 
     p = ngx_cpymem(p, ",\"tls_cipher\":", sizeof(",\"tls_cipher\":") - 1);
-    p = ngx_http_fcfh_json_str(p, &info->tls_cipher);
+    p = ngx_fcfh_json_str(p, &info->tls_cipher);
 
     p = ngx_sprintf(p, ",\"trigger\":\"%s\",\"trigger_code\":%uD,"
                     "\"protocol_version\":\"%uD.%uD\",\"connected_at\":",
                     ngx_fcfh_apf_trigger_name(info->trigger), info->trigger,
                     (uint32_t) info->major, (uint32_t) info->minor);
-    p = ngx_http_fcfh_json_time(p, info->connected_at);
+    p = ngx_fcfh_json_time(p, info->connected_at);
 
     p = ngx_cpymem(p, ",\"last_keepalive\":",
                    sizeof(",\"last_keepalive\":") - 1);
-    p = ngx_http_fcfh_json_time(p, info->last_keepalive);
+    p = ngx_fcfh_json_time(p, info->last_keepalive);
 
     p = ngx_sprintf(p, ",\"bytes_in\":%uL,\"bytes_out\":%uL,"
                     "\"keepalive_interval\":%uD,\"channels\":%uD,"
@@ -348,36 +346,6 @@ ngx_http_fcfh_entry_json(u_char *p, ngx_fcfh_entry_info_t *info)
 }
 
 
-static u_char *
-ngx_http_fcfh_json_str(u_char *p, ngx_str_t *s)
-{
-    if (s->len == 0) {
-        return ngx_cpymem(p, "null", 4);
-    }
-
-    *p++ = '"';
-    p = (u_char *) ngx_escape_json(p, s->data, s->len);
-    *p++ = '"';
-
-    return p;
-}
-
-
-static u_char *
-ngx_http_fcfh_json_time(u_char *p, time_t t)
-{
-    ngx_tm_t  tm;
-
-    if (t == 0) {
-        return ngx_cpymem(p, "null", 4);
-    }
-
-    ngx_gmtime(t, &tm);
-
-    return ngx_sprintf(p, "\"%4d-%02d-%02dT%02d:%02d:%02dZ\"",
-                       tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday,
-                       tm.ngx_tm_hour, tm.ngx_tm_min, tm.ngx_tm_sec);
-}
 
 
 static ngx_int_t
@@ -746,16 +714,12 @@ ngx_http_fcfh_api_close(ngx_http_request_t *r, ngx_str_t *device)
     }
 
     p = ngx_cpymem(body, "{\"closed\":", sizeof("{\"closed\":") - 1);
-    p = ngx_http_fcfh_json_str(p, device);
+    p = ngx_fcfh_json_str(p, device);
     p = ngx_cpymem(p, "}\n", 2);
 
     return ngx_http_fcfh_send_json(r, NGX_HTTP_OK, body, p - body);
 }
 
-
-static const char  *ngx_http_fcfh_close_names[] = {
-    "device", "idle_timeout", "replaced", "api", "worker_exit", "error"
-};
 
 
 static const char  *ngx_http_fcfh_open_names[] = {
@@ -806,7 +770,7 @@ ngx_http_fcfh_api_stats(ngx_http_request_t *r)
 
     for (i = 0; i < NGX_FCFH_CLOSE_MAX; i++) {
         p = ngx_sprintf(p, "%s\"%s\":%uA", i ? "," : "",
-                        ngx_http_fcfh_close_names[i], cn->closed[i]);
+                        ngx_fcfh_close_name(i), cn->closed[i]);
     }
 
     p = ngx_cpymem(p, "},\"console_requests\":{",
@@ -971,7 +935,7 @@ ngx_http_fcfh_metrics_handler(ngx_http_request_t *r)
 
     for (i = 0; i < NGX_FCFH_CLOSE_MAX; i++) {
         p = ngx_sprintf(p, "fcfh_tunnels_closed_total{reason=\"%s\"} %uA\n",
-                        ngx_http_fcfh_close_names[i], cn->closed[i]);
+                        ngx_fcfh_close_name(i), cn->closed[i]);
     }
 
     p = ngx_sprintf(p,
@@ -1059,10 +1023,6 @@ struct ngx_http_fcfh_events_ctx_s {
 };
 
 
-static const char  *ngx_http_fcfh_event_names[] = {
-    "", "connected", "disconnected", "auth_failed", "alert"
-};
-
 
 static ngx_int_t
 ngx_http_fcfh_events_handler(ngx_http_request_t *r)
@@ -1112,14 +1072,7 @@ ngx_http_fcfh_events_handler(ngx_http_request_t *r)
     }
 
     if (ngx_http_arg(r, (u_char *) "type", 4, &arg) == NGX_OK) {
-        for (i = 1; i < 5; i++) {
-            if (ngx_strlen(ngx_http_fcfh_event_names[i]) == arg.len
-                && ngx_strncmp(ngx_http_fcfh_event_names[i], arg.data,
-                               arg.len) == 0)
-            {
-                ctx->type = i;
-            }
-        }
+        ctx->type = ngx_fcfh_event_type(arg.data, arg.len);
 
         if (ctx->type == 0) {
             return ngx_http_fcfh_api_error(r, NGX_HTTP_BAD_REQUEST,
@@ -1261,14 +1214,12 @@ ngx_http_fcfh_events_timer(ngx_event_t *ev)
 {
     u_char                      *p, *start;
     uint64_t                     dropped;
-    ngx_str_t                    s;
     ngx_uint_t                   n;
     ngx_chain_t                 *cl;
     ngx_connection_t            *c;
     ngx_fcfh_event_t             e;
     ngx_http_request_t          *r;
     ngx_http_fcfh_events_ctx_t  *ctx;
-    char                         guid[NGX_FCFH_APF_GUID_TEXT_SIZE];
 
     ctx = ev->data;
     r = ctx->request;
@@ -1327,55 +1278,10 @@ ngx_http_fcfh_events_timer(ngx_event_t *ev)
             }
 
         } else {
-            ngx_fcfh_apf_guid_to_text(e.guid, guid);
-
-            p = ngx_sprintf(p, "id: %uL\nevent: %s\ndata: {\"id\":%uL,"
-                            "\"event\":\"%s\",\"time\":",
-                            e.seq, ngx_http_fcfh_event_names[e.type], e.seq,
-                            ngx_http_fcfh_event_names[e.type]);
-            p = ngx_http_fcfh_json_time(p, e.time);
-            p = ngx_sprintf(p, ",\"guid\":\"%*s\",\"worker\":%P,\"fqdn\":",
-                            (size_t) NGX_FCFH_APF_GUID_TEXT_SIZE, guid,
-                            e.pid);
-
-            s.data = e.fqdn; s.len = e.fqdn_len;
-            p = ngx_http_fcfh_json_str(p, &s);
-            p = ngx_cpymem(p, ",\"identity\":", sizeof(",\"identity\":") - 1);
-            s.data = e.identity; s.len = e.identity_len;
-            p = ngx_http_fcfh_json_str(p, &s);
-            /* an alert's "user" slot holds where the datagram was for */
-            if (e.type == NGX_FCFH_EVENT_ALERT) {
-                p = ngx_cpymem(p, ",\"receiver\":",
-                               sizeof(",\"receiver\":") - 1);
-
-            } else {
-                p = ngx_cpymem(p, ",\"user\":", sizeof(",\"user\":") - 1);
-            }
-
-            s.data = e.user; s.len = e.user_len;
-            p = ngx_http_fcfh_json_str(p, &s);
-            p = ngx_cpymem(p, ",\"peer\":", sizeof(",\"peer\":") - 1);
-            s.data = e.peer; s.len = e.peer_len;
-            p = ngx_http_fcfh_json_str(p, &s);
-
-            p = ngx_sprintf(p, ",\"trigger\":\"%s\"",
-                            ngx_fcfh_apf_trigger_name(e.trigger));
-
-            if (e.type == NGX_FCFH_EVENT_DISCONNECTED) {
-                p = ngx_sprintf(p, ",\"reason\":\"%s\"",
-                                ngx_http_fcfh_close_names[
-                                    ngx_min(e.reason, NGX_FCFH_CLOSE_MAX - 1)]);
-
-            } else if (e.type == NGX_FCFH_EVENT_ALERT) {
-                p = ngx_sprintf(p, ",\"relayed\":%s",
-                                e.reason ? "true" : "false");
-
-            } else if (e.type == NGX_FCFH_EVENT_AUTH_FAILED) {
-                p = ngx_sprintf(p, ",\"reason\":\"%s\"",
-                                ngx_fcfh_apf_disconnect_reason_name(e.reason));
-            }
-
-            p = ngx_cpymem(p, "}\n\n", 3);
+            p = ngx_sprintf(p, "id: %uL\nevent: %s\ndata: ", e.seq,
+                            ngx_fcfh_event_name(e.type));
+            p = ngx_fcfh_event_json(p, &e);
+            p = ngx_cpymem(p, "\n\n", 2);
         }
 
         cl->buf->last = p;

@@ -1,0 +1,164 @@
+
+/*
+ * Copyright (C) ngx_fcfh_module authors
+ */
+
+
+/*
+ * JSON pieces shared by the operators' endpoints and the webhooks: one
+ * event is the same object in a Server-Sent Events stream and in a
+ * webhook POST.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+#include "ngx_fcfh.h"
+#include "ngx_fcfh_registry.h"
+
+
+static const char  *ngx_fcfh_close_names[] = {
+    "device", "idle_timeout", "replaced", "api", "worker_exit", "error"
+};
+
+
+static const char  *ngx_fcfh_event_names[] = {
+    "", "connected", "disconnected", "auth_failed", "alert"
+};
+
+
+const char *
+ngx_fcfh_close_name(ngx_uint_t kind)
+{
+    return ngx_fcfh_close_names[ngx_min(kind, NGX_FCFH_CLOSE_MAX - 1)];
+}
+
+
+const char *
+ngx_fcfh_event_name(ngx_uint_t type)
+{
+    return (type < sizeof(ngx_fcfh_event_names) / sizeof(char *))
+           ? ngx_fcfh_event_names[type] : "";
+}
+
+
+/* an event type by name, 0 when unknown */
+
+ngx_uint_t
+ngx_fcfh_event_type(u_char *name, size_t len)
+{
+    ngx_uint_t  i;
+
+    for (i = 1; i < sizeof(ngx_fcfh_event_names) / sizeof(char *); i++) {
+        if (ngx_strlen(ngx_fcfh_event_names[i]) == len
+            && ngx_strncmp(ngx_fcfh_event_names[i], name, len) == 0)
+        {
+            return i;
+        }
+    }
+
+    return 0;
+}
+
+
+/* a string, escaped, or null when empty; 6 bytes per input byte at most */
+
+u_char *
+ngx_fcfh_json_str(u_char *p, ngx_str_t *s)
+{
+    if (s->len == 0) {
+        return ngx_cpymem(p, "null", 4);
+    }
+
+    *p++ = '"';
+    p = (u_char *) ngx_escape_json(p, s->data, s->len);
+    *p++ = '"';
+
+    return p;
+}
+
+
+u_char *
+ngx_fcfh_json_time(u_char *p, time_t t)
+{
+    ngx_tm_t  tm;
+
+    if (t == 0) {
+        return ngx_cpymem(p, "null", 4);
+    }
+
+    ngx_gmtime(t, &tm);
+
+    return ngx_sprintf(p, "\"%4d-%02d-%02dT%02d:%02d:%02dZ\"",
+                       tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday,
+                       tm.ngx_tm_hour, tm.ngx_tm_min, tm.ngx_tm_sec);
+}
+
+
+/* one event as a JSON object: at most NGX_FCFH_EVENT_JSON_MAX bytes */
+
+u_char *
+ngx_fcfh_event_json(u_char *p, ngx_fcfh_event_t *e)
+{
+    char       guid[NGX_FCFH_APF_GUID_TEXT_SIZE];
+    ngx_str_t  s;
+
+    ngx_fcfh_apf_guid_to_text(e->guid, guid);
+
+    p = ngx_sprintf(p, "{\"id\":%uL,\"event\":\"%s\",\"time\":", e->seq,
+                    ngx_fcfh_event_name(e->type));
+    p = ngx_fcfh_json_time(p, e->time);
+    p = ngx_sprintf(p, ",\"guid\":\"%*s\",\"worker\":%P,\"fqdn\":",
+                    (size_t) NGX_FCFH_APF_GUID_TEXT_SIZE, guid, e->pid);
+
+    s.data = e->fqdn;
+    s.len = e->fqdn_len;
+    p = ngx_fcfh_json_str(p, &s);
+
+    p = ngx_cpymem(p, ",\"identity\":", sizeof(",\"identity\":") - 1);
+    s.data = e->identity;
+    s.len = e->identity_len;
+    p = ngx_fcfh_json_str(p, &s);
+
+    /* an alert's "user" slot holds where the datagram was for */
+    if (e->type == NGX_FCFH_EVENT_ALERT) {
+        p = ngx_cpymem(p, ",\"receiver\":", sizeof(",\"receiver\":") - 1);
+
+    } else {
+        p = ngx_cpymem(p, ",\"user\":", sizeof(",\"user\":") - 1);
+    }
+
+    s.data = e->user;
+    s.len = e->user_len;
+    p = ngx_fcfh_json_str(p, &s);
+
+    p = ngx_cpymem(p, ",\"peer\":", sizeof(",\"peer\":") - 1);
+    s.data = e->peer;
+    s.len = e->peer_len;
+    p = ngx_fcfh_json_str(p, &s);
+
+    p = ngx_sprintf(p, ",\"trigger\":\"%s\"",
+                    ngx_fcfh_apf_trigger_name(e->trigger));
+
+    switch (e->type) {
+
+    case NGX_FCFH_EVENT_DISCONNECTED:
+        p = ngx_sprintf(p, ",\"reason\":\"%s\"",
+                        ngx_fcfh_close_name(e->reason));
+        break;
+
+    case NGX_FCFH_EVENT_ALERT:
+        p = ngx_sprintf(p, ",\"relayed\":%s", e->reason ? "true" : "false");
+        break;
+
+    case NGX_FCFH_EVENT_AUTH_FAILED:
+        p = ngx_sprintf(p, ",\"reason\":\"%s\"",
+                        ngx_fcfh_apf_disconnect_reason_name(e->reason));
+        break;
+    }
+
+    *p++ = '}';
+
+    return p;
+}
