@@ -17,6 +17,7 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_event.h>
+#include <ngx_event_connect.h>
 
 #include "ngx_fcfh_apf.h"
 
@@ -40,6 +41,9 @@
 #define NGX_FCFH_OUT_HIGH            (4 * NGX_FCFH_CHUNK_SIZE)
 
 #define NGX_FCFH_MAX_PORTS           16
+
+#define NGX_FCFH_WEBHOOKS            16
+#define NGX_FCFH_WEBHOOK_URL_MAX     256
 
 
 typedef struct ngx_fcfh_zone_s       ngx_fcfh_zone_t;
@@ -68,6 +72,25 @@ struct ngx_fcfh_link_s {
 };
 
 
+/* a webhook delivery in flight, in the delivering worker */
+typedef struct {
+    ngx_peer_connection_t            pc;
+    ngx_connection_t                *connection;
+    void                            *fmcf;
+    ngx_sockaddr_t                   sockaddr;
+    ngx_str_t                        name;
+    uint32_t                         id;
+    ngx_uint_t                       index;
+    uint64_t                         seq;
+    size_t                           len;
+    size_t                           sent;
+    size_t                           got;
+    u_char                           resp[16];
+    u_char                           error[32];
+    u_char                           buf[NGX_FCFH_WEBHOOK_URL_MAX + 2560];
+} ngx_fcfh_hook_t;
+
+
 typedef struct {
     ngx_shm_zone_t                  *shm_zone;
     size_t                           zone_size;
@@ -86,6 +109,9 @@ typedef struct {
     unsigned                         exiting:1;
 
     ngx_socket_t                     alert_fd[2]; /* UDP: IPv4, IPv6 */
+
+    ngx_str_t                        webhooks_state;
+    ngx_fcfh_hook_t                  hooks[NGX_FCFH_WEBHOOKS];
 
     ngx_str_t                        relay_dir;
     ngx_connection_t                *relay;       /* this worker's listener */

@@ -30,6 +30,8 @@
 static void *ngx_fcfh_create_conf(ngx_cycle_t *cycle);
 static char *ngx_fcfh_init_conf(ngx_cycle_t *cycle, void *conf);
 static char *ngx_fcfh_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+static char *ngx_fcfh_webhooks_state(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static ngx_int_t ngx_fcfh_init_module(ngx_cycle_t *cycle);
 static void ngx_fcfh_exit_process(ngx_cycle_t *cycle);
 static void ngx_fcfh_evict_handler(ngx_event_t *ev);
@@ -47,6 +49,13 @@ static ngx_command_t  ngx_fcfh_commands[] = {
     { ngx_string("fcfh_relay_dir"),
       NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE1,
       ngx_fcfh_relay_dir,
+      0,
+      0,
+      NULL },
+
+    { ngx_string("fcfh_webhooks_state"),
+      NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE1,
+      ngx_fcfh_webhooks_state,
       0,
       0,
       NULL },
@@ -149,7 +158,32 @@ ngx_fcfh_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     fmcf->shm_zone->init = ngx_fcfh_registry_init_zone;
+    fmcf->shm_zone->data = fmcf;
     fmcf->zone_size = size;
+
+    return NGX_CONF_OK;
+}
+
+
+/* the file that keeps webhook subscribers across restarts */
+
+static char *
+ngx_fcfh_webhooks_state(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_fcfh_main_conf_t  *fmcf = conf;
+
+    ngx_str_t  *value;
+
+    if (fmcf->webhooks_state.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    fmcf->webhooks_state = value[1];
+
+    if (ngx_conf_full_name(cf->cycle, &fmcf->webhooks_state, 0) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
 
     return NGX_CONF_OK;
 }
@@ -235,6 +269,7 @@ ngx_fcfh_exit_process(ngx_cycle_t *cycle)
         return;
     }
 
+    ngx_fcfh_webhook_abort(fmcf);
     ngx_fcfh_relay_exit_process(cycle);
     ngx_fcfh_registry_worker_exit(cycle);
 }
@@ -284,6 +319,8 @@ ngx_fcfh_evict_handler(ngx_event_t *ev)
             }
         }
     }
+
+    ngx_fcfh_webhook_poll(fmcf);
 
     if (ngx_exiting) {
         /* reload or quit: each tunnel applies its server's fcfh_drain */

@@ -60,9 +60,13 @@ ngx_fcfh_registry_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 {
     ngx_fcfh_zone_t  *ozone = data;
 
-    size_t            len;
-    ngx_fcfh_zone_t  *zone;
-    ngx_slab_pool_t  *shpool;
+    size_t                 len;
+    ngx_fcfh_zone_t       *zone;
+    ngx_slab_pool_t       *shpool;
+    ngx_fcfh_main_conf_t  *fmcf;
+
+    /* set by fcfh_zone: this configuration's core settings */
+    fmcf = shm_zone->data;
 
     shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
 
@@ -114,6 +118,10 @@ ngx_fcfh_registry_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     /* a full zone is an expected condition, reported as a refusal */
     shpool->log_nomem = 0;
+
+    /* a fresh zone: the webhook subscribers of the last run */
+    ngx_fcfh_webhook_load(shpool, zone, &fmcf->webhooks_state,
+                          shm_zone->shm.log);
 
     return NGX_OK;
 }
@@ -653,6 +661,13 @@ ngx_fcfh_registry_close(ngx_str_t *device, ngx_log_t *log)
 }
 
 
+ngx_slab_pool_t *
+ngx_fcfh_registry_shpool(ngx_fcfh_zone_t **zone)
+{
+    return ngx_fcfh_registry_pool(zone);
+}
+
+
 ngx_fcfh_counters_t *
 ngx_fcfh_registry_counters(void)
 {
@@ -1059,6 +1074,11 @@ ngx_fcfh_registry_sweep(ngx_log_t *log)
 
         zone->workers[i].pid = 0;
         zone->workers[i].evictions = 0;
+
+        if (zone->webhook_owner == pids[i]) {
+            /* another worker takes over the deliveries */
+            zone->webhook_owner = 0;
+        }
     }
 
     for (q = ngx_queue_head(&zone->entries);
@@ -1227,6 +1247,10 @@ ngx_fcfh_registry_worker_exit(ngx_cycle_t *cycle)
 
     if (zone->workers[fmcf->slot].pid == ngx_pid) {
         zone->workers[fmcf->slot].pid = 0;
+    }
+
+    if (zone->webhook_owner == ngx_pid) {
+        zone->webhook_owner = 0;
     }
 
     ngx_shmtx_unlock(&shpool->mutex);

@@ -28,7 +28,7 @@
 #include "ngx_fcfh.h"
 
 
-#define NGX_FCFH_ZONE_LAYOUT         3
+#define NGX_FCFH_ZONE_LAYOUT         4
 #define NGX_FCFH_MAX_WORKERS         256
 
 #define NGX_FCFH_AUTH_PASSWORD       1
@@ -88,6 +88,30 @@ typedef struct {
 } ngx_fcfh_event_t;
 
 
+/* a webhook subscriber, in the zone */
+typedef struct {
+    uint32_t                         id;         /* 0: a free slot */
+    uint32_t                         types;      /* 1 << type; 0: all */
+    time_t                           created;
+    uint64_t                         cursor;     /* the last event done */
+    uint64_t                         delivered;
+    uint64_t                         failures;
+    uint64_t                         dropped;
+    time_t                           next_try;
+    uint32_t                         backoff;    /* s */
+    socklen_t                        socklen;
+    ngx_sockaddr_t                   sockaddr;
+    uint16_t                         url_len;
+    uint16_t                         host_len;
+    uint16_t                         path_len;
+    uint16_t                         last_error_len;
+    u_char                           url[NGX_FCFH_WEBHOOK_URL_MAX];
+    u_char                           host[64];
+    u_char                           path[NGX_FCFH_WEBHOOK_URL_MAX];
+    u_char                           last_error[32];
+} ngx_fcfh_webhook_t;
+
+
 /* counters for fcfh_metrics, updated with atomic adds by every worker */
 typedef struct {
     ngx_atomic_t                     handshakes;
@@ -101,6 +125,8 @@ typedef struct {
     ngx_atomic_t                     relay_errors;
     ngx_atomic_t                     events;
     ngx_atomic_t                     events_dropped;  /* readers behind */
+    ngx_atomic_t                     webhook_deliveries;
+    ngx_atomic_t                     webhook_failures;
 } ngx_fcfh_counters_t;
 
 
@@ -117,6 +143,9 @@ struct ngx_fcfh_zone_s {
     ngx_fcfh_counters_t              counters;
     uint64_t                         event_seq;   /* the newest event */
     ngx_fcfh_event_t                 events[NGX_FCFH_EVENTS];
+    uint32_t                         webhook_seq;
+    ngx_pid_t                        webhook_owner;  /* delivering worker */
+    ngx_fcfh_webhook_t               webhooks[NGX_FCFH_WEBHOOKS];
 };
 
 
@@ -238,6 +267,20 @@ ngx_int_t ngx_fcfh_registry_route(ngx_str_t *device, ngx_fcfh_route_t *route);
 ngx_fcfh_link_t *ngx_fcfh_registry_local(u_char *guid, uint64_t serial);
 ngx_int_t ngx_fcfh_registry_close(ngx_str_t *device, ngx_log_t *log);
 ngx_fcfh_counters_t *ngx_fcfh_registry_counters(void);
+ngx_slab_pool_t *ngx_fcfh_registry_shpool(ngx_fcfh_zone_t **zone);
+
+ngx_int_t ngx_fcfh_webhook_add(ngx_str_t *url, uint32_t types, uint32_t id,
+    const char **err);
+ngx_int_t ngx_fcfh_webhook_add_zone(ngx_slab_pool_t *shpool,
+    ngx_fcfh_zone_t *zone, ngx_str_t *url, uint32_t types, uint32_t id,
+    const char **err);
+ngx_int_t ngx_fcfh_webhook_delete(uint32_t id);
+ngx_uint_t ngx_fcfh_webhook_list(ngx_fcfh_webhook_t *out);
+ngx_int_t ngx_fcfh_webhook_save(ngx_str_t *file, ngx_log_t *log);
+void ngx_fcfh_webhook_load(ngx_slab_pool_t *shpool, ngx_fcfh_zone_t *zone,
+    ngx_str_t *file, ngx_log_t *log);
+void ngx_fcfh_webhook_poll(ngx_fcfh_main_conf_t *fmcf);
+void ngx_fcfh_webhook_abort(ngx_fcfh_main_conf_t *fmcf);
 void ngx_fcfh_event_emit(ngx_uint_t type, ngx_uint_t reason, u_char *guid,
     ngx_str_t *fqdn, ngx_str_t *identity, ngx_str_t *user, ngx_str_t *peer,
     ngx_uint_t trigger);

@@ -29,6 +29,8 @@ static ngx_int_t ngx_http_fcfh_api_device(ngx_http_request_t *r,
 static ngx_int_t ngx_http_fcfh_api_close(ngx_http_request_t *r,
     ngx_str_t *device);
 static ngx_int_t ngx_http_fcfh_api_stats(ngx_http_request_t *r);
+static ngx_int_t ngx_http_fcfh_api_webhooks(ngx_http_request_t *r,
+    ngx_str_t *id);
 static ngx_int_t ngx_http_fcfh_api_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *text);
 static ngx_int_t ngx_http_fcfh_arg_uint(ngx_http_request_t *r, char *name,
@@ -448,6 +450,17 @@ ngx_http_fcfh_api_handler(ngx_http_request_t *r)
         return ngx_http_fcfh_api_stats(r);
     }
 
+    if (path.len == 8 && ngx_strncmp(path.data, "webhooks", 8) == 0) {
+        return ngx_http_fcfh_api_webhooks(r, NULL);
+    }
+
+    if (path.len > 9 && ngx_strncmp(path.data, "webhooks/", 9) == 0) {
+        device.data = path.data + 9;
+        device.len = path.len - 9;
+
+        return ngx_http_fcfh_api_webhooks(r, &device);
+    }
+
     if (path.len == 7 && ngx_strncmp(path.data, "tunnels", 7) == 0) {
         if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
             return ngx_http_fcfh_api_error(r, NGX_HTTP_NOT_ALLOWED,
@@ -784,10 +797,12 @@ ngx_http_fcfh_api_stats(ngx_http_request_t *r)
     p = ngx_sprintf(p, "},\"bytes_in\":%uA,\"bytes_out\":%uA,"
                     "\"channel_bytes_in\":%uA,\"channel_bytes_out\":%uA,"
                     "\"relay_errors\":%uA,\"events\":%uA,"
-                    "\"events_dropped\":%uA}\n",
+                    "\"events_dropped\":%uA,\"webhook_deliveries\":%uA,"
+                    "\"webhook_failures\":%uA}\n",
                     cn->bytes_in, cn->bytes_out, cn->channel_bytes_in,
                     cn->channel_bytes_out, cn->relay_errors, cn->events,
-                    cn->events_dropped);
+                    cn->events_dropped, cn->webhook_deliveries,
+                    cn->webhook_failures);
 
     return ngx_http_fcfh_send_json(r, NGX_HTTP_OK, body, p - body);
 }
@@ -978,12 +993,17 @@ ngx_http_fcfh_metrics_handler(ngx_http_request_t *r)
         "slow for.\n"
         "# TYPE fcfh_events_dropped_total counter\n"
         "fcfh_events_dropped_total %uA\n"
+        "# HELP fcfh_webhook_deliveries_total Webhook POSTs by result.\n"
+        "# TYPE fcfh_webhook_deliveries_total counter\n"
+        "fcfh_webhook_deliveries_total{result=\"ok\"} %uA\n"
+        "fcfh_webhook_deliveries_total{result=\"failed\"} %uA\n"
         "# HELP fcfh_zone_bytes Registry zone size and pages used.\n"
         "# TYPE fcfh_zone_bytes gauge\n"
         "fcfh_zone_bytes{kind=\"size\"} %uz\n"
         "fcfh_zone_bytes{kind=\"used\"} %uz\n",
         channels, bin, bout, cn->channel_bytes_in, cn->channel_bytes_out,
-        cn->relay_errors, cn->events, cn->events_dropped, size, used);
+        cn->relay_errors, cn->events, cn->events_dropped,
+        cn->webhook_deliveries, cn->webhook_failures, size, used);
 
     return ngx_http_fcfh_send(r, NGX_HTTP_OK,
                               (u_char *) "text/plain; version=0.0.4", body,
@@ -1408,4 +1428,176 @@ ngx_http_fcfh_events_cleanup(void *data)
     if (ctx->timer.timer_set) {
         ngx_del_timer(&ctx->timer);
     }
+}
+
+
+/*
+ *     GET     webhooks
+ *     POST    webhooks?url=http://<ip>:<port>/<path>[&events=a,b]
+ *     DELETE  webhooks/<id>
+ */
+
+static ngx_int_t
+ngx_http_fcfh_api_webhooks(ngx_http_request_t *r, ngx_str_t *id)
+{
+    u_char                *p, *body, *last, *start;
+    uint32_t               types;
+    ngx_int_t              rc, n;
+    ngx_str_t              url, events, s;
+    ngx_uint_t             i, j, count, type;
+    ngx_fcfh_webhook_t     list[NGX_FCFH_WEBHOOKS];
+    ngx_fcfh_main_conf_t  *fmcf;
+    const char            *err;
+
+    fmcf = ngx_fcfh_get_main_conf(ngx_cycle);
+
+    if (id) {
+        if (!(r->method & NGX_HTTP_DELETE)) {
+            return ngx_http_fcfh_api_error(r, NGX_HTTP_NOT_ALLOWED,
+                                           "use DELETE");
+        }
+
+        n = ngx_atoi(id->data, id->len);
+
+        if (n <= 0 || ngx_fcfh_webhook_delete((uint32_t) n) != NGX_OK) {
+            return ngx_http_fcfh_api_error(r, NGX_HTTP_NOT_FOUND,
+                                           "no such webhook");
+        }
+
+        (void) ngx_fcfh_webhook_save(&fmcf->webhooks_state,
+                                     r->connection->log);
+
+        ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                      "fcfh: webhook %i removed", n);
+
+        body = ngx_pnalloc(r->pool, sizeof("{\"deleted\":}\n")
+                                    + NGX_INT_T_LEN);
+        if (body == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        p = ngx_sprintf(body, "{\"deleted\":%i}\n", n);
+
+        return ngx_http_fcfh_send_json(r, NGX_HTTP_OK, body, p - body);
+    }
+
+    if (r->method & NGX_HTTP_POST) {
+        if (ngx_http_arg(r, (u_char *) "url", 3, &url) != NGX_OK) {
+            return ngx_http_fcfh_api_error(r, NGX_HTTP_BAD_REQUEST,
+                                           "url is required");
+        }
+
+        /* the argument is URL-encoded in the query string */
+        p = ngx_pnalloc(r->pool, url.len);
+        if (p == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        start = p;
+        last = url.data;
+        ngx_unescape_uri(&p, &last, url.len, NGX_UNESCAPE_URI);
+        url.data = start;
+        url.len = p - start;
+
+        types = 0;
+
+        if (ngx_http_arg(r, (u_char *) "events", 6, &events) == NGX_OK) {
+            p = events.data;
+            last = events.data + events.len;
+
+            while (p < last) {
+                start = p;
+
+                while (p < last && *p != ',') {
+                    p++;
+                }
+
+                type = ngx_fcfh_event_type(start, p - start);
+
+                if (type == 0) {
+                    return ngx_http_fcfh_api_error(r, NGX_HTTP_BAD_REQUEST,
+                               "events are connected, disconnected, "
+                               "auth_failed, alert");
+                }
+
+                types |= 1 << type;
+
+                if (p < last) {
+                    p++;
+                }
+            }
+        }
+
+        rc = ngx_fcfh_webhook_add(&url, types, 0, &err);
+
+        if (rc <= 0) {
+            return ngx_http_fcfh_api_error(r,
+                       rc == NGX_BUSY ? NGX_HTTP_CONFLICT
+                                      : NGX_HTTP_BAD_REQUEST, err);
+        }
+
+        (void) ngx_fcfh_webhook_save(&fmcf->webhooks_state,
+                                     r->connection->log);
+
+        ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                      "fcfh: webhook %i added: \"%V\"", rc, &url);
+
+        body = ngx_pnalloc(r->pool, sizeof("{\"id\":}\n") + NGX_INT_T_LEN);
+        if (body == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        p = ngx_sprintf(body, "{\"id\":%i}\n", rc);
+
+        return ngx_http_fcfh_send_json(r, NGX_HTTP_CREATED, body, p - body);
+    }
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return ngx_http_fcfh_api_error(r, NGX_HTTP_NOT_ALLOWED,
+                                       "use GET or POST");
+    }
+
+    count = ngx_fcfh_webhook_list(list);
+
+    body = ngx_pnalloc(r->pool, 64 + count * (6 * NGX_FCFH_WEBHOOK_URL_MAX
+                                              + 512));
+    if (body == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_cpymem(body, "{\"webhooks\":[", sizeof("{\"webhooks\":[") - 1);
+
+    for (i = 0; i < count; i++) {
+        s.data = list[i].url;
+        s.len = list[i].url_len;
+
+        p = ngx_sprintf(p, "%s{\"id\":%uD,\"url\":", i ? "," : "",
+                        list[i].id);
+        p = ngx_fcfh_json_str(p, &s);
+        p = ngx_cpymem(p, ",\"events\":[", sizeof(",\"events\":[") - 1);
+
+        for (j = 1, n = 0; j < 5; j++) {
+            if (list[i].types == 0 || (list[i].types & (1 << j))) {
+                p = ngx_sprintf(p, "%s\"%s\"", n++ ? "," : "",
+                                ngx_fcfh_event_name(j));
+            }
+        }
+
+        p = ngx_sprintf(p, "],\"delivered\":%uL,\"failures\":%uL,"
+                        "\"dropped\":%uL,\"pending\":%uL,"
+                        "\"retry_in\":%T,\"last_error\":",
+                        list[i].delivered, list[i].failures,
+                        list[i].dropped,
+                        ngx_fcfh_event_last() - list[i].cursor,
+                        ngx_max(list[i].next_try - ngx_time(), 0));
+
+        s.data = list[i].last_error;
+        s.len = list[i].last_error_len;
+        p = ngx_fcfh_json_str(p, &s);
+        *p++ = '}';
+    }
+
+    p = ngx_cpymem(p, "]}\n", 3);
+
+    return ngx_http_fcfh_send_json(r, NGX_HTTP_OK, body, p - body);
 }

@@ -1,0 +1,644 @@
+
+/*
+ * Copyright (C) ngx_fcfh_module authors
+ */
+
+
+/*
+ * Webhooks: events POSTed as JSON to subscribers that operators add and
+ * remove through fcfh_api while nginx runs.  Subscribers live in the
+ * zone (every worker sees them) and, when fcfh_webhooks_state names a
+ * file, survive restarts.  One worker at a time delivers (the first to
+ * claim the zone's owner field); each subscriber has a cursor into the
+ * event ring, one delivery in flight, and exponential backoff on failure.
+ * The ring bounds the queue: a subscriber unreachable for longer than
+ * 1024 events loses the oldest, which is counted and logged.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_event.h>
+#include <ngx_event_connect.h>
+
+#include "ngx_fcfh.h"
+#include "ngx_fcfh_registry.h"
+#include "ngx_fcfh_proxy_parse.h"
+
+
+#define NGX_FCFH_WEBHOOK_TIMEOUT     5000
+#define NGX_FCFH_WEBHOOK_BACKOFF_MAX 300
+
+
+static ngx_int_t ngx_fcfh_webhook_parse_url(ngx_str_t *url,
+    ngx_fcfh_webhook_t *wh, const char **err);
+static void ngx_fcfh_webhook_start(ngx_fcfh_main_conf_t *fmcf,
+    ngx_uint_t i, ngx_fcfh_webhook_t *wh, ngx_fcfh_event_t *e);
+static void ngx_fcfh_webhook_handler(ngx_event_t *ev);
+static void ngx_fcfh_webhook_done(ngx_fcfh_hook_t *hook, const char *error);
+
+
+/* "http://<ip>:<port>/path": no resolver in a worker's event loop */
+
+static ngx_int_t
+ngx_fcfh_webhook_parse_url(ngx_str_t *url, ngx_fcfh_webhook_t *wh,
+    const char **err)
+{
+    ngx_fcfh_proxy_target_t  t;
+
+    if (url->len == 0 || url->len > sizeof(wh->url)
+        || ngx_fcfh_proxy_target_parse(url->data, url->len, &t) < 0
+        || t.scheme != NGX_FCFH_PROXY_SCHEME_HTTP)
+    {
+        *err = "url must be http://<address>:<port>/<path>";
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(&wh->sockaddr, sizeof(ngx_sockaddr_t));
+
+    if (t.host.kind == NGX_FCFH_PROXY_HOST_IPV4) {
+        wh->sockaddr.sockaddr_in.sin_family = AF_INET;
+        ngx_memcpy(&wh->sockaddr.sockaddr_in.sin_addr, t.host.addr, 4);
+        wh->sockaddr.sockaddr_in.sin_port = htons(t.port);
+        wh->socklen = sizeof(struct sockaddr_in);
+
+#if (NGX_HAVE_INET6)
+    } else if (t.host.kind == NGX_FCFH_PROXY_HOST_IPV6) {
+        wh->sockaddr.sockaddr_in6.sin6_family = AF_INET6;
+        ngx_memcpy(&wh->sockaddr.sockaddr_in6.sin6_addr, t.host.addr, 16);
+        wh->sockaddr.sockaddr_in6.sin6_port = htons(t.port);
+        wh->socklen = sizeof(struct sockaddr_in6);
+#endif
+
+    } else {
+        *err = "the url's host must be an IP address";
+        return NGX_ERROR;
+    }
+
+    if (t.path.len > sizeof(wh->path)
+        || t.host.text.len + sizeof("[]:65535") > sizeof(wh->host))
+    {
+        *err = "url too long";
+        return NGX_ERROR;
+    }
+
+    wh->url_len = (uint16_t) url->len;
+    ngx_memcpy(wh->url, url->data, url->len);
+
+    wh->path_len = (uint16_t) t.path.len;
+    ngx_memcpy(wh->path, t.path.data, t.path.len);
+
+    wh->host_len = (uint16_t) (ngx_snprintf(wh->host, sizeof(wh->host),
+                                   t.host.kind == NGX_FCFH_PROXY_HOST_IPV6
+                                   ? "[%*s]:%d" : "%*s:%d",
+                                   t.host.text.len, t.host.text.data,
+                                   (int) t.port)
+                               - wh->host);
+
+    return NGX_OK;
+}
+
+
+/* adds a subscriber; it gets the events from now on */
+
+ngx_int_t
+ngx_fcfh_webhook_add(ngx_str_t *url, uint32_t types, uint32_t id,
+    const char **err)
+{
+    ngx_fcfh_zone_t  *zone;
+    ngx_slab_pool_t  *shpool;
+
+    shpool = ngx_fcfh_registry_shpool(&zone);
+    if (shpool == NULL) {
+        *err = "no zone";
+        return NGX_ERROR;
+    }
+
+    return ngx_fcfh_webhook_add_zone(shpool, zone, url, types, id, err);
+}
+
+
+/* returns the new id (> 0), NGX_DECLINED (bad url), NGX_BUSY (full) */
+
+ngx_int_t
+ngx_fcfh_webhook_add_zone(ngx_slab_pool_t *shpool, ngx_fcfh_zone_t *zone,
+    ngx_str_t *url, uint32_t types, uint32_t id, const char **err)
+{
+    ngx_uint_t           i;
+    ngx_fcfh_webhook_t   wh;
+
+    ngx_memzero(&wh, sizeof(ngx_fcfh_webhook_t));
+
+    if (ngx_fcfh_webhook_parse_url(url, &wh, err) != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    wh.types = types;
+    wh.created = ngx_time();
+
+    ngx_shmtx_lock(&shpool->mutex);
+
+    for (i = 0; i < NGX_FCFH_WEBHOOKS; i++) {
+        if (zone->webhooks[i].id == 0) {
+            break;
+        }
+    }
+
+    if (i == NGX_FCFH_WEBHOOKS) {
+        ngx_shmtx_unlock(&shpool->mutex);
+        *err = "too many webhooks";
+        return NGX_BUSY;
+    }
+
+    wh.id = id ? id : ++zone->webhook_seq;
+
+    if (wh.id > zone->webhook_seq) {
+        zone->webhook_seq = wh.id;
+    }
+
+    wh.cursor = zone->event_seq;
+    zone->webhooks[i] = wh;
+
+    ngx_shmtx_unlock(&shpool->mutex);
+
+    return (ngx_int_t) wh.id;
+}
+
+
+ngx_int_t
+ngx_fcfh_webhook_delete(uint32_t id)
+{
+    ngx_uint_t        i;
+    ngx_fcfh_zone_t  *zone;
+    ngx_slab_pool_t  *shpool;
+
+    shpool = ngx_fcfh_registry_shpool(&zone);
+    if (shpool == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_shmtx_lock(&shpool->mutex);
+
+    for (i = 0; i < NGX_FCFH_WEBHOOKS; i++) {
+        if (zone->webhooks[i].id == id) {
+            zone->webhooks[i].id = 0;
+            ngx_shmtx_unlock(&shpool->mutex);
+            return NGX_OK;
+        }
+    }
+
+    ngx_shmtx_unlock(&shpool->mutex);
+
+    return NGX_DECLINED;
+}
+
+
+/* a copy of the subscribers, for the API */
+
+ngx_uint_t
+ngx_fcfh_webhook_list(ngx_fcfh_webhook_t *out)
+{
+    ngx_uint_t        i, n;
+    ngx_fcfh_zone_t  *zone;
+    ngx_slab_pool_t  *shpool;
+
+    shpool = ngx_fcfh_registry_shpool(&zone);
+    if (shpool == NULL) {
+        return 0;
+    }
+
+    n = 0;
+
+    ngx_shmtx_lock(&shpool->mutex);
+
+    for (i = 0; i < NGX_FCFH_WEBHOOKS; i++) {
+        if (zone->webhooks[i].id) {
+            out[n++] = zone->webhooks[i];
+        }
+    }
+
+    ngx_shmtx_unlock(&shpool->mutex);
+
+    return n;
+}
+
+
+/*
+ * The state file: "<id> <types> <url>" per line, written whole to a
+ * temporary file and renamed, so a crash never leaves half of it.
+ */
+
+ngx_int_t
+ngx_fcfh_webhook_save(ngx_str_t *file, ngx_log_t *log)
+{
+    u_char               *p, tmp[NGX_MAX_PATH];
+    ssize_t               n;
+    ngx_fd_t              fd;
+    ngx_uint_t            i, count;
+    ngx_fcfh_webhook_t    list[NGX_FCFH_WEBHOOKS];
+    u_char                buf[NGX_FCFH_WEBHOOKS
+                              * (NGX_FCFH_WEBHOOK_URL_MAX + 32)];
+
+    if (file->len == 0) {
+        return NGX_OK;
+    }
+
+    if (file->len + sizeof(".tmp") > NGX_MAX_PATH) {
+        return NGX_ERROR;
+    }
+
+    count = ngx_fcfh_webhook_list(list);
+
+    p = buf;
+
+    for (i = 0; i < count; i++) {
+        p = ngx_sprintf(p, "%uD %uD %*s\n", list[i].id, list[i].types,
+                        (size_t) list[i].url_len, list[i].url);
+    }
+
+    ngx_sprintf(tmp, "%V.tmp%Z", file);
+
+    fd = ngx_open_file(tmp, NGX_FILE_WRONLY, NGX_FILE_TRUNCATE, 0600);
+
+    if (fd == NGX_INVALID_FILE) {
+        ngx_log_error(NGX_LOG_ERR, log, ngx_errno,
+                      ngx_open_file_n " \"%s\" failed", tmp);
+        return NGX_ERROR;
+    }
+
+    n = ngx_write_fd(fd, buf, p - buf);
+
+    ngx_close_file(fd);
+
+    if (n != p - buf) {
+        ngx_log_error(NGX_LOG_ERR, log, ngx_errno,
+                      "writing webhook state \"%s\" failed", tmp);
+        return NGX_ERROR;
+    }
+
+    if (ngx_rename_file(tmp, file->data) == NGX_FILE_ERROR) {
+        ngx_log_error(NGX_LOG_ERR, log, ngx_errno,
+                      ngx_rename_file_n " \"%s\" to \"%V\" failed", tmp,
+                      file);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* at start, into a fresh zone (the master, before the workers) */
+
+void
+ngx_fcfh_webhook_load(ngx_slab_pool_t *shpool, ngx_fcfh_zone_t *zone,
+    ngx_str_t *file, ngx_log_t *log)
+{
+    u_char       *p, *last, *eol, *sp1, *sp2, buf[8192];
+    ssize_t       n;
+    ngx_fd_t      fd;
+    ngx_int_t     id, types;
+    ngx_str_t     url;
+    ngx_uint_t    line;
+    const char   *err;
+
+    if (file->len == 0) {
+        return;
+    }
+
+    fd = ngx_open_file(file->data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+
+    if (fd == NGX_INVALID_FILE) {
+        if (ngx_errno != NGX_ENOENT) {
+            ngx_log_error(NGX_LOG_WARN, log, ngx_errno,
+                          ngx_open_file_n " \"%V\" failed", file);
+        }
+
+        return;
+    }
+
+    n = ngx_read_fd(fd, buf, sizeof(buf));
+    ngx_close_file(fd);
+
+    if (n <= 0) {
+        return;
+    }
+
+    p = buf;
+    last = buf + n;
+
+    for (line = 1; p < last; line++, p = eol + 1) {
+
+        eol = ngx_strlchr(p, last, '\n');
+        if (eol == NULL) {
+            eol = last;
+        }
+
+        sp1 = ngx_strlchr(p, eol, ' ');
+        sp2 = sp1 ? ngx_strlchr(sp1 + 1, eol, ' ') : NULL;
+
+        if (sp2 == NULL) {
+            continue;
+        }
+
+        id = ngx_atoi(p, sp1 - p);
+        types = ngx_atoi(sp1 + 1, sp2 - sp1 - 1);
+
+        url.data = sp2 + 1;
+        url.len = eol - url.data;
+
+        if (id <= 0 || types < 0
+            || ngx_fcfh_webhook_add_zone(shpool, zone, &url,
+                                         (uint32_t) types, (uint32_t) id,
+                                         &err)
+               <= 0)
+        {
+            ngx_log_error(NGX_LOG_WARN, log, 0,
+                          "webhook state \"%V\" line %ui ignored", file,
+                          line);
+        }
+    }
+}
+
+
+/*
+ * From the worker's 250 ms poll: the delivering worker starts what is
+ * due.  During a reload the exiting worker lets go, a new one takes over.
+ */
+
+void
+ngx_fcfh_webhook_poll(ngx_fcfh_main_conf_t *fmcf)
+{
+    uint64_t             dropped;
+    ngx_uint_t           i, mine;
+    ngx_fcfh_zone_t     *zone;
+    ngx_fcfh_event_t     e;
+    ngx_slab_pool_t     *shpool;
+    ngx_fcfh_webhook_t  *wh;
+
+    shpool = ngx_fcfh_registry_shpool(&zone);
+    if (shpool == NULL) {
+        return;
+    }
+
+    if (ngx_exiting) {
+        ngx_fcfh_webhook_abort(fmcf);
+    }
+
+    ngx_shmtx_lock(&shpool->mutex);
+
+    if (ngx_exiting) {
+        if (zone->webhook_owner == ngx_pid) {
+            zone->webhook_owner = 0;
+        }
+
+    } else if (zone->webhook_owner == 0) {
+        zone->webhook_owner = ngx_pid;
+    }
+
+    mine = (zone->webhook_owner == ngx_pid);
+
+    ngx_shmtx_unlock(&shpool->mutex);
+
+    if (!mine) {
+        return;
+    }
+
+    for (i = 0; i < NGX_FCFH_WEBHOOKS; i++) {
+        wh = &zone->webhooks[i];
+
+        /* only the delivering worker changes cursors and schedules */
+
+        if (wh->id == 0 || fmcf->hooks[i].connection
+            || ngx_time() < wh->next_try)
+        {
+            continue;
+        }
+
+        while (ngx_fcfh_event_next(wh->cursor, &e, &dropped) == NGX_OK) {
+
+            if (dropped) {
+                wh->dropped += dropped;
+
+                ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                              "fcfh: webhook %uD missed %uL events it "
+                              "could not take in time", wh->id, dropped);
+            }
+
+            if (wh->types && !(wh->types & (1 << e.type))) {
+                wh->cursor = e.seq;
+                continue;
+            }
+
+            ngx_fcfh_webhook_start(fmcf, i, wh, &e);
+            break;
+        }
+    }
+}
+
+
+static void
+ngx_fcfh_webhook_start(ngx_fcfh_main_conf_t *fmcf, ngx_uint_t i,
+    ngx_fcfh_webhook_t *wh, ngx_fcfh_event_t *e)
+{
+    u_char            *p, json[NGX_FCFH_EVENT_JSON_MAX];
+    ngx_int_t          rc;
+    ngx_fcfh_hook_t   *hook;
+    ngx_connection_t  *c;
+
+    hook = &fmcf->hooks[i];
+
+    ngx_memzero(hook, sizeof(ngx_fcfh_hook_t));
+
+    hook->id = wh->id;
+    hook->seq = e->seq;
+    hook->index = i;
+    hook->fmcf = fmcf;
+
+    p = ngx_fcfh_event_json(json, e);
+
+    hook->len = ngx_snprintf(hook->buf, sizeof(hook->buf),
+                     "POST %*s HTTP/1.1\r\nHost: %*s\r\n"
+                     "Content-Type: application/json\r\n"
+                     "User-Agent: ngx_fcfh_module/" NGX_FCFH_VERSION "\r\n"
+                     "Content-Length: %uz\r\nConnection: close\r\n\r\n%*s",
+                     (size_t) wh->path_len, wh->path,
+                     (size_t) wh->host_len, wh->host,
+                     (size_t) (p - json), (size_t) (p - json), json)
+                - hook->buf;
+
+    hook->sockaddr = wh->sockaddr;
+    ngx_str_set(&hook->name, "webhook");
+
+    hook->pc.sockaddr = &hook->sockaddr.sockaddr;
+    hook->pc.socklen = wh->socklen;
+    hook->pc.name = &hook->name;
+    hook->pc.get = ngx_event_get_peer;
+    hook->pc.log = ngx_cycle->log;
+    hook->pc.log_error = NGX_ERROR_ERR;
+
+    rc = ngx_event_connect_peer(&hook->pc);
+
+    if (rc == NGX_ERROR || rc == NGX_BUSY || rc == NGX_DECLINED) {
+        ngx_fcfh_webhook_done(hook, "connect failed");
+        return;
+    }
+
+    c = hook->pc.connection;
+    c->data = hook;
+    c->log_error = NGX_ERROR_INFO;
+    c->read->handler = ngx_fcfh_webhook_handler;
+    c->write->handler = ngx_fcfh_webhook_handler;
+
+    hook->connection = c;
+
+    ngx_add_timer(c->read, NGX_FCFH_WEBHOOK_TIMEOUT);
+
+    if (rc == NGX_OK) {
+        ngx_fcfh_webhook_handler(c->write);
+    }
+}
+
+
+static void
+ngx_fcfh_webhook_handler(ngx_event_t *ev)
+{
+    ssize_t            n;
+    ngx_int_t          status;
+    ngx_connection_t  *c;
+    ngx_fcfh_hook_t   *hook;
+
+    c = ev->data;
+    hook = c->data;
+
+    if (ev->timedout) {
+        ngx_fcfh_webhook_done(hook, "timed out");
+        return;
+    }
+
+    while (hook->sent < hook->len) {
+        n = c->send(c, hook->buf + hook->sent, hook->len - hook->sent);
+
+        if (n == NGX_AGAIN) {
+            if (ngx_handle_write_event(c->write, 0) != NGX_OK) {
+                ngx_fcfh_webhook_done(hook, "send failed");
+            }
+
+            return;
+        }
+
+        if (n == NGX_ERROR) {
+            ngx_fcfh_webhook_done(hook, "send failed");
+            return;
+        }
+
+        hook->sent += n;
+    }
+
+    /* the status line is all we need: "HTTP/1.x NNN" */
+
+    while (hook->got < sizeof("HTTP/1.1 200") - 1) {
+        n = c->recv(c, hook->resp + hook->got,
+                    sizeof("HTTP/1.1 200") - 1 - hook->got);
+
+        if (n == NGX_AGAIN) {
+            if (ngx_handle_read_event(c->read, 0) != NGX_OK) {
+                ngx_fcfh_webhook_done(hook, "receive failed");
+            }
+
+            return;
+        }
+
+        if (n == NGX_ERROR || n == 0) {
+            ngx_fcfh_webhook_done(hook, "no response");
+            return;
+        }
+
+        hook->got += n;
+    }
+
+    if (ngx_strncmp(hook->resp, "HTTP/1.", 7) != 0) {
+        ngx_fcfh_webhook_done(hook, "not an HTTP response");
+        return;
+    }
+
+    status = ngx_atoi(hook->resp + 9, 3);
+
+    if (status < 200 || status > 299) {
+        ngx_snprintf(hook->error, sizeof(hook->error) - 1, "status %i%Z",
+                     status);
+        ngx_fcfh_webhook_done(hook, (const char *) hook->error);
+        return;
+    }
+
+    ngx_fcfh_webhook_done(hook, NULL);
+}
+
+
+/* one delivery ended: advance, or back off and retry the same event */
+
+static void
+ngx_fcfh_webhook_done(ngx_fcfh_hook_t *hook, const char *error)
+{
+    size_t               len;
+    ngx_fcfh_zone_t     *zone;
+    ngx_fcfh_webhook_t  *wh;
+
+    if (hook->connection) {
+        ngx_close_connection(hook->connection);
+        hook->connection = NULL;
+    }
+
+    if (ngx_fcfh_registry_shpool(&zone) == NULL) {
+        return;
+    }
+
+    wh = &zone->webhooks[hook->index];
+
+    if (wh->id != hook->id) {
+        /* deleted meanwhile */
+        return;
+    }
+
+    if (error == NULL) {
+        wh->cursor = hook->seq;
+        wh->delivered++;
+        wh->backoff = 0;
+        wh->next_try = 0;
+
+        (void) ngx_atomic_fetch_add(&zone->counters.webhook_deliveries, 1);
+        return;
+    }
+
+    wh->failures++;
+    wh->backoff = wh->backoff ? ngx_min(wh->backoff * 2,
+                                        NGX_FCFH_WEBHOOK_BACKOFF_MAX)
+                              : 1;
+    wh->next_try = ngx_time() + wh->backoff;
+
+    len = ngx_min(ngx_strlen(error), sizeof(wh->last_error));
+    ngx_memcpy(wh->last_error, error, len);
+    wh->last_error_len = (uint16_t) len;
+
+    (void) ngx_atomic_fetch_add(&zone->counters.webhook_failures, 1);
+
+    ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                  "fcfh: webhook %uD (%*s) delivery of event %uL failed: "
+                  "%s, retry in %uDs", wh->id, (size_t) wh->url_len, wh->url,
+                  hook->seq, error, wh->backoff);
+}
+
+
+/* an exiting worker drops its deliveries: the next owner retries them */
+
+void
+ngx_fcfh_webhook_abort(ngx_fcfh_main_conf_t *fmcf)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < NGX_FCFH_WEBHOOKS; i++) {
+        if (fmcf->hooks[i].connection) {
+            ngx_close_connection(fmcf->hooks[i].connection);
+            fmcf->hooks[i].connection = NULL;
+        }
+    }
+}
