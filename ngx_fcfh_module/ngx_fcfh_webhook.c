@@ -32,6 +32,8 @@
 
 static ngx_int_t ngx_fcfh_webhook_parse_url(ngx_str_t *url,
     ngx_fcfh_webhook_t *wh, const char **err);
+static void ngx_fcfh_webhook_next(ngx_fcfh_main_conf_t *fmcf,
+    ngx_fcfh_zone_t *zone, ngx_uint_t i);
 static void ngx_fcfh_webhook_start(ngx_fcfh_main_conf_t *fmcf,
     ngx_uint_t i, ngx_fcfh_webhook_t *wh, ngx_fcfh_event_t *e);
 static void ngx_fcfh_webhook_handler(ngx_event_t *ev);
@@ -368,12 +370,9 @@ ngx_fcfh_webhook_load(ngx_slab_pool_t *shpool, ngx_fcfh_zone_t *zone,
 void
 ngx_fcfh_webhook_poll(ngx_fcfh_main_conf_t *fmcf)
 {
-    uint64_t             dropped;
-    ngx_uint_t           i, mine;
-    ngx_fcfh_zone_t     *zone;
-    ngx_fcfh_event_t     e;
-    ngx_slab_pool_t     *shpool;
-    ngx_fcfh_webhook_t  *wh;
+    ngx_uint_t        i, mine;
+    ngx_fcfh_zone_t  *zone;
+    ngx_slab_pool_t  *shpool;
 
     shpool = ngx_fcfh_registry_shpool(&zone);
     if (shpool == NULL) {
@@ -404,34 +403,49 @@ ngx_fcfh_webhook_poll(ngx_fcfh_main_conf_t *fmcf)
     }
 
     for (i = 0; i < NGX_FCFH_WEBHOOKS; i++) {
-        wh = &zone->webhooks[i];
+        ngx_fcfh_webhook_next(fmcf, zone, i);
+    }
+}
 
-        /* only the delivering worker changes cursors and schedules */
 
-        if (wh->id == 0 || fmcf->hooks[i].connection
-            || ngx_time() < wh->next_try)
-        {
+/*
+ * Starts the subscriber's next due delivery, if any.  Only the delivering
+ * worker changes cursors and schedules, so they need no lock.
+ */
+
+static void
+ngx_fcfh_webhook_next(ngx_fcfh_main_conf_t *fmcf, ngx_fcfh_zone_t *zone,
+    ngx_uint_t i)
+{
+    uint64_t             dropped;
+    ngx_fcfh_event_t     e;
+    ngx_fcfh_webhook_t  *wh;
+
+    wh = &zone->webhooks[i];
+
+    if (wh->id == 0 || fmcf->hooks[i].connection
+        || ngx_time() < wh->next_try)
+    {
+        return;
+    }
+
+    while (ngx_fcfh_event_next(wh->cursor, &e, &dropped) == NGX_OK) {
+
+        if (dropped) {
+            wh->dropped += dropped;
+
+            ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                          "fcfh: webhook %uD missed %uL events it could "
+                          "not take in time", wh->id, dropped);
+        }
+
+        if (wh->types && !(wh->types & (1 << e.type))) {
+            wh->cursor = e.seq;
             continue;
         }
 
-        while (ngx_fcfh_event_next(wh->cursor, &e, &dropped) == NGX_OK) {
-
-            if (dropped) {
-                wh->dropped += dropped;
-
-                ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
-                              "fcfh: webhook %uD missed %uL events it "
-                              "could not take in time", wh->id, dropped);
-            }
-
-            if (wh->types && !(wh->types & (1 << e.type))) {
-                wh->cursor = e.seq;
-                continue;
-            }
-
-            ngx_fcfh_webhook_start(fmcf, i, wh, &e);
-            break;
-        }
+        ngx_fcfh_webhook_start(fmcf, i, wh, &e);
+        return;
     }
 }
 
@@ -606,6 +620,12 @@ ngx_fcfh_webhook_done(ngx_fcfh_hook_t *hook, const char *error)
         wh->next_try = 0;
 
         (void) ngx_atomic_fetch_add(&zone->counters.webhook_deliveries, 1);
+
+        if (!ngx_exiting) {
+            /* a backlog goes out back to back, not one per poll */
+            ngx_fcfh_webhook_next(hook->fmcf, zone, hook->index);
+        }
+
         return;
     }
 

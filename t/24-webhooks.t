@@ -139,6 +139,18 @@ $d3->handshake('00000000-0000-4000-8000-0000000000b9', 'admin', 'P@ssw0rd', [169
 ok(serve(T(5), sub { grep { ($_->{json}{fqdn} // '') eq 'again.example.test' } @got }),
    'and delivers after the restart');
 
+# a burst: 20 devices come and go; every event arrives once, in order
+my $before = scalar @got;
+my $sim = $t->run_sim('--connect', '127.0.0.1:' . $t->port(1), '--devices', 20,
+                      '--duration', 2, '--reconnect', 0, '--quiet');
+ok(serve(T(30), sub { grep({ ($_->{json}{event} // '') eq 'disconnected'
+                              && ($_->{json}{fqdn} // '') =~ /^dev\d+\.example\.test$/ } @got) >= 20 }),
+   'a burst of 40 events delivered');
+my @burst = map { $_->{json}{id} } @got[$before .. $#got];
+my %once; $once{$_}++ for @burst;
+is(scalar(grep { $once{$_} > 1 } keys %once), 0, 'burst: none twice');
+is_deeply(\@burst, [sort { $a <=> $b } @burst], 'burst: in order');
+
 ($st) = api('DELETE', "/api/webhooks/$id");
 is($st, 200, 'removed');
 ($st, $doc) = api('GET', '/api/webhooks');
