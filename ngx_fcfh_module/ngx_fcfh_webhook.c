@@ -245,7 +245,7 @@ ngx_fcfh_webhook_save(ngx_str_t *file, ngx_log_t *log)
         return NGX_OK;
     }
 
-    if (file->len + sizeof(".tmp") > NGX_MAX_PATH) {
+    if (file->len + sizeof(".4294967295.tmp") > NGX_MAX_PATH) {
         return NGX_ERROR;
     }
 
@@ -258,7 +258,8 @@ ngx_fcfh_webhook_save(ngx_str_t *file, ngx_log_t *log)
                         (size_t) list[i].url_len, list[i].url);
     }
 
-    ngx_sprintf(tmp, "%V.tmp%Z", file);
+    /* per process: two workers saving at once do not share a file */
+    ngx_sprintf(tmp, "%V.%P.tmp%Z", file, ngx_pid);
 
     fd = ngx_open_file(tmp, NGX_FILE_WRONLY, NGX_FILE_TRUNCATE, 0600);
 
@@ -433,6 +434,9 @@ ngx_fcfh_webhook_next(ngx_fcfh_main_conf_t *fmcf, ngx_fcfh_zone_t *zone,
 
         if (dropped) {
             wh->dropped += dropped;
+
+            /* counted once: the cursor moves past what the ring lost */
+            wh->cursor = e.seq - 1;
 
             ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
                           "fcfh: webhook %uD missed %uL events it could "

@@ -1442,7 +1442,7 @@ ngx_http_fcfh_api_webhooks(ngx_http_request_t *r, ngx_str_t *id)
 {
     u_char                *p, *body, *last, *start;
     uint32_t               types;
-    ngx_int_t              rc, n;
+    ngx_int_t              rc, n, saved;
     ngx_str_t              url, events, s;
     ngx_uint_t             i, j, count, type;
     ngx_fcfh_webhook_t     list[NGX_FCFH_WEBHOOKS];
@@ -1536,18 +1536,21 @@ ngx_http_fcfh_api_webhooks(ngx_http_request_t *r, ngx_str_t *id)
                                       : NGX_HTTP_BAD_REQUEST, err);
         }
 
-        (void) ngx_fcfh_webhook_save(&fmcf->webhooks_state,
-                                     r->connection->log);
+        saved = ngx_fcfh_webhook_save(&fmcf->webhooks_state,
+                                      r->connection->log);
 
         ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
                       "fcfh: webhook %i added: \"%V\"", rc, &url);
 
-        body = ngx_pnalloc(r->pool, sizeof("{\"id\":}\n") + NGX_INT_T_LEN);
+        body = ngx_pnalloc(r->pool, sizeof("{\"id\":,\"persisted\":false}\n")
+                                    + NGX_INT_T_LEN);
         if (body == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        p = ngx_sprintf(body, "{\"id\":%i}\n", rc);
+        /* the subscriber works either way; say when it will not persist */
+        p = ngx_sprintf(body, "{\"id\":%i,\"persisted\":%s}\n", rc,
+                        saved == NGX_OK ? "true" : "false");
 
         return ngx_http_fcfh_send_json(r, NGX_HTTP_CREATED, body, p - body);
     }
