@@ -22,7 +22,8 @@ SIM_SRCS    := $(wildcard $(TOP)/sim/*.c $(TOP)/sim/*.h) \
 WARN     := -Wall -Wextra -Wpointer-arith -Wno-unused-parameter -Werror
 OPT      ?= -O2 -g
 
-.PHONY: all module sim unit test prove deps quickstart static clean
+.PHONY: all module sim unit test prove deps quickstart static asan test-asan \
+        clean
 
 all: module sim
 
@@ -77,6 +78,30 @@ $(STATIC): $(MODULE_SRCS)
 	    --add-module=$(TOP) --builddir=$(BUILD)/static \
 	    > $(BUILD)/static-configure.log
 	$(MAKE) -j$$(nproc) -C $(BUILD)/nginx-src -f $(BUILD)/static/Makefile
+
+# upstream nginx and the module built with AddressSanitizer and
+# UndefinedBehaviorSanitizer; make test-asan runs the integration tests
+# with it (reports fail the tests)
+ASAN     := $(BUILD)/asan/nginx
+SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer
+
+asan: $(ASAN)
+
+$(ASAN): $(MODULE_SRCS)
+	$(TOP)/tools/nginx-source.sh $(BUILD)/nginx-src
+	cd $(BUILD)/nginx-src && ./configure --with-debug --with-stream \
+	    --with-stream_ssl_module --with-http_ssl_module \
+	    --with-http_auth_request_module \
+	    --with-cc-opt="-O1 -g $(SANITIZE)" --with-ld-opt="$(SANITIZE) -lcrypt" \
+	    --add-module=$(TOP) --builddir=$(BUILD)/asan \
+	    > $(BUILD)/asan-configure.log
+	$(MAKE) -j$$(nproc) -C $(BUILD)/nginx-src -f $(BUILD)/asan/Makefile
+
+test-asan: asan sim
+	ASAN_OPTIONS=detect_leaks=0:abort_on_error=0 \
+	UBSAN_OPTIONS=print_stacktrace=1 \
+	FCFH_NGINX=$(ASAN) FCFH_STREAM_MODULE=none FCFH_MODULE=none \
+	FCFH_TIME_SCALE=3 prove -I$(TOP)/t/lib $(PROVE_FLAGS) $(TOP)/t/
 
 deps:
 	$(TOP)/tools/install-deps.sh

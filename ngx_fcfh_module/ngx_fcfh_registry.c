@@ -30,6 +30,7 @@ static void ngx_fcfh_registry_free_locked(ngx_slab_pool_t *shpool,
 static ngx_int_t ngx_fcfh_registry_copy(ngx_pool_t *pool,
     ngx_fcfh_entry_t *entry, ngx_fcfh_entry_info_t *info);
 static ngx_int_t ngx_fcfh_registry_pid_alive(ngx_pid_t pid);
+static u_char *ngx_fcfh_registry_put(u_char *p, ngx_str_t *s);
 static void ngx_fcfh_event_push(ngx_slab_pool_t *shpool,
     ngx_fcfh_zone_t *zone, ngx_fcfh_event_t *e);
 static void ngx_fcfh_event_from_entry(ngx_fcfh_event_t *ev,
@@ -343,11 +344,11 @@ again:
     e->tls_cipher_len = (uint16_t) reg->tls_cipher.len;
 
     p = e->data;
-    p = ngx_cpymem(p, reg->identity.data, reg->identity.len);
-    p = ngx_cpymem(p, reg->user.data, reg->user.len);
-    p = ngx_cpymem(p, reg->peer.data, reg->peer.len);
-    p = ngx_cpymem(p, reg->tls_protocol.data, reg->tls_protocol.len);
-    ngx_memcpy(p, reg->tls_cipher.data, reg->tls_cipher.len);
+    p = ngx_fcfh_registry_put(p, &reg->identity);
+    p = ngx_fcfh_registry_put(p, &reg->user);
+    p = ngx_fcfh_registry_put(p, &reg->peer);
+    p = ngx_fcfh_registry_put(p, &reg->tls_protocol);
+    (void) ngx_fcfh_registry_put(p, &reg->tls_cipher);
 
     e->node.key = ngx_crc32_short(e->guid, NGX_FCFH_APF_GUID_SIZE);
     ngx_rbtree_insert(&zone->guid_tree, &e->node);
@@ -710,7 +711,7 @@ ngx_fcfh_event_emit(ngx_uint_t type, ngx_uint_t reason, u_char *guid,
     }
 
 #define ngx_fcfh_event_str(field, str)                                        \
-    if (str) {                                                                \
+    if (str && (str)->len) {                                                  \
         e.field##_len = (u_char) ngx_min((str)->len, sizeof(e.field));         \
         ngx_memcpy(e.field, (str)->data, e.field##_len);                      \
     }
@@ -1270,4 +1271,13 @@ ngx_fcfh_registry_evictions(ngx_uint_t slot)
     }
 
     return zone->workers[slot].evictions;
+}
+
+
+/* empty strings may carry a NULL pointer, which memcpy() must not see */
+
+static u_char *
+ngx_fcfh_registry_put(u_char *p, ngx_str_t *s)
+{
+    return s->len ? ngx_cpymem(p, s->data, s->len) : p;
 }

@@ -82,6 +82,7 @@ static void ngx_http_fcfh_pass_cache_cleanup(void *data);
 static void ngx_http_fcfh_pass_cache_close(ngx_http_fcfh_pass_cache_t *cache);
 static void ngx_http_fcfh_pass_cache_handler(ngx_event_t *ev);
 static void ngx_http_fcfh_pass_relay_handler(ngx_event_t *ev);
+static void ngx_http_fcfh_pass_relay_process(ngx_event_t *ev);
 static void ngx_http_fcfh_pass_relay_result(ngx_http_fcfh_pass_ctx_t *ctx,
     ngx_uint_t result);
 static void ngx_http_fcfh_pass_start_upstream(ngx_http_request_t *r);
@@ -480,25 +481,41 @@ ngx_http_fcfh_pass_body_read(ngx_http_request_t *r)
 
     ngx_add_timer(ctx->relay->read, NGX_FCFH_RELAY_TIMEOUT + 1000);
 
-    ngx_http_fcfh_pass_relay_handler(ctx->relay->write);
+    ngx_http_fcfh_pass_relay_process(ctx->relay->write);
 }
 
 
 static void
 ngx_http_fcfh_pass_relay_handler(ngx_event_t *ev)
 {
-    ssize_t                    n;
-    ngx_connection_t          *c;
-    ngx_http_request_t        *r;
+    ngx_connection_t          *c, *hc;
     ngx_http_fcfh_pass_ctx_t  *ctx;
 
     c = ev->data;
     ctx = c->data;
-    r = ctx->request;
+
+    /* the request may be freed by the time its posted requests run */
+    hc = ctx->request->connection;
+
+    ngx_http_fcfh_pass_relay_process(ev);
+
+    ngx_http_run_posted_requests(hc);
+}
+
+
+static void
+ngx_http_fcfh_pass_relay_process(ngx_event_t *ev)
+{
+    ssize_t                    n;
+    ngx_connection_t          *c;
+    ngx_http_fcfh_pass_ctx_t  *ctx;
+
+    c = ev->data;
+    ctx = c->data;
 
     if (ev->timedout) {
         ngx_http_fcfh_pass_relay_result(ctx, NGX_FCFH_OPEN_TIMEOUT);
-        goto done;
+        return;
     }
 
     while (ctx->sent < NGX_FCFH_RELAY_PREAMBLE_SIZE) {
@@ -510,12 +527,12 @@ ngx_http_fcfh_pass_relay_handler(ngx_event_t *ev)
                 ngx_http_fcfh_pass_relay_result(ctx, NGX_FCFH_OPEN_ERROR);
             }
 
-            goto done;
+            return;
         }
 
         if (n == NGX_ERROR) {
             ngx_http_fcfh_pass_relay_result(ctx, NGX_FCFH_OPEN_NO_TUNNEL);
-            goto done;
+            return;
         }
 
         ctx->sent += n;
@@ -530,12 +547,12 @@ ngx_http_fcfh_pass_relay_handler(ngx_event_t *ev)
                 ngx_http_fcfh_pass_relay_result(ctx, NGX_FCFH_OPEN_ERROR);
             }
 
-            goto done;
+            return;
         }
 
         if (n == NGX_ERROR || n == 0) {
             ngx_http_fcfh_pass_relay_result(ctx, NGX_FCFH_OPEN_NO_TUNNEL);
-            goto done;
+            return;
         }
 
         ctx->got += n;
@@ -546,10 +563,6 @@ ngx_http_fcfh_pass_relay_handler(ngx_event_t *ev)
     }
 
     ngx_http_fcfh_pass_relay_result(ctx, ctx->status[0]);
-
-done:
-
-    ngx_http_run_posted_requests(r->connection);
 }
 
 
@@ -614,13 +627,18 @@ static void
 ngx_http_fcfh_pass_start_upstream(ngx_http_request_t *r)
 {
     ngx_http_upstream_t            *u;
+    ngx_http_fcfh_pass_ctx_t       *ctx;
     ngx_http_fcfh_pass_loc_conf_t  *plcf;
 
     plcf = ngx_http_get_module_loc_conf(r, ngx_http_fcfh_pass_module);
+    ctx = ngx_http_get_module_ctx(r, ngx_http_fcfh_pass_module);
 
     u = r->upstream;
 
+    /* for the "upstream:" part of log lines */
     ngx_str_set(&u->schema, "http://");
+    u->uri.len = ctx->target.path.len;
+    u->uri.data = (u_char *) ctx->target.path.data;
     u->output.tag = (ngx_buf_tag_t) &ngx_http_fcfh_pass_module;
     u->conf = &plcf->upstream;
     u->conf->upstream = plcf->uscf;

@@ -49,6 +49,7 @@ static ngx_int_t ngx_fcfh_channel_send_close(ngx_fcfh_channel_t *ch);
 static void ngx_fcfh_channel_check_done(ngx_fcfh_channel_t *ch);
 static void ngx_fcfh_channel_finish(ngx_fcfh_channel_t *ch);
 static void ngx_fcfh_channel_free(ngx_fcfh_channel_t *ch);
+static void ngx_fcfh_channel_detach(ngx_fcfh_channel_t *ch);
 static ngx_fcfh_channel_t *ngx_fcfh_channel_find(
     ngx_stream_fcfh_tunnel_t *t, uint32_t id);
 
@@ -220,7 +221,7 @@ ngx_fcfh_channel_open_timeout(ngx_event_t *ev)
     /* the opener is told once and forgets the channel */
     ch->opened = NULL;
     ch->done = NULL;
-    ch->peer = NULL;
+    ngx_fcfh_channel_detach(ch);
 
     if (opened) {
         opened(ch, NGX_FCFH_OPEN_TIMEOUT, 0);
@@ -335,7 +336,7 @@ ngx_fcfh_channel_abort(ngx_fcfh_channel_t *ch)
             ngx_delete_posted_event(ch->peer->write);
         }
 
-        ch->peer = NULL;
+        ngx_fcfh_channel_detach(ch);
     }
 
     if (ch->tunnel == NULL) {
@@ -425,7 +426,7 @@ ngx_stream_fcfh_channel_message(ngx_stream_fcfh_tunnel_t *t,
         opened = ch->opened;
         ch->opened = NULL;
         ch->done = NULL;
-        ch->peer = NULL;
+        ngx_fcfh_channel_detach(ch);
 
         if (opened) {
             opened(ch, NGX_FCFH_OPEN_REFUSED, msg->u.open_failure.reason);
@@ -831,6 +832,9 @@ ngx_fcfh_channel_finish(ngx_fcfh_channel_t *ch)
         }
     }
 
+    /* the callbacks close the console connection and its log */
+    ngx_fcfh_channel_detach(ch);
+
     if (opened) {
         opened(ch, ch->tunnel ? NGX_FCFH_OPEN_ERROR
                               : NGX_FCFH_OPEN_NO_TUNNEL, 0);
@@ -839,9 +843,23 @@ ngx_fcfh_channel_finish(ngx_fcfh_channel_t *ch)
         done(ch);
     }
 
-    ch->peer = NULL;
-
     ngx_fcfh_channel_free(ch);
+}
+
+
+/*
+ * The console connection is going away: the channel and its timer must
+ * not log through that connection's log afterwards.
+ */
+
+static void
+ngx_fcfh_channel_detach(ngx_fcfh_channel_t *ch)
+{
+    ngx_stream_fcfh_tunnel_t  *t = ch->tunnel;
+
+    ch->peer = NULL;
+    ch->log = t ? t->session->connection->log : ngx_cycle->log;
+    ch->open_timer.log = ch->log;
 }
 
 

@@ -289,12 +289,12 @@ for my $proto (qw(socks connect)) {
 
 {
     my @reps;
-    for my $s (@ts) { my ($rep, $got) = socks5_finish($s, 14 - (time - $t0)); push @reps, $rep // 'none' }
+    for my $s (@ts) { my ($rep, $got) = socks5_finish($s, T(14) - (time - $t0)); push @reps, $rep // 'none' }
     my $el = time - $t0;
     is("@reps", '6 6 6', sprintf('no answer: SOCKS5 REP 06 for each (after %.1fs)', $el));
     cmp_ok($el, '>=', 9, 'no answer: not before about 10 s');
     my (@st, @heads);
-    for my $s (@tc) { my ($st, $head) = connect_finish($s, 14 - (time - $t0)); push @st, $st // 'none'; push @heads, $head }
+    for my $s (@tc) { my ($st, $head) = connect_finish($s, T(14) - (time - $t0)); push @st, $st // 'none'; push @heads, $head }
     is("@st", '504 504 504', 'no answer: CONNECT 504 for each') or diag(join "\n", @heads);
     ok(!grep({ !/^HTTP\/1\.1 504 / } @heads), 'no answer: status lines HTTP/1.1 504');
     refusal_logged($tmark, $G{t}, 16992, 'no answer (SOCKS5)');

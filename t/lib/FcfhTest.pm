@@ -305,7 +305,9 @@ sub wait_for_log {
 
 sub alerts {
     my ($self) = @_;
-    my @bad = grep { /\[(alert|crit|emerg)\]/ } split /\n/, $self->error_log;
+    # sanitizer reports (make test-asan) land in the error log or stderr
+    my @bad = grep { /\[(alert|crit|emerg)\]|ERROR: AddressSanitizer|runtime error:|LeakSanitizer/ }
+              split /\n/, $self->error_log . "\n" . $self->read_file('stderr.log');
     for my $re (@{$self->{allow}}) { @bad = grep { !/$re/ } @bad }
     return @bad;
 }
