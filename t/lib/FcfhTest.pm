@@ -136,6 +136,9 @@ sub write_config {
     my $head = ($STREAM eq 'none' ? '' : "load_module $STREAM;\n")
         . ($MODULE eq 'none' ? '' : "load_module $MODULE;\n")
         . ($> == 0 ? "user root root;\n" : '')
+        # a binary upgrade passes only listed variables to the new master
+        . join('', map { "env $_;\n" } grep { exists $ENV{$_} }
+                   qw(ASAN_OPTIONS UBSAN_OPTIONS))
         . "error_log %%PREFIX%%/error.log info;\n\n";
     my $text = $self->expand($head . $template);
     $self->{conf_ports} = $self->{expanded_ports} if $name eq 'nginx.conf';
