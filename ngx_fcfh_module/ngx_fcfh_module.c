@@ -456,6 +456,25 @@ ngx_fcfh_ports_allow(ngx_array_t *ports, ngx_uint_t port)
 
 
 /*
+ * Device strings (user names, addresses) may hold any byte: logs and
+ * JSON get a copy with quotes, backslashes and control bytes as '?'.
+ */
+
+size_t
+ngx_fcfh_printable(u_char *dst, const u_char *src, size_t len)
+{
+    size_t  i;
+
+    for (i = 0; i < len; i++) {
+        dst[i] = (src[i] < 0x20 || src[i] > 0x7e
+                  || src[i] == '"' || src[i] == '\\') ? '?' : src[i];
+    }
+
+    return len;
+}
+
+
+/*
  * Sends one alert datagram from this worker's UDP socket for the family,
  * made on first use.  Non-blocking: a full socket buffer drops the
  * datagram (logged), as UDP would anyway.

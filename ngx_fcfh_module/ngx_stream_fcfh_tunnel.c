@@ -476,6 +476,7 @@ static ngx_int_t
 ngx_stream_fcfh_tunnel_message(ngx_stream_fcfh_tunnel_t *t,
     ngx_fcfh_apf_msg_t *msg)
 {
+    u_char             type[64], text[64];
     ssize_t            n;
     ngx_connection_t  *c;
 
@@ -546,13 +547,22 @@ ngx_stream_fcfh_tunnel_message(ngx_stream_fcfh_tunnel_t *t,
             break;
         }
 
-        /* AMT-initiated channels (alerts) are not relayed (yet): refuse */
+        /*
+         * AMT-initiated TCP channels (alerts to a receiver) are not
+         * relayed yet: refused as administratively prohibited
+         */
 
-        ngx_log_error(NGX_LOG_INFO, c->log, 0,
-                      "device channel open \"%*s\" to port %uD refused",
-                      (size_t) ngx_min(msg->u.channel_open.type.len, 64),
-                      msg->u.channel_open.type.data,
-                      msg->u.channel_open.connected_port);
+        ngx_log_error(NGX_LOG_NOTICE, c->log, 0,
+                      "device channel open \"%*s\" to %*s:%uD refused: "
+                      "device-opened channels are not relayed",
+                      ngx_fcfh_printable(type, msg->u.channel_open.type.data,
+                          ngx_min(msg->u.channel_open.type.len, 64)),
+                      type,
+                      ngx_fcfh_printable(text,
+                          msg->u.channel_open.connected_address.data,
+                          ngx_min(msg->u.channel_open.connected_address.len,
+                                  64)),
+                      text, msg->u.channel_open.connected_port);
 
         n = ngx_fcfh_apf_write_channel_open_failure(
                 ngx_stream_fcfh_tunnel_reserve(t),
@@ -700,10 +710,8 @@ static ngx_int_t
 ngx_stream_fcfh_tunnel_userauth(ngx_stream_fcfh_tunnel_t *t,
     ngx_fcfh_apf_msg_t *msg)
 {
-    u_char                   ch;
     ssize_t                  n;
     ngx_int_t                rc;
-    ngx_uint_t               i;
     ngx_connection_t        *c;
     ngx_fcfh_apf_userauth_t *ua;
 
@@ -744,11 +752,7 @@ ngx_stream_fcfh_tunnel_userauth(ngx_stream_fcfh_tunnel_t *t,
 
     /* a printable copy for logs and the registry; auth uses the raw one */
 
-    for (i = 0; i < ua->user.len; i++) {
-        ch = ua->user.data[i];
-        t->user.data[i] = (ch < 0x20 || ch > 0x7e || ch == '"' || ch == '\\')
-                          ? '?' : ch;
-    }
+    (void) ngx_fcfh_printable(t->user.data, ua->user.data, ua->user.len);
 
     rc = ngx_stream_fcfh_tunnel_identify(t, msg);
 
@@ -1113,9 +1117,10 @@ ngx_stream_fcfh_tunnel_alert(ngx_stream_fcfh_tunnel_t *t,
     c = t->session->connection;
 
     target.data = text;
-    target.len = ngx_snprintf(text, sizeof(text), "%*s:%uD",
-                              (size_t) ngx_min(g->address.len, 64),
-                              g->address.data, g->port)
+    target.len = ngx_fcfh_printable(text, g->address.data,
+                                    ngx_min(g->address.len, 64));
+    target.len = ngx_snprintf(text + target.len, sizeof(text) - target.len,
+                              ":%uD", g->port)
                  - text;
 
     /* the target as an address: receivers are compared by address */
