@@ -455,6 +455,41 @@ ngx_fcfh_ports_allow(ngx_array_t *ports, ngx_uint_t port)
 }
 
 
+/* a request header by name (first match), for headers nginx does not index */
+
+ngx_table_elt_t *
+ngx_fcfh_find_header(ngx_list_t *headers, char *name)
+{
+    size_t            len;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    len = ngx_strlen(name);
+    part = &headers->part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return NULL;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == len
+            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
+        {
+            return &h[i];
+        }
+    }
+}
+
+
 /*
  * Device strings (user names, addresses) may hold any byte: logs and
  * JSON get a copy with quotes, backslashes and control bytes as '?'.

@@ -1049,9 +1049,7 @@ ngx_http_fcfh_events_handler(ngx_http_request_t *r)
 {
     ngx_int_t                    rc, n;
     ngx_str_t                    arg;
-    ngx_uint_t                   i;
     ngx_chain_t                 *cl;
-    ngx_list_part_t             *part;
     ngx_table_elt_t             *h, *cc;
     ngx_pool_cleanup_t          *cln;
     ngx_http_fcfh_events_ctx_t  *ctx;
@@ -1105,30 +1103,13 @@ ngx_http_fcfh_events_handler(ngx_http_request_t *r)
 
     ctx->seq = ngx_fcfh_event_last();
 
-    part = &r->headers_in.headers.part;
-    h = part->elts;
+    h = ngx_fcfh_find_header(&r->headers_in.headers, "Last-Event-ID");
 
-    for (i = 0; /* void */; i++) {
+    if (h) {
+        n = ngx_atoi(h->value.data, h->value.len);
 
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == sizeof("Last-Event-ID") - 1
-            && ngx_strncasecmp(h[i].key.data, (u_char *) "Last-Event-ID",
-                               h[i].key.len) == 0)
-        {
-            n = ngx_atoi(h[i].value.data, h[i].value.len);
-
-            if (n != NGX_ERROR && (uint64_t) n <= ctx->seq) {
-                ctx->seq = n;
-            }
+        if (n != NGX_ERROR && (uint64_t) n <= ctx->seq) {
+            ctx->seq = n;
         }
     }
 

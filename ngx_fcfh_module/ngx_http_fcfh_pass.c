@@ -350,9 +350,8 @@ ngx_http_fcfh_pass_check_console(ngx_http_request_t *r,
 {
     u_char                         buf[512];
     ngx_str_t                      user, password;
+    u_char                         name[64];
     ngx_int_t                      rc;
-    ngx_uint_t                     i;
-    ngx_list_part_t               *part;
     ngx_table_elt_t               *h, *auth;
     ngx_fcfh_cred_t               *cred;
     ngx_fcfh_proxy_credentials_t   pc;
@@ -361,30 +360,8 @@ ngx_http_fcfh_pass_check_console(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    auth = NULL;
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == sizeof("Proxy-Authorization") - 1
-            && ngx_strncasecmp(h[i].key.data, (u_char *) "Proxy-Authorization",
-                               sizeof("Proxy-Authorization") - 1) == 0)
-        {
-            auth = &h[i];
-            break;
-        }
-    }
+    auth = ngx_fcfh_find_header(&r->headers_in.headers,
+                                "Proxy-Authorization");
 
     rc = NGX_DECLINED;
 
@@ -403,7 +380,10 @@ ngx_http_fcfh_pass_check_console(ngx_http_request_t *r,
         if (rc == NGX_DECLINED) {
             ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                           "fcfh: console authentication failed: user "
-                          "\"%*s\"", ngx_min(user.len, 64), user.data);
+                          "\"%*s\"",
+                          ngx_fcfh_printable(name, user.data,
+                                             ngx_min(user.len, 64)),
+                          name);
         }
     }
 

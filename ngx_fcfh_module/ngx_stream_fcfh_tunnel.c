@@ -337,6 +337,7 @@ static ngx_int_t
 ngx_stream_fcfh_tunnel_process(ngx_stream_fcfh_tunnel_t *t, u_char *buf,
     size_t len)
 {
+    u_char              text[64];
     size_t              need;
     ssize_t             n;
     ngx_int_t           rc;
@@ -375,8 +376,8 @@ ngx_stream_fcfh_tunnel_process(ngx_stream_fcfh_tunnel_t *t, u_char *buf,
             if (n == NGX_FCFH_APF_ERR_UNKNOWN_GLOBAL) {
                 ngx_log_error(NGX_LOG_INFO, c->log, 0,
                               "device sent unknown global request \"%*s\"",
-                              (size_t) ngx_min(msg.u.global.name.len, 64),
-                              msg.u.global.name.data);
+                              ngx_fcfh_printable(text, msg.u.global.name.data,
+                          ngx_min(msg.u.global.name.len, 64)), text);
 
                 if (msg.u.global.want_reply) {
                     ngx_stream_fcfh_tunnel_commit(t,
@@ -661,6 +662,7 @@ static ngx_int_t
 ngx_stream_fcfh_tunnel_service(ngx_stream_fcfh_tunnel_t *t,
     ngx_fcfh_apf_msg_t *msg)
 {
+    u_char              text[64];
     ssize_t             n;
     ngx_str_t           name;
     ngx_connection_t   *c;
@@ -690,7 +692,8 @@ ngx_stream_fcfh_tunnel_service(ngx_stream_fcfh_tunnel_t *t,
     } else {
         ngx_log_error(NGX_LOG_INFO, c->log, 0,
                       "device requested unknown service \"%*s\"",
-                      (size_t) ngx_min(name.len, 64), name.data);
+                      ngx_fcfh_printable(text, name.data,
+                          ngx_min(name.len, 64)), text);
 
         return ngx_stream_fcfh_tunnel_refuse(t,
                                        NGX_FCFH_APF_DISC_SERVICE_NOT_AVAILABLE,
@@ -710,6 +713,7 @@ static ngx_int_t
 ngx_stream_fcfh_tunnel_userauth(ngx_stream_fcfh_tunnel_t *t,
     ngx_fcfh_apf_msg_t *msg)
 {
+    u_char                   text[64];
     ssize_t                  n;
     ngx_int_t                rc;
     ngx_connection_t        *c;
@@ -735,8 +739,8 @@ ngx_stream_fcfh_tunnel_userauth(ngx_stream_fcfh_tunnel_t *t,
     {
         ngx_log_error(NGX_LOG_INFO, c->log, 0,
                       "device authenticated for unknown service \"%*s\"",
-                      (size_t) ngx_min(ua->service.len, 64),
-                      ua->service.data);
+                      ngx_fcfh_printable(text, ua->service.data,
+                          ngx_min(ua->service.len, 64)), text);
 
         return ngx_stream_fcfh_tunnel_refuse(t,
                                        NGX_FCFH_APF_DISC_SERVICE_NOT_AVAILABLE,
@@ -1029,6 +1033,7 @@ static ngx_int_t
 ngx_stream_fcfh_tunnel_global(ngx_stream_fcfh_tunnel_t *t,
     ngx_fcfh_apf_msg_t *msg)
 {
+    u_char                  text[64];
     ssize_t                 n;
     ngx_int_t               ok;
     ngx_connection_t       *c;
@@ -1040,8 +1045,8 @@ ngx_stream_fcfh_tunnel_global(ngx_stream_fcfh_tunnel_t *t,
     if (!t->established) {
         ngx_log_error(NGX_LOG_INFO, c->log, 0,
                       "device sent global request \"%*s\" before the tunnel "
-                      "was established", (size_t) ngx_min(g->name.len, 64),
-                      g->name.data);
+                      "was established", ngx_fcfh_printable(text, g->name.data,
+                          ngx_min(g->name.len, 64)), text);
 
         return ngx_stream_fcfh_tunnel_refuse(t,
                                        NGX_FCFH_APF_DISC_PROTOCOL_ERROR,

@@ -104,6 +104,7 @@ my @socks = (
     ['request byte by byte, unknown device', $px, [["$GREET" . s5req('nosuch.example.test', 16992)]], { bytes => rep(4) }, bytewise => 1, target => 'nosuch.example.test'],
     ['auth required, only 00 offered', $pxa, [[$GREET]], { bytes => "\x05\xff" }],
     ['auth: wrong password',         $pxa, [["\x05\x01\x02", 2], ["\x01\x05admin\x05wrong"]], { bytes => "\x05\x02\x01\x01" }],
+    ['auth: user with a newline',    $pxa, [["\x05\x01\x02", 2], ["\x01\x05ad\nmi\x05wrong"]], { bytes => "\x05\x02\x01\x01" }],
     ['auth: unknown user',           $pxa, [["\x05\x01\x02", 2], ["\x01\x05nobod\x08P\@ssw0rd"]], { bytes => "\x05\x02\x01\x01" }],
     ['auth: ULEN 0',                 $pxa, [["\x05\x01\x02", 2], ["\x01\x00\x08P\@ssw0rd"]], { bytes => "\x05\x02\x01\x01" }],
     ['auth: PLEN 0',                 $pxa, [["\x05\x02\x00\x02", 2], ["\x01\x05admin\x00"]], { bytes => "\x05\x02\x01\x01" }],
@@ -229,6 +230,9 @@ my $stats = $t->sim_stats($sim) // {};
 is($stats->{reconnects}, 0, 'simulator: no reconnects');
 is($stats->{window_violations}, 0, 'simulator: no window violations');
 is($stats->{protocol_errors}, 0, 'simulator: no protocol errors');
+
+ok($t->error_log =~ /console authentication failed: user "ad\?mi"/,
+   'a console user name is logged with control bytes as ?');
 
 my @err = grep { /\[(error|crit|alert|emerg)\]/ } split /\n/, $t->error_log;
 ok(!@err, 'no [error] or worse in the error log') or diag(join "\n", @err[0 .. ($#err < 19 ? $#err : 19)]);
