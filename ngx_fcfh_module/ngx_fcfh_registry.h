@@ -28,7 +28,7 @@
 #include "ngx_fcfh.h"
 
 
-#define NGX_FCFH_ZONE_LAYOUT         4
+#define NGX_FCFH_ZONE_LAYOUT         5
 #define NGX_FCFH_MAX_WORKERS         256
 
 #define NGX_FCFH_AUTH_PASSWORD       1
@@ -123,6 +123,8 @@ typedef struct {
     ngx_atomic_t                     channel_bytes_in;
     ngx_atomic_t                     channel_bytes_out;
     ngx_atomic_t                     relay_errors;
+    ngx_atomic_t                     alerts_relayed;  /* udp and tcp */
+    ngx_atomic_t                     alerts_refused;
     ngx_atomic_t                     events;
     ngx_atomic_t                     events_dropped;  /* readers behind */
     ngx_atomic_t                     webhook_deliveries;

@@ -759,7 +759,7 @@ ngx_http_fcfh_api_stats(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    len = 1024 + (NGX_FCFH_FAIL_MAX + NGX_FCFH_CLOSE_MAX + NGX_FCFH_OPEN_MAX)
+    len = 1536 + (NGX_FCFH_FAIL_MAX + NGX_FCFH_CLOSE_MAX + NGX_FCFH_OPEN_MAX)
                  * (64 + NGX_ATOMIC_T_LEN);
 
     body = ngx_pnalloc(r->pool, len);
@@ -796,11 +796,13 @@ ngx_http_fcfh_api_stats(ngx_http_request_t *r)
 
     p = ngx_sprintf(p, "},\"bytes_in\":%uA,\"bytes_out\":%uA,"
                     "\"channel_bytes_in\":%uA,\"channel_bytes_out\":%uA,"
-                    "\"relay_errors\":%uA,\"events\":%uA,"
+                    "\"relay_errors\":%uA,\"alerts_relayed\":%uA,"
+                    "\"alerts_refused\":%uA,\"events\":%uA,"
                     "\"events_dropped\":%uA,\"webhook_deliveries\":%uA,"
                     "\"webhook_failures\":%uA}\n",
                     cn->bytes_in, cn->bytes_out, cn->channel_bytes_in,
-                    cn->channel_bytes_out, cn->relay_errors, cn->events,
+                    cn->channel_bytes_out, cn->relay_errors,
+                    cn->alerts_relayed, cn->alerts_refused, cn->events,
                     cn->events_dropped, cn->webhook_deliveries,
                     cn->webhook_failures);
 
@@ -986,6 +988,11 @@ ngx_http_fcfh_metrics_handler(ngx_http_request_t *r)
         "gone.\n"
         "# TYPE fcfh_relay_errors_total counter\n"
         "fcfh_relay_errors_total %uA\n"
+        "# HELP fcfh_alerts_total Alerts the devices sent (datagrams and "
+        "channels), by result.\n"
+        "# TYPE fcfh_alerts_total counter\n"
+        "fcfh_alerts_total{result=\"relayed\"} %uA\n"
+        "fcfh_alerts_total{result=\"refused\"} %uA\n"
         "# HELP fcfh_events_total Events published.\n"
         "# TYPE fcfh_events_total counter\n"
         "fcfh_events_total %uA\n"
@@ -1002,8 +1009,8 @@ ngx_http_fcfh_metrics_handler(ngx_http_request_t *r)
         "fcfh_zone_bytes{kind=\"size\"} %uz\n"
         "fcfh_zone_bytes{kind=\"used\"} %uz\n",
         channels, bin, bout, cn->channel_bytes_in, cn->channel_bytes_out,
-        cn->relay_errors, cn->events, cn->events_dropped,
-        cn->webhook_deliveries, cn->webhook_failures, size, used);
+        cn->relay_errors, cn->alerts_relayed, cn->alerts_refused,
+        cn->events, cn->events_dropped, cn->webhook_deliveries, cn->webhook_failures, size, used);
 
     return ngx_http_fcfh_send(r, NGX_HTTP_OK,
                               (u_char *) "text/plain; version=0.0.4", body,

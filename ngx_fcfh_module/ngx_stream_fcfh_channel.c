@@ -22,6 +22,7 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_event.h>
+#include <ngx_event_connect.h>
 #include <ngx_stream.h>
 
 #include <poll.h>
@@ -50,6 +51,11 @@ static void ngx_fcfh_channel_check_done(ngx_fcfh_channel_t *ch);
 static void ngx_fcfh_channel_finish(ngx_fcfh_channel_t *ch);
 static void ngx_fcfh_channel_free(ngx_fcfh_channel_t *ch);
 static void ngx_fcfh_channel_detach(ngx_fcfh_channel_t *ch);
+static ngx_fcfh_channel_t *ngx_fcfh_channel_create(
+    ngx_stream_fcfh_tunnel_t *t, ngx_uint_t *result);
+static void ngx_fcfh_channel_receiver_wait(ngx_event_t *rev);
+static void ngx_fcfh_channel_receiver_connected(ngx_event_t *wev);
+static void ngx_fcfh_channel_receiver_done(ngx_fcfh_channel_t *ch);
 static ngx_fcfh_channel_t *ngx_fcfh_channel_find(
     ngx_stream_fcfh_tunnel_t *t, uint32_t id);
 
@@ -78,6 +84,261 @@ ngx_fcfh_open_result_text(ngx_uint_t result)
 
 
 /*
+ * A free channel id and a channel on it, with its buffer; NULL and an
+ * NGX_FCFH_OPEN_* code in *result when there is none.
+ */
+
+static ngx_fcfh_channel_t *
+ngx_fcfh_channel_create(ngx_stream_fcfh_tunnel_t *t, ngx_uint_t *result)
+{
+    ngx_uint_t           id;
+    ngx_connection_t    *c;
+    ngx_fcfh_channel_t  *ch;
+
+    c = t->session->connection;
+
+    *result = NGX_FCFH_OPEN_ERROR;
+
+    if (t->channels == NULL) {
+        t->channels = ngx_pcalloc(c->pool, t->conf->max_channels
+                                           * sizeof(ngx_fcfh_channel_t *));
+        if (t->channels == NULL) {
+            return NULL;
+        }
+    }
+
+    for (id = 0; id < t->conf->max_channels; id++) {
+        if (t->channels[id] == NULL) {
+            break;
+        }
+    }
+
+    if (id == t->conf->max_channels) {
+        ngx_log_error(NGX_LOG_WARN, c->log, 0,
+                      "device has %ui channels open, refusing another",
+                      t->conf->max_channels);
+        *result = NGX_FCFH_OPEN_LIMIT;
+        return NULL;
+    }
+
+    ch = ngx_calloc(sizeof(ngx_fcfh_channel_t), c->log);
+    if (ch == NULL) {
+        return NULL;
+    }
+
+    ch->buf = ngx_alloc(NGX_FCFH_CHANNEL_WINDOW, c->log);
+    if (ch->buf == NULL) {
+        ngx_free(ch);
+        return NULL;
+    }
+
+    ch->tunnel = t;
+    ch->log = c->log;
+    ch->id = (uint32_t) id;
+    ch->credit = NGX_FCFH_CHANNEL_WINDOW;
+    ch->open_timer.data = ch;
+    ch->open_timer.log = c->log;
+
+    t->channels[id] = ch;
+    t->nchannels++;
+
+    if (t->link.entry) {
+        t->link.entry->nchannels = (uint32_t) t->nchannels;
+    }
+
+    return ch;
+}
+
+
+/*
+ * The device opened a channel toward an allowed receiver: connect to it,
+ * and confirm the channel only once connected, so that the device learns
+ * of an unreachable receiver as it would on a LAN.  Returns 0, or the
+ * CHANNEL_OPEN_FAILURE reason for the caller to send.
+ */
+
+uint32_t
+ngx_stream_fcfh_channel_accept(ngx_stream_fcfh_tunnel_t *t,
+    ngx_fcfh_apf_channel_open_t *open, ngx_addr_t *receiver,
+    ngx_str_t *target)
+{
+    ngx_int_t               rc;
+    ngx_uint_t              result;
+    ngx_connection_t       *c, *rcv;
+    ngx_fcfh_channel_t     *ch;
+    ngx_peer_connection_t   pc;
+
+    c = t->session->connection;
+
+    ch = ngx_fcfh_channel_create(t, &result);
+    if (ch == NULL) {
+        return NGX_FCFH_APF_OPEN_RESOURCE_SHORTAGE;
+    }
+
+    ch->inbound = 1;
+    ch->remote_id = open->sender;
+    ch->remote_window = open->window;
+    ch->port = (uint16_t) open->connected_port;
+    ch->idle = NGX_FCFH_RECEIVER_IDLE;
+    ch->done = ngx_fcfh_channel_receiver_done;
+    ch->receiver = receiver;
+
+    /* the receiver connection logs through the tunnel's log */
+
+    ngx_memzero(&pc, sizeof(ngx_peer_connection_t));
+
+    pc.sockaddr = receiver->sockaddr;
+    pc.socklen = receiver->socklen;
+    pc.name = &receiver->name;
+    pc.get = ngx_event_get_peer;
+    pc.log = c->log;
+    pc.log_error = NGX_ERROR_ERR;
+
+    rc = ngx_event_connect_peer(&pc);
+
+    if (rc == NGX_ERROR || rc == NGX_BUSY || rc == NGX_DECLINED) {
+        ngx_log_error(NGX_LOG_WARN, c->log, 0,
+                      "device channel to alert receiver %V failed: cannot "
+                      "connect", target);
+
+        if (pc.connection) {
+            ngx_close_connection(pc.connection);
+        }
+
+        ch->done = NULL;
+        ngx_fcfh_channel_free(ch);
+
+        return NGX_FCFH_APF_OPEN_CONNECT_FAILED;
+    }
+
+    rcv = pc.connection;
+
+    rcv->data = ch;
+    rcv->read->handler = ngx_fcfh_channel_receiver_wait;
+    rcv->write->handler = ngx_fcfh_channel_receiver_connected;
+
+    ch->data = rcv;
+
+    ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                  "device channel %uD to alert receiver %V: connecting",
+                  ch->id, target);
+
+    if (rc == NGX_AGAIN) {
+        ngx_add_timer(rcv->write, NGX_FCFH_CHANNEL_OPEN_TIMEOUT);
+        return 0;
+    }
+
+    ngx_post_event(rcv->write, &ngx_posted_events);
+
+    return 0;
+}
+
+
+static void
+ngx_fcfh_channel_receiver_wait(ngx_event_t *rev)
+{
+    /* the receiver spoke before the channel is up: read it later */
+}
+
+
+static void
+ngx_fcfh_channel_receiver_connected(ngx_event_t *wev)
+{
+    int                        err;
+    size_t                     n;
+    socklen_t                  len;
+    ngx_connection_t          *c;
+    ngx_fcfh_channel_t        *ch;
+    ngx_stream_fcfh_tunnel_t  *t;
+
+    c = wev->data;
+    ch = c->data;
+    t = ch->tunnel;
+
+    if (wev->timedout) {
+        ngx_log_error(NGX_LOG_WARN, ch->log, NGX_ETIMEDOUT,
+                      "device channel %uD: alert receiver %V did not "
+                      "answer", ch->id, &ch->receiver->name);
+        goto failed;
+    }
+
+    if (wev->timer_set) {
+        ngx_del_timer(wev);
+    }
+
+    err = 0;
+    len = sizeof(int);
+
+    if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, (void *) &err, &len) == -1) {
+        err = ngx_socket_errno;
+    }
+
+    if (err) {
+        ngx_log_error(NGX_LOG_WARN, ch->log, err,
+                      "device channel %uD: connect() to alert receiver %V "
+                      "failed", ch->id, &ch->receiver->name);
+        goto failed;
+    }
+
+    n = ngx_fcfh_apf_write_channel_open_confirmation(
+            ngx_stream_fcfh_tunnel_reserve(t), NGX_FCFH_CONTROL_MAX,
+            ch->remote_id, ch->id, NGX_FCFH_CHANNEL_WINDOW);
+
+    if (n == 0 || t->out_failed) {
+        goto failed;
+    }
+
+    ngx_stream_fcfh_tunnel_commit(t, n);
+    ngx_post_event(t->session->connection->write, &ngx_posted_events);
+
+    ch->confirmed = 1;
+    ch->peer = c;
+
+    ngx_stream_fcfh_tunnel_alerted(t, &ch->receiver->name, 1);
+
+    ngx_log_debug1(NGX_LOG_DEBUG_STREAM, ch->log, 0,
+                   "fcfh: device channel %uD to receiver confirmed", ch->id);
+
+    ngx_fcfh_channel_start(ch);
+
+    return;
+
+failed:
+
+    /* never confirmed: the failure frees the device's id, no CLOSE */
+
+    n = ngx_fcfh_apf_write_channel_open_failure(
+            ngx_stream_fcfh_tunnel_reserve(t), NGX_FCFH_CONTROL_MAX,
+            ch->remote_id, NGX_FCFH_APF_OPEN_CONNECT_FAILED);
+
+    ngx_stream_fcfh_tunnel_commit(t, n);
+    ngx_post_event(t->session->connection->write, &ngx_posted_events);
+
+    ngx_stream_fcfh_tunnel_alerted(t, &ch->receiver->name, 0);
+
+    ch->done = NULL;
+    ch->data = NULL;
+    ngx_close_connection(c);
+    ngx_fcfh_channel_free(ch);
+}
+
+
+/* the channel toward a receiver ended: so does the connection to it */
+
+static void
+ngx_fcfh_channel_receiver_done(ngx_fcfh_channel_t *ch)
+{
+    ngx_connection_t  *c = ch->data;
+
+    ch->data = NULL;
+
+    if (c) {
+        ngx_close_connection(c);
+    }
+}
+
+
+/*
  * Asks the device to open a channel to port.  NGX_OK: opened() will be
  * called (never from within this call); otherwise *result-like code is
  * returned as NGX_DECLINED with ch->... not created: the caller answers
@@ -91,7 +352,7 @@ ngx_fcfh_channel_open(void *tunnel, ngx_uint_t port, ngx_str_t *originator,
     void *data, ngx_fcfh_channel_t **chp)
 {
     size_t                     n;
-    ngx_uint_t                 i, id;
+    ngx_uint_t                 i, result;
     ngx_connection_t          *c;
     ngx_fcfh_channel_t        *ch;
     ngx_stream_fcfh_tunnel_t  *t = tunnel;
@@ -120,44 +381,14 @@ ngx_fcfh_channel_open(void *tunnel, ngx_uint_t port, ngx_str_t *originator,
         return NGX_FCFH_OPEN_PORT;
     }
 
-    if (t->channels == NULL) {
-        t->channels = ngx_pcalloc(c->pool, t->conf->max_channels
-                                           * sizeof(ngx_fcfh_channel_t *));
-        if (t->channels == NULL) {
-            return NGX_FCFH_OPEN_ERROR;
-        }
-    }
-
-    for (id = 0; id < t->conf->max_channels; id++) {
-        if (t->channels[id] == NULL) {
-            break;
-        }
-    }
-
-    if (id == t->conf->max_channels) {
-        ngx_log_error(NGX_LOG_WARN, c->log, 0,
-                      "device has %ui channels open, refusing another",
-                      t->conf->max_channels);
-        return NGX_FCFH_OPEN_LIMIT;
-    }
-
-    ch = ngx_calloc(sizeof(ngx_fcfh_channel_t), c->log);
+    ch = ngx_fcfh_channel_create(t, &result);
     if (ch == NULL) {
-        return NGX_FCFH_OPEN_ERROR;
+        return result;
     }
 
-    ch->buf = ngx_alloc(NGX_FCFH_CHANNEL_WINDOW, c->log);
-    if (ch->buf == NULL) {
-        ngx_free(ch);
-        return NGX_FCFH_OPEN_ERROR;
-    }
-
-    ch->tunnel = t;
     ch->peer = peer;
     ch->log = peer ? peer->log : c->log;
-    ch->id = (uint32_t) id;
     ch->port = (uint16_t) port;
-    ch->credit = NGX_FCFH_CHANNEL_WINDOW;
     ch->opened = opened;
     ch->done = done;
     ch->data = data;
@@ -170,19 +401,11 @@ ngx_fcfh_channel_open(void *tunnel, ngx_uint_t port, ngx_str_t *originator,
             (uint32_t) originator_port);
 
     if (n == 0 || t->out_failed) {
-        ngx_free(ch->buf);
-        ngx_free(ch);
+        ngx_fcfh_channel_free(ch);
         return NGX_FCFH_OPEN_ERROR;
     }
 
     ngx_stream_fcfh_tunnel_commit(t, n);
-
-    t->channels[id] = ch;
-    t->nchannels++;
-
-    if (t->link.entry) {
-        t->link.entry->nchannels = (uint32_t) t->nchannels;
-    }
 
     ch->open_timer.handler = ngx_fcfh_channel_open_timeout;
     ch->open_timer.data = ch;
@@ -386,7 +609,7 @@ ngx_stream_fcfh_channel_message(ngx_stream_fcfh_tunnel_t *t,
     case NGX_FCFH_APF_CHANNEL_OPEN_CONFIRMATION:
         ch = ngx_fcfh_channel_find(t, msg->u.confirmation.recipient);
 
-        if (ch == NULL || ch->confirmed) {
+        if (ch == NULL || ch->confirmed || ch->inbound) {
             goto unknown;
         }
 
@@ -415,7 +638,7 @@ ngx_stream_fcfh_channel_message(ngx_stream_fcfh_tunnel_t *t,
     case NGX_FCFH_APF_CHANNEL_OPEN_FAILURE:
         ch = ngx_fcfh_channel_find(t, msg->u.open_failure.recipient);
 
-        if (ch == NULL || ch->confirmed) {
+        if (ch == NULL || ch->confirmed || ch->inbound) {
             goto unknown;
         }
 

@@ -38,6 +38,9 @@
 #define NGX_FCFH_CHANNEL_PACKET      (NGX_FCFH_CHUNK_SIZE                   \
                                       - NGX_FCFH_APF_CHANNEL_DATA_HEADER_SIZE)
 
+/* a channel toward an alert receiver ends after this much silence */
+#define NGX_FCFH_RECEIVER_IDLE       60000
+
 /* results reported to the opener */
 #define NGX_FCFH_OPEN_OK             0
 #define NGX_FCFH_OPEN_NO_TUNNEL      1
@@ -79,6 +82,7 @@ struct ngx_fcfh_channel_s {
     ngx_fcfh_channel_open_pt         opened;
     ngx_fcfh_channel_done_pt         done;
     void                            *data;
+    ngx_addr_t                      *receiver;   /* inbound only */
 
     uint64_t                         bytes_in;   /* from the device */
     uint64_t                         bytes_out;  /* to the device */
@@ -92,6 +96,7 @@ struct ngx_fcfh_channel_s {
     unsigned                         blocked:1;  /* tunnel output full */
     unsigned                         blocked_input:1; /* our buffer full */
     unsigned                         aborted:1;
+    unsigned                         inbound:1;  /* the device opened it */
 };
 
 

@@ -59,6 +59,11 @@ static ngx_int_t ngx_stream_fcfh_tunnel_global(ngx_stream_fcfh_tunnel_t *t,
     ngx_fcfh_apf_msg_t *msg);
 static ngx_int_t ngx_stream_fcfh_tunnel_forward(ngx_stream_fcfh_tunnel_t *t,
     ngx_fcfh_apf_global_t *g);
+static ngx_int_t ngx_stream_fcfh_tunnel_channel_open(
+    ngx_stream_fcfh_tunnel_t *t, ngx_fcfh_apf_channel_open_t *open);
+static ngx_addr_t *ngx_stream_fcfh_tunnel_receiver(
+    ngx_stream_fcfh_tunnel_t *t, ngx_fcfh_apf_str_t *address, uint32_t port,
+    ngx_str_t *target);
 static ngx_int_t ngx_stream_fcfh_tunnel_alert(ngx_stream_fcfh_tunnel_t *t,
     ngx_fcfh_apf_global_t *g);
 static ngx_int_t ngx_stream_fcfh_tunnel_hold(ngx_stream_fcfh_tunnel_t *t,
@@ -477,7 +482,6 @@ static ngx_int_t
 ngx_stream_fcfh_tunnel_message(ngx_stream_fcfh_tunnel_t *t,
     ngx_fcfh_apf_msg_t *msg)
 {
-    u_char             type[64], text[64];
     ssize_t            n;
     ngx_connection_t  *c;
 
@@ -548,30 +552,8 @@ ngx_stream_fcfh_tunnel_message(ngx_stream_fcfh_tunnel_t *t,
             break;
         }
 
-        /*
-         * AMT-initiated TCP channels (alerts to a receiver) are not
-         * relayed yet: refused as administratively prohibited
-         */
-
-        ngx_log_error(NGX_LOG_NOTICE, c->log, 0,
-                      "device channel open \"%*s\" to %*s:%uD refused: "
-                      "device-opened channels are not relayed",
-                      ngx_fcfh_printable(type, msg->u.channel_open.type.data,
-                          ngx_min(msg->u.channel_open.type.len, 64)),
-                      type,
-                      ngx_fcfh_printable(text,
-                          msg->u.channel_open.connected_address.data,
-                          ngx_min(msg->u.channel_open.connected_address.len,
-                                  64)),
-                      text, msg->u.channel_open.connected_port);
-
-        n = ngx_fcfh_apf_write_channel_open_failure(
-                ngx_stream_fcfh_tunnel_reserve(t),
-                NGX_FCFH_CONTROL_MAX,
-                msg->u.channel_open.sender,
-                NGX_FCFH_APF_OPEN_ADMINISTRATIVELY_PROHIBITED);
-
-        return ngx_stream_fcfh_tunnel_queued(t, n);
+        return ngx_stream_fcfh_tunnel_channel_open(t,
+                                                   &msg->u.channel_open);
 
     case NGX_FCFH_APF_CHANNEL_OPEN_CONFIRMATION:
     case NGX_FCFH_APF_CHANNEL_OPEN_FAILURE:
@@ -1100,9 +1082,7 @@ ngx_stream_fcfh_tunnel_global(ngx_stream_fcfh_tunnel_t *t,
 /*
  * A datagram the device asks the gateway to send (udp-send-to: SNMP traps,
  * alerts).  Sent only to a receiver in fcfh_alert_receivers; anything
- * else is refused and logged.  Either way it is an alert event, and an
- * alert right after connecting is the evidence of an alert-triggered
- * connection.
+ * else is refused and logged.  Either way it is an alert event.
  */
 
 static ngx_int_t
@@ -1110,64 +1090,19 @@ ngx_stream_fcfh_tunnel_alert(ngx_stream_fcfh_tunnel_t *t,
     ngx_fcfh_apf_global_t *g)
 {
     u_char             text[NGX_SOCKADDR_STRLEN];
-    socklen_t          socklen;
-    in_addr_t          inaddr;
     ngx_int_t          rc;
     ngx_str_t          target;
-    ngx_uint_t         i;
     ngx_addr_t        *addr;
-    ngx_sockaddr_t     sa;
     ngx_connection_t  *c;
 
     c = t->session->connection;
 
     target.data = text;
-    target.len = ngx_fcfh_printable(text, g->address.data,
-                                    ngx_min(g->address.len, 64));
-    target.len = ngx_snprintf(text + target.len, sizeof(text) - target.len,
-                              ":%uD", g->port)
-                 - text;
 
-    /* the target as an address: receivers are compared by address */
+    addr = ngx_stream_fcfh_tunnel_receiver(t, &g->address, g->port, &target);
 
-    ngx_memzero(&sa, sizeof(ngx_sockaddr_t));
-    socklen = 0;
-
-    inaddr = ngx_inet_addr((u_char *) g->address.data, g->address.len);
-
-    if (inaddr != INADDR_NONE) {
-        sa.sockaddr_in.sin_family = AF_INET;
-        sa.sockaddr_in.sin_addr.s_addr = inaddr;
-        sa.sockaddr_in.sin_port = htons((in_port_t) g->port);
-        socklen = sizeof(struct sockaddr_in);
-
-#if (NGX_HAVE_INET6)
-    } else if (ngx_inet6_addr((u_char *) g->address.data, g->address.len,
-                              sa.sockaddr_in6.sin6_addr.s6_addr)
-               == NGX_OK)
-    {
-        sa.sockaddr_in6.sin6_family = AF_INET6;
-        sa.sockaddr_in6.sin6_port = htons((in_port_t) g->port);
-        socklen = sizeof(struct sockaddr_in6);
-#endif
-    }
-
-    rc = NGX_DECLINED;
-
-    if (t->conf->alert_receivers && socklen && g->port <= 65535) {
-        addr = t->conf->alert_receivers->elts;
-
-        for (i = 0; i < t->conf->alert_receivers->nelts; i++) {
-            if (ngx_cmp_sockaddr(addr[i].sockaddr, addr[i].socklen,
-                                 &sa.sockaddr, socklen, 1)
-                == NGX_OK)
-            {
-                rc = ngx_fcfh_alert_send(&addr[i], g->data.data,
-                                         g->data.len, c->log);
-                break;
-            }
-        }
-    }
+    rc = addr ? ngx_fcfh_alert_send(addr, g->data.data, g->data.len, c->log)
+              : NGX_DECLINED;
 
     if (rc == NGX_OK) {
         ngx_log_error(NGX_LOG_INFO, c->log, 0,
@@ -1178,6 +1113,173 @@ ngx_stream_fcfh_tunnel_alert(ngx_stream_fcfh_tunnel_t *t,
         ngx_log_error(NGX_LOG_INFO, c->log, 0,
                       "device alert datagram to %V refused: not in "
                       "fcfh_alert_receivers", &target);
+    }
+
+    ngx_stream_fcfh_tunnel_alerted(t, &target, rc == NGX_OK);
+
+    return rc;
+}
+
+
+/*
+ * A channel the device opens itself: "direct-tcpip" toward an event or
+ * alert receiver (WS-Eventing deliveries, for one).  Connected only to a
+ * receiver in fcfh_alert_receivers; the channel is confirmed once the
+ * connection to the receiver is up.  Anything else is refused with the
+ * SSH reason that says why, and logged.
+ */
+
+static ngx_int_t
+ngx_stream_fcfh_tunnel_channel_open(ngx_stream_fcfh_tunnel_t *t,
+    ngx_fcfh_apf_channel_open_t *open)
+{
+    u_char             text[NGX_SOCKADDR_STRLEN], type[64];
+    size_t             n;
+    uint32_t           reason;
+    ngx_str_t          target;
+    ngx_addr_t        *addr;
+    ngx_connection_t  *c;
+
+    static u_char      direct[] = "direct-tcpip";
+
+    c = t->session->connection;
+
+    target.data = text;
+
+    addr = ngx_stream_fcfh_tunnel_receiver(t, &open->connected_address,
+                                           open->connected_port, &target);
+
+    if (open->type.len != sizeof(direct) - 1
+        || ngx_strncmp(open->type.data, direct, sizeof(direct) - 1) != 0)
+    {
+        ngx_log_error(NGX_LOG_NOTICE, c->log, 0,
+                      "device channel open \"%*s\" to %V refused: unknown "
+                      "channel type",
+                      ngx_fcfh_printable(type, open->type.data,
+                                         ngx_min(open->type.len, 64)),
+                      type, &target);
+
+        reason = NGX_FCFH_APF_OPEN_UNKNOWN_CHANNEL_TYPE;
+        goto refused;
+    }
+
+    if (addr == NULL) {
+        ngx_log_error(NGX_LOG_NOTICE, c->log, 0,
+                      "device channel open \"direct-tcpip\" to %V refused: "
+                      "not in fcfh_alert_receivers", &target);
+
+        reason = NGX_FCFH_APF_OPEN_ADMINISTRATIVELY_PROHIBITED;
+        goto refused;
+    }
+
+    /* the alert is accounted for once the receiver answered */
+
+    reason = ngx_stream_fcfh_channel_accept(t, open, addr, &target);
+
+    if (reason == 0) {
+        return NGX_OK;
+    }
+
+refused:
+
+    ngx_stream_fcfh_tunnel_alerted(t, &target, 0);
+
+    n = ngx_fcfh_apf_write_channel_open_failure(
+            ngx_stream_fcfh_tunnel_reserve(t), NGX_FCFH_CONTROL_MAX,
+            open->sender, reason);
+
+    return ngx_stream_fcfh_tunnel_queued(t, n);
+}
+
+
+/*
+ * The receiver in fcfh_alert_receivers a device's target names, or NULL;
+ * target is set to the target as text (device bytes made printable) in
+ * a buffer of NGX_SOCKADDR_STRLEN the caller provides.
+ */
+
+static ngx_addr_t *
+ngx_stream_fcfh_tunnel_receiver(ngx_stream_fcfh_tunnel_t *t,
+    ngx_fcfh_apf_str_t *address, uint32_t port, ngx_str_t *target)
+{
+    u_char          *text;
+    socklen_t        socklen;
+    in_addr_t        inaddr;
+    ngx_uint_t       i;
+    ngx_addr_t      *addr;
+    ngx_sockaddr_t   sa;
+
+    text = target->data;
+
+    target->len = ngx_fcfh_printable(text, address->data,
+                                     ngx_min(address->len, 64));
+    target->len = ngx_snprintf(text + target->len,
+                               NGX_SOCKADDR_STRLEN - target->len,
+                               ":%uD", port)
+                  - text;
+
+    if (t->conf->alert_receivers == NULL || port == 0 || port > 65535) {
+        return NULL;
+    }
+
+    /* receivers are compared by address: no name is ever resolved */
+
+    ngx_memzero(&sa, sizeof(ngx_sockaddr_t));
+    socklen = 0;
+
+    inaddr = ngx_inet_addr((u_char *) address->data, address->len);
+
+    if (inaddr != INADDR_NONE) {
+        sa.sockaddr_in.sin_family = AF_INET;
+        sa.sockaddr_in.sin_addr.s_addr = inaddr;
+        sa.sockaddr_in.sin_port = htons((in_port_t) port);
+        socklen = sizeof(struct sockaddr_in);
+
+#if (NGX_HAVE_INET6)
+    } else if (ngx_inet6_addr((u_char *) address->data, address->len,
+                              sa.sockaddr_in6.sin6_addr.s6_addr)
+               == NGX_OK)
+    {
+        sa.sockaddr_in6.sin6_family = AF_INET6;
+        sa.sockaddr_in6.sin6_port = htons((in_port_t) port);
+        socklen = sizeof(struct sockaddr_in6);
+#endif
+    }
+
+    if (socklen == 0) {
+        return NULL;
+    }
+
+    addr = t->conf->alert_receivers->elts;
+
+    for (i = 0; i < t->conf->alert_receivers->nelts; i++) {
+        if (ngx_cmp_sockaddr(addr[i].sockaddr, addr[i].socklen,
+                             &sa.sockaddr, socklen, 1)
+            == NGX_OK)
+        {
+            return &addr[i];
+        }
+    }
+
+    return NULL;
+}
+
+
+/*
+ * Every alert, datagram or channel, relayed or not, is counted and is an
+ * event; a first one right after connecting is the evidence of an
+ * alert-triggered connection.
+ */
+
+void
+ngx_stream_fcfh_tunnel_alerted(ngx_stream_fcfh_tunnel_t *t,
+    ngx_str_t *target, ngx_uint_t relayed)
+{
+    if (relayed) {
+        ngx_fcfh_count(alerts_relayed, 1);
+
+    } else {
+        ngx_fcfh_count(alerts_refused, 1);
     }
 
     if (t->link.entry) {
@@ -1191,11 +1293,8 @@ ngx_stream_fcfh_tunnel_alert(ngx_stream_fcfh_tunnel_t *t,
         }
     }
 
-    ngx_fcfh_event_emit(NGX_FCFH_EVENT_ALERT, rc == NGX_OK, t->guid,
-                        &t->fqdn, &t->identity, &target, &t->peer,
-                        t->trigger);
-
-    return rc;
+    ngx_fcfh_event_emit(NGX_FCFH_EVENT_ALERT, relayed, t->guid, &t->fqdn,
+                        &t->identity, target, &t->peer, t->trigger);
 }
 
 

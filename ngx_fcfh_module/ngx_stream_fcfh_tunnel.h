@@ -105,6 +105,11 @@ void ngx_stream_fcfh_tunnel_commit(ngx_stream_fcfh_tunnel_t *t, size_t n);
 
 ngx_int_t ngx_stream_fcfh_channel_message(ngx_stream_fcfh_tunnel_t *t,
     ngx_fcfh_apf_msg_t *msg);
+void ngx_stream_fcfh_tunnel_alerted(ngx_stream_fcfh_tunnel_t *t,
+    ngx_str_t *target, ngx_uint_t relayed);
+uint32_t ngx_stream_fcfh_channel_accept(ngx_stream_fcfh_tunnel_t *t,
+    ngx_fcfh_apf_channel_open_t *open, ngx_addr_t *receiver,
+    ngx_str_t *target);
 void ngx_stream_fcfh_channels_close(ngx_stream_fcfh_tunnel_t *t);
 void ngx_stream_fcfh_channels_unblock(ngx_stream_fcfh_tunnel_t *t);
 

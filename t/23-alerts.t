@@ -44,21 +44,21 @@ ok($t->wait_for_log(qr/alert datagram to 192\.0\.2\.55:162 refused/, T(3)),
 $d->send(global_udp('192.0.2.55', 162, '10.0.0.7', 5555, $trap, 0));
 ok($d->ping(1, T(3)), 'without want_reply nothing is answered, tunnel fine');
 
-# a TCP channel the device opens toward an event receiver is refused
+# a TCP channel the device opens toward a receiver not allowed is refused
 # (administratively prohibited), logged with a printable target, and the
-# tunnel carries on
+# tunnel carries on (allowed receivers: t/26-device-channels.t)
 $d->send(channel_open('direct-tcpip', 3, 4096, "198.51.100.9\nforged", 16997,
                       '10.0.0.7', 5556));
 $m = $d->read_msg(T(3));
 is($m && $m->{type}, CHANNEL_OPEN_FAILURE, 'device-opened channel: OPEN_FAILURE');
 is($m && $m->{recipient}, 3, '... to the device\'s channel');
 is($m && $m->{reason}, 1, '... reason 1 (administratively prohibited)');
-ok($t->wait_for_log(qr/device channel open "direct-tcpip" to 198\.51\.100\.9\?forged:16997 refused/, T(3)),
+ok($t->wait_for_log(qr/device channel open "direct-tcpip" to 198\.51\.100\.9\?forged:16997 refused: not in fcfh_alert_receivers/, T(3)),
    '... logged with the target, control bytes shown as ?');
 ok($d->ping(2, T(3)), '... and the tunnel is fine');
 
 my ($st, $h, $body) = http_request($t->port(3), 'GET', "/api/tunnels/$G");
-like($body, qr/"alerts":3/, 'alerts counted on the tunnel');
+like($body, qr/"alerts":4/, "alerts counted on the tunnel (3 datagrams, 1 channel)");
 like($body, qr/"trigger_evidence":"alert_after_connect"/,
      'an alert right after connecting is the trigger evidence');
 
