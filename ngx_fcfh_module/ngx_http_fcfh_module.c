@@ -18,6 +18,7 @@
 
 #include "ngx_fcfh.h"
 #include "ngx_fcfh_registry.h"
+#include "ngx_http_fcfh.h"
 
 
 static char *ngx_http_fcfh_handler(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -31,8 +32,6 @@ static ngx_int_t ngx_http_fcfh_api_close(ngx_http_request_t *r,
 static ngx_int_t ngx_http_fcfh_api_stats(ngx_http_request_t *r);
 static ngx_int_t ngx_http_fcfh_api_webhooks(ngx_http_request_t *r,
     ngx_str_t *id);
-static ngx_int_t ngx_http_fcfh_api_error(ngx_http_request_t *r,
-    ngx_uint_t status, const char *text);
 static ngx_int_t ngx_http_fcfh_arg_uint(ngx_http_request_t *r, char *name,
     ngx_uint_t max, ngx_uint_t *value);
 static ngx_int_t ngx_http_fcfh_metrics_handler(ngx_http_request_t *r);
@@ -51,8 +50,6 @@ static ngx_int_t ngx_http_fcfh_status_handler(ngx_http_request_t *r);
 static size_t ngx_http_fcfh_entry_size(ngx_fcfh_entry_info_t *info);
 static u_char *ngx_http_fcfh_entry_json(u_char *p,
     ngx_fcfh_entry_info_t *info);
-static ngx_int_t ngx_http_fcfh_send_json(ngx_http_request_t *r,
-    ngx_uint_t status, u_char *data, size_t len);
 static ngx_int_t ngx_http_fcfh_send(ngx_http_request_t *r, ngx_uint_t status,
     u_char *type, u_char *data, size_t len);
 
@@ -350,7 +347,7 @@ ngx_http_fcfh_entry_json(u_char *p, ngx_fcfh_entry_info_t *info)
 
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_fcfh_send_json(ngx_http_request_t *r, ngx_uint_t status,
     u_char *data, size_t len)
 {
@@ -700,10 +697,23 @@ ngx_http_fcfh_api_close(ngx_http_request_t *r, ngx_str_t *device)
 {
     u_char     *p, *body;
     ngx_int_t   rc;
+    ngx_str_t   mode;
 
     if (device->len == 0 || device->len > NGX_FCFH_APF_DEFAULT_MAX_STRING) {
         return ngx_http_fcfh_api_error(r, NGX_HTTP_BAD_REQUEST,
                                        "invalid device name");
+    }
+
+    if (ngx_http_arg(r, (u_char *) "mode", 4, &mode) == NGX_OK
+        && !(mode.len == 6 && ngx_strncmp(mode.data, "tunnel", 6) == 0))
+    {
+        if (mode.len == 3 && ngx_strncmp(mode.data, "amt", 3) == 0) {
+            /* the device forgets its CIRA settings, then the tunnel goes */
+            return ngx_http_fcfh_amt_close(r, device);
+        }
+
+        return ngx_http_fcfh_api_error(r, NGX_HTTP_BAD_REQUEST,
+                                       "mode is \"tunnel\" or \"amt\"");
     }
 
     rc = ngx_fcfh_registry_close(device, r->connection->log);
@@ -810,19 +820,23 @@ ngx_http_fcfh_api_stats(ngx_http_request_t *r)
 }
 
 
-static ngx_int_t
+/* text is the gateway's own, or device text without quotes/backslashes */
+
+ngx_int_t
 ngx_http_fcfh_api_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *text)
 {
     u_char  *p, *body;
+    size_t   len;
 
-    body = ngx_pnalloc(r->pool, sizeof("{\"error\":\"\"}\n") + 128);
+    len = sizeof("{\"error\":\"\"}\n") + ngx_strlen(text);
+
+    body = ngx_pnalloc(r->pool, len);
     if (body == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    p = ngx_snprintf(body, sizeof("{\"error\":\"\"}\n") + 128,
-                     "{\"error\":\"%s\"}\n", text);
+    p = ngx_snprintf(body, len, "{\"error\":\"%s\"}\n", text);
 
     return ngx_http_fcfh_send_json(r, status, body, p - body);
 }

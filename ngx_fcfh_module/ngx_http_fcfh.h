@@ -1,0 +1,28 @@
+
+/*
+ * Copyright (C) ngx_fcfh_module authors
+ */
+
+
+/* what the operators' endpoints (ngx_http_fcfh_module.c) share */
+
+
+#ifndef _NGX_HTTP_FCFH_H_INCLUDED_
+#define _NGX_HTTP_FCFH_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+
+ngx_int_t ngx_http_fcfh_send_json(ngx_http_request_t *r, ngx_uint_t status,
+    u_char *data, size_t len);
+ngx_int_t ngx_http_fcfh_api_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *text);
+
+/* the "amt" close mode (ngx_http_fcfh_amt.c) */
+ngx_int_t ngx_http_fcfh_amt_close(ngx_http_request_t *r, ngx_str_t *device);
+
+
+#endif /* _NGX_HTTP_FCFH_H_INCLUDED_ */

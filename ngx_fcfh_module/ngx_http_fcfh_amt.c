@@ -1,0 +1,1479 @@
+
+/*
+ * Copyright (C) ngx_fcfh_module authors
+ */
+
+
+/*
+ * The "amt" close mode of fcfh_api.  A dropped tunnel comes back: AMT
+ * reconnects per its policy.  To end remote access for good, the device
+ * itself must forget its CIRA configuration, which it is told over
+ * WS-Management.  With AMT credentials configured for the gateway
+ * (fcfh_amt_credentials), the API worker does that through the tunnel
+ * before closing it:
+ *
+ *     Enumerate + Pull  AMT_RemoteAccessPolicyRule        (the triggers)
+ *     Delete            each, by PolicyRuleName
+ *     Enumerate + Pull  AMT_ManagementPresenceRemoteSAP   (the MPS entries)
+ *     Delete            each, by Name
+ *
+ * Each exchange is one HTTP/1.1 request on port 16992 through a relay
+ * connection to the tunnel's worker (a channel of its own, as fcfh_pass
+ * makes them), with HTTP Digest authentication (MD5, qop=auth) against
+ * the challenge the device sent.  Responses are bounded; values taken
+ * from them are bounded and checked before they go into a request.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include <ngx_md5.h>
+
+#include "ngx_fcfh.h"
+#include "ngx_fcfh_registry.h"
+#include "ngx_fcfh_relay.h"
+#include "ngx_stream_fcfh_channel.h"
+#include "ngx_http_fcfh.h"
+
+
+#define NGX_HTTP_FCFH_AMT_PORT          16992
+#define NGX_HTTP_FCFH_AMT_MAX_RESPONSE  65536
+#define NGX_HTTP_FCFH_AMT_MAX_REQUEST   4096
+#define NGX_HTTP_FCFH_AMT_MAX_NAMES     16
+#define NGX_HTTP_FCFH_AMT_MAX_VALUE     128
+#define NGX_HTTP_FCFH_AMT_MAX_EXCHANGES 48
+#define NGX_HTTP_FCFH_AMT_TIMEOUT       15000
+
+#define NGX_HTTP_FCFH_AMT_ENUMERATE     0
+#define NGX_HTTP_FCFH_AMT_PULL          1
+#define NGX_HTTP_FCFH_AMT_DELETE        2
+
+#define NGX_HTTP_FCFH_AMT_NS_ENUM                                             \
+    "http://schemas.xmlsoap.org/ws/2004/09/enumeration"
+#define NGX_HTTP_FCFH_AMT_NS_AMT                                              \
+    "http://intel.com/wbem/wscim/1/amt-schema/1/"
+
+
+typedef struct {
+    ngx_str_t                        guid;       /* lower case, or "*" */
+    ngx_str_t                        user;
+    ngx_str_t                        password;
+} ngx_http_fcfh_amt_cred_t;
+
+
+typedef struct {
+    ngx_array_t                     *creds;      /* NULL: mode off */
+} ngx_http_fcfh_amt_loc_conf_t;
+
+
+typedef struct {
+    const char                      *name;
+    const char                      *key;
+} ngx_http_fcfh_amt_class_t;
+
+
+typedef struct {
+    ngx_http_request_t              *request;
+    ngx_str_t                        device;
+    ngx_fcfh_route_t                 route;
+    ngx_http_fcfh_amt_cred_t        *cred;
+    ngx_connection_t                *relay;
+
+    u_char                           preamble[NGX_FCFH_RELAY_PREAMBLE_SIZE];
+    u_char                           status[NGX_FCFH_RELAY_STATUS_SIZE];
+    size_t                           sent;
+    size_t                           got;
+
+    u_char                          *out;        /* the request */
+    size_t                           out_len;
+    size_t                           out_sent;
+
+    u_char                          *in;         /* the response */
+    size_t                           in_len;
+
+    ngx_uint_t                       cls;        /* index in classes */
+    ngx_uint_t                       op;         /* ENUMERATE, PULL, DELETE */
+    ngx_uint_t                       exchanges;
+
+    ngx_str_t                        context;
+    ngx_str_t                        names[NGX_HTTP_FCFH_AMT_MAX_NAMES];
+    ngx_uint_t                       nnames;
+    ngx_uint_t                       next;
+    ngx_uint_t                       deleted[2];
+
+    ngx_str_t                        realm;
+    ngx_str_t                        nonce;
+    ngx_str_t                        opaque;
+    ngx_uint_t                       nc;
+    unsigned                         qop:1;
+    unsigned                         challenged:1;
+    unsigned                         authed:1;   /* last request had auth */
+} ngx_http_fcfh_amt_ctx_t;
+
+
+static void ngx_http_fcfh_amt_exchange(ngx_http_fcfh_amt_ctx_t *ctx);
+static ngx_int_t ngx_http_fcfh_amt_build(ngx_http_fcfh_amt_ctx_t *ctx);
+static u_char *ngx_http_fcfh_amt_digest(ngx_http_fcfh_amt_ctx_t *ctx,
+    u_char *p);
+static void ngx_http_fcfh_amt_handler(ngx_event_t *ev);
+static void ngx_http_fcfh_amt_process(ngx_event_t *ev);
+static ngx_int_t ngx_http_fcfh_amt_parse(ngx_http_fcfh_amt_ctx_t *ctx,
+    ngx_uint_t eof, ngx_uint_t *status, ngx_str_t *body,
+    ngx_str_t *challenge);
+static ngx_int_t ngx_http_fcfh_amt_unchunk(u_char *p, u_char *last,
+    ngx_str_t *body);
+static void ngx_http_fcfh_amt_response(ngx_http_fcfh_amt_ctx_t *ctx,
+    ngx_uint_t status, ngx_str_t *body, ngx_str_t *challenge);
+static ngx_int_t ngx_http_fcfh_amt_challenge(ngx_http_fcfh_amt_ctx_t *ctx,
+    ngx_str_t *challenge);
+static ngx_int_t ngx_http_fcfh_amt_param(ngx_str_t *header, char *name,
+    ngx_str_t *value);
+static ngx_uint_t ngx_http_fcfh_amt_values(ngx_str_t *xml, const char *name,
+    ngx_str_t *values, ngx_uint_t max);
+static void ngx_http_fcfh_amt_next_class(ngx_http_fcfh_amt_ctx_t *ctx);
+static void ngx_http_fcfh_amt_fail(ngx_http_fcfh_amt_ctx_t *ctx,
+    ngx_uint_t status, const char *fmt, ...);
+static void ngx_http_fcfh_amt_finish(ngx_http_fcfh_amt_ctx_t *ctx,
+    ngx_int_t rc);
+static void ngx_http_fcfh_amt_cleanup(void *data);
+static char *ngx_http_fcfh_amt_credentials(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static void *ngx_http_fcfh_amt_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_fcfh_amt_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+
+
+static ngx_http_fcfh_amt_class_t  ngx_http_fcfh_amt_classes[] = {
+    { "AMT_RemoteAccessPolicyRule", "PolicyRuleName" },
+    { "AMT_ManagementPresenceRemoteSAP", "Name" }
+};
+
+static const char  *ngx_http_fcfh_amt_ops[] = {
+    "Enumerate", "Pull", "Delete"
+};
+
+
+static ngx_command_t  ngx_http_fcfh_amt_commands[] = {
+
+    { ngx_string("fcfh_amt_credentials"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_fcfh_amt_credentials,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_fcfh_amt_module_ctx = {
+    NULL,                                  /* preconfiguration */
+    NULL,                                  /* postconfiguration */
+
+    NULL,                                  /* create main configuration */
+    NULL,                                  /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_http_fcfh_amt_create_loc_conf,     /* create location configuration */
+    ngx_http_fcfh_amt_merge_loc_conf       /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_fcfh_amt_module = {
+    NGX_MODULE_V1,
+    &ngx_http_fcfh_amt_module_ctx,         /* module context */
+    ngx_http_fcfh_amt_commands,            /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    NULL,                                  /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+/*
+ * DELETE tunnels/<device>?mode=amt: NGX_DONE while the exchanges run, or
+ * an answer at once when the mode cannot apply to this device.
+ */
+
+ngx_int_t
+ngx_http_fcfh_amt_close(ngx_http_request_t *r, ngx_str_t *device)
+{
+    char                           text[NGX_FCFH_APF_GUID_TEXT_SIZE];
+    ngx_uint_t                     i;
+    ngx_fcfh_route_t               route;
+    ngx_http_cleanup_t            *cln;
+    ngx_http_fcfh_amt_ctx_t       *ctx;
+    ngx_http_fcfh_amt_cred_t      *cred, *c;
+    ngx_http_fcfh_amt_loc_conf_t  *alcf;
+
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_fcfh_amt_module);
+
+    if (alcf->creds == NULL) {
+        return ngx_http_fcfh_api_error(r, NGX_HTTP_BAD_REQUEST,
+                                       "mode=amt needs fcfh_amt_credentials");
+    }
+
+    if (ngx_fcfh_registry_route(device, &route) != NGX_OK) {
+        return ngx_http_fcfh_api_error(r, NGX_HTTP_NOT_FOUND,
+                                       "no such device");
+    }
+
+    for (i = 0; i < route.nports; i++) {
+        if (route.ports[i] == NGX_HTTP_FCFH_AMT_PORT) {
+            break;
+        }
+    }
+
+    if (i == route.nports) {
+        return ngx_http_fcfh_api_error(r, NGX_HTTP_CONFLICT,
+                                       "the device does not forward port "
+                                       "16992 (WS-Management)");
+    }
+
+    ngx_fcfh_apf_guid_to_text(route.guid, text);
+
+    cred = NULL;
+    c = alcf->creds->elts;
+
+    for (i = 0; i < alcf->creds->nelts; i++) {
+        if (c[i].guid.len == 1 && c[i].guid.data[0] == '*') {
+            if (cred == NULL) {
+                cred = &c[i];
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(c[i].guid.data, text, c[i].guid.len) == 0) {
+            cred = &c[i];
+            break;
+        }
+    }
+
+    if (cred == NULL) {
+        return ngx_http_fcfh_api_error(r, NGX_HTTP_BAD_REQUEST,
+                                       "no AMT credentials for this device "
+                                       "in fcfh_amt_credentials");
+    }
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_fcfh_amt_ctx_t));
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->out = ngx_pnalloc(r->pool, NGX_HTTP_FCFH_AMT_MAX_REQUEST);
+    ctx->in = ngx_pnalloc(r->pool, NGX_HTTP_FCFH_AMT_MAX_RESPONSE);
+
+    if (ctx->out == NULL || ctx->in == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln = ngx_http_cleanup_add(r, 0);
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln->handler = ngx_http_fcfh_amt_cleanup;
+    cln->data = ctx;
+
+    ctx->request = r;
+    ctx->device = *device;
+    ctx->route = route;
+    ctx->cred = cred;
+
+    ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                  "fcfh: removing the CIRA configuration of %s as AMT user "
+                  "\"%V\" before closing its tunnel", text, &cred->user);
+
+    /* an API client that goes away ends the exchanges (cleanup) */
+    r->read_event_handler = ngx_http_test_reading;
+    r->main->count++;
+
+    ngx_http_fcfh_amt_exchange(ctx);
+
+    return NGX_DONE;
+}
+
+
+/* one HTTP exchange with the device, on a channel of its own */
+
+static void
+ngx_http_fcfh_amt_exchange(ngx_http_fcfh_amt_ctx_t *ctx)
+{
+    ngx_uint_t                result;
+    ngx_http_request_t       *r;
+    ngx_fcfh_relay_target_t   target;
+
+    r = ctx->request;
+
+    if (++ctx->exchanges > NGX_HTTP_FCFH_AMT_MAX_EXCHANGES) {
+        ngx_http_fcfh_amt_fail(ctx, NGX_HTTP_BAD_GATEWAY,
+                               "the device needed more than %d requests",
+                               NGX_HTTP_FCFH_AMT_MAX_EXCHANGES);
+        return;
+    }
+
+    if (ngx_http_fcfh_amt_build(ctx) != NGX_OK) {
+        ngx_http_fcfh_amt_fail(ctx, NGX_HTTP_BAD_GATEWAY,
+                               "a WS-Management request did not fit");
+        return;
+    }
+
+    ctx->relay = ngx_fcfh_relay_connect(ctx->route.pid, r->connection->log,
+                                        &result);
+
+    if (ctx->relay == NULL) {
+        ngx_http_fcfh_amt_fail(ctx, NGX_HTTP_BAD_GATEWAY,
+                               "tunnel unreachable: %s",
+                               ngx_fcfh_open_result_text(result));
+        return;
+    }
+
+    ngx_memcpy(target.guid, ctx->route.guid, NGX_FCFH_APF_GUID_SIZE);
+    target.serial = ctx->route.serial;
+    target.port = NGX_HTTP_FCFH_AMT_PORT;
+    target.console = r->connection->addr_text;
+    target.console_port = ngx_inet_get_port(r->connection->sockaddr);
+
+    (void) ngx_fcfh_relay_write_preamble(ctx->preamble, &target);
+
+    ctx->sent = 0;
+    ctx->got = 0;
+    ctx->out_sent = 0;
+    ctx->in_len = 0;
+
+    ctx->relay->data = ctx;
+    ctx->relay->read->handler = ngx_http_fcfh_amt_handler;
+    ctx->relay->write->handler = ngx_http_fcfh_amt_handler;
+
+    ngx_add_timer(ctx->relay->read, NGX_HTTP_FCFH_AMT_TIMEOUT);
+
+    ngx_http_fcfh_amt_process(ctx->relay->write);
+}
+
+
+static ngx_int_t
+ngx_http_fcfh_amt_build(ngx_http_fcfh_amt_ctx_t *ctx)
+{
+    u_char                     *p, *last, *body, *head;
+    size_t                      len;
+    ngx_http_fcfh_amt_class_t  *cls;
+
+    cls = &ngx_http_fcfh_amt_classes[ctx->cls];
+
+    /* the body first, in the upper half: its length goes in the head */
+
+    body = ctx->out + NGX_HTTP_FCFH_AMT_MAX_REQUEST / 2;
+    last = ctx->out + NGX_HTTP_FCFH_AMT_MAX_REQUEST;
+
+    p = ngx_slprintf(body, last,
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?>"
+        "<Envelope xmlns=\"http://www.w3.org/2003/05/soap-envelope\" "
+        "xmlns:a=\"http://schemas.xmlsoap.org/ws/2004/08/addressing\" "
+        "xmlns:w=\"http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd\">"
+        "<Header><a:Action>%s/%s</a:Action><a:To>/wsman</a:To>"
+        "<w:ResourceURI>" NGX_HTTP_FCFH_AMT_NS_AMT "%s</w:ResourceURI>"
+        "<a:MessageID>uuid:%08xD-8086-4fc4-8000-%08xD%04xD</a:MessageID>"
+        "<a:ReplyTo><a:Address>http://schemas.xmlsoap.org/ws/2004/08/"
+        "addressing/role/anonymous</a:Address></a:ReplyTo>"
+        "<w:OperationTimeout>PT10S</w:OperationTimeout>",
+        ctx->op == NGX_HTTP_FCFH_AMT_DELETE
+            ? "http://schemas.xmlsoap.org/ws/2004/09/transfer"
+            : NGX_HTTP_FCFH_AMT_NS_ENUM,
+        ngx_http_fcfh_amt_ops[ctx->op], cls->name,
+        (uint32_t) ngx_random(), (uint32_t) ngx_random(),
+        (uint32_t) ctx->exchanges & 0xffff);
+
+    switch (ctx->op) {
+
+    case NGX_HTTP_FCFH_AMT_ENUMERATE:
+        p = ngx_slprintf(p, last,
+                         "</Header><Body><Enumerate xmlns=\""
+                         NGX_HTTP_FCFH_AMT_NS_ENUM "\"/></Body></Envelope>");
+        break;
+
+    case NGX_HTTP_FCFH_AMT_PULL:
+        p = ngx_slprintf(p, last,
+                         "</Header><Body><Pull xmlns=\""
+                         NGX_HTTP_FCFH_AMT_NS_ENUM "\">"
+                         "<EnumerationContext>%V</EnumerationContext>"
+                         "<MaxElements>%d</MaxElements></Pull></Body>"
+                         "</Envelope>",
+                         &ctx->context, NGX_HTTP_FCFH_AMT_MAX_NAMES);
+        break;
+
+    default: /* NGX_HTTP_FCFH_AMT_DELETE */
+        p = ngx_slprintf(p, last,
+                         "<w:SelectorSet><w:Selector Name=\"%s\">%V"
+                         "</w:Selector></w:SelectorSet></Header><Body/>"
+                         "</Envelope>",
+                         cls->key, &ctx->names[ctx->next]);
+        break;
+    }
+
+    if (p == last) {
+        return NGX_ERROR;
+    }
+
+    len = p - body;
+
+    head = ctx->out;
+    last = body;
+
+    p = ngx_slprintf(head, last,
+                     "POST /wsman HTTP/1.1\r\n"
+                     "Host: %s:%d\r\n"
+                     "Content-Type: application/soap+xml; charset=UTF-8\r\n"
+                     "Content-Length: %uz\r\n"
+                     "Connection: close\r\n",
+                     "localhost", NGX_HTTP_FCFH_AMT_PORT, len);
+
+    ctx->authed = 0;
+
+    if (ctx->challenged) {
+        p = ngx_http_fcfh_amt_digest(ctx, p);
+        ctx->authed = 1;
+    }
+
+    if (p + 2 > last) {
+        return NGX_ERROR;
+    }
+
+    *p++ = CR; *p++ = LF;
+
+    /* the body follows the head directly */
+
+    ngx_memmove(p, body, len);
+
+    ctx->out_len = p + len - ctx->out;
+
+    return NGX_OK;
+}
+
+
+/* an Authorization header answering the device's challenge (RFC 2617) */
+
+static u_char *
+ngx_http_fcfh_amt_digest(ngx_http_fcfh_amt_ctx_t *ctx, u_char *p)
+{
+    u_char     ha1[33], ha2[33], cnonce[17], nc[9], response[33];
+    u_char     hash[16];
+    ngx_md5_t  md5;
+
+    ngx_md5_init(&md5);
+    ngx_md5_update(&md5, ctx->cred->user.data, ctx->cred->user.len);
+    ngx_md5_update(&md5, ":", 1);
+    ngx_md5_update(&md5, ctx->realm.data, ctx->realm.len);
+    ngx_md5_update(&md5, ":", 1);
+    ngx_md5_update(&md5, ctx->cred->password.data, ctx->cred->password.len);
+    ngx_md5_final(hash, &md5);
+    ngx_hex_dump(ha1, hash, 16);
+
+    ngx_md5_init(&md5);
+    ngx_md5_update(&md5, "POST:/wsman", sizeof("POST:/wsman") - 1);
+    ngx_md5_final(hash, &md5);
+    ngx_hex_dump(ha2, hash, 16);
+
+    (void) ngx_sprintf(cnonce, "%08xD%08xD", (uint32_t) ngx_random(),
+                       (uint32_t) ngx_random());
+    (void) ngx_sprintf(nc, "%08xD", (uint32_t) ++ctx->nc);
+
+    ngx_md5_init(&md5);
+    ngx_md5_update(&md5, ha1, 32);
+    ngx_md5_update(&md5, ":", 1);
+    ngx_md5_update(&md5, ctx->nonce.data, ctx->nonce.len);
+    ngx_md5_update(&md5, ":", 1);
+
+    if (ctx->qop) {
+        ngx_md5_update(&md5, nc, 8);
+        ngx_md5_update(&md5, ":", 1);
+        ngx_md5_update(&md5, cnonce, 16);
+        ngx_md5_update(&md5, ":auth:", sizeof(":auth:") - 1);
+    }
+
+    ngx_md5_update(&md5, ha2, 32);
+    ngx_md5_final(hash, &md5);
+    ngx_hex_dump(response, hash, 16);
+
+    ngx_explicit_memzero(ha1, sizeof(ha1));
+
+    /* the request buffer's head half holds at most ~1.3 KiB of this */
+
+    p = ngx_sprintf(p, "Authorization: Digest username=\"%V\", "
+                    "realm=\"%V\", nonce=\"%V\", uri=\"/wsman\", "
+                    "response=\"%*s\"",
+                    &ctx->cred->user, &ctx->realm, &ctx->nonce,
+                    (size_t) 32, response);
+
+    if (ctx->qop) {
+        p = ngx_sprintf(p, ", qop=auth, nc=%*s, cnonce=\"%*s\"",
+                        (size_t) 8, nc, (size_t) 16, cnonce);
+    }
+
+    if (ctx->opaque.len) {
+        p = ngx_sprintf(p, ", opaque=\"%V\"", &ctx->opaque);
+    }
+
+    *p++ = CR; *p++ = LF;
+
+    return p;
+}
+
+
+static void
+ngx_http_fcfh_amt_handler(ngx_event_t *ev)
+{
+    ngx_connection_t         *c, *hc;
+    ngx_http_fcfh_amt_ctx_t  *ctx;
+
+    c = ev->data;
+    ctx = c->data;
+
+    /* the request may be freed by the time its posted requests run */
+    hc = ctx->request->connection;
+
+    ngx_http_fcfh_amt_process(ev);
+
+    ngx_http_run_posted_requests(hc);
+}
+
+
+static void
+ngx_http_fcfh_amt_process(ngx_event_t *ev)
+{
+    ssize_t                   n;
+    ngx_int_t                 rc;
+    ngx_str_t                 body, challenge;
+    ngx_uint_t                status, eof;
+    ngx_connection_t         *c;
+    ngx_http_fcfh_amt_ctx_t  *ctx;
+
+    c = ev->data;
+    ctx = c->data;
+
+    if (c->read->timedout) {
+        ngx_http_fcfh_amt_fail(ctx, NGX_HTTP_GATEWAY_TIME_OUT,
+                               "the device did not answer %s %s in time",
+                               ngx_http_fcfh_amt_ops[ctx->op],
+                               ngx_http_fcfh_amt_classes[ctx->cls].name);
+        return;
+    }
+
+    /* the relay preamble, then the owner's answer to the channel open */
+
+    while (ctx->sent < NGX_FCFH_RELAY_PREAMBLE_SIZE) {
+        n = c->send(c, ctx->preamble + ctx->sent,
+                    NGX_FCFH_RELAY_PREAMBLE_SIZE - ctx->sent);
+
+        if (n == NGX_AGAIN) {
+            goto again;
+        }
+
+        if (n == NGX_ERROR) {
+            ngx_http_fcfh_amt_fail(ctx, NGX_HTTP_BAD_GATEWAY,
+                                   "tunnel unreachable");
+            return;
+        }
+
+        ctx->sent += n;
+    }
+
+    while (ctx->got < NGX_FCFH_RELAY_STATUS_SIZE) {
+        n = c->recv(c, ctx->status + ctx->got,
+                    NGX_FCFH_RELAY_STATUS_SIZE - ctx->got);
+
+        if (n == NGX_AGAIN) {
+            goto again;
+        }
+
+        if (n == NGX_ERROR || n == 0) {
+            ngx_http_fcfh_amt_fail(ctx, NGX_HTTP_BAD_GATEWAY,
+                                   "tunnel unreachable");
+            return;
+        }
+
+        ctx->got += n;
+
+        if (ctx->got == NGX_FCFH_RELAY_STATUS_SIZE
+            && ctx->status[0] != NGX_FCFH_OPEN_OK)
+        {
+            ngx_http_fcfh_amt_fail(ctx, NGX_HTTP_BAD_GATEWAY,
+                                   "channel to port 16992 failed: %s",
+                                   ngx_fcfh_open_result_text(
+                                       ctx->status[0]));
+            return;
+        }
+    }
+
+    while (ctx->out_sent < ctx->out_len) {
+        n = c->send(c, ctx->out + ctx->out_sent,
+                    ctx->out_len - ctx->out_sent);
+
+        if (n == NGX_AGAIN) {
+            goto again;
+        }
+
+        if (n == NGX_ERROR) {
+            ngx_http_fcfh_amt_fail(ctx, NGX_HTTP_BAD_GATEWAY,
+                                   "the channel failed while sending");
+            return;
+        }
+
+        ctx->out_sent += n;
+    }
+
+    for ( ;; ) {
+        eof = 0;
+
+        n = c->recv(c, ctx->in + ctx->in_len,
+                    NGX_HTTP_FCFH_AMT_MAX_RESPONSE - ctx->in_len);
+
+        if (n == NGX_AGAIN) {
+            goto again;
+        }
+
+        if (n == NGX_ERROR || n == 0) {
+            eof = 1;
+
+        } else {
+            ctx->in_len += n;
+        }
+
+        rc = ngx_http_fcfh_amt_parse(ctx, eof, &status, &body, &challenge);
+
+        if (rc == NGX_OK) {
+            break;
+        }
+
+        if (rc == NGX_ERROR || eof
+            || ctx->in_len == NGX_HTTP_FCFH_AMT_MAX_RESPONSE)
+        {
+            ngx_http_fcfh_amt_fail(ctx, NGX_HTTP_BAD_GATEWAY,
+                                   "invalid or too long answer to %s %s",
+                                   ngx_http_fcfh_amt_ops[ctx->op],
+                                   ngx_http_fcfh_amt_classes[ctx->cls].name);
+            return;
+        }
+    }
+
+    ngx_close_connection(c);
+    ctx->relay = NULL;
+
+    ngx_http_fcfh_amt_response(ctx, status, &body, &challenge);
+
+    return;
+
+again:
+
+    if (ngx_handle_write_event(c->write, 0) != NGX_OK
+        || ngx_handle_read_event(c->read, 0) != NGX_OK)
+    {
+        ngx_http_fcfh_amt_fail(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                               "event error");
+    }
+}
+
+
+/*
+ * NGX_OK: a whole response (status, body, the WWW-Authenticate value);
+ * NGX_AGAIN: more to read; NGX_ERROR: not a response this client takes.
+ */
+
+static ngx_int_t
+ngx_http_fcfh_amt_parse(ngx_http_fcfh_amt_ctx_t *ctx, ngx_uint_t eof,
+    ngx_uint_t *status, ngx_str_t *body, ngx_str_t *challenge)
+{
+    u_char     *p, *last, *head_end, *line, *eol, *colon;
+    size_t      name_len;
+    off_t       length;
+    ngx_str_t   value;
+    ngx_uint_t  chunked;
+
+    p = ctx->in;
+    last = ctx->in + ctx->in_len;
+
+    head_end = ngx_strlcasestrn(p, last, (u_char *) "\r\n\r\n", 4 - 1);
+
+    if (head_end == NULL) {
+        return NGX_AGAIN;
+    }
+
+    if (last - p < 12 || ngx_strncmp(p, "HTTP/1.", 7) != 0
+        || p[8] != ' ')
+    {
+        return NGX_ERROR;
+    }
+
+    *status = ngx_atoi(p + 9, 3);
+
+    if (*status == (ngx_uint_t) NGX_ERROR || *status < 100) {
+        return NGX_ERROR;
+    }
+
+    length = -1;
+    chunked = 0;
+    challenge->len = 0;
+    challenge->data = NULL;
+
+    line = ngx_strlchr(p, head_end, LF);
+    line = line ? line + 1 : head_end;
+
+    while (line < head_end) {
+        eol = ngx_strlchr(line, head_end + 2, CR);
+        if (eol == NULL) {
+            return NGX_ERROR;
+        }
+
+        colon = ngx_strlchr(line, eol, ':');
+
+        if (colon) {
+            name_len = colon - line;
+
+            value.data = colon + 1;
+            while (value.data < eol && *value.data == ' ') {
+                value.data++;
+            }
+
+            value.len = eol - value.data;
+
+            if (name_len == 14
+                && ngx_strncasecmp(line, (u_char *) "Content-Length", 14)
+                   == 0)
+            {
+                length = ngx_atoof(value.data, value.len);
+                if (length < 0) {
+                    return NGX_ERROR;
+                }
+
+            } else if (name_len == 17
+                       && ngx_strncasecmp(line,
+                              (u_char *) "Transfer-Encoding", 17) == 0)
+            {
+                chunked = (ngx_strlcasestrn(value.data,
+                                            value.data + value.len,
+                                            (u_char *) "chunked", 7 - 1)
+                           != NULL);
+
+            } else if (name_len == 16
+                       && ngx_strncasecmp(line,
+                              (u_char *) "WWW-Authenticate", 16) == 0
+                       && value.len > 7
+                       && ngx_strncasecmp(value.data, (u_char *) "Digest ",
+                                          7) == 0)
+            {
+                *challenge = value;
+            }
+        }
+
+        line = eol + 2;
+    }
+
+    p = head_end + 4;
+
+    if (chunked) {
+        return ngx_http_fcfh_amt_unchunk(p, last, body);
+    }
+
+    if (length >= 0) {
+        if (last - p < length) {
+            return NGX_AGAIN;
+        }
+
+        body->data = p;
+        body->len = (size_t) length;
+        return NGX_OK;
+    }
+
+    if (!eof) {
+        return NGX_AGAIN;
+    }
+
+    body->data = p;
+    body->len = last - p;
+
+    return NGX_OK;
+}
+
+
+/* decodes a chunked body in place once all of it is there */
+
+static ngx_int_t
+ngx_http_fcfh_amt_unchunk(u_char *p, u_char *last, ngx_str_t *body)
+{
+    u_char     *eol, *out;
+    ngx_int_t   size;
+
+    out = p;
+    body->data = p;
+
+    for ( ;; ) {
+        eol = ngx_strlchr(p, last, LF);
+        if (eol == NULL) {
+            return NGX_AGAIN;
+        }
+
+        size = ngx_hextoi(p, (eol > p && eol[-1] == CR ? eol - 1 : eol) - p);
+
+        if (size == NGX_ERROR) {
+            /* chunk extensions are not sent by AMT: not taken either */
+            return NGX_ERROR;
+        }
+
+        p = eol + 1;
+
+        if (size == 0) {
+            body->len = out - body->data;
+            return NGX_OK;
+        }
+
+        if (last - p < size + 2) {
+            return NGX_AGAIN;
+        }
+
+        ngx_memmove(out, p, size);
+        out += size;
+        p += size;
+
+        if (p[0] != CR || p[1] != LF) {
+            return NGX_ERROR;
+        }
+
+        p += 2;
+    }
+}
+
+
+static void
+ngx_http_fcfh_amt_response(ngx_http_fcfh_amt_ctx_t *ctx, ngx_uint_t status,
+    ngx_str_t *body, ngx_str_t *challenge)
+{
+    u_char                     *s;
+    ngx_str_t                   fault;
+    ngx_uint_t                  n;
+    ngx_http_fcfh_amt_class_t  *cls;
+
+    cls = &ngx_http_fcfh_amt_classes[ctx->cls];
+
+    if (status == NGX_HTTP_UNAUTHORIZED) {
+        if (challenge->len == 0) {
+            ngx_http_fcfh_amt_fail(ctx, NGX_HTTP_BAD_GATEWAY,
+                                   "the device wants an authentication "
+                                   "other than Digest");
+            return;
+        }
+
+        /* a second 401 is a refusal, unless the nonce merely aged */
+
+        if (ctx->authed
+            && !(ngx_http_fcfh_amt_param(challenge, "stale", &fault)
+                 == NGX_OK
+                 && fault.len == 4
+                 && ngx_strncasecmp(fault.data, (u_char *) "true", 4) == 0))
+        {
+            ngx_http_fcfh_amt_fail(ctx, NGX_HTTP_BAD_GATEWAY,
+                                   "the device refused AMT user \"%V\"",
+                                   &ctx->cred->user);
+            return;
+        }
+
+        if (ngx_http_fcfh_amt_challenge(ctx, challenge) != NGX_OK) {
+            ngx_http_fcfh_amt_fail(ctx, NGX_HTTP_BAD_GATEWAY,
+                                   "invalid Digest challenge from the "
+                                   "device");
+            return;
+        }
+
+        /* the same request again, answering the challenge */
+        ngx_http_fcfh_amt_exchange(ctx);
+        return;
+    }
+
+    if (status != NGX_HTTP_OK) {
+        ngx_str_null(&fault);
+        n = ngx_http_fcfh_amt_values(body, "Text", &fault, 1);
+
+        ngx_http_fcfh_amt_fail(ctx, NGX_HTTP_BAD_GATEWAY,
+                               "the device answered %ui to %s %s%s%V",
+                               status, ngx_http_fcfh_amt_ops[ctx->op],
+                               cls->name, n ? ": " : "", &fault);
+        return;
+    }
+
+    switch (ctx->op) {
+
+    case NGX_HTTP_FCFH_AMT_ENUMERATE:
+    case NGX_HTTP_FCFH_AMT_PULL:
+
+        if (ctx->op == NGX_HTTP_FCFH_AMT_PULL) {
+            n = ngx_http_fcfh_amt_values(body, cls->key,
+                                         ctx->names + ctx->nnames,
+                                         NGX_HTTP_FCFH_AMT_MAX_NAMES
+                                         - ctx->nnames);
+            ctx->nnames += n;
+
+            s = ngx_strlcasestrn(body->data, body->data + body->len,
+                                 (u_char *) "EndOfSequence", 13 - 1);
+
+            if (s || n == 0
+                || ctx->nnames == NGX_HTTP_FCFH_AMT_MAX_NAMES)
+            {
+                if (ctx->nnames == 0) {
+                    ngx_http_fcfh_amt_next_class(ctx);
+                    return;
+                }
+
+                ctx->op = NGX_HTTP_FCFH_AMT_DELETE;
+                ctx->next = 0;
+                ngx_http_fcfh_amt_exchange(ctx);
+                return;
+            }
+        }
+
+        if (ngx_http_fcfh_amt_values(body, "EnumerationContext",
+                                     &ctx->context, 1)
+            != 1)
+        {
+            ngx_http_fcfh_amt_fail(ctx, NGX_HTTP_BAD_GATEWAY,
+                                   "no enumeration context in the answer to "
+                                   "%s %s", ngx_http_fcfh_amt_ops[ctx->op],
+                                   cls->name);
+            return;
+        }
+
+        ctx->op = NGX_HTTP_FCFH_AMT_PULL;
+        ngx_http_fcfh_amt_exchange(ctx);
+        return;
+
+    default: /* NGX_HTTP_FCFH_AMT_DELETE */
+
+        ngx_log_error(NGX_LOG_INFO, ctx->request->connection->log, 0,
+                      "fcfh: deleted %s \"%V\" on the device", cls->name,
+                      &ctx->names[ctx->next]);
+
+        ctx->deleted[ctx->cls]++;
+
+        if (++ctx->next < ctx->nnames) {
+            ngx_http_fcfh_amt_exchange(ctx);
+            return;
+        }
+
+        ngx_http_fcfh_amt_next_class(ctx);
+        return;
+    }
+}
+
+
+static void
+ngx_http_fcfh_amt_next_class(ngx_http_fcfh_amt_ctx_t *ctx)
+{
+    u_char              *p, *body;
+    ngx_int_t            rc;
+    ngx_http_request_t  *r;
+
+    r = ctx->request;
+
+    if (++ctx->cls < sizeof(ngx_http_fcfh_amt_classes)
+                     / sizeof(ngx_http_fcfh_amt_class_t))
+    {
+        ctx->op = NGX_HTTP_FCFH_AMT_ENUMERATE;
+        ctx->nnames = 0;
+        ctx->next = 0;
+        ngx_http_fcfh_amt_exchange(ctx);
+        return;
+    }
+
+    /* the device forgot the gateway: now the tunnel goes */
+
+    rc = ngx_fcfh_registry_close(&ctx->device, r->connection->log);
+
+    ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                  "fcfh: CIRA configuration of \"%V\" removed (%ui policy "
+                  "rules, %ui MPS entries), tunnel %s", &ctx->device,
+                  ctx->deleted[0], ctx->deleted[1],
+                  rc == NGX_OK ? "closed" : "already gone");
+
+    body = ngx_pnalloc(r->pool, 6 * ctx->device.len + 128);
+    if (body == NULL) {
+        ngx_http_fcfh_amt_finish(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    p = ngx_cpymem(body, "{\"closed\":", sizeof("{\"closed\":") - 1);
+    p = ngx_fcfh_json_str(p, &ctx->device);
+    p = ngx_sprintf(p, ",\"mode\":\"amt\",\"policy_rules_deleted\":%ui,"
+                    "\"mps_entries_deleted\":%ui}\n",
+                    ctx->deleted[0], ctx->deleted[1]);
+
+    ngx_http_fcfh_amt_finish(ctx,
+        ngx_http_fcfh_send_json(r, NGX_HTTP_OK, body, p - body));
+}
+
+
+/* takes realm, nonce, opaque and qop of a Digest challenge */
+
+static ngx_int_t
+ngx_http_fcfh_amt_challenge(ngx_http_fcfh_amt_ctx_t *ctx,
+    ngx_str_t *challenge)
+{
+    ngx_str_t            realm, nonce, opaque, qop;
+    ngx_http_request_t  *r;
+
+    r = ctx->request;
+
+    if (ngx_http_fcfh_amt_param(challenge, "realm", &realm) != NGX_OK
+        || ngx_http_fcfh_amt_param(challenge, "nonce", &nonce) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_fcfh_amt_param(challenge, "opaque", &opaque) != NGX_OK) {
+        opaque.len = 0;
+    }
+
+    ctx->qop = 0;
+
+    if (ngx_http_fcfh_amt_param(challenge, "qop", &qop) == NGX_OK) {
+        if (ngx_strlcasestrn(qop.data, qop.data + qop.len,
+                             (u_char *) "auth", 4 - 1) == NULL)
+        {
+            return NGX_ERROR;
+        }
+
+        ctx->qop = 1;
+    }
+
+    ctx->realm.data = ngx_pstrdup(r->pool, &realm);
+    ctx->nonce.data = ngx_pstrdup(r->pool, &nonce);
+    ctx->opaque.data = opaque.len ? ngx_pstrdup(r->pool, &opaque) : NULL;
+
+    if (ctx->realm.data == NULL || ctx->nonce.data == NULL
+        || (opaque.len && ctx->opaque.data == NULL))
+    {
+        return NGX_ERROR;
+    }
+
+    ctx->realm.len = realm.len;
+    ctx->nonce.len = nonce.len;
+    ctx->opaque.len = opaque.len;
+    ctx->nc = 0;
+    ctx->challenged = 1;
+
+    return NGX_OK;
+}
+
+
+/*
+ * A parameter of a challenge, quoted or not.  Values go back into a
+ * request header: anything but printable ASCII without quotes or
+ * backslashes, or longer than NGX_HTTP_FCFH_AMT_MAX_VALUE, is refused.
+ */
+
+static ngx_int_t
+ngx_http_fcfh_amt_param(ngx_str_t *header, char *name, ngx_str_t *value)
+{
+    u_char  *p, *last, *start, *end;
+    size_t   len;
+
+    len = ngx_strlen(name);
+    p = header->data + sizeof("Digest ") - 1;
+    last = header->data + header->len;
+
+    while (p < last) {
+        while (p < last && (*p == ' ' || *p == ',')) {
+            p++;
+        }
+
+        start = p;
+
+        while (p < last && *p != '=') {
+            p++;
+        }
+
+        if (p == last) {
+            return NGX_DECLINED;
+        }
+
+        end = p++;
+
+        while (end > start && end[-1] == ' ') {
+            end--;
+        }
+
+        while (p < last && *p == ' ') {
+            p++;
+        }
+
+        if (p < last && *p == '"') {
+            value->data = ++p;
+
+            while (p < last && *p != '"') {
+                p++;
+            }
+
+            value->len = p - value->data;
+
+            if (p < last) {
+                p++;
+            }
+
+        } else {
+            value->data = p;
+
+            while (p < last && *p != ',' && *p != ' ') {
+                p++;
+            }
+
+            value->len = p - value->data;
+        }
+
+        if ((size_t) (end - start) == len
+            && ngx_strncasecmp(start, (u_char *) name, len) == 0)
+        {
+            goto found;
+        }
+    }
+
+    return NGX_DECLINED;
+
+found:
+
+    if (value->len == 0 || value->len > NGX_HTTP_FCFH_AMT_MAX_VALUE) {
+        return NGX_ERROR;
+    }
+
+    for (p = value->data; p < value->data + value->len; p++) {
+        if (*p < 0x20 || *p > 0x7e || *p == '"' || *p == '\\') {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The text of up to max elements whose local name is name, in order.
+ * Each is bounded and printable ASCII without '"' (it may go into a
+ * selector or a JSON error); element text stays XML-escaped as sent, so
+ * it can go back into XML as it is.
+ */
+
+static ngx_uint_t
+ngx_http_fcfh_amt_values(ngx_str_t *xml, const char *name,
+    ngx_str_t *values, ngx_uint_t max)
+{
+    u_char      *p, *last, *tag, *end, *local;
+    size_t       len;
+    ngx_uint_t   n;
+
+    len = ngx_strlen(name);
+    p = xml->data;
+    last = xml->data + xml->len;
+    n = 0;
+
+    while (n < max && p < last) {
+        p = ngx_strlchr(p, last, '<');
+        if (p == NULL) {
+            break;
+        }
+
+        tag = ++p;
+
+        while (p < last && *p != '>' && *p != ' ' && *p != '/') {
+            p++;
+        }
+
+        end = p;
+
+        p = ngx_strlchr(p, last, '>');
+        if (p == NULL) {
+            break;
+        }
+
+        if (p[-1] == '/' || *tag == '/' || *tag == '?' || *tag == '!') {
+            continue;
+        }
+
+        local = ngx_strlchr(tag, end, ':');
+        local = local ? local + 1 : tag;
+
+        if ((size_t) (end - local) != len
+            || ngx_strncmp(local, name, len) != 0)
+        {
+            continue;
+        }
+
+        values[n].data = ++p;
+
+        while (p < last && *p != '<') {
+            if (*p < 0x20 || *p > 0x7e || *p == '"' || *p == '\\') {
+                return n;
+            }
+
+            p++;
+        }
+
+        values[n].len = p - values[n].data;
+
+        if (values[n].len > NGX_HTTP_FCFH_AMT_MAX_VALUE) {
+            return n;
+        }
+
+        n++;
+    }
+
+    return n;
+}
+
+
+static void
+ngx_http_fcfh_amt_fail(ngx_http_fcfh_amt_ctx_t *ctx, ngx_uint_t status,
+    const char *fmt, ...)
+{
+    u_char              *p, text[256];
+    va_list              args;
+    ngx_http_request_t  *r;
+
+    r = ctx->request;
+
+    if (ctx->relay) {
+        ngx_close_connection(ctx->relay);
+        ctx->relay = NULL;
+    }
+
+    va_start(args, fmt);
+    p = ngx_vslprintf(text, text + sizeof(text) - 1, fmt, args);
+    va_end(args);
+
+    *p = '\0';
+
+    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                  "fcfh: CIRA configuration of \"%V\" not removed, tunnel "
+                  "left open: %s", &ctx->device, text);
+
+    ngx_http_fcfh_amt_finish(ctx,
+        ngx_http_fcfh_api_error(r, status, (const char *) text));
+}
+
+
+static void
+ngx_http_fcfh_amt_finish(ngx_http_fcfh_amt_ctx_t *ctx, ngx_int_t rc)
+{
+    ngx_http_finalize_request(ctx->request, rc);
+}
+
+
+/* the API request ends (client gone, or answered): no exchange left */
+
+static void
+ngx_http_fcfh_amt_cleanup(void *data)
+{
+    ngx_http_fcfh_amt_ctx_t  *ctx = data;
+
+    if (ctx->relay) {
+        ngx_close_connection(ctx->relay);
+        ctx->relay = NULL;
+    }
+}
+
+
+/*
+ * fcfh_amt_credentials file: lines "<guid> <user> <password>", "*" for
+ * any device; "#" starts a comment.  Read at configuration time, so a
+ * change takes a reload; a file others can read is a warning.
+ */
+
+static char *
+ngx_http_fcfh_amt_credentials(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_fcfh_amt_loc_conf_t *alcf = conf;
+
+    u_char                    *p, *last, *line, *eol, *field[3];
+    size_t                     flen[3];
+    ssize_t                    n;
+    uint8_t                    guid[NGX_FCFH_APF_GUID_SIZE];
+    ngx_fd_t                   fd;
+    ngx_str_t                 *value, file;
+    ngx_uint_t                 i, lineno;
+    ngx_file_info_t            fi;
+    ngx_http_fcfh_amt_cred_t  *cred;
+
+    if (alcf->creds != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    file = value[1];
+
+    if (ngx_conf_full_name(cf->cycle, &file, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    fd = ngx_open_file(file.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    if (fd == NGX_INVALID_FILE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_open_file_n " \"%s\" failed", file.data);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR
+        || ngx_file_size(&fi) > 1024 * 1024)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%s\" is unreadable or larger than 1m",
+                           file.data);
+        (void) ngx_close_file(fd);
+        return NGX_CONF_ERROR;
+    }
+
+    if (fi.st_mode & (S_IROTH|S_IWOTH)) {
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "\"%s\" holds AMT passwords and others can read "
+                           "it; chmod 640 and owned by root and the "
+                           "workers' group", file.data);
+    }
+
+    p = ngx_pnalloc(cf->pool, (size_t) ngx_file_size(&fi) + 1);
+    if (p == NULL) {
+        (void) ngx_close_file(fd);
+        return NGX_CONF_ERROR;
+    }
+
+    n = ngx_read_fd(fd, p, (size_t) ngx_file_size(&fi));
+    (void) ngx_close_file(fd);
+
+    if (n != (ssize_t) ngx_file_size(&fi)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "reading \"%s\" failed", file.data);
+        return NGX_CONF_ERROR;
+    }
+
+    alcf->creds = ngx_array_create(cf->pool, 4,
+                                   sizeof(ngx_http_fcfh_amt_cred_t));
+    if (alcf->creds == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    last = p + n;
+    lineno = 0;
+
+    for (line = p; line < last; line = eol + 1) {
+        lineno++;
+
+        eol = ngx_strlchr(line, last, LF);
+        if (eol == NULL) {
+            eol = last;
+        }
+
+        for (i = 0, p = line; i < 3; i++) {
+            while (p < eol && (*p == ' ' || *p == '\t' || *p == CR)) {
+                p++;
+            }
+
+            if (p == eol || (i == 0 && *p == '#')) {
+                break;
+            }
+
+            field[i] = p;
+
+            while (p < eol && *p != ' ' && *p != '\t' && *p != CR) {
+                p++;
+            }
+
+            flen[i] = p - field[i];
+        }
+
+        if (i == 0) {
+            continue;
+        }
+
+        while (p < eol && (*p == ' ' || *p == '\t' || *p == CR)) {
+            p++;
+        }
+
+        if (i < 3 || p != eol
+            || !((flen[0] == 1 && field[0][0] == '*')
+                 || ngx_fcfh_apf_guid_from_text((char *) field[0], flen[0],
+                                                guid) == 0)
+            || flen[1] > 32 || flen[2] > 32)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid line %ui in \"%s\": expected "
+                               "\"<guid or *> <AMT user> <password>\", user "
+                               "and password up to 32 characters",
+                               lineno, file.data);
+            return NGX_CONF_ERROR;
+        }
+
+        for (i = 1; i < 3; i++) {
+            for (p = field[i]; p < field[i] + flen[i]; p++) {
+                if (*p < 0x21 || *p > 0x7e || *p == '"' || *p == '\\') {
+                    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                       "invalid line %ui in \"%s\": user "
+                                       "and password are printable ASCII "
+                                       "without quotes or backslashes",
+                                       lineno, file.data);
+                    return NGX_CONF_ERROR;
+                }
+            }
+        }
+
+        cred = ngx_array_push(alcf->creds);
+        if (cred == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        cred->guid.data = field[0];
+        cred->guid.len = flen[0];
+        ngx_strlow(cred->guid.data, cred->guid.data, cred->guid.len);
+        cred->user.data = field[1];
+        cred->user.len = flen[1];
+        cred->password.data = field[2];
+        cred->password.len = flen[2];
+    }
+
+    if (alcf->creds->nelts == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%s\" has no credentials", file.data);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static void *
+ngx_http_fcfh_amt_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_fcfh_amt_loc_conf_t  *conf;
+
+    conf = ngx_palloc(cf->pool, sizeof(ngx_http_fcfh_amt_loc_conf_t));
+    if (conf == NULL) {
+        return NULL;
+    }
+
+    conf->creds = NGX_CONF_UNSET_PTR;
+
+    return conf;
+}
+
+
+static char *
+ngx_http_fcfh_amt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_fcfh_amt_loc_conf_t *prev = parent;
+    ngx_http_fcfh_amt_loc_conf_t *conf = child;
+
+    ngx_conf_merge_ptr_value(conf->creds, prev->creds, NULL);
+
+    return NGX_CONF_OK;
+}
