@@ -75,7 +75,8 @@ typedef struct {
 
 typedef struct {
     ngx_http_request_t              *request;
-    ngx_str_t                        device;
+    ngx_str_t                        device;     /* as the API named it */
+    char                             guid[NGX_FCFH_APF_GUID_TEXT_SIZE];
     ngx_fcfh_route_t                 route;
     ngx_http_fcfh_amt_cred_t        *cred;
     ngx_connection_t                *relay;
@@ -131,6 +132,7 @@ static ngx_int_t ngx_http_fcfh_amt_param(ngx_str_t *header, char *name,
     ngx_str_t *value);
 static ngx_uint_t ngx_http_fcfh_amt_values(ngx_str_t *xml, const char *name,
     ngx_str_t *values, ngx_uint_t max);
+static ngx_int_t ngx_http_fcfh_amt_keep(ngx_pool_t *pool, ngx_str_t *s);
 static void ngx_http_fcfh_amt_next_class(ngx_http_fcfh_amt_ctx_t *ctx);
 static void ngx_http_fcfh_amt_fail(ngx_http_fcfh_amt_ctx_t *ctx,
     ngx_uint_t status, const char *fmt, ...);
@@ -286,6 +288,7 @@ ngx_http_fcfh_amt_close(ngx_http_request_t *r, ngx_str_t *device)
 
     ctx->request = r;
     ctx->device = *device;
+    ngx_memcpy(ctx->guid, text, NGX_FCFH_APF_GUID_TEXT_SIZE);
     ctx->route = route;
     ctx->cred = cred;
 
@@ -857,7 +860,7 @@ ngx_http_fcfh_amt_response(ngx_http_fcfh_amt_ctx_t *ctx, ngx_uint_t status,
 {
     u_char                     *s;
     ngx_str_t                   fault;
-    ngx_uint_t                  n;
+    ngx_uint_t                  i, n;
     ngx_http_fcfh_amt_class_t  *cls;
 
     cls = &ngx_http_fcfh_amt_classes[ctx->cls];
@@ -879,7 +882,7 @@ ngx_http_fcfh_amt_response(ngx_http_fcfh_amt_ctx_t *ctx, ngx_uint_t status,
                  && ngx_strncasecmp(fault.data, (u_char *) "true", 4) == 0))
         {
             ngx_http_fcfh_amt_fail(ctx, NGX_HTTP_BAD_GATEWAY,
-                                   "the device refused AMT user \"%V\"",
+                                   "the device refused AMT user %V",
                                    &ctx->cred->user);
             return;
         }
@@ -917,6 +920,20 @@ ngx_http_fcfh_amt_response(ngx_http_fcfh_amt_ctx_t *ctx, ngx_uint_t status,
                                          ctx->names + ctx->nnames,
                                          NGX_HTTP_FCFH_AMT_MAX_NAMES
                                          - ctx->nnames);
+
+            /* the next answer reuses the buffer the values point into */
+
+            for (i = ctx->nnames; i < ctx->nnames + n; i++) {
+                if (ngx_http_fcfh_amt_keep(ctx->request->pool,
+                                           &ctx->names[i])
+                    != NGX_OK)
+                {
+                    ngx_http_fcfh_amt_finish(ctx,
+                                             NGX_HTTP_INTERNAL_SERVER_ERROR);
+                    return;
+                }
+            }
+
             ctx->nnames += n;
 
             s = ngx_strlcasestrn(body->data, body->data + body->len,
@@ -939,7 +956,9 @@ ngx_http_fcfh_amt_response(ngx_http_fcfh_amt_ctx_t *ctx, ngx_uint_t status,
 
         if (ngx_http_fcfh_amt_values(body, "EnumerationContext",
                                      &ctx->context, 1)
-            != 1)
+            != 1
+            || ngx_http_fcfh_amt_keep(ctx->request->pool, &ctx->context)
+               != NGX_OK)
         {
             ngx_http_fcfh_amt_fail(ctx, NGX_HTTP_BAD_GATEWAY,
                                    "no enumeration context in the answer to "
@@ -955,8 +974,8 @@ ngx_http_fcfh_amt_response(ngx_http_fcfh_amt_ctx_t *ctx, ngx_uint_t status,
     default: /* NGX_HTTP_FCFH_AMT_DELETE */
 
         ngx_log_error(NGX_LOG_INFO, ctx->request->connection->log, 0,
-                      "fcfh: deleted %s \"%V\" on the device", cls->name,
-                      &ctx->names[ctx->next]);
+                      "fcfh: deleted %s \"%V\" on %s", cls->name,
+                      &ctx->names[ctx->next], ctx->guid);
 
         ctx->deleted[ctx->cls]++;
 
@@ -995,8 +1014,8 @@ ngx_http_fcfh_amt_next_class(ngx_http_fcfh_amt_ctx_t *ctx)
     rc = ngx_fcfh_registry_close(&ctx->device, r->connection->log);
 
     ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
-                  "fcfh: CIRA configuration of \"%V\" removed (%ui policy "
-                  "rules, %ui MPS entries), tunnel %s", &ctx->device,
+                  "fcfh: CIRA configuration of %s removed (%ui policy "
+                  "rules, %ui MPS entries), tunnel %s", ctx->guid,
                   ctx->deleted[0], ctx->deleted[1],
                   rc == NGX_OK ? "closed" : "already gone");
 
@@ -1234,6 +1253,25 @@ ngx_http_fcfh_amt_values(ngx_str_t *xml, const char *name,
 }
 
 
+/* a copy of a value that outlives the response it came in */
+
+static ngx_int_t
+ngx_http_fcfh_amt_keep(ngx_pool_t *pool, ngx_str_t *s)
+{
+    u_char  *p;
+
+    p = ngx_pnalloc(pool, s->len ? s->len : 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(p, s->data, s->len);
+    s->data = p;
+
+    return NGX_OK;
+}
+
+
 static void
 ngx_http_fcfh_amt_fail(ngx_http_fcfh_amt_ctx_t *ctx, ngx_uint_t status,
     const char *fmt, ...)
@@ -1256,8 +1294,8 @@ ngx_http_fcfh_amt_fail(ngx_http_fcfh_amt_ctx_t *ctx, ngx_uint_t status,
     *p = '\0';
 
     ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                  "fcfh: CIRA configuration of \"%V\" not removed, tunnel "
-                  "left open: %s", &ctx->device, text);
+                  "fcfh: CIRA configuration of %s not removed, tunnel "
+                  "left open: %s", ctx->guid, text);
 
     ngx_http_fcfh_amt_finish(ctx,
         ngx_http_fcfh_api_error(r, status, (const char *) text));

@@ -695,7 +695,7 @@ ngx_http_fcfh_api_device(ngx_http_request_t *r, ngx_str_t *device)
 static ngx_int_t
 ngx_http_fcfh_api_close(ngx_http_request_t *r, ngx_str_t *device)
 {
-    u_char     *p, *body;
+    u_char     *p, *body, name[64];
     ngx_int_t   rc;
     ngx_str_t   mode;
 
@@ -713,7 +713,7 @@ ngx_http_fcfh_api_close(ngx_http_request_t *r, ngx_str_t *device)
         }
 
         return ngx_http_fcfh_api_error(r, NGX_HTTP_BAD_REQUEST,
-                                       "mode is \"tunnel\" or \"amt\"");
+                                       "mode is tunnel or amt");
     }
 
     rc = ngx_fcfh_registry_close(device, r->connection->log);
@@ -728,7 +728,10 @@ ngx_http_fcfh_api_close(ngx_http_request_t *r, ngx_str_t *device)
     }
 
     ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
-                  "fcfh: tunnel of \"%V\" closed through the API", device);
+                  "fcfh: tunnel of \"%*s\" closed through the API",
+                  ngx_fcfh_printable(name, device->data,
+                                     ngx_min(device->len, 64)),
+                  name);
 
     body = ngx_pnalloc(r->pool, sizeof("{\"closed\":}\n") + 6 * device->len
                                 + 2);

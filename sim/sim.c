@@ -1180,6 +1180,13 @@ sim_dev_close(sim_dev_t *dev, int reconnect)
     dev->port_idx = 0;
     dev->ports_ok = 0;
 
+    if (reconnect && dev->cira_mps == 0 && !dev->selftest) {
+        /* as AMT: without an MPS entry there is nothing to call */
+        sim_stats.cira_removed++;
+        sim_log(dev, "CIRA configuration removed, not reconnecting");
+        reconnect = 0;
+    }
+
     if (!reconnect || sim_conf.reconnect == 0 || quit) {
         dev->state = ST_STOPPED;
         stopped++;
@@ -1253,6 +1260,8 @@ sim_stats_json(char *buf, size_t size)
     J(protocol_errors);
     J(handshake_timeouts);
     J(reconnects);
+    J(cira_deletes);
+    J(cira_removed);
     J(forwards_ok);
     J(forwards_refused);
     J(keepalives_sent);
@@ -1415,6 +1424,8 @@ sim_selftest_listen(void)
     selftest_dev.fd = -1;
     selftest_dev.index = 0;
     selftest_dev.selftest = 1;
+    selftest_dev.cira_rules = 7;
+    selftest_dev.cira_mps = 1;
     selftest_dev.heap_idx = UINT32_MAX;
 
     return 0;
@@ -1939,6 +1950,8 @@ main(int argc, char **argv)
             devs[d].index = d;
             devs[d].heap_idx = UINT32_MAX;
             devs[d].backoff = sim_conf.reconnect;
+            devs[d].cira_rules = 7;
+            devs[d].cira_mps = 1;
             queue_push(&devs[d]);
         }
 

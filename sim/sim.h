@@ -107,6 +107,8 @@ struct sim_dev_s {
     uint8_t         nchans;
     uint8_t         ever_connected:1;
     uint8_t         selftest:1;
+    uint8_t         cira_rules;     /* policy rules left, bit per trigger */
+    uint8_t         cira_mps;       /* MPS entries left (0 or 1) */
     uint32_t        ports_ok;       /* bit per forwarded port */
     uint32_t        heap_idx;
     uint64_t        deadline;       /* ms, timer */
@@ -146,6 +148,8 @@ typedef struct {
     uint64_t        window_violations;
     uint64_t        http_requests;
     uint64_t        http_401;
+    uint64_t        cira_deletes;              /* WS-Man Delete of CIRA */
+    uint64_t        cira_removed;              /* devices that stopped */
     uint64_t        sol_sessions;
     uint64_t        bulk_transfers;
     uint64_t        bytes_in;

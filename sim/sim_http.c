@@ -10,6 +10,10 @@
  *
  *   POST /wsman  Identify                  -> IdentifyResponse (no auth)
  *   POST /wsman  Get AMT_GeneralSettings   -> GetResponse (digest)
+ *   POST /wsman  Enumerate, Pull, Delete of AMT_RemoteAccessPolicyRule
+ *                and AMT_ManagementPresenceRemoteSAP -> chunked answers,
+ *                two items per Pull; a device whose MPS entry was deleted
+ *                does not reconnect once its tunnel drops (digest)
  *   POST /wsman  anything else             -> 400 SOAP fault (digest)
  *   GET  /       (or /index.htm)           -> 200 small HTML page (digest)
  *   anything else                          -> 404 (digest)
@@ -45,6 +49,19 @@
 #define ANONYMOUS   \
     "http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous"
 #define ACTION_GET  "http://schemas.xmlsoap.org/ws/2004/09/transfer/Get"
+#define NS_ENUM     "http://schemas.xmlsoap.org/ws/2004/09/enumeration"
+#define ACTION_DELETE                                                         \
+    "http://schemas.xmlsoap.org/ws/2004/09/transfer/Delete"
+#define NS_AMT      "http://intel.com/wbem/wscim/1/amt-schema/1/"
+
+#define SIM_CLASS_RULES  0
+#define SIM_CLASS_MPS    1
+
+static const char  *sim_rule_names[] = {
+    "User Initiated", "Alert", "Periodic"
+};
+
+#define SIM_MPS_NAME  "Intel(r) AMT:Management Presence Server 0"
 
 
 static uint8_t   sim_http_secret[16];
@@ -484,6 +501,238 @@ sim_http_fault(sim_chan_t *c, sim_http_req_t *r, const char *relates,
 }
 
 
+/* the same answer as sim_http_send, in two chunks, as AMT's WS-Man does */
+static void
+sim_http_send_chunked(sim_chan_t *c, sim_http_req_t *r, const char *body,
+    size_t len)
+{
+    char    size[32];
+    size_t  half;
+    int     n;
+
+    n = snprintf(sim_http_head, sizeof(sim_http_head),
+                 "HTTP/1.1 200 OK\r\n"
+                 "Date: Thu, 01 Jan 1970 00:00:00 GMT\r\n"
+                 "Server: " SIM_SERVER "\r\n"
+                 "X-Frame-Options: DENY\r\n"
+                 "Content-Type: application/soap+xml; charset=UTF-8\r\n"
+                 "Transfer-Encoding: chunked\r\n"
+                 "%s"
+                 "\r\n",
+                 r->keepalive ? "" : "Connection: close\r\n");
+
+    sim_chan_write(c, sim_http_head, n);
+
+    half = len / 2;
+
+    n = snprintf(size, sizeof(size), "%zx\r\n", half);
+    sim_chan_write(c, size, n);
+    sim_chan_write(c, body, half);
+    n = snprintf(size, sizeof(size), "\r\n%zx\r\n", len - half);
+    sim_chan_write(c, size, n);
+    sim_chan_write(c, body + half, len - half);
+    sim_chan_write(c, "\r\n0\r\n\r\n", 7);
+
+    if (!r->keepalive) {
+        sim_chan_close(c);
+    }
+}
+
+
+/* one instance of a CIRA class, as AMT lists it */
+static int
+sim_cira_item(char *out, size_t size, int cls, int i)
+{
+    if (cls == SIM_CLASS_RULES) {
+        return snprintf(out, size,
+            "<h:AMT_RemoteAccessPolicyRule>"
+            "<h:CreationClassName>AMT_RemoteAccessPolicyRule"
+            "</h:CreationClassName>"
+            "<h:ElementName>Intel(r) AMT Remote Access Policy</h:ElementName>"
+            "<h:ExtendedData>AAAAAAAAABk=</h:ExtendedData>"
+            "<h:PolicyRuleName>%s</h:PolicyRuleName>"
+            "<h:SystemCreationClassName>CIM_ComputerSystem"
+            "</h:SystemCreationClassName>"
+            "<h:SystemName>Intel(r) AMT</h:SystemName>"
+            "<h:Trigger>%d</h:Trigger>"
+            "</h:AMT_RemoteAccessPolicyRule>",
+            sim_rule_names[i], i == 0 ? 0 : (i == 1 ? 1 : 2));
+    }
+
+    return snprintf(out, size,
+        "<h:AMT_ManagementPresenceRemoteSAP>"
+        "<h:AccessInfo>%s</h:AccessInfo>"
+        "<h:CN>%s</h:CN>"
+        "<h:CreationClassName>AMT_ManagementPresenceRemoteSAP"
+        "</h:CreationClassName>"
+        "<h:ElementName>Intel(r) AMT:Management Presence Server"
+        "</h:ElementName>"
+        "<h:InfoFormat>201</h:InfoFormat>"
+        "<h:Name>" SIM_MPS_NAME "</h:Name>"
+        "<h:Port>%u</h:Port>"
+        "<h:SystemCreationClassName>CIM_ComputerSystem"
+        "</h:SystemCreationClassName>"
+        "<h:SystemName>Intel(r) AMT</h:SystemName>"
+        "</h:AMT_ManagementPresenceRemoteSAP>",
+        "mps.example.test", "mps.example.test", 4433u);
+}
+
+
+static int
+sim_cira_class(const char *xml)
+{
+    if (strstr(xml, NS_AMT "AMT_RemoteAccessPolicyRule")) {
+        return SIM_CLASS_RULES;
+    }
+
+    if (strstr(xml, NS_AMT "AMT_ManagementPresenceRemoteSAP")) {
+        return SIM_CLASS_MPS;
+    }
+
+    return -1;
+}
+
+
+/*
+ * Enumerate, Pull and Delete of the CIRA classes.  The enumeration
+ * context names the class and the next item: "<cls>-<index>".  Returns
+ * -1 when the request is not one of these.
+ */
+static int
+sim_http_cira(sim_chan_t *c, sim_http_req_t *r, const char *xml,
+    const char *relates, const char *action)
+{
+    char         items[2048], ctx[64], sel[256];
+    const char  *op, *res;
+    sim_dev_t   *dev;
+    int          cls, start, i, k, n, m, count, end;
+
+    dev = c->dev;
+
+    cls = sim_cira_class(xml);
+    if (cls < 0) {
+        return -1;
+    }
+
+    res = cls == SIM_CLASS_RULES ? "AMT_RemoteAccessPolicyRule"
+                                 : "AMT_ManagementPresenceRemoteSAP";
+    items[0] = '\0';
+    m = 0;
+
+    if (strcmp(action, NS_ENUM "/Enumerate") == 0) {
+        op = NS_ENUM "/EnumerateResponse";
+        m = snprintf(items, sizeof(items),
+                     "<g:EnumerateResponse><g:EnumerationContext>%d-0"
+                     "</g:EnumerationContext></g:EnumerateResponse>", cls);
+
+    } else if (strcmp(action, NS_ENUM "/Pull") == 0) {
+        if (sim_xml_text(xml, "EnumerationContext", ctx, sizeof(ctx)) != 0
+            || sscanf(ctx, "%d-%d", &k, &start) != 2 || k != cls
+            || start < 0 || start > 3)
+        {
+            return -1;
+        }
+
+        op = NS_ENUM "/PullResponse";
+        m = snprintf(items, sizeof(items), "<g:PullResponse><g:Items>");
+
+        /* at most two items per Pull: consoles must pull again */
+        count = 0;
+        end = 0;
+        k = 0;
+
+        for (i = 0; i < 3; i++) {
+            int  present = cls == SIM_CLASS_RULES
+                           ? (dev->cira_rules >> i) & 1
+                           : (i == 0 && dev->cira_mps);
+
+            if (!present) {
+                continue;
+            }
+
+            if (k++ < start) {
+                continue;
+            }
+
+            if (count == 2) {
+                break;
+            }
+
+            m += sim_cira_item(items + m, sizeof(items) - m, cls, i);
+            count++;
+        }
+
+        end = (i == 3);
+
+        if (end) {
+            m += snprintf(items + m, sizeof(items) - m,
+                          "</g:Items><g:EndOfSequence></g:EndOfSequence>"
+                          "</g:PullResponse>");
+        } else {
+            m += snprintf(items + m, sizeof(items) - m,
+                          "</g:Items><g:EnumerationContext>%d-%d"
+                          "</g:EnumerationContext></g:PullResponse>",
+                          cls, start + count);
+        }
+
+    } else if (strcmp(action, ACTION_DELETE) == 0) {
+        op = ACTION_DELETE "Response";
+
+        /* the first <w:Selector Name="...">, not its SelectorSet */
+        if (sim_xml_text(xml, "Selector Name=", sel, sizeof(sel)) != 0) {
+            return -1;
+        }
+
+        n = -1;
+
+        if (cls == SIM_CLASS_RULES) {
+            for (i = 0; i < 3; i++) {
+                if (strcmp(sel, sim_rule_names[i]) == 0
+                    && (dev->cira_rules >> i) & 1)
+                {
+                    dev->cira_rules &= ~(1 << i);
+                    n = i;
+                }
+            }
+
+        } else if (strcmp(sel, SIM_MPS_NAME) == 0 && dev->cira_mps) {
+            dev->cira_mps = 0;
+            n = 0;
+        }
+
+        if (n < 0) {
+            return -1;
+        }
+
+        sim_stats.cira_deletes++;
+        sim_log(dev, "WS-Man: deleted %s \"%s\"", res, sel);
+
+    } else {
+        return -1;
+    }
+
+    n = snprintf(sim_http_body, sizeof(sim_http_body),
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>"
+        "<a:Envelope xmlns:a=\"" NS_ENV "\" xmlns:b=\"" NS_ADDR "\" "
+        "xmlns:c=\"" NS_WSMAN "\" xmlns:g=\"" NS_ENUM "\" "
+        "xmlns:h=\"" NS_AMT "%s\">"
+        "<a:Header>"
+        "<b:To>" ANONYMOUS "</b:To>"
+        "<b:RelatesTo>%s</b:RelatesTo>"
+        "<b:Action a:mustUnderstand=\"true\">%s</b:Action>"
+        "<b:MessageID>uuid:00000000-8086-8086-8086-%012llX</b:MessageID>"
+        "<c:ResourceURI>" NS_AMT "%s</c:ResourceURI>"
+        "</a:Header>"
+        "<a:Body>%.*s</a:Body></a:Envelope>",
+        res, relates, op, (unsigned long long) ++sim_http_msgid, res, m,
+        items);
+
+    sim_http_send_chunked(c, r, sim_http_body, n);
+
+    return 0;
+}
+
+
 static void
 sim_http_request(sim_chan_t *c, sim_http_req_t *r)
 {
@@ -537,6 +786,9 @@ sim_http_request(sim_chan_t *c, sim_http_req_t *r)
     if (is_post && is_wsman) {
         if (strcmp(action, ACTION_GET) == 0 && strstr(xml, NS_GS)) {
             sim_http_general_settings(c, r, relates);
+
+        } else if (sim_http_cira(c, r, xml, relates, action) == 0) {
+            /* answered */
 
         } else {
             sim_http_fault(c, r, relates, action);
