@@ -506,6 +506,7 @@ ngx_fcfh_registry_copy(ngx_pool_t *pool, ngx_fcfh_entry_t *e,
     info->nchannels = e->nchannels;
     info->alerts = e->alerts;
     info->alert_after_connect = e->alert_after_connect;
+    info->log_evidence = e->log_evidence;
     info->auth = e->auth;
     info->nports = e->nports;
     ngx_memcpy(info->ports, e->ports, sizeof(e->ports));
@@ -600,6 +601,36 @@ ngx_fcfh_registry_route(ngx_str_t *device, ngx_fcfh_route_t *route)
     ngx_shmtx_unlock(&shpool->mutex);
 
     return e ? NGX_OK : NGX_DECLINED;
+}
+
+
+/*
+ * A fresh entry in the device's event log was found at its connection
+ * (fcfh_api evidence): marked on that tunnel, not on a newer one.
+ */
+
+void
+ngx_fcfh_registry_set_evidence(u_char *guid, uint64_t serial)
+{
+    ngx_fcfh_zone_t   *zone;
+    ngx_fcfh_entry_t  *e;
+    ngx_slab_pool_t   *shpool;
+
+    shpool = ngx_fcfh_registry_pool(&zone);
+    if (shpool == NULL) {
+        return;
+    }
+
+    ngx_shmtx_lock(&shpool->mutex);
+
+    e = ngx_fcfh_registry_find(&zone->guid_tree, 0, guid,
+                               NGX_FCFH_APF_GUID_SIZE);
+
+    if (e && e->serial == serial) {
+        e->log_evidence = 1;
+    }
+
+    ngx_shmtx_unlock(&shpool->mutex);
 }
 
 

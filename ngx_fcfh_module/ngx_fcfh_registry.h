@@ -176,6 +176,7 @@ struct ngx_fcfh_entry_s {
     uint32_t                         nchannels;   /* owner, no lock */
     uint32_t                         alerts;      /* owner, no lock */
     uint32_t                         alert_after_connect;  /* ditto */
+    uint32_t                         log_evidence; /* fcfh_api, locked */
 
     uint16_t                         ports[NGX_FCFH_MAX_PORTS];
     uint16_t                         nports;
@@ -232,6 +233,7 @@ typedef struct {
     uint32_t                         nchannels;
     uint32_t                         alerts;
     ngx_uint_t                       alert_after_connect;
+    ngx_uint_t                       log_evidence;
     ngx_uint_t                       auth;
     ngx_uint_t                       nports;
     uint16_t                         ports[NGX_FCFH_MAX_PORTS];
@@ -268,6 +270,7 @@ void ngx_fcfh_registry_set_ports(ngx_fcfh_entry_t *entry, uint16_t *ports,
 ngx_int_t ngx_fcfh_registry_route(ngx_str_t *device, ngx_fcfh_route_t *route);
 ngx_fcfh_link_t *ngx_fcfh_registry_local(u_char *guid, uint64_t serial);
 ngx_int_t ngx_fcfh_registry_close(ngx_str_t *device, ngx_log_t *log);
+void ngx_fcfh_registry_set_evidence(u_char *guid, uint64_t serial);
 ngx_fcfh_counters_t *ngx_fcfh_registry_counters(void);
 ngx_slab_pool_t *ngx_fcfh_registry_shpool(ngx_fcfh_zone_t **zone);
 

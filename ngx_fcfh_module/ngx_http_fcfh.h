@@ -23,6 +23,8 @@ ngx_int_t ngx_http_fcfh_api_error(ngx_http_request_t *r, ngx_uint_t status,
 
 /* the "amt" close mode (ngx_http_fcfh_amt.c) */
 ngx_int_t ngx_http_fcfh_amt_close(ngx_http_request_t *r, ngx_str_t *device);
+ngx_int_t ngx_http_fcfh_amt_evidence(ngx_http_request_t *r,
+    ngx_str_t *device);
 
 
 #endif /* _NGX_HTTP_FCFH_H_INCLUDED_ */

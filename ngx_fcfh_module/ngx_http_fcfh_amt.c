@@ -45,14 +45,31 @@
 #define NGX_HTTP_FCFH_AMT_MAX_EXCHANGES 48
 #define NGX_HTTP_FCFH_AMT_TIMEOUT       15000
 
+/* how far the newest event log entry may be from the connect */
+#define NGX_HTTP_FCFH_AMT_FRESH_BEFORE  120
+#define NGX_HTTP_FCFH_AMT_FRESH_AFTER   30
+#define NGX_HTTP_FCFH_AMT_MAX_RECORDS   390     /* AMT keeps up to 390 */
+#define NGX_HTTP_FCFH_AMT_RECORD_SIZE   21
+#define NGX_HTTP_FCFH_AMT_MAX_PAGES     4
+
+/* the jobs */
+#define NGX_HTTP_FCFH_AMT_CLOSE         0
+#define NGX_HTTP_FCFH_AMT_EVIDENCE      1
+
+/* the operations, index in ngx_http_fcfh_amt_ops[] */
 #define NGX_HTTP_FCFH_AMT_ENUMERATE     0
 #define NGX_HTTP_FCFH_AMT_PULL          1
 #define NGX_HTTP_FCFH_AMT_DELETE        2
+#define NGX_HTTP_FCFH_AMT_TIME          3
+#define NGX_HTTP_FCFH_AMT_POSITION      4
+#define NGX_HTTP_FCFH_AMT_RECORDS       5
 
 #define NGX_HTTP_FCFH_AMT_NS_ENUM                                             \
     "http://schemas.xmlsoap.org/ws/2004/09/enumeration"
 #define NGX_HTTP_FCFH_AMT_NS_AMT                                              \
     "http://intel.com/wbem/wscim/1/amt-schema/1/"
+#define NGX_HTTP_FCFH_AMT_NS_TRANSFER                                         \
+    "http://schemas.xmlsoap.org/ws/2004/09/transfer"
 
 
 typedef struct {
@@ -74,9 +91,15 @@ typedef struct {
 
 
 typedef struct {
+    const char                      *name;
+    const char                      *ns;         /* NULL: a method */
+} ngx_http_fcfh_amt_op_t;
+
+
+typedef struct {
     ngx_http_request_t              *request;
     ngx_str_t                        device;     /* as the API named it */
-    char                             guid[NGX_FCFH_APF_GUID_TEXT_SIZE];
+    char                             guid[NGX_FCFH_APF_GUID_TEXT_SIZE + 1];
     ngx_fcfh_route_t                 route;
     ngx_http_fcfh_amt_cred_t        *cred;
     ngx_connection_t                *relay;
@@ -93,9 +116,18 @@ typedef struct {
     u_char                          *in;         /* the response */
     size_t                           in_len;
 
+    ngx_uint_t                       job;        /* CLOSE, EVIDENCE */
     ngx_uint_t                       cls;        /* index in classes */
-    ngx_uint_t                       op;         /* ENUMERATE, PULL, DELETE */
+    ngx_uint_t                       op;         /* index in ops */
+    const char                      *resource;   /* its class */
     ngx_uint_t                       exchanges;
+
+    /* EVIDENCE: the device's clock and its newest event log record */
+    time_t                           offset;     /* device - gateway, s */
+    ngx_uint_t                       pages;
+    ngx_uint_t                       records;
+    uint32_t                         newest_time;
+    u_char                           newest[NGX_HTTP_FCFH_AMT_RECORD_SIZE];
 
     ngx_str_t                        context;
     ngx_str_t                        names[NGX_HTTP_FCFH_AMT_MAX_NAMES];
@@ -113,6 +145,8 @@ typedef struct {
 } ngx_http_fcfh_amt_ctx_t;
 
 
+static ngx_int_t ngx_http_fcfh_amt_start(ngx_http_request_t *r,
+    ngx_str_t *device, ngx_uint_t job);
 static void ngx_http_fcfh_amt_exchange(ngx_http_fcfh_amt_ctx_t *ctx);
 static ngx_int_t ngx_http_fcfh_amt_build(ngx_http_fcfh_amt_ctx_t *ctx);
 static u_char *ngx_http_fcfh_amt_digest(ngx_http_fcfh_amt_ctx_t *ctx,
@@ -133,6 +167,9 @@ static ngx_int_t ngx_http_fcfh_amt_param(ngx_str_t *header, char *name,
 static ngx_uint_t ngx_http_fcfh_amt_values(ngx_str_t *xml, const char *name,
     ngx_str_t *values, ngx_uint_t max);
 static ngx_int_t ngx_http_fcfh_amt_keep(ngx_pool_t *pool, ngx_str_t *s);
+static void ngx_http_fcfh_amt_log_answer(ngx_http_fcfh_amt_ctx_t *ctx,
+    ngx_str_t *body);
+static void ngx_http_fcfh_amt_log_done(ngx_http_fcfh_amt_ctx_t *ctx);
 static void ngx_http_fcfh_amt_next_class(ngx_http_fcfh_amt_ctx_t *ctx);
 static void ngx_http_fcfh_amt_fail(ngx_http_fcfh_amt_ctx_t *ctx,
     ngx_uint_t status, const char *fmt, ...);
@@ -151,8 +188,13 @@ static ngx_http_fcfh_amt_class_t  ngx_http_fcfh_amt_classes[] = {
     { "AMT_ManagementPresenceRemoteSAP", "Name" }
 };
 
-static const char  *ngx_http_fcfh_amt_ops[] = {
-    "Enumerate", "Pull", "Delete"
+static ngx_http_fcfh_amt_op_t  ngx_http_fcfh_amt_ops[] = {
+    { "Enumerate", NGX_HTTP_FCFH_AMT_NS_ENUM },
+    { "Pull", NGX_HTTP_FCFH_AMT_NS_ENUM },
+    { "Delete", NGX_HTTP_FCFH_AMT_NS_TRANSFER },
+    { "GetLowAccuracyTimeSynch", NULL },
+    { "PositionToFirstRecord", NULL },
+    { "GetRecords", NULL }
 };
 
 
@@ -200,15 +242,34 @@ ngx_module_t  ngx_http_fcfh_amt_module = {
 };
 
 
-/*
- * DELETE tunnels/<device>?mode=amt: NGX_DONE while the exchanges run, or
- * an answer at once when the mode cannot apply to this device.
- */
+/* DELETE tunnels/<device>?mode=amt */
 
 ngx_int_t
 ngx_http_fcfh_amt_close(ngx_http_request_t *r, ngx_str_t *device)
 {
-    char                           text[NGX_FCFH_APF_GUID_TEXT_SIZE];
+    return ngx_http_fcfh_amt_start(r, device, NGX_HTTP_FCFH_AMT_CLOSE);
+}
+
+
+/* GET tunnels/<device>/evidence */
+
+ngx_int_t
+ngx_http_fcfh_amt_evidence(ngx_http_request_t *r, ngx_str_t *device)
+{
+    return ngx_http_fcfh_amt_start(r, device, NGX_HTTP_FCFH_AMT_EVIDENCE);
+}
+
+
+/*
+ * NGX_DONE while the exchanges run, or an answer at once when the job
+ * cannot apply to this device.
+ */
+
+static ngx_int_t
+ngx_http_fcfh_amt_start(ngx_http_request_t *r, ngx_str_t *device,
+    ngx_uint_t job)
+{
+    char                           text[NGX_FCFH_APF_GUID_TEXT_SIZE + 1];
     ngx_uint_t                     i;
     ngx_fcfh_route_t               route;
     ngx_http_cleanup_t            *cln;
@@ -220,7 +281,10 @@ ngx_http_fcfh_amt_close(ngx_http_request_t *r, ngx_str_t *device)
 
     if (alcf->creds == NULL) {
         return ngx_http_fcfh_api_error(r, NGX_HTTP_BAD_REQUEST,
-                                       "mode=amt needs fcfh_amt_credentials");
+                                       job == NGX_HTTP_FCFH_AMT_CLOSE
+                                       ? "mode=amt needs fcfh_amt_credentials"
+                                       : "evidence needs "
+                                         "fcfh_amt_credentials");
     }
 
     if (ngx_fcfh_registry_route(device, &route) != NGX_OK) {
@@ -241,6 +305,7 @@ ngx_http_fcfh_amt_close(ngx_http_request_t *r, ngx_str_t *device)
     }
 
     ngx_fcfh_apf_guid_to_text(route.guid, text);
+    text[NGX_FCFH_APF_GUID_TEXT_SIZE] = '\0';
 
     cred = NULL;
     c = alcf->creds->elts;
@@ -288,13 +353,28 @@ ngx_http_fcfh_amt_close(ngx_http_request_t *r, ngx_str_t *device)
 
     ctx->request = r;
     ctx->device = *device;
-    ngx_memcpy(ctx->guid, text, NGX_FCFH_APF_GUID_TEXT_SIZE);
+    ngx_memcpy(ctx->guid, text, sizeof(text));
     ctx->route = route;
     ctx->cred = cred;
+    ctx->job = job;
 
-    ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
-                  "fcfh: removing the CIRA configuration of %s as AMT user "
-                  "\"%V\" before closing its tunnel", text, &cred->user);
+    if (job == NGX_HTTP_FCFH_AMT_CLOSE) {
+        ctx->op = NGX_HTTP_FCFH_AMT_ENUMERATE;
+        ctx->resource = ngx_http_fcfh_amt_classes[0].name;
+
+        ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                      "fcfh: removing the CIRA configuration of %s as AMT "
+                      "user \"%V\" before closing its tunnel", text,
+                      &cred->user);
+
+    } else {
+        ctx->op = NGX_HTTP_FCFH_AMT_TIME;
+        ctx->resource = "AMT_TimeSynchronizationService";
+
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "fcfh: reading the event log of %s as AMT user \"%V\"",
+                      text, &cred->user);
+    }
 
     /* an API client that goes away ends the exchanges (cleanup) */
     r->read_event_handler = ngx_http_test_reading;
@@ -366,11 +446,11 @@ ngx_http_fcfh_amt_exchange(ngx_http_fcfh_amt_ctx_t *ctx)
 static ngx_int_t
 ngx_http_fcfh_amt_build(ngx_http_fcfh_amt_ctx_t *ctx)
 {
-    u_char                     *p, *last, *body, *head;
-    size_t                      len;
-    ngx_http_fcfh_amt_class_t  *cls;
+    u_char                  *p, *last, *body, *head;
+    size_t                   len;
+    ngx_http_fcfh_amt_op_t  *op;
 
-    cls = &ngx_http_fcfh_amt_classes[ctx->cls];
+    op = &ngx_http_fcfh_amt_ops[ctx->op];
 
     /* the body first, in the upper half: its length goes in the head */
 
@@ -382,16 +462,14 @@ ngx_http_fcfh_amt_build(ngx_http_fcfh_amt_ctx_t *ctx)
         "<Envelope xmlns=\"http://www.w3.org/2003/05/soap-envelope\" "
         "xmlns:a=\"http://schemas.xmlsoap.org/ws/2004/08/addressing\" "
         "xmlns:w=\"http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd\">"
-        "<Header><a:Action>%s/%s</a:Action><a:To>/wsman</a:To>"
+        "<Header><a:Action>%s%s/%s</a:Action><a:To>/wsman</a:To>"
         "<w:ResourceURI>" NGX_HTTP_FCFH_AMT_NS_AMT "%s</w:ResourceURI>"
         "<a:MessageID>uuid:%08xD-8086-4fc4-8000-%08xD%04xD</a:MessageID>"
         "<a:ReplyTo><a:Address>http://schemas.xmlsoap.org/ws/2004/08/"
         "addressing/role/anonymous</a:Address></a:ReplyTo>"
         "<w:OperationTimeout>PT10S</w:OperationTimeout>",
-        ctx->op == NGX_HTTP_FCFH_AMT_DELETE
-            ? "http://schemas.xmlsoap.org/ws/2004/09/transfer"
-            : NGX_HTTP_FCFH_AMT_NS_ENUM,
-        ngx_http_fcfh_amt_ops[ctx->op], cls->name,
+        op->ns ? op->ns : NGX_HTTP_FCFH_AMT_NS_AMT,
+        op->ns ? "" : ctx->resource, op->name, ctx->resource,
         (uint32_t) ngx_random(), (uint32_t) ngx_random(),
         (uint32_t) ctx->exchanges & 0xffff);
 
@@ -413,12 +491,31 @@ ngx_http_fcfh_amt_build(ngx_http_fcfh_amt_ctx_t *ctx)
                          &ctx->context, NGX_HTTP_FCFH_AMT_MAX_NAMES);
         break;
 
-    default: /* NGX_HTTP_FCFH_AMT_DELETE */
+    case NGX_HTTP_FCFH_AMT_DELETE:
         p = ngx_slprintf(p, last,
                          "<w:SelectorSet><w:Selector Name=\"%s\">%V"
                          "</w:Selector></w:SelectorSet></Header><Body/>"
                          "</Envelope>",
-                         cls->key, &ctx->names[ctx->next]);
+                         ngx_http_fcfh_amt_classes[ctx->cls].key,
+                         &ctx->names[ctx->next]);
+        break;
+
+    case NGX_HTTP_FCFH_AMT_RECORDS:
+        p = ngx_slprintf(p, last,
+                         "</Header><Body><h:GetRecords_INPUT xmlns:h=\""
+                         NGX_HTTP_FCFH_AMT_NS_AMT "%s\">"
+                         "<h:IterationIdentifier>%V</h:IterationIdentifier>"
+                         "<h:MaxReadRecords>%d</h:MaxReadRecords>"
+                         "</h:GetRecords_INPUT></Body></Envelope>",
+                         ctx->resource, &ctx->context,
+                         NGX_HTTP_FCFH_AMT_MAX_RECORDS);
+        break;
+
+    default: /* a method without arguments */
+        p = ngx_slprintf(p, last,
+                         "</Header><Body><h:%s_INPUT xmlns:h=\""
+                         NGX_HTTP_FCFH_AMT_NS_AMT "%s\"/></Body></Envelope>",
+                         op->name, ctx->resource);
         break;
     }
 
@@ -565,8 +662,8 @@ ngx_http_fcfh_amt_process(ngx_event_t *ev)
     if (c->read->timedout) {
         ngx_http_fcfh_amt_fail(ctx, NGX_HTTP_GATEWAY_TIME_OUT,
                                "the device did not answer %s %s in time",
-                               ngx_http_fcfh_amt_ops[ctx->op],
-                               ngx_http_fcfh_amt_classes[ctx->cls].name);
+                               ngx_http_fcfh_amt_ops[ctx->op].name,
+                               ctx->resource);
         return;
     }
 
@@ -661,8 +758,8 @@ ngx_http_fcfh_amt_process(ngx_event_t *ev)
         {
             ngx_http_fcfh_amt_fail(ctx, NGX_HTTP_BAD_GATEWAY,
                                    "invalid or too long answer to %s %s",
-                                   ngx_http_fcfh_amt_ops[ctx->op],
-                                   ngx_http_fcfh_amt_classes[ctx->cls].name);
+                                   ngx_http_fcfh_amt_ops[ctx->op].name,
+                                   ctx->resource);
             return;
         }
     }
@@ -905,8 +1002,13 @@ ngx_http_fcfh_amt_response(ngx_http_fcfh_amt_ctx_t *ctx, ngx_uint_t status,
 
         ngx_http_fcfh_amt_fail(ctx, NGX_HTTP_BAD_GATEWAY,
                                "the device answered %ui to %s %s%s%V",
-                               status, ngx_http_fcfh_amt_ops[ctx->op],
-                               cls->name, n ? ": " : "", &fault);
+                               status, ngx_http_fcfh_amt_ops[ctx->op].name,
+                               ctx->resource, n ? ": " : "", &fault);
+        return;
+    }
+
+    if (ctx->job == NGX_HTTP_FCFH_AMT_EVIDENCE) {
+        ngx_http_fcfh_amt_log_answer(ctx, body);
         return;
     }
 
@@ -962,8 +1064,8 @@ ngx_http_fcfh_amt_response(ngx_http_fcfh_amt_ctx_t *ctx, ngx_uint_t status,
         {
             ngx_http_fcfh_amt_fail(ctx, NGX_HTTP_BAD_GATEWAY,
                                    "no enumeration context in the answer to "
-                                   "%s %s", ngx_http_fcfh_amt_ops[ctx->op],
-                                   cls->name);
+                                   "%s %s", ngx_http_fcfh_amt_ops[ctx->op].name,
+                                   ctx->resource);
             return;
         }
 
@@ -1003,6 +1105,7 @@ ngx_http_fcfh_amt_next_class(ngx_http_fcfh_amt_ctx_t *ctx)
                      / sizeof(ngx_http_fcfh_amt_class_t))
     {
         ctx->op = NGX_HTTP_FCFH_AMT_ENUMERATE;
+        ctx->resource = ngx_http_fcfh_amt_classes[ctx->cls].name;
         ctx->nnames = 0;
         ctx->next = 0;
         ngx_http_fcfh_amt_exchange(ctx);
@@ -1030,6 +1133,222 @@ ngx_http_fcfh_amt_next_class(ngx_http_fcfh_amt_ctx_t *ctx)
     p = ngx_sprintf(p, ",\"mode\":\"amt\",\"policy_rules_deleted\":%ui,"
                     "\"mps_entries_deleted\":%ui}\n",
                     ctx->deleted[0], ctx->deleted[1]);
+
+    ngx_http_fcfh_amt_finish(ctx,
+        ngx_http_fcfh_send_json(r, NGX_HTTP_OK, body, p - body));
+}
+
+
+/*
+ * EVIDENCE: the device's clock (AMT_TimeSynchronizationService), then its
+ * event log (AMT_MessageLog) from the first record, page by page, keeping
+ * the newest record.
+ */
+
+static void
+ngx_http_fcfh_amt_log_answer(ngx_http_fcfh_amt_ctx_t *ctx, ngx_str_t *body)
+{
+    u_char      rec[32];
+    uint32_t    ts;
+    ngx_str_t   v, *recs, src, dst;
+    ngx_int_t   rv;
+    ngx_uint_t  i, n, more;
+
+    if (ngx_http_fcfh_amt_values(body, "ReturnValue", &v, 1) != 1
+        || (rv = ngx_atoi(v.data, v.len)) != 0)
+    {
+        ngx_http_fcfh_amt_fail(ctx, NGX_HTTP_BAD_GATEWAY,
+                               "%s %s failed on the device (ReturnValue %V)",
+                               ngx_http_fcfh_amt_ops[ctx->op].name,
+                               ctx->resource, &v);
+        return;
+    }
+
+    switch (ctx->op) {
+
+    case NGX_HTTP_FCFH_AMT_TIME:
+        if (ngx_http_fcfh_amt_values(body, "Ta0", &v, 1) != 1
+            || ngx_atotm(v.data, v.len) == NGX_ERROR)
+        {
+            break;
+        }
+
+        ctx->offset = ngx_atotm(v.data, v.len) - ngx_time();
+
+        ctx->op = NGX_HTTP_FCFH_AMT_POSITION;
+        ctx->resource = "AMT_MessageLog";
+        ngx_http_fcfh_amt_exchange(ctx);
+        return;
+
+    case NGX_HTTP_FCFH_AMT_POSITION:
+    case NGX_HTTP_FCFH_AMT_RECORDS:
+
+        if (ctx->op == NGX_HTTP_FCFH_AMT_RECORDS) {
+            recs = ngx_palloc(ctx->request->pool, NGX_HTTP_FCFH_AMT_MAX_RECORDS
+                                                  * sizeof(ngx_str_t));
+            if (recs == NULL) {
+                ngx_http_fcfh_amt_finish(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR);
+                return;
+            }
+
+            n = ngx_http_fcfh_amt_values(body, "RecordArray", recs,
+                                         NGX_HTTP_FCFH_AMT_MAX_RECORDS);
+
+            for (i = 0; i < n; i++) {
+                src = recs[i];
+
+                if (ngx_base64_decoded_length(src.len) > sizeof(rec)) {
+                    continue;
+                }
+
+                dst.data = rec;
+
+                if (ngx_decode_base64(&dst, &src) != NGX_OK
+                    || dst.len != NGX_HTTP_FCFH_AMT_RECORD_SIZE)
+                {
+                    continue;
+                }
+
+                /* TimeStamp: seconds, little endian, the device's clock */
+                ts = rec[0] | rec[1] << 8 | rec[2] << 16
+                     | (uint32_t) rec[3] << 24;
+
+                ctx->records++;
+
+                if (ts >= ctx->newest_time) {
+                    ctx->newest_time = ts;
+                    ngx_memcpy(ctx->newest, rec,
+                               NGX_HTTP_FCFH_AMT_RECORD_SIZE);
+                }
+            }
+
+            more = !(ngx_http_fcfh_amt_values(body, "NoMoreRecords", &v, 1)
+                     == 1
+                     && v.len == 4
+                     && ngx_strncmp(v.data, "true", 4) == 0);
+
+            if (!more || n == 0
+                || ++ctx->pages == NGX_HTTP_FCFH_AMT_MAX_PAGES)
+            {
+                ngx_http_fcfh_amt_log_done(ctx);
+                return;
+            }
+        }
+
+        if (ngx_http_fcfh_amt_values(body, "IterationIdentifier",
+                                     &ctx->context, 1)
+            != 1
+            || ngx_http_fcfh_amt_keep(ctx->request->pool, &ctx->context)
+               != NGX_OK)
+        {
+            break;
+        }
+
+        ctx->op = NGX_HTTP_FCFH_AMT_RECORDS;
+        ngx_http_fcfh_amt_exchange(ctx);
+        return;
+    }
+
+    ngx_http_fcfh_amt_fail(ctx, NGX_HTTP_BAD_GATEWAY,
+                           "unexpected answer to %s %s",
+                           ngx_http_fcfh_amt_ops[ctx->op].name,
+                           ctx->resource);
+}
+
+
+/*
+ * The newest event log record, in the gateway's clock, against the time
+ * the tunnel registered: an entry made just before connecting is the
+ * evidence Intel describes for a user-initiated connection.
+ */
+
+static void
+ngx_http_fcfh_amt_log_done(ngx_http_fcfh_amt_ctx_t *ctx)
+{
+    u_char                 *p, *body;
+    time_t                  at;
+    ngx_int_t               age;
+    ngx_str_t               guid;
+    ngx_uint_t              fresh;
+    ngx_array_t             entries;
+    ngx_http_request_t     *r;
+    ngx_fcfh_entry_info_t  *info;
+
+    r = ctx->request;
+
+    guid.data = (u_char *) ctx->guid;
+    guid.len = NGX_FCFH_APF_GUID_TEXT_SIZE;
+
+    if (ngx_array_init(&entries, r->pool, 1, sizeof(ngx_fcfh_entry_info_t))
+        != NGX_OK
+        || ngx_fcfh_registry_snapshot(r->pool, &guid, &entries) != NGX_OK)
+    {
+        ngx_http_fcfh_amt_finish(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    info = entries.elts;
+
+    if (entries.nelts == 0 || info->serial != ctx->route.serial) {
+        ngx_http_fcfh_amt_finish(ctx,
+            ngx_http_fcfh_api_error(r, NGX_HTTP_NOT_FOUND,
+                                    "the tunnel closed meanwhile"));
+        return;
+    }
+
+    at = (time_t) ctx->newest_time - ctx->offset;
+    age = (ngx_int_t) (info->connected_at - at);
+
+    fresh = ctx->records
+            && age <= NGX_HTTP_FCFH_AMT_FRESH_BEFORE
+            && age >= -NGX_HTTP_FCFH_AMT_FRESH_AFTER;
+
+    if (fresh) {
+        ngx_fcfh_registry_set_evidence(ctx->route.guid, ctx->route.serial);
+    }
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "fcfh: event log of %s: %ui records, newest %i s before "
+                  "the connection, clock offset %T s%s", ctx->guid,
+                  ctx->records, ctx->records ? age : 0, ctx->offset,
+                  fresh ? ": a fresh entry" : "");
+
+    body = ngx_pnalloc(r->pool, 1024);
+    if (body == NULL) {
+        ngx_http_fcfh_amt_finish(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    p = ngx_sprintf(body, "{\"guid\":\"%s\",\"trigger\":\"%s\","
+                    "\"connected_at\":", ctx->guid,
+                    ngx_fcfh_apf_trigger_name(info->trigger));
+    p = ngx_fcfh_json_time(p, info->connected_at);
+    p = ngx_sprintf(p, ",\"device_clock_offset\":%T,\"event_log\":"
+                    "{\"records\":%ui,\"newest\":", ctx->offset,
+                    ctx->records);
+
+    if (ctx->records) {
+        p = ngx_sprintf(p, "{\"time\":");
+        p = ngx_fcfh_json_time(p, at);
+        p = ngx_sprintf(p, ",\"seconds_before_connect\":%i,"
+                        "\"sensor_type\":%ud,\"event_type\":%ud,"
+                        "\"event_offset\":%ud,\"source_type\":%ud,"
+                        "\"severity\":%ud,\"sensor_number\":%ud,"
+                        "\"entity\":%ud,\"entity_instance\":%ud,"
+                        "\"data\":\"",
+                        age, ctx->newest[5], ctx->newest[6], ctx->newest[7],
+                        ctx->newest[8], ctx->newest[9], ctx->newest[10],
+                        ctx->newest[11], ctx->newest[12]);
+        p = ngx_hex_dump(p, ctx->newest + 13, 8);
+        p = ngx_sprintf(p, "\"}");
+
+    } else {
+        p = ngx_sprintf(p, "null");
+    }
+
+    p = ngx_sprintf(p, "},\"trigger_evidence\":%s}\n",
+                    info->alert_after_connect ? "\"alert_after_connect\""
+                    : fresh ? "\"event_log_entry_at_connect\"" : "null");
 
     ngx_http_fcfh_amt_finish(ctx,
         ngx_http_fcfh_send_json(r, NGX_HTTP_OK, body, p - body));

@@ -260,7 +260,7 @@ ngx_http_fcfh_entry_size(ngx_fcfh_entry_info_t *info)
                  "\"connected_at\":,\"last_keepalive\":,\"bytes_in\":,"
                  "\"bytes_out\":,\"keepalive_interval\":,\"channels\":,"
                  "\"keepalive_age\":,\"alerts\":,"
-                 "\"trigger_evidence\":\"alert_after_connect\"}")
+                 "\"trigger_evidence\":\"event_log_entry_at_connect\"}")
           + NGX_FCFH_APF_GUID_TEXT_SIZE
           + NGX_FCFH_MAX_PORTS * (NGX_INT32_LEN + 1)
           + 10 * NGX_INT64_LEN + 2 * sizeof("\"1970-01-01T00:00:00Z\"")
@@ -339,7 +339,8 @@ ngx_http_fcfh_entry_json(u_char *p, ngx_fcfh_entry_info_t *info)
     p = ngx_sprintf(p, ",\"alerts\":%uD,\"trigger_evidence\":%s}",
                     info->alerts,
                     info->alert_after_connect ? "\"alert_after_connect\""
-                                              : "null");
+                    : info->log_evidence ? "\"event_log_entry_at_connect\""
+                    : "null");
 
     return p;
 }
@@ -493,6 +494,16 @@ ngx_http_fcfh_api_handler(ngx_http_request_t *r)
     }
 
     device.len = p - device.data;
+
+    if (last - p == 9 && ngx_strncmp(p, "/evidence", 9) == 0) {
+        if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+            return ngx_http_fcfh_api_error(r, NGX_HTTP_NOT_ALLOWED,
+                                           "use GET");
+        }
+
+        /* asks the device: its clock, then its event log */
+        return ngx_http_fcfh_amt_evidence(r, &device);
+    }
 
     if (last - p == 6 && ngx_strncmp(p, "/close", 6) == 0) {
         if (!(r->method & NGX_HTTP_POST)) {

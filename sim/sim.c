@@ -632,6 +632,11 @@ sim_tls_done(sim_dev_t *dev)
     SIM_EMIT(dev, ngx_fcfh_apf_write_protocolversion(p_, 1024, 1, 0,
                       sim_conf.trigger, wire));
 
+    if (sim_conf.trigger == 1) {
+        /* a user asked for help: AMT logs it before it calls */
+        dev->user_call = (uint32_t) (time(NULL) + sim_conf.clock_offset - 1);
+    }
+
     sim_send_service(dev, "auth@amt.intel.com");
     dev->state = ST_AUTH_SERVICE;
 }
@@ -1469,6 +1474,7 @@ sim_usage(FILE *f)
 "  --stats-file FILE       write counters (JSON) on SIGUSR1 and at exit\n"
 "  --amt-user USER         digest user of WS-Man and redirection (admin)\n"
 "  --amt-password PASS     digest password (P@ssw0rd)\n"
+"  --amt-clock-offset S    the AMT clock runs S seconds ahead (0)\n"
 "  --split                 send every APF message one byte per TLS record\n"
 "  --quiet                 no informational output on stderr\n"
 "  -v, --verbose           log per-device events on stderr\n"
@@ -1637,7 +1643,7 @@ sim_options(int argc, char **argv)
         O_CONNECT = 256, O_DEVICES, O_GUID, O_USER, O_PASSWORD, O_CERT,
         O_KEY, O_AUTH, O_CA, O_PORTS, O_FQDN, O_TRIGGER, O_TLS,
         O_RECONNECT, O_DURATION, O_SOURCE, O_STATS, O_AMT_USER,
-        O_AMT_PASSWORD, O_SPLIT, O_QUIET, O_RATE, O_MAX_PENDING, O_WINDOW,
+        O_AMT_PASSWORD, O_CLOCK_OFFSET, O_SPLIT, O_QUIET, O_RATE, O_MAX_PENDING, O_WINDOW,
         O_SELFTEST_PORT, O_SELFTEST_SERVICE
     };
 
@@ -1661,6 +1667,7 @@ sim_options(int argc, char **argv)
         { "stats-file", required_argument, NULL, O_STATS },
         { "amt-user", required_argument, NULL, O_AMT_USER },
         { "amt-password", required_argument, NULL, O_AMT_PASSWORD },
+        { "amt-clock-offset", required_argument, NULL, O_CLOCK_OFFSET },
         { "split", no_argument, NULL, O_SPLIT },
         { "quiet", no_argument, NULL, O_QUIET },
         { "verbose", no_argument, NULL, 'v' },
@@ -1725,6 +1732,9 @@ sim_options(int argc, char **argv)
         case O_STATS: sim_conf.stats_file = optarg; break;
         case O_AMT_USER: sim_conf.amt_user = optarg; break;
         case O_AMT_PASSWORD: sim_conf.amt_password = optarg; break;
+        case O_CLOCK_OFFSET:
+            sim_conf.clock_offset = strtol(optarg, NULL, 10);
+            break;
         case O_SPLIT: sim_conf.split = 1; break;
         case O_QUIET: sim_conf.quiet = 1; break;
         case 'v': sim_conf.verbose = 1; break;

@@ -109,6 +109,7 @@ struct sim_dev_s {
     uint8_t         selftest:1;
     uint8_t         cira_rules;     /* policy rules left, bit per trigger */
     uint8_t         cira_mps;       /* MPS entries left (0 or 1) */
+    uint32_t        user_call;      /* device clock of the last user call */
     uint32_t        ports_ok;       /* bit per forwarded port */
     uint32_t        heap_idx;
     uint64_t        deadline;       /* ms, timer */
@@ -179,6 +180,7 @@ typedef struct {
     const char     *stats_file;
     const char     *amt_user;
     const char     *amt_password;
+    long            clock_offset;   /* device clock - real clock, s */
     int             split;
     int             quiet;
     int             verbose;

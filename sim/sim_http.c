@@ -14,6 +14,12 @@
  *                and AMT_ManagementPresenceRemoteSAP -> chunked answers,
  *                two items per Pull; a device whose MPS entry was deleted
  *                does not reconnect once its tunnel drops (digest)
+ *   POST /wsman  AMT_TimeSynchronizationService GetLowAccuracyTimeSynch,
+ *                AMT_MessageLog PositionToFirstRecord and GetRecords (two
+ *                records per call): a log of three boot records an hour
+ *                old, and one made a second before each user-triggered
+ *                connection (its event codes are placeholders; only its
+ *                time matters to the gateway) (digest)
  *   POST /wsman  anything else             -> 400 SOAP fault (digest)
  *   GET  /       (or /index.htm)           -> 200 small HTML page (digest)
  *   anything else                          -> 404 (digest)
@@ -27,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -67,6 +74,7 @@ static const char  *sim_rule_names[] = {
 static uint8_t   sim_http_secret[16];
 static int       sim_http_secret_set;
 static uint64_t  sim_http_msgid;
+static time_t    sim_start_time;
 static char      sim_http_body[16384];
 static char      sim_http_head[2048];
 
@@ -733,6 +741,132 @@ sim_http_cira(sim_chan_t *c, sim_http_req_t *r, const char *xml,
 }
 
 
+/* one 21-byte AMT event record, base64 */
+static int
+sim_log_record(char *out, size_t size, uint32_t ts, int user)
+{
+    uint8_t  r[21];
+    char     b64[32];
+
+    memset(r, 0, sizeof(r));
+    r[0] = ts & 0xff;
+    r[1] = (ts >> 8) & 0xff;
+    r[2] = (ts >> 16) & 0xff;
+    r[3] = ts >> 24;
+    r[4] = 0xff;                /* device address */
+    r[5] = 0x0f;                /* sensor type: firmware progress */
+    r[6] = 0x6f;                /* event type: sensor specific */
+    r[7] = 2;                   /* offset */
+    r[8] = 0x68;                /* source: ASF */
+    r[9] = 1;                   /* severity */
+    r[10] = 0xff;               /* sensor number */
+    r[11] = user ? 0x26 : 34;   /* entity: placeholder / BIOS */
+    r[13] = 0x40;
+    r[14] = user ? 0x20 : 6;
+
+    EVP_EncodeBlock((unsigned char *) b64, r, sizeof(r));
+
+    return snprintf(out, size, "<g:RecordArray>%s</g:RecordArray>", b64);
+}
+
+
+/*
+ * The clock and the event log.  Returns -1 when the request is not one
+ * of these.
+ */
+static int
+sim_http_log(sim_chan_t *c, sim_http_req_t *r, const char *xml,
+    const char *relates, const char *action)
+{
+    char         out[1024], id[32];
+    const char  *res, *method;
+    uint32_t     now, recs[4];
+    int          m, n, i, start, count;
+
+    if (sim_start_time == 0) {
+        sim_start_time = time(NULL);
+    }
+
+    now = (uint32_t) (time(NULL) + sim_conf.clock_offset);
+
+    if (strcmp(action, NS_AMT "AMT_TimeSynchronizationService/"
+                       "GetLowAccuracyTimeSynch") == 0)
+    {
+        res = "AMT_TimeSynchronizationService";
+        method = "GetLowAccuracyTimeSynch";
+        m = snprintf(out, sizeof(out), "<g:Ta0>%u</g:Ta0>"
+                     "<g:ReturnValue>0</g:ReturnValue>", now);
+
+    } else if (strcmp(action, NS_AMT "AMT_MessageLog/PositionToFirstRecord")
+               == 0)
+    {
+        res = "AMT_MessageLog";
+        method = "PositionToFirstRecord";
+        m = snprintf(out, sizeof(out),
+                     "<g:IterationIdentifier>0</g:IterationIdentifier>"
+                     "<g:ReturnValue>0</g:ReturnValue>");
+
+    } else if (strcmp(action, NS_AMT "AMT_MessageLog/GetRecords") == 0) {
+        res = "AMT_MessageLog";
+        method = "GetRecords";
+
+        if (sim_xml_text(xml, "IterationIdentifier", id, sizeof(id)) != 0) {
+            return -1;
+        }
+
+        start = atoi(id);
+
+        /* oldest first: three boot records, then the user call */
+        n = 0;
+        for (i = 0; i < 3; i++) {
+            recs[n++] = (uint32_t) (sim_start_time + sim_conf.clock_offset
+                                    - 3600 + i * 60);
+        }
+
+        if (c->dev->user_call) {
+            recs[n++] = c->dev->user_call;
+        }
+
+        m = 0;
+        count = 0;
+
+        for (i = start; i < n && count < 2; i++, count++) {
+            m += sim_log_record(out + m, sizeof(out) - m, recs[i],
+                                i == 3);
+        }
+
+        m += snprintf(out + m, sizeof(out) - m,
+                      "<g:IterationIdentifier>%d</g:IterationIdentifier>"
+                      "<g:NoMoreRecords>%s</g:NoMoreRecords>"
+                      "<g:ReturnValue>0</g:ReturnValue>",
+                      i, i >= n ? "true" : "false");
+
+    } else {
+        return -1;
+    }
+
+    n = snprintf(sim_http_body, sizeof(sim_http_body),
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>"
+        "<a:Envelope xmlns:a=\"" NS_ENV "\" xmlns:b=\"" NS_ADDR "\" "
+        "xmlns:c=\"" NS_WSMAN "\" xmlns:g=\"" NS_AMT "%s\">"
+        "<a:Header>"
+        "<b:To>" ANONYMOUS "</b:To>"
+        "<b:RelatesTo>%s</b:RelatesTo>"
+        "<b:Action a:mustUnderstand=\"true\">" NS_AMT "%s/%sResponse"
+        "</b:Action>"
+        "<b:MessageID>uuid:00000000-8086-8086-8086-%012llX</b:MessageID>"
+        "<c:ResourceURI>" NS_AMT "%s</c:ResourceURI>"
+        "</a:Header>"
+        "<a:Body><g:%s_OUTPUT>%.*s</g:%s_OUTPUT></a:Body></a:Envelope>",
+        res, relates, res, method, (unsigned long long) ++sim_http_msgid,
+        res, method, m, out, method);
+
+    sim_http_send_chunked(c, r, sim_http_body, n);
+
+    return 0;
+}
+
+
 static void
 sim_http_request(sim_chan_t *c, sim_http_req_t *r)
 {
@@ -787,7 +921,9 @@ sim_http_request(sim_chan_t *c, sim_http_req_t *r)
         if (strcmp(action, ACTION_GET) == 0 && strstr(xml, NS_GS)) {
             sim_http_general_settings(c, r, relates);
 
-        } else if (sim_http_cira(c, r, xml, relates, action) == 0) {
+        } else if (sim_http_cira(c, r, xml, relates, action) == 0
+                   || sim_http_log(c, r, xml, relates, action) == 0)
+        {
             /* answered */
 
         } else {
