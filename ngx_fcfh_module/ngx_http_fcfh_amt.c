@@ -34,6 +34,7 @@
 #include "ngx_fcfh_registry.h"
 #include "ngx_fcfh_relay.h"
 #include "ngx_stream_fcfh_channel.h"
+#include "ngx_fcfh_wsman.h"
 #include "ngx_http_fcfh.h"
 
 
@@ -41,7 +42,6 @@
 #define NGX_HTTP_FCFH_AMT_MAX_RESPONSE  65536
 #define NGX_HTTP_FCFH_AMT_MAX_REQUEST   4096
 #define NGX_HTTP_FCFH_AMT_MAX_NAMES     16
-#define NGX_HTTP_FCFH_AMT_MAX_VALUE     128
 #define NGX_HTTP_FCFH_AMT_MAX_EXCHANGES 48
 #define NGX_HTTP_FCFH_AMT_TIMEOUT       15000
 
@@ -153,19 +153,10 @@ static u_char *ngx_http_fcfh_amt_digest(ngx_http_fcfh_amt_ctx_t *ctx,
     u_char *p);
 static void ngx_http_fcfh_amt_handler(ngx_event_t *ev);
 static void ngx_http_fcfh_amt_process(ngx_event_t *ev);
-static ngx_int_t ngx_http_fcfh_amt_parse(ngx_http_fcfh_amt_ctx_t *ctx,
-    ngx_uint_t eof, ngx_uint_t *status, ngx_str_t *body,
-    ngx_str_t *challenge);
-static ngx_int_t ngx_http_fcfh_amt_unchunk(u_char *p, u_char *last,
-    ngx_str_t *body);
 static void ngx_http_fcfh_amt_response(ngx_http_fcfh_amt_ctx_t *ctx,
     ngx_uint_t status, ngx_str_t *body, ngx_str_t *challenge);
 static ngx_int_t ngx_http_fcfh_amt_challenge(ngx_http_fcfh_amt_ctx_t *ctx,
     ngx_str_t *challenge);
-static ngx_int_t ngx_http_fcfh_amt_param(ngx_str_t *header, char *name,
-    ngx_str_t *value);
-static ngx_uint_t ngx_http_fcfh_amt_values(ngx_str_t *xml, const char *name,
-    ngx_str_t *values, ngx_uint_t max);
 static ngx_int_t ngx_http_fcfh_amt_keep(ngx_pool_t *pool, ngx_str_t *s);
 static void ngx_http_fcfh_amt_log_answer(ngx_http_fcfh_amt_ctx_t *ctx,
     ngx_str_t *body);
@@ -651,8 +642,8 @@ ngx_http_fcfh_amt_process(ngx_event_t *ev)
 {
     ssize_t                   n;
     ngx_int_t                 rc;
-    ngx_str_t                 body, challenge;
-    ngx_uint_t                status, eof;
+    ngx_uint_t                eof;
+    ngx_fcfh_wsman_response_t rsp;
     ngx_connection_t         *c;
     ngx_http_fcfh_amt_ctx_t  *ctx;
 
@@ -747,7 +738,7 @@ ngx_http_fcfh_amt_process(ngx_event_t *ev)
             ctx->in_len += n;
         }
 
-        rc = ngx_http_fcfh_amt_parse(ctx, eof, &status, &body, &challenge);
+        rc = ngx_fcfh_wsman_response(ctx->in, ctx->in_len, eof, &rsp);
 
         if (rc == NGX_OK) {
             break;
@@ -767,7 +758,7 @@ ngx_http_fcfh_amt_process(ngx_event_t *ev)
     ngx_close_connection(c);
     ctx->relay = NULL;
 
-    ngx_http_fcfh_amt_response(ctx, status, &body, &challenge);
+    ngx_http_fcfh_amt_response(ctx, rsp.status, &rsp.body, &rsp.challenge);
 
     return;
 
@@ -778,175 +769,6 @@ again:
     {
         ngx_http_fcfh_amt_fail(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
                                "event error");
-    }
-}
-
-
-/*
- * NGX_OK: a whole response (status, body, the WWW-Authenticate value);
- * NGX_AGAIN: more to read; NGX_ERROR: not a response this client takes.
- */
-
-static ngx_int_t
-ngx_http_fcfh_amt_parse(ngx_http_fcfh_amt_ctx_t *ctx, ngx_uint_t eof,
-    ngx_uint_t *status, ngx_str_t *body, ngx_str_t *challenge)
-{
-    u_char     *p, *last, *head_end, *line, *eol, *colon;
-    size_t      name_len;
-    off_t       length;
-    ngx_str_t   value;
-    ngx_uint_t  chunked;
-
-    p = ctx->in;
-    last = ctx->in + ctx->in_len;
-
-    head_end = ngx_strlcasestrn(p, last, (u_char *) "\r\n\r\n", 4 - 1);
-
-    if (head_end == NULL) {
-        return NGX_AGAIN;
-    }
-
-    if (last - p < 12 || ngx_strncmp(p, "HTTP/1.", 7) != 0
-        || p[8] != ' ')
-    {
-        return NGX_ERROR;
-    }
-
-    *status = ngx_atoi(p + 9, 3);
-
-    if (*status == (ngx_uint_t) NGX_ERROR || *status < 100) {
-        return NGX_ERROR;
-    }
-
-    length = -1;
-    chunked = 0;
-    challenge->len = 0;
-    challenge->data = NULL;
-
-    line = ngx_strlchr(p, head_end, LF);
-    line = line ? line + 1 : head_end;
-
-    while (line < head_end) {
-        eol = ngx_strlchr(line, head_end + 2, CR);
-        if (eol == NULL) {
-            return NGX_ERROR;
-        }
-
-        colon = ngx_strlchr(line, eol, ':');
-
-        if (colon) {
-            name_len = colon - line;
-
-            value.data = colon + 1;
-            while (value.data < eol && *value.data == ' ') {
-                value.data++;
-            }
-
-            value.len = eol - value.data;
-
-            if (name_len == 14
-                && ngx_strncasecmp(line, (u_char *) "Content-Length", 14)
-                   == 0)
-            {
-                length = ngx_atoof(value.data, value.len);
-                if (length < 0) {
-                    return NGX_ERROR;
-                }
-
-            } else if (name_len == 17
-                       && ngx_strncasecmp(line,
-                              (u_char *) "Transfer-Encoding", 17) == 0)
-            {
-                chunked = (ngx_strlcasestrn(value.data,
-                                            value.data + value.len,
-                                            (u_char *) "chunked", 7 - 1)
-                           != NULL);
-
-            } else if (name_len == 16
-                       && ngx_strncasecmp(line,
-                              (u_char *) "WWW-Authenticate", 16) == 0
-                       && value.len > 7
-                       && ngx_strncasecmp(value.data, (u_char *) "Digest ",
-                                          7) == 0)
-            {
-                *challenge = value;
-            }
-        }
-
-        line = eol + 2;
-    }
-
-    p = head_end + 4;
-
-    if (chunked) {
-        return ngx_http_fcfh_amt_unchunk(p, last, body);
-    }
-
-    if (length >= 0) {
-        if (last - p < length) {
-            return NGX_AGAIN;
-        }
-
-        body->data = p;
-        body->len = (size_t) length;
-        return NGX_OK;
-    }
-
-    if (!eof) {
-        return NGX_AGAIN;
-    }
-
-    body->data = p;
-    body->len = last - p;
-
-    return NGX_OK;
-}
-
-
-/* decodes a chunked body in place once all of it is there */
-
-static ngx_int_t
-ngx_http_fcfh_amt_unchunk(u_char *p, u_char *last, ngx_str_t *body)
-{
-    u_char     *eol, *out;
-    ngx_int_t   size;
-
-    out = p;
-    body->data = p;
-
-    for ( ;; ) {
-        eol = ngx_strlchr(p, last, LF);
-        if (eol == NULL) {
-            return NGX_AGAIN;
-        }
-
-        size = ngx_hextoi(p, (eol > p && eol[-1] == CR ? eol - 1 : eol) - p);
-
-        if (size == NGX_ERROR) {
-            /* chunk extensions are not sent by AMT: not taken either */
-            return NGX_ERROR;
-        }
-
-        p = eol + 1;
-
-        if (size == 0) {
-            body->len = out - body->data;
-            return NGX_OK;
-        }
-
-        if (last - p < size + 2) {
-            return NGX_AGAIN;
-        }
-
-        ngx_memmove(out, p, size);
-        out += size;
-        p += size;
-
-        if (p[0] != CR || p[1] != LF) {
-            return NGX_ERROR;
-        }
-
-        p += 2;
     }
 }
 
@@ -973,7 +795,7 @@ ngx_http_fcfh_amt_response(ngx_http_fcfh_amt_ctx_t *ctx, ngx_uint_t status,
         /* a second 401 is a refusal, unless the nonce merely aged */
 
         if (ctx->authed
-            && !(ngx_http_fcfh_amt_param(challenge, "stale", &fault)
+            && !(ngx_fcfh_wsman_param(challenge, "stale", &fault)
                  == NGX_OK
                  && fault.len == 4
                  && ngx_strncasecmp(fault.data, (u_char *) "true", 4) == 0))
@@ -998,7 +820,7 @@ ngx_http_fcfh_amt_response(ngx_http_fcfh_amt_ctx_t *ctx, ngx_uint_t status,
 
     if (status != NGX_HTTP_OK) {
         ngx_str_null(&fault);
-        n = ngx_http_fcfh_amt_values(body, "Text", &fault, 1);
+        n = ngx_fcfh_wsman_values(body, "Text", &fault, 1);
 
         ngx_http_fcfh_amt_fail(ctx, NGX_HTTP_BAD_GATEWAY,
                                "the device answered %ui to %s %s%s%V",
@@ -1018,7 +840,7 @@ ngx_http_fcfh_amt_response(ngx_http_fcfh_amt_ctx_t *ctx, ngx_uint_t status,
     case NGX_HTTP_FCFH_AMT_PULL:
 
         if (ctx->op == NGX_HTTP_FCFH_AMT_PULL) {
-            n = ngx_http_fcfh_amt_values(body, cls->key,
+            n = ngx_fcfh_wsman_values(body, cls->key,
                                          ctx->names + ctx->nnames,
                                          NGX_HTTP_FCFH_AMT_MAX_NAMES
                                          - ctx->nnames);
@@ -1056,7 +878,7 @@ ngx_http_fcfh_amt_response(ngx_http_fcfh_amt_ctx_t *ctx, ngx_uint_t status,
             }
         }
 
-        if (ngx_http_fcfh_amt_values(body, "EnumerationContext",
+        if (ngx_fcfh_wsman_values(body, "EnumerationContext",
                                      &ctx->context, 1)
             != 1
             || ngx_http_fcfh_amt_keep(ctx->request->pool, &ctx->context)
@@ -1154,7 +976,7 @@ ngx_http_fcfh_amt_log_answer(ngx_http_fcfh_amt_ctx_t *ctx, ngx_str_t *body)
     ngx_int_t   rv;
     ngx_uint_t  i, n, more;
 
-    if (ngx_http_fcfh_amt_values(body, "ReturnValue", &v, 1) != 1
+    if (ngx_fcfh_wsman_values(body, "ReturnValue", &v, 1) != 1
         || (rv = ngx_atoi(v.data, v.len)) != 0)
     {
         ngx_http_fcfh_amt_fail(ctx, NGX_HTTP_BAD_GATEWAY,
@@ -1167,7 +989,7 @@ ngx_http_fcfh_amt_log_answer(ngx_http_fcfh_amt_ctx_t *ctx, ngx_str_t *body)
     switch (ctx->op) {
 
     case NGX_HTTP_FCFH_AMT_TIME:
-        if (ngx_http_fcfh_amt_values(body, "Ta0", &v, 1) != 1
+        if (ngx_fcfh_wsman_values(body, "Ta0", &v, 1) != 1
             || ngx_atotm(v.data, v.len) == NGX_ERROR)
         {
             break;
@@ -1191,7 +1013,7 @@ ngx_http_fcfh_amt_log_answer(ngx_http_fcfh_amt_ctx_t *ctx, ngx_str_t *body)
                 return;
             }
 
-            n = ngx_http_fcfh_amt_values(body, "RecordArray", recs,
+            n = ngx_fcfh_wsman_values(body, "RecordArray", recs,
                                          NGX_HTTP_FCFH_AMT_MAX_RECORDS);
 
             for (i = 0; i < n; i++) {
@@ -1222,7 +1044,7 @@ ngx_http_fcfh_amt_log_answer(ngx_http_fcfh_amt_ctx_t *ctx, ngx_str_t *body)
                 }
             }
 
-            more = !(ngx_http_fcfh_amt_values(body, "NoMoreRecords", &v, 1)
+            more = !(ngx_fcfh_wsman_values(body, "NoMoreRecords", &v, 1)
                      == 1
                      && v.len == 4
                      && ngx_strncmp(v.data, "true", 4) == 0);
@@ -1235,7 +1057,7 @@ ngx_http_fcfh_amt_log_answer(ngx_http_fcfh_amt_ctx_t *ctx, ngx_str_t *body)
             }
         }
 
-        if (ngx_http_fcfh_amt_values(body, "IterationIdentifier",
+        if (ngx_fcfh_wsman_values(body, "IterationIdentifier",
                                      &ctx->context, 1)
             != 1
             || ngx_http_fcfh_amt_keep(ctx->request->pool, &ctx->context)
@@ -1366,19 +1188,19 @@ ngx_http_fcfh_amt_challenge(ngx_http_fcfh_amt_ctx_t *ctx,
 
     r = ctx->request;
 
-    if (ngx_http_fcfh_amt_param(challenge, "realm", &realm) != NGX_OK
-        || ngx_http_fcfh_amt_param(challenge, "nonce", &nonce) != NGX_OK)
+    if (ngx_fcfh_wsman_param(challenge, "realm", &realm) != NGX_OK
+        || ngx_fcfh_wsman_param(challenge, "nonce", &nonce) != NGX_OK)
     {
         return NGX_ERROR;
     }
 
-    if (ngx_http_fcfh_amt_param(challenge, "opaque", &opaque) != NGX_OK) {
+    if (ngx_fcfh_wsman_param(challenge, "opaque", &opaque) != NGX_OK) {
         opaque.len = 0;
     }
 
     ctx->qop = 0;
 
-    if (ngx_http_fcfh_amt_param(challenge, "qop", &qop) == NGX_OK) {
+    if (ngx_fcfh_wsman_param(challenge, "qop", &qop) == NGX_OK) {
         if (ngx_strlcasestrn(qop.data, qop.data + qop.len,
                              (u_char *) "auth", 4 - 1) == NULL)
         {
@@ -1405,170 +1227,6 @@ ngx_http_fcfh_amt_challenge(ngx_http_fcfh_amt_ctx_t *ctx,
     ctx->challenged = 1;
 
     return NGX_OK;
-}
-
-
-/*
- * A parameter of a challenge, quoted or not.  Values go back into a
- * request header: anything but printable ASCII without quotes or
- * backslashes, or longer than NGX_HTTP_FCFH_AMT_MAX_VALUE, is refused.
- */
-
-static ngx_int_t
-ngx_http_fcfh_amt_param(ngx_str_t *header, char *name, ngx_str_t *value)
-{
-    u_char  *p, *last, *start, *end;
-    size_t   len;
-
-    len = ngx_strlen(name);
-    p = header->data + sizeof("Digest ") - 1;
-    last = header->data + header->len;
-
-    while (p < last) {
-        while (p < last && (*p == ' ' || *p == ',')) {
-            p++;
-        }
-
-        start = p;
-
-        while (p < last && *p != '=') {
-            p++;
-        }
-
-        if (p == last) {
-            return NGX_DECLINED;
-        }
-
-        end = p++;
-
-        while (end > start && end[-1] == ' ') {
-            end--;
-        }
-
-        while (p < last && *p == ' ') {
-            p++;
-        }
-
-        if (p < last && *p == '"') {
-            value->data = ++p;
-
-            while (p < last && *p != '"') {
-                p++;
-            }
-
-            value->len = p - value->data;
-
-            if (p < last) {
-                p++;
-            }
-
-        } else {
-            value->data = p;
-
-            while (p < last && *p != ',' && *p != ' ') {
-                p++;
-            }
-
-            value->len = p - value->data;
-        }
-
-        if ((size_t) (end - start) == len
-            && ngx_strncasecmp(start, (u_char *) name, len) == 0)
-        {
-            goto found;
-        }
-    }
-
-    return NGX_DECLINED;
-
-found:
-
-    if (value->len == 0 || value->len > NGX_HTTP_FCFH_AMT_MAX_VALUE) {
-        return NGX_ERROR;
-    }
-
-    for (p = value->data; p < value->data + value->len; p++) {
-        if (*p < 0x20 || *p > 0x7e || *p == '"' || *p == '\\') {
-            return NGX_ERROR;
-        }
-    }
-
-    return NGX_OK;
-}
-
-
-/*
- * The text of up to max elements whose local name is name, in order.
- * Each is bounded and printable ASCII without '"' (it may go into a
- * selector or a JSON error); element text stays XML-escaped as sent, so
- * it can go back into XML as it is.
- */
-
-static ngx_uint_t
-ngx_http_fcfh_amt_values(ngx_str_t *xml, const char *name,
-    ngx_str_t *values, ngx_uint_t max)
-{
-    u_char      *p, *last, *tag, *end, *local;
-    size_t       len;
-    ngx_uint_t   n;
-
-    len = ngx_strlen(name);
-    p = xml->data;
-    last = xml->data + xml->len;
-    n = 0;
-
-    while (n < max && p < last) {
-        p = ngx_strlchr(p, last, '<');
-        if (p == NULL) {
-            break;
-        }
-
-        tag = ++p;
-
-        while (p < last && *p != '>' && *p != ' ' && *p != '/') {
-            p++;
-        }
-
-        end = p;
-
-        p = ngx_strlchr(p, last, '>');
-        if (p == NULL) {
-            break;
-        }
-
-        if (p[-1] == '/' || *tag == '/' || *tag == '?' || *tag == '!') {
-            continue;
-        }
-
-        local = ngx_strlchr(tag, end, ':');
-        local = local ? local + 1 : tag;
-
-        if ((size_t) (end - local) != len
-            || ngx_strncmp(local, name, len) != 0)
-        {
-            continue;
-        }
-
-        values[n].data = ++p;
-
-        while (p < last && *p != '<') {
-            if (*p < 0x20 || *p > 0x7e || *p == '"' || *p == '\\') {
-                return n;
-            }
-
-            p++;
-        }
-
-        values[n].len = p - values[n].data;
-
-        if (values[n].len > NGX_HTTP_FCFH_AMT_MAX_VALUE) {
-            return n;
-        }
-
-        n++;
-    }
-
-    return n;
 }
 
 

@@ -8,6 +8,7 @@ use strict;
 use warnings;
 use Test::More;
 use JSON::PP;
+use IO::Socket::INET;
 use FcfhTest qw(:all);
 use FcfhApf qw(:all);
 
@@ -142,6 +143,25 @@ is($? >> 8, 0, 'an answer without an enumeration context: 502');
 ok($t->wait_for_log(qr/\Q${\guid(21)}\E not removed, tunnel left open: no enumeration context/, T(3)),
    '... logged with the reason');
 ok($e->ping(1, T(3)), '... and that tunnel is fine');
+
+# an API client that leaves mid-way: the gateway drops its channel, the
+# tunnel stays
+my $api = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$aport")
+    or BAIL_OUT("api: $!");
+print $api 'DELETE /api/tunnels/' . guid(21) . "?mode=amt HTTP/1.0\r\n"
+         . "Host: x\r\n\r\n";
+$m = $e->read_msg(T(5));
+is($m && $m->{type}, CHANNEL_OPEN, 'another close: channel opened');
+$gw = $m && $m->{sender};
+$e->send(channel_confirm($gw, 6, 65536));
+close $api;
+my $closed;
+while (my $x = $e->read_msg(T(5))) {
+    if ($x->{type} == CHANNEL_CLOSE) { $closed = $x; last }
+}
+is($closed && $closed->{recipient}, 6,
+   'the API client left: the gateway closes the channel to the device');
+$e->send(channel_close($gw));
 ok($d->ping(2, T(3)), 'so is the other');
 ok(listed(guid(21)) && listed(guid(20)), 'both still listed');
 $d->close;
