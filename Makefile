@@ -5,6 +5,12 @@
 #   make quickstart demo gateway with a simulated device (foreground)
 #   make deps       apt-get install everything the build and tests need
 #   make static     upstream nginx with the module linked in (--add-module)
+#   make test-asan  the integration suite against nginx + module built with
+#                   AddressSanitizer and UndefinedBehaviorSanitizer
+#   make fuzz       each libFuzzer target for FUZZ_TIME seconds (60); the
+#                   seeds and every past crash in t/fuzz/<target> replayed
+#   make fuzz-regress  only replay t/fuzz/<target> (what CI runs, plus a
+#                   short fuzz-smoke)
 
 TOP      := $(abspath .)
 BUILD    ?= $(TOP)/build
@@ -23,7 +29,7 @@ WARN     := -Wall -Wextra -Wpointer-arith -Wno-unused-parameter -Werror
 OPT      ?= -O2 -g
 
 .PHONY: all module sim unit test prove deps quickstart static asan test-asan \
-        clean
+        fuzz fuzz-smoke fuzz-regress clean
 
 all: module sim
 
@@ -102,6 +108,61 @@ test-asan: asan sim
 	UBSAN_OPTIONS=print_stacktrace=1 \
 	FCFH_NGINX=$(ASAN) FCFH_STREAM_MODULE=none FCFH_MODULE=none \
 	FCFH_TIME_SCALE=3 prove -I$(TOP)/t/lib $(PROVE_FLAGS) $(TOP)/t/
+
+# libFuzzer targets (clang-14).  The two that need nginx's pools and
+# strings link nginx's own core files (the source used for "static") and
+# t/unit/fuzz_stubs.c for the rest, which aborts if a parser reaches it.
+FUZZ_CC      ?= clang-14
+FUZZ_DIR     := $(BUILD)/fuzz
+FUZZ_FLAGS   := -g -O1 -fsanitize=fuzzer,address,undefined \
+                -fno-sanitize-recover=undefined
+FUZZ_TARGETS := apf proxy_parse htpasswd wsman
+FUZZ_TIME    ?= 60
+FUZZ_NGX     := $(BUILD)/nginx-src/src
+FUZZ_INC     := -I$(SRC) -I$(BUILD) -I$(FUZZ_NGX)/core -I$(FUZZ_NGX)/event \
+                -I$(FUZZ_NGX)/event/modules -I$(FUZZ_NGX)/os/unix
+FUZZ_CORE    := $(FUZZ_NGX)/core/ngx_string.c $(FUZZ_NGX)/core/ngx_palloc.c \
+                $(FUZZ_NGX)/core/ngx_array.c $(FUZZ_NGX)/os/unix/ngx_alloc.c \
+                $(TOP)/t/unit/fuzz_stubs.c
+
+FUZZ_SRCS_apf         := $(SRC)/ngx_fcfh_apf.c
+FUZZ_SRCS_proxy_parse := $(SRC)/ngx_fcfh_proxy_parse.c $(SRC)/ngx_fcfh_apf.c
+FUZZ_SRCS_htpasswd    := $(SRC)/ngx_fcfh_htpasswd.c $(SRC)/ngx_fcfh_apf.c \
+                         $(FUZZ_CORE)
+FUZZ_SRCS_wsman       := $(SRC)/ngx_fcfh_wsman.c $(FUZZ_CORE)
+
+FUZZ_BINS := $(addprefix $(FUZZ_DIR)/fuzz_,$(FUZZ_TARGETS))
+
+$(FUZZ_NGX)/core/ngx_string.c:
+	$(TOP)/tools/nginx-source.sh $(BUILD)/nginx-src
+
+.SECONDEXPANSION:
+$(FUZZ_DIR)/fuzz_%: $(TOP)/t/unit/fuzz_%.c $$(FUZZ_SRCS_$$*) \
+                    $(wildcard $(SRC)/*.h) $(BUILD)/Makefile
+	@mkdir -p $(FUZZ_DIR)/corpus/$*
+	$(FUZZ_CC) $(FUZZ_FLAGS) $(FUZZ_INC) -o $@ $< $(FUZZ_SRCS_$*) -lcrypto
+
+fuzz: $(FUZZ_BINS)
+	@for t in $(FUZZ_TARGETS); do \
+	    echo "== fuzz_$$t: $(FUZZ_TIME) s"; \
+	    $(FUZZ_DIR)/fuzz_$$t -max_total_time=$(FUZZ_TIME) \
+	        -print_final_stats=1 -artifact_prefix=$(FUZZ_DIR)/ \
+	        $(FUZZ_DIR)/corpus/$$t $(TOP)/t/fuzz/$$t \
+	        > $(FUZZ_DIR)/$$t.log 2>&1 \
+	        || { tail -30 $(FUZZ_DIR)/$$t.log; exit 1; }; \
+	    grep -E '^#[0-9]+ +DONE|stat::number_of_executed_units' \
+	        $(FUZZ_DIR)/$$t.log; \
+	done
+
+fuzz-smoke:
+	$(MAKE) fuzz FUZZ_TIME=15
+
+fuzz-regress: $(FUZZ_BINS)
+	@for t in $(FUZZ_TARGETS); do \
+	    echo "== fuzz_$$t: replaying t/fuzz/$$t"; \
+	    $(FUZZ_DIR)/fuzz_$$t $(TOP)/t/fuzz/$$t/* > $(FUZZ_DIR)/$$t.log 2>&1 \
+	        || { tail -30 $(FUZZ_DIR)/$$t.log; exit 1; }; \
+	done
 
 deps:
 	$(TOP)/tools/install-deps.sh

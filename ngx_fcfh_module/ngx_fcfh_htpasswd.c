@@ -158,7 +158,10 @@ ngx_fcfh_htpasswd_parse(ngx_fcfh_htpasswd_t *h, u_char *data, size_t len,
 
         end = eol;
 
-        if (end > p && end[-1] == '\r') {
+        /* CRs and blanks an editor left at the end are no part of a hash */
+        while (end > p && (end[-1] == '\r' || end[-1] == ' '
+                           || end[-1] == '\t'))
+        {
             end--;
         }
 
