@@ -94,6 +94,7 @@ typedef struct {
 typedef struct {
     ngx_shm_zone_t                  *shm_zone;
     size_t                           zone_size;
+    ngx_int_t                        max_tunnels; /* 0: the zone's size */
 
     /* per-process state, valid in workers only */
     ngx_queue_t                      tunnels;     /* this worker's tunnels */

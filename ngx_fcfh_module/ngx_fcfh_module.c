@@ -53,6 +53,13 @@ static ngx_command_t  ngx_fcfh_commands[] = {
       0,
       NULL },
 
+    { ngx_string("fcfh_max_tunnels"),
+      NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      0,
+      offsetof(ngx_fcfh_main_conf_t, max_tunnels),
+      NULL },
+
     { ngx_string("fcfh_webhooks_state"),
       NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE1,
       ngx_fcfh_webhooks_state,
@@ -106,6 +113,7 @@ ngx_fcfh_create_conf(ngx_cycle_t *cycle)
      */
 
     fmcf->zone_size = NGX_CONF_UNSET_SIZE;
+    fmcf->max_tunnels = NGX_CONF_UNSET;
     ngx_queue_init(&fmcf->tunnels);
 
     return fmcf;
@@ -115,6 +123,17 @@ ngx_fcfh_create_conf(ngx_cycle_t *cycle)
 static char *
 ngx_fcfh_init_conf(ngx_cycle_t *cycle, void *conf)
 {
+    ngx_fcfh_main_conf_t  *fmcf = conf;
+
+    /* 0: as many as the zone holds */
+    ngx_conf_init_value(fmcf->max_tunnels, 0);
+
+    if (fmcf->max_tunnels < 0) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "\"fcfh_max_tunnels\" must not be negative");
+        return NGX_CONF_ERROR;
+    }
+
     return NGX_CONF_OK;
 }
 

@@ -246,12 +246,19 @@ ngx_fcfh_registry_find(ngx_rbtree_t *tree, ngx_uint_t by_fqdn, u_char *key,
 }
 
 
+/*
+ * NGX_OK: registered (*evict_local: this worker's tunnel it replaced);
+ * NGX_DECLINED: the GUID is held by another identity; NGX_ABORT:
+ * fcfh_max_tunnels reached; NGX_BUSY: the zone is full.
+ */
+
 ngx_int_t
 ngx_fcfh_registry_add(ngx_fcfh_registration_t *reg, ngx_fcfh_entry_t **entry,
     void **evict_local, ngx_log_t *log)
 {
     u_char            *p;
     size_t             size;
+    ngx_int_t          max;
     ngx_pid_t          old_pid;
     ngx_fcfh_zone_t   *zone;
     ngx_fcfh_entry_t  *e, *old;
@@ -315,6 +322,15 @@ again:
         } else {
             zone->workers[old->slot].evictions++;
         }
+    }
+
+    max = ngx_fcfh_get_main_conf(ngx_cycle)->max_tunnels;
+
+    /* a device replacing its own tunnel is no new tunnel */
+
+    if (old == NULL && max && zone->count >= (ngx_uint_t) max) {
+        ngx_shmtx_unlock(&shpool->mutex);
+        return NGX_ABORT;
     }
 
     e = ngx_slab_alloc_locked(shpool, size);

@@ -989,6 +989,14 @@ ngx_stream_fcfh_tunnel_register(ngx_stream_fcfh_tunnel_t *t)
                                        NGX_FCFH_APF_DISC_TOO_MANY_CONNECTIONS,
                                        NGX_LOG_DEBUG, "zone full");
 
+    case NGX_ABORT:
+        ngx_log_error(NGX_LOG_WARN, c->log, 0,
+                      "gateway holds fcfh_max_tunnels tunnels, device "
+                      "refused");
+        return ngx_stream_fcfh_tunnel_refuse(t,
+                                       NGX_FCFH_APF_DISC_TOO_MANY_CONNECTIONS,
+                                       NGX_LOG_DEBUG, "max tunnels");
+
     default:
         ngx_stream_fcfh_tunnel_close(t, NGX_STREAM_INTERNAL_SERVER_ERROR);
         return NGX_DONE;

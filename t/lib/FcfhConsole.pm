@@ -32,10 +32,20 @@ $SIG{PIPE} = 'IGNORE';
 
 sub hexs { join ' ', map { sprintf '%02x', ord } split //, $_[0] // '' }
 
+# $rcvbuf: a small receive buffer set before connecting (a slow console
+# whose kernel does not absorb what the gateway sends)
 sub tcp_connect {
-    my ($port, $timeout) = @_;
-    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
-                                  Proto => 'tcp', Timeout => $timeout // 5);
+    my ($port, $timeout, $rcvbuf) = @_;
+    my $s;
+    if ($rcvbuf) {
+        $s = IO::Socket::INET->new(Proto => 'tcp') or return;
+        setsockopt($s, Socket::SOL_SOCKET(), Socket::SO_RCVBUF(), $rcvbuf);
+        $s = undef unless connect($s, Socket::pack_sockaddr_in($port,
+                                          Socket::inet_aton('127.0.0.1')));
+    } else {
+        $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
+                                   Proto => 'tcp', Timeout => $timeout // 5);
+    }
     $ERROR = "connect: $!" unless $s;
     $s->autoflush(1) if $s;
     return $s;
@@ -134,7 +144,7 @@ sub socks5_begin {
     my ($port, $host, $dport, %o) = @_;
     my $to = $o{timeout} // 5;
     $LAST = '';
-    my $s = tcp_connect($port) or return;
+    my $s = tcp_connect($port, $to, $o{rcvbuf}) or return;
     my @m = @{ $o{methods} // (defined $o{user} ? [2] : [0]) };
     send_all($s, pack('C C C*', 5, scalar @m, @m));
     my $got = read_exact($s, 2, $to);

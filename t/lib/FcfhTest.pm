@@ -23,7 +23,9 @@ package FcfhTest;
 # directive otherwise (nginx then keeps the current user).
 #
 # Environment: FCFH_NGINX (binary), FCFH_MODULE (.so), FCFH_STREAM_MODULE,
-# FCFH_SIM (simulator), FCFH_KEEP=1 (keep temp prefixes), FCFH_TMP (temp root).
+# FCFH_SIM (simulator), FCFH_KEEP=1 (keep temp prefixes), FCFH_TMP (temp root),
+# FCFH_SANITIZED=1 (nginx built with ASan: memory bounds loosened, see
+# rss_bound_kb).
 
 use strict;
 use warnings;
@@ -41,7 +43,7 @@ use POSIX qw(:sys_wait_h);
 use Time::HiRes qw(time sleep);
 use JSON::PP ();
 
-our @EXPORT_OK = qw(http_get http_request status_json wait_status wait_for
+our @EXPORT_OK = qw(rss_bound_kb http_get http_request status_json wait_status wait_for
                     find_tunnel repo_dir std_config T have_sim);
 our %EXPORT_TAGS = (all => \@EXPORT_OK);
 
@@ -389,6 +391,10 @@ http {
 }
 CONF
 }
+
+# A worker RSS growth bound in KiB: four times looser under ASan, whose
+# redzones and quarantine are not memory the module holds.
+sub rss_bound_kb { $_[0] * ($ENV{FCFH_SANITIZED} ? 4 : 1) }
 
 # Scale a duration by FCFH_TIME_SCALE (e.g. 3 on a very slow machine).
 sub T { $_[0] * ($ENV{FCFH_TIME_SCALE} || 1) }
