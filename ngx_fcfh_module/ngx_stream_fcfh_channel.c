@@ -126,7 +126,9 @@ ngx_fcfh_channel_create(ngx_stream_fcfh_tunnel_t *t, ngx_uint_t *result)
         return NULL;
     }
 
-    ch->buf = ngx_alloc(NGX_FCFH_CHANNEL_WINDOW, c->log);
+    ch->window = (uint32_t) t->conf->channel_window;
+
+    ch->buf = ngx_alloc(ch->window, c->log);
     if (ch->buf == NULL) {
         ngx_free(ch);
         return NULL;
@@ -135,7 +137,7 @@ ngx_fcfh_channel_create(ngx_stream_fcfh_tunnel_t *t, ngx_uint_t *result)
     ch->tunnel = t;
     ch->log = c->log;
     ch->id = (uint32_t) id;
-    ch->credit = NGX_FCFH_CHANNEL_WINDOW;
+    ch->credit = ch->window;
     ch->open_timer.data = ch;
     ch->open_timer.log = c->log;
 
@@ -282,7 +284,7 @@ ngx_fcfh_channel_receiver_connected(ngx_event_t *wev)
 
     n = ngx_fcfh_apf_write_channel_open_confirmation(
             ngx_stream_fcfh_tunnel_reserve(t), NGX_FCFH_CONTROL_MAX,
-            ch->remote_id, ch->id, NGX_FCFH_CHANNEL_WINDOW);
+            ch->remote_id, ch->id, ch->window);
 
     if (n == 0 || t->out_failed) {
         goto failed;
@@ -395,7 +397,7 @@ ngx_fcfh_channel_open(void *tunnel, ngx_uint_t port, ngx_str_t *originator,
 
     n = ngx_fcfh_apf_write_channel_open(ngx_stream_fcfh_tunnel_reserve(t),
             NGX_FCFH_CONTROL_MAX, type, sizeof(type) - 1, ch->id,
-            NGX_FCFH_CHANNEL_WINDOW, t->fqdn.data, (uint32_t) t->fqdn.len,
+            ch->window, t->fqdn.data, (uint32_t) t->fqdn.len,
             (uint32_t) port, originator->data,
             (uint32_t) ngx_min(originator->len, 64),
             (uint32_t) originator_port);
@@ -690,18 +692,18 @@ ngx_stream_fcfh_channel_message(ngx_stream_fcfh_tunnel_t *t,
 
         if (ch->peer == NULL || ch->peer_error) {
             /* nobody to deliver to: drop, as the channel is closing */
-            ch->credit = NGX_FCFH_CHANNEL_WINDOW;
+            ch->credit = ch->window;
             return NGX_OK;
         }
 
-        room = NGX_FCFH_CHANNEL_WINDOW - ngx_fcfh_channel_buffered(ch);
+        room = ch->window - ngx_fcfh_channel_buffered(ch);
 
         if (len > room) {
             /*
              * More than the window: hold the device's input until the
              * console drained enough (never more memory).
              */
-            if (len > NGX_FCFH_CHANNEL_WINDOW) {
+            if (len > ch->window) {
                 ngx_log_error(NGX_LOG_INFO, c->log, 0,
                               "device sent %uz bytes on channel %uD, more "
                               "than its window", len, ch->id);
@@ -721,8 +723,8 @@ ngx_stream_fcfh_channel_message(ngx_stream_fcfh_tunnel_t *t,
 
         /* copy into the ring, in up to two parts */
 
-        off = ch->head % NGX_FCFH_CHANNEL_WINDOW;
-        part = ngx_min(len, NGX_FCFH_CHANNEL_WINDOW - off);
+        off = ch->head % ch->window;
+        part = ngx_min(len, ch->window - off);
 
         ngx_memcpy(ch->buf + off, msg->u.channel_data.data.data, part);
         ngx_memcpy(ch->buf, msg->u.channel_data.data.data + part,
@@ -959,9 +961,9 @@ ngx_fcfh_channel_peer_write(ngx_event_t *wev)
 
     while (ngx_fcfh_channel_buffered(ch)) {
 
-        off = ch->tail % NGX_FCFH_CHANNEL_WINDOW;
+        off = ch->tail % ch->window;
         size = ngx_min(ngx_fcfh_channel_buffered(ch),
-                       NGX_FCFH_CHANNEL_WINDOW - off);
+                       ch->window - off);
 
         n = peer->send(peer, ch->buf + off, size);
 
@@ -990,7 +992,7 @@ ngx_fcfh_channel_peer_write(ngx_event_t *wev)
     }
 
     if (t && !ch->close_recv && !ch->close_sent
-        && ch->unacked >= NGX_FCFH_CHANNEL_ADJUST)
+        && ch->unacked >= ch->window / 4)
     {
         /* credit only what the console side has taken */
 

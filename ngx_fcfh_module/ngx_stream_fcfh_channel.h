@@ -28,11 +28,11 @@
 #include "ngx_fcfh.h"
 
 
-/* the window granted to the device, and the buffer that backs it */
-#define NGX_FCFH_CHANNEL_WINDOW      32768
-
-/* credit returned to the device once this much was drained */
-#define NGX_FCFH_CHANNEL_ADJUST      (NGX_FCFH_CHANNEL_WINDOW / 4)
+/*
+ * The window granted to the device, and the buffer that backs it, is
+ * fcfh_channel_window (ch->window); credit goes back to the device once a
+ * quarter of it was drained.
+ */
 
 /* the most console bytes in one CHANNEL_DATA */
 #define NGX_FCFH_CHANNEL_PACKET      (NGX_FCFH_CHUNK_SIZE                   \
@@ -67,6 +67,7 @@ struct ngx_fcfh_channel_s {
     uint32_t                         id;         /* ours */
     uint32_t                         remote_id;  /* the device's */
     uint32_t                         remote_window;
+    uint32_t                         window;     /* ours: fcfh_channel_window */
     uint32_t                         credit;     /* device may still send */
     uint32_t                         unacked;    /* drained, not credited */
     uint16_t                         port;

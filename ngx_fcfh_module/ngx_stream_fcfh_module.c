@@ -43,6 +43,12 @@ static ngx_conf_num_bounds_t  ngx_stream_fcfh_max_channels_bounds = {
 };
 
 
+/* below a full APF data message of AMT's, up to what a console can use */
+static ngx_conf_num_bounds_t  ngx_stream_fcfh_channel_window_bounds = {
+    ngx_conf_check_num_bounds, 4096, 1048576
+};
+
+
 static ngx_command_t  ngx_stream_fcfh_commands[] = {
 
     { ngx_string("fcfh_tunnel"),
@@ -107,6 +113,13 @@ static ngx_command_t  ngx_stream_fcfh_commands[] = {
       NGX_STREAM_SRV_CONF_OFFSET,
       offsetof(ngx_stream_fcfh_srv_conf_t, max_channels),
       &ngx_stream_fcfh_max_channels_bounds },
+
+    { ngx_string("fcfh_channel_window"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      offsetof(ngx_stream_fcfh_srv_conf_t, channel_window),
+      &ngx_stream_fcfh_channel_window_bounds },
 
     { ngx_string("fcfh_drain"),
       NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
@@ -293,6 +306,7 @@ ngx_stream_fcfh_create_srv_conf(ngx_conf_t *cf)
     conf->keepalive = NGX_CONF_UNSET;
     conf->max_forwards = NGX_CONF_UNSET_UINT;
     conf->max_channels = NGX_CONF_UNSET_UINT;
+    conf->channel_window = NGX_CONF_UNSET_SIZE;
     conf->drain = NGX_CONF_UNSET;
     conf->alert_receivers = NGX_CONF_UNSET_PTR;
 
@@ -323,6 +337,8 @@ ngx_stream_fcfh_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_sec_value(conf->keepalive, prev->keepalive, 30);
     ngx_conf_merge_uint_value(conf->max_forwards, prev->max_forwards, 16);
     ngx_conf_merge_uint_value(conf->max_channels, prev->max_channels, 16);
+    ngx_conf_merge_size_value(conf->channel_window, prev->channel_window,
+                              32768);
     ngx_conf_merge_value(conf->drain, prev->drain, NGX_FCFH_DRAIN_OFF);
     ngx_conf_merge_ptr_value(conf->alert_receivers, prev->alert_receivers,
                              NULL);

@@ -182,5 +182,16 @@ is($code, 0, 'a valid file: nginx -t passes');
 like($out, qr/\[warn\].*amt\.cred" holds AMT passwords and others can read it/,
      '... with a warning for a file others can read');
 
+# a device credentials file others can read: a warning too
+$t->write_file('devices.htpasswd', "admin:\$apr1\$fcfhdumy\$JsQzsVnlPwTYNpQxePHkS/\n");
+chmod 0644, $t->prefix . '/devices.htpasswd';
+my $conf = $t->read_file('nginx.conf');
+$conf =~ s{fcfh_auth_file \S+;}{fcfh_auth_file ${\$t->prefix}/devices.htpasswd;};
+$t->write_file('nginx.conf', $conf);
+($out, $code) = $t->nginx_t;
+is($code, 0, 'nginx -t passes with a world-readable device credentials file');
+like($out, qr/\[warn\].*credentials file ".*devices\.htpasswd" is readable by any user/,
+     '... with a warning');
+
 $t->stop_sim($sim);
 $t->done_testing;

@@ -39,6 +39,7 @@ $t->write_config(std_config(idle => '120s', handshake => '2s',
     server => "limit_conn perip 20;
         ssl_handshake_timeout 3s;
         fcfh_max_channels 4;
+        fcfh_channel_window 16k;
         fcfh_alert_receivers 127.0.0.1:$rport;",
     http => 'server { listen 127.0.0.1:%%PORT_4%%; location /api/ { fcfh_api; } }'));
 $t->run;
@@ -228,12 +229,12 @@ ok($dev->ping(4, T(3)), 'other tunnels unaffected by the console loop');
 my $cs = socks5_begin($px, guid(1), 16992, rcvbuf => 4096);
 my $o = next_msg($dev, CHANNEL_OPEN, T(3));
 ok($o, 'a console channel to the first device');
-is($o && $o->{window}, 32768, '... the gateway grants 32 KiB');
+is($o && $o->{window}, 16384, '... the gateway grants fcfh_channel_window (16k)');
 $dev->send(channel_confirm($o->{sender}, 300, 32768));
 my ($r) = socks5_finish($cs, T(3));
 is($r, 0, '... open');
 
-# 8 MiB in 16 KiB messages, far beyond the 32 KiB window, to a console
+# 8 MiB in 16 KiB messages, far beyond the 16 KiB window, to a console
 # that reads only after 2 s (its kernel buffers small): the gateway buffers
 # no more than the window and stops reading the device meanwhile
 my $chunk = 'w' x 16384;
@@ -270,4 +271,19 @@ ok($d[1]->ping(5, T(3)), 'the other device is unaffected');
 close $cs2;
 
 $_->close for grep { $_ } @d;
+
+# the bounds are checked at nginx -t
+my $conf = $t->read_file('nginx.conf');
+(my $bad = $conf) =~ s/fcfh_channel_window 16k;/fcfh_channel_window 1k;/;
+$t->write_file('nginx.conf', $bad);
+my ($out, $code) = $t->nginx_t;
+isnt($code, 0, 'fcfh_channel_window 1k: nginx -t fails');
+like($out, qr/value must be between 4096 and 1048576 in \S+nginx\.conf:\d+/,
+     '... saying the range');
+($bad = $conf) =~ s/fcfh_max_tunnels 3;/fcfh_max_tunnels -1;/;
+$t->write_file('nginx.conf', $bad);
+($out, $code) = $t->nginx_t;
+isnt($code, 0, 'fcfh_max_tunnels -1: nginx -t fails');
+$t->write_file('nginx.conf', $conf);
+
 $t->done_testing;
