@@ -1,0 +1,122 @@
+#!/usr/bin/perl
+# Every configuration in conf-examples/ passes nginx -t as shipped, with
+# only its paths pointed at a scratch tree (certificates, credentials,
+# the module), and each TLS profile works when included.
+use strict;
+use warnings;
+use Test::More;
+use FcfhTest qw(:all);
+
+my $t = FcfhTest->new;
+my $p = $t->prefix;
+my $repo = repo_dir();
+my $certs = $t->certs;
+
+mkdir "$p/etc";
+mkdir "$p/demo";
+mkdir "$p/demo/logs";
+
+sub copy_file {
+    my ($from, $to, $mode) = @_;
+    open my $in, '<', $from or die "$from: $!";
+    local $/;
+    my $data = <$in>;
+    $t->write_file($to, $data);
+    chmod $mode // 0600, $to =~ m{^/} ? $to : "$p/$to";
+}
+
+copy_file("$certs/server.crt", 'etc/server.crt', 0644);
+copy_file("$certs/server.key", 'etc/server.key');
+copy_file("$certs/ca.crt", 'etc/device-ca.crt', 0644);
+copy_file("$certs/devices.htpasswd", "etc/$_") for
+    qw(devices.htpasswd consoles.htpasswd operators.htpasswd);
+copy_file("$repo/conf-examples/tls-modern.conf", 'etc/tls-modern.conf', 0644);
+$t->write_file('etc/amt-accounts', "* admin P\@ssw0rd\n");
+chmod 0600, "$p/etc/amt-accounts";
+
+sub point {
+    my ($text) = @_;
+    my $module = $FcfhTest::MODULE eq 'none' ? '' : "load_module $FcfhTest::MODULE;";
+    my $stream = $FcfhTest::STREAM eq 'none' ? '' : "load_module $FcfhTest::STREAM;";
+    $text =~ s{^load_module\s+\S*ngx_stream_module\.so;.*$}{$stream}m;
+    $text =~ s{^load_module\s+\S*ngx_fcfh_module\.so;.*$}{$module}m;
+    $text =~ s{/etc/nginx/fcfh/}{$p/etc/}g;
+    $text =~ s{/run/nginx-fcfh}{$p/relay}g;
+    # nginx -t binds: every listener on a free loopback port
+    $text =~ s{^(\s*listen\s+)[^\s;]+}{$1 . '127.0.0.1:' . $t->free_port}gme;
+    # commented-out directives are shown enabled too
+    $text =~ s{^(\s*)# (fcfh_amt_credentials\s)}{$1$2}m;
+    $text = "user root root;\n$text" if $> == 0 && $text !~ /^user\s/m;
+    return "error_log $p/nginx-t.err info;\npid $p/nginx-t.pid;\n$text";
+}
+
+sub nginx_t_file {
+    my ($conf, $prefix) = @_;
+    my $cmd = join ' ', map { FcfhTest::shell_quote($_) }
+        $FcfhTest::NGINX, '-t', '-p', "$prefix/", '-c', $conf,
+        '-e', "$p/nginx-t.err";
+    my $out = qx{$cmd 2>&1};
+    return ($out, $? >> 8);
+}
+
+opendir my $dh, "$repo/conf-examples" or die;
+my @confs = sort grep { /\.conf$/ } readdir $dh;
+closedir $dh;
+
+for my $name (@confs) {
+    open my $fh, '<', "$repo/conf-examples/$name" or die;
+    local $/;
+    my $text = <$fh>;
+    close $fh;
+
+    next unless $text =~ /^events\s*\{/m;     # a whole configuration
+
+    # quickstart.conf names its files relative to its own directory and
+    # the demo prefix; check it in place, as tools/quickstart.sh runs it
+    my ($conf, $prefix);
+    if ($name eq 'quickstart.conf') {
+        ($conf, $prefix) = ("$repo/conf-examples/$name", "$repo/demo");
+        if ($FcfhTest::MODULE ne "$repo/build/ngx_fcfh_module.so") {
+            pass("$name: checked only with the module build of this tree");
+            next;
+        }
+        # what tools/quickstart.sh prepares
+        system("$repo/tools/mkcerts.sh", "$repo/demo/certs") == 0
+            or BAIL_OUT('mkcerts.sh failed');
+        mkdir "$repo/demo/logs";
+    } else {
+        $conf = $t->write_file($name, point($text));
+        $prefix = $p;
+    }
+
+    my ($out, $code) = nginx_t_file($conf, $prefix);
+    is($code, 0, "$name: nginx -t passes") or diag $out;
+    unlike($out, qr/\[(emerg|alert|crit)\]/, "$name: no emerg") or diag $out;
+    unlink "$p/nginx-t.err";
+}
+
+# each TLS profile, included in a device listener
+for my $profile (qw(tls-modern tls-compat)) {
+    my $conf = $t->write_file("$profile-check.conf", point(<<"CONF"));
+load_module /usr/lib/nginx/modules/ngx_stream_module.so;
+load_module /usr/lib/nginx/modules/ngx_fcfh_module.so;
+worker_processes 1;
+events { worker_connections 64; }
+fcfh_zone 1m;
+fcfh_relay_dir /run/nginx-fcfh;
+stream {
+    server {
+        listen 127.0.0.1:4433 ssl;
+        ssl_certificate /etc/nginx/fcfh/server.crt;
+        ssl_certificate_key /etc/nginx/fcfh/server.key;
+        include $repo/conf-examples/$profile.conf;
+        fcfh_tunnel;
+        fcfh_auth_file /etc/nginx/fcfh/devices.htpasswd;
+    }
+}
+CONF
+    my ($out, $code) = nginx_t_file($conf, $p);
+    is($code, 0, "$profile.conf in a device listener: nginx -t passes") or diag $out;
+}
+
+$t->done_testing;
