@@ -121,8 +121,9 @@ FUZZ_FLAGS   := -g -O1 -fsanitize=fuzzer,address,undefined \
 FUZZ_TARGETS := apf proxy_parse htpasswd wsman
 FUZZ_TIME    ?= 60
 FUZZ_NGX     := $(BUILD)/nginx-src/src
-FUZZ_INC     := -I$(SRC) -I$(BUILD) -I$(FUZZ_NGX)/core -I$(FUZZ_NGX)/event \
-                -I$(FUZZ_NGX)/event/modules -I$(FUZZ_NGX)/os/unix
+FUZZ_INC     := -I$(SRC) -I$(TOP)/t/unit -I$(BUILD) -I$(FUZZ_NGX)/core \
+                -I$(FUZZ_NGX)/event -I$(FUZZ_NGX)/event/modules \
+                -I$(FUZZ_NGX)/os/unix
 FUZZ_CORE    := $(FUZZ_NGX)/core/ngx_string.c $(FUZZ_NGX)/core/ngx_palloc.c \
                 $(FUZZ_NGX)/core/ngx_array.c $(FUZZ_NGX)/os/unix/ngx_alloc.c \
                 $(TOP)/t/unit/fuzz_stubs.c
@@ -140,7 +141,7 @@ $(FUZZ_NGX)/core/ngx_string.c:
 
 .SECONDEXPANSION:
 $(FUZZ_DIR)/fuzz_%: $(TOP)/t/unit/fuzz_%.c $$(FUZZ_SRCS_$$*) \
-                    $(wildcard $(SRC)/*.h) $(BUILD)/Makefile
+                    $(TOP)/t/unit/fuzz.h $(wildcard $(SRC)/*.h) $(BUILD)/Makefile
 	@mkdir -p $(FUZZ_DIR)/corpus/$*
 	$(FUZZ_CC) $(FUZZ_FLAGS) $(FUZZ_INC) -o $@ $< $(FUZZ_SRCS_$*) -lcrypto
 

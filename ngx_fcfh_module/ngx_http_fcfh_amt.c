@@ -640,12 +640,12 @@ ngx_http_fcfh_amt_handler(ngx_event_t *ev)
 static void
 ngx_http_fcfh_amt_process(ngx_event_t *ev)
 {
-    ssize_t                   n;
-    ngx_int_t                 rc;
-    ngx_uint_t                eof;
-    ngx_fcfh_wsman_response_t rsp;
-    ngx_connection_t         *c;
-    ngx_http_fcfh_amt_ctx_t  *ctx;
+    ssize_t                     n;
+    ngx_int_t                   rc;
+    ngx_uint_t                  eof;
+    ngx_connection_t           *c;
+    ngx_http_fcfh_amt_ctx_t    *ctx;
+    ngx_fcfh_wsman_response_t   rsp;
 
     c = ev->data;
     ctx = c->data;

@@ -25,16 +25,7 @@
 #include <string.h>
 
 #include "ngx_fcfh_apf.h"
-
-
-#define CHECK(x)                                                             \
-    do {                                                                     \
-        if (!(x)) {                                                          \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__,          \
-                    __LINE__, #x);                                           \
-            abort();                                                         \
-        }                                                                    \
-    } while (0)
+#include "fuzz.h"
 
 
 static void check_str(const ngx_fcfh_apf_str_t *s, const uint8_t *b,

@@ -20,16 +20,7 @@
 #include <ngx_core.h>
 
 #include "ngx_fcfh_htpasswd.h"
-
-
-#define CHECK(x)                                                             \
-    do {                                                                     \
-        if (!(x)) {                                                          \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__,          \
-                    __LINE__, #x);                                           \
-            abort();                                                         \
-        }                                                                    \
-    } while (0)
+#include "fuzz.h"
 
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -27,16 +27,8 @@
 #include <arpa/inet.h>
 
 #include "ngx_fcfh_proxy_parse.h"
+#include "fuzz.h"
 
-
-#define CHECK(x)                                                             \
-    do {                                                                     \
-        if (!(x)) {                                                          \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__,          \
-                    __LINE__, #x);                                           \
-            abort();                                                         \
-        }                                                                    \
-    } while (0)
 
 /* prefixes tried per parser: all when the input is short, else a sample */
 #define PREFIXES_ALL  300

@@ -23,16 +23,8 @@
 #include <ngx_core.h>
 
 #include "ngx_fcfh_wsman.h"
+#include "fuzz.h"
 
-
-#define CHECK(x)                                                             \
-    do {                                                                     \
-        if (!(x)) {                                                          \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__,          \
-                    __LINE__, #x);                                           \
-            abort();                                                         \
-        }                                                                    \
-    } while (0)
 
 #define INSIDE(s, b, n)                                                      \
     ((s).len == 0 || ((s).data >= (b) && (s).data + (s).len <= (b) + (n)))
