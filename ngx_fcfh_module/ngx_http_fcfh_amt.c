@@ -367,8 +367,14 @@ ngx_http_fcfh_amt_start(ngx_http_request_t *r, ngx_str_t *device,
                       text, &cred->user);
     }
 
-    /* an API client that goes away ends the exchanges (cleanup) */
-    r->read_event_handler = ngx_http_test_reading;
+    /*
+     * An API client that goes away ends the exchanges (cleanup); while a
+     * request body is still being discarded, nginx's handler stays.
+     */
+    if (!r->discard_body) {
+        r->read_event_handler = ngx_http_test_reading;
+    }
+
     r->main->count++;
 
     ngx_http_fcfh_amt_exchange(ctx);

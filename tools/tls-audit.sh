@@ -1,8 +1,10 @@
 #!/bin/sh
 # tls-audit.sh [OUTDIR] — testssl.sh against the two shipped TLS profiles
 # (conf-examples/tls-modern.conf, tls-compat.conf), each on a loopback
-# fcfh_tunnel listener with the demo RSA certificate, trusted through the
-# demo CA (the chain is the operator's, not the profile's).
+# fcfh_tunnel listener.  The certificate is the operator's, not the
+# profile's: the audit uses one shaped like a production certificate
+# (RSA 2048, 397 days, a CRL distribution point) from the demo CA, which
+# testssl is told to trust.
 #
 # Writes OUTDIR/<profile>.json (testssl's findings) and prints every
 # finding above LOW.  Exit status 1 when the modern profile has one: that
@@ -25,6 +27,21 @@ mkdir -p "$out"
 "$top/tools/mkcerts.sh" "$work/certs" >/dev/null
 make -s -C "$top" module >/dev/null
 
+c=$work/certs
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 \
+    -out "$c/audit.key" 2>/dev/null
+openssl req -new -key "$c/audit.key" -subj "/CN=localhost" \
+    -out "$c/audit.csr" 2>/dev/null
+printf '%s\n' "basicConstraints=CA:FALSE" \
+    "keyUsage=critical,digitalSignature,keyEncipherment" \
+    "extendedKeyUsage=serverAuth" \
+    "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+    "crlDistributionPoints=URI:http://crl.example.test/fcfh-demo.crl" \
+    > "$c/audit.ext"
+openssl x509 -req -in "$c/audit.csr" -CA "$c/ca.crt" -CAkey "$c/ca.key" \
+    -set_serial "0x$(openssl rand -hex 8)" -days 397 -sha256 \
+    -extfile "$c/audit.ext" -out "$c/audit.crt" 2>/dev/null
+
 port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 modern=$(port)
 compat=$(port)
@@ -42,16 +59,16 @@ fcfh_relay_dir $work/relay;
 stream {
     server {
         listen 127.0.0.1:$modern ssl;
-        ssl_certificate     $work/certs/server.crt;
-        ssl_certificate_key $work/certs/server.key;
+        ssl_certificate     $work/certs/audit.crt;
+        ssl_certificate_key $work/certs/audit.key;
         include $top/conf-examples/tls-modern.conf;
         fcfh_tunnel;
         fcfh_auth_file $work/certs/devices.htpasswd;
     }
     server {
         listen 127.0.0.1:$compat ssl;
-        ssl_certificate     $work/certs/server.crt;
-        ssl_certificate_key $work/certs/server.key;
+        ssl_certificate     $work/certs/audit.crt;
+        ssl_certificate_key $work/certs/audit.key;
         include $top/conf-examples/tls-compat.conf;
         fcfh_tunnel;
         fcfh_auth_file $work/certs/devices.htpasswd;
