@@ -621,6 +621,13 @@ sim_tls_done(sim_dev_t *dev)
     pending--;
     sim_stats.tls_ok++;
 
+    if (sim_conf.tls_only) {
+        /* the TLS handshake ceiling of bench/tunnels.sh: nothing more */
+        dev->state = ST_IDLE;   /* the handshake is counted out above */
+        sim_dev_close(dev, 0);
+        return;
+    }
+
     sim_dev_guid_text(dev, guid);
     if (ngx_fcfh_apf_guid_from_text(guid, 36, wire) != 0) {
         memset(wire, 0, sizeof(wire));
@@ -1476,6 +1483,8 @@ sim_usage(FILE *f)
 "  --amt-password PASS     digest password (P@ssw0rd)\n"
 "  --amt-clock-offset S    the AMT clock runs S seconds ahead (0)\n"
 "  --split                 send every APF message one byte per TLS record\n"
+"  --tls-only              close each connection once TLS is up, without\n"
+"                          APF (a TLS handshake rate ceiling); no reconnect\n"
 "  --quiet                 no informational output on stderr\n"
 "  -v, --verbose           log per-device events on stderr\n"
 "  -h, --help              this text\n"
@@ -1643,7 +1652,7 @@ sim_options(int argc, char **argv)
         O_CONNECT = 256, O_DEVICES, O_GUID, O_USER, O_PASSWORD, O_CERT,
         O_KEY, O_AUTH, O_CA, O_PORTS, O_FQDN, O_TRIGGER, O_TLS,
         O_RECONNECT, O_DURATION, O_SOURCE, O_STATS, O_AMT_USER,
-        O_AMT_PASSWORD, O_CLOCK_OFFSET, O_SPLIT, O_QUIET, O_RATE, O_MAX_PENDING, O_WINDOW,
+        O_AMT_PASSWORD, O_CLOCK_OFFSET, O_TLS_ONLY, O_SPLIT, O_QUIET, O_RATE, O_MAX_PENDING, O_WINDOW,
         O_SELFTEST_PORT, O_SELFTEST_SERVICE
     };
 
@@ -1669,6 +1678,7 @@ sim_options(int argc, char **argv)
         { "amt-password", required_argument, NULL, O_AMT_PASSWORD },
         { "amt-clock-offset", required_argument, NULL, O_CLOCK_OFFSET },
         { "split", no_argument, NULL, O_SPLIT },
+        { "tls-only", no_argument, NULL, O_TLS_ONLY },
         { "quiet", no_argument, NULL, O_QUIET },
         { "verbose", no_argument, NULL, 'v' },
         { "help", no_argument, NULL, 'h' },
@@ -1736,6 +1746,7 @@ sim_options(int argc, char **argv)
             sim_conf.clock_offset = strtol(optarg, NULL, 10);
             break;
         case O_SPLIT: sim_conf.split = 1; break;
+        case O_TLS_ONLY: sim_conf.tls_only = 1; break;
         case O_QUIET: sim_conf.quiet = 1; break;
         case 'v': sim_conf.verbose = 1; break;
         case O_RATE:

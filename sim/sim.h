@@ -182,6 +182,7 @@ typedef struct {
     const char     *amt_password;
     long            clock_offset;   /* device clock - real clock, s */
     int             split;
+    int             tls_only;
     int             quiet;
     int             verbose;
     uint32_t        rate;
