@@ -537,7 +537,11 @@ ngx_fcfh_registry_copy(ngx_pool_t *pool, ngx_fcfh_entry_t *e,
 
     info->fqdn.data = p;
     info->fqdn.len = e->fqdn_len;
-    p = ngx_cpymem(p, e->fqdn, e->fqdn_len);
+
+    if (e->fqdn_len) {
+        /* no FQDN yet: e->fqdn is NULL */
+        p = ngx_cpymem(p, e->fqdn, e->fqdn_len);
+    }
 
     /* the strings stored after the entry, in this order */
 

@@ -13,6 +13,7 @@ my $repo = repo_dir();
 my $certs = $t->certs;
 
 mkdir "$p/etc";
+mkdir "$p/logs";      # the default access_log of an upstream build
 mkdir "$p/demo";
 mkdir "$p/demo/logs";
 
@@ -47,14 +48,16 @@ sub point {
     # commented-out directives are shown enabled too
     $text =~ s{^(\s*)# (fcfh_amt_credentials\s)}{$1$2}m;
     $text = "user root root;\n$text" if $> == 0 && $text !~ /^user\s/m;
-    return "error_log $p/nginx-t.err info;\npid $p/nginx-t.pid;\n$text";
+    return "error_log $p/nginx-t.err info;\n$text";
 }
 
 sub nginx_t_file {
     my ($conf, $prefix) = @_;
+    my $own_pid = $t->read_file($conf) =~ /^pid\s/m;
     my $cmd = join ' ', map { FcfhTest::shell_quote($_) }
         $FcfhTest::NGINX, '-t', '-p', "$prefix/", '-c', $conf,
-        '-e', "$p/nginx-t.err";
+        '-e', "$p/nginx-t.err",
+        $own_pid ? () : ('-g', "pid $p/nginx-t.pid;");
     my $out = qx{$cmd 2>&1};
     return ($out, $? >> 8);
 }
