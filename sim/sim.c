@@ -546,7 +546,7 @@ sim_dev_connect(sim_dev_t *dev)
     timer_set(dev, SIM_HANDSHAKE_TIMEOUT);
 
     /* until the gateway's KEEPALIVE_OPTIONS_REQUEST, which may come early */
-    dev->ka_interval = SIM_DEFAULT_KEEPALIVE;
+    dev->ka_interval = sim_conf.keepalive;
 
     if (connect(fd, (struct sockaddr *) &peer_addr, peer_len) == -1
         && errno != EINPROGRESS)
@@ -1483,6 +1483,8 @@ sim_usage(FILE *f)
 "  --amt-password PASS     digest password (P@ssw0rd)\n"
 "  --amt-clock-offset S    the AMT clock runs S seconds ahead (0)\n"
 "  --split                 send every APF message one byte per TLS record\n"
+"  --keepalive S           keepalive interval until the gateway sets one\n"
+"                          (90, AMT's default; 0 = none)\n"
 "  --tls-only              close each connection once TLS is up, without\n"
 "                          APF (a TLS handshake rate ceiling); no reconnect\n"
 "  --quiet                 no informational output on stderr\n"
@@ -1652,7 +1654,7 @@ sim_options(int argc, char **argv)
         O_CONNECT = 256, O_DEVICES, O_GUID, O_USER, O_PASSWORD, O_CERT,
         O_KEY, O_AUTH, O_CA, O_PORTS, O_FQDN, O_TRIGGER, O_TLS,
         O_RECONNECT, O_DURATION, O_SOURCE, O_STATS, O_AMT_USER,
-        O_AMT_PASSWORD, O_CLOCK_OFFSET, O_TLS_ONLY, O_SPLIT, O_QUIET, O_RATE, O_MAX_PENDING, O_WINDOW,
+        O_AMT_PASSWORD, O_CLOCK_OFFSET, O_TLS_ONLY, O_KEEPALIVE, O_SPLIT, O_QUIET, O_RATE, O_MAX_PENDING, O_WINDOW,
         O_SELFTEST_PORT, O_SELFTEST_SERVICE
     };
 
@@ -1679,6 +1681,7 @@ sim_options(int argc, char **argv)
         { "amt-clock-offset", required_argument, NULL, O_CLOCK_OFFSET },
         { "split", no_argument, NULL, O_SPLIT },
         { "tls-only", no_argument, NULL, O_TLS_ONLY },
+        { "keepalive", required_argument, NULL, O_KEEPALIVE },
         { "quiet", no_argument, NULL, O_QUIET },
         { "verbose", no_argument, NULL, 'v' },
         { "help", no_argument, NULL, 'h' },
@@ -1695,6 +1698,7 @@ sim_options(int argc, char **argv)
     sim_conf.password = "P@ssw0rd";
     sim_conf.fqdn = "dev%d.example.test";
     sim_conf.trigger = 1;
+    sim_conf.keepalive = SIM_DEFAULT_KEEPALIVE;
     sim_conf.reconnect = 1000;
     sim_conf.amt_user = "admin";
     sim_conf.amt_password = "P@ssw0rd";
@@ -1747,6 +1751,9 @@ sim_options(int argc, char **argv)
             break;
         case O_SPLIT: sim_conf.split = 1; break;
         case O_TLS_ONLY: sim_conf.tls_only = 1; break;
+        case O_KEEPALIVE:
+            sim_conf.keepalive = sim_num("--keepalive", optarg, 86400);
+            break;
         case O_QUIET: sim_conf.quiet = 1; break;
         case 'v': sim_conf.verbose = 1; break;
         case O_RATE:

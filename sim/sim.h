@@ -183,6 +183,7 @@ typedef struct {
     long            clock_offset;   /* device clock - real clock, s */
     int             split;
     int             tls_only;
+    uint32_t        keepalive;      /* s, until the gateway sets one */
     int             quiet;
     int             verbose;
     uint32_t        rate;
