@@ -16,6 +16,8 @@
 #include <ngx_crypt.h>
 
 #include <openssl/crypto.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
 
 #include "ngx_fcfh.h"
 #include "ngx_fcfh_htpasswd.h"
@@ -28,6 +30,8 @@ static int ngx_libc_cdecl ngx_fcfh_cred_cmp(const void *one,
     const void *two);
 static ngx_fcfh_cred_t *ngx_fcfh_htpasswd_find(ngx_fcfh_htpasswd_t *h,
     ngx_str_t *user);
+static ngx_int_t ngx_fcfh_htpasswd_seen(ngx_fcfh_htpasswd_t *h,
+    ngx_str_t *password, u_char *mac);
 
 
 /* a valid apr1 hash of a random password: unknown users cost the same */
@@ -224,6 +228,7 @@ ngx_fcfh_htpasswd_parse(ngx_fcfh_htpasswd_t *h, u_char *data, size_t len,
         cred->hash.data[cred->hash.len] = '\0';
 
         ngx_str_null(&cred->guids);
+        cred->seen = NULL;
 
         if (c2) {
             cred->guids.len = end - (c2 + 1);
@@ -311,16 +316,38 @@ ngx_fcfh_htpasswd_find(ngx_fcfh_htpasswd_t *h, ngx_str_t *user)
 
 ngx_int_t
 ngx_fcfh_htpasswd_check(ngx_fcfh_htpasswd_t *h, ngx_str_t *user,
-    ngx_str_t *password, ngx_pool_t *pool, ngx_fcfh_cred_t **cred)
+    ngx_str_t *password, ngx_pool_t *pool, ngx_fcfh_cred_t **cred,
+    ngx_uint_t *cached)
 {
     u_char           *key, *salt, *encrypted;
+    u_char            mac[NGX_FCFH_CRED_SEEN_SIZE];
     size_t            len;
-    ngx_int_t         rc;
+    ngx_int_t         rc, have_mac;
     ngx_fcfh_cred_t  *c;
 
     *cred = NULL;
+    *cached = 0;
 
     c = ngx_fcfh_htpasswd_find(h, user);
+
+    /*
+     * A password that passed before in this process is known by its HMAC
+     * under a key of this process: one HMAC instead of the hash function,
+     * which costs as much as a TLS handshake (apr1) or several (SHA-512
+     * crypt) when a gateway's devices all reconnect at once.  A wrong
+     * password always pays the full hash.
+     */
+
+    have_mac = (ngx_fcfh_htpasswd_seen(h, password, mac) == NGX_OK);
+
+    if (c && c->seen && have_mac
+        && CRYPTO_memcmp(mac, c->seen, NGX_FCFH_CRED_SEEN_SIZE) == 0)
+    {
+        ngx_explicit_memzero(mac, sizeof(mac));
+        *cred = c;
+        *cached = 1;
+        return NGX_OK;
+    }
 
     salt = c ? c->hash.data : ngx_fcfh_dummy_hash;
 
@@ -358,7 +385,49 @@ ngx_fcfh_htpasswd_check(ngx_fcfh_htpasswd_t *h, ngx_str_t *user,
         return NGX_DECLINED;
     }
 
+    if (have_mac) {
+        if (c->seen == NULL) {
+            /* this process's copy of the credentials, from now on */
+            c->seen = ngx_alloc(NGX_FCFH_CRED_SEEN_SIZE, ngx_cycle->log);
+        }
+
+        if (c->seen) {
+            ngx_memcpy(c->seen, mac, NGX_FCFH_CRED_SEEN_SIZE);
+        }
+
+        ngx_explicit_memzero(mac, sizeof(mac));
+    }
+
     *cred = c;
+
+    return NGX_OK;
+}
+
+
+/* HMAC-SHA-256 of a password under this process's key, made on first use */
+
+static ngx_int_t
+ngx_fcfh_htpasswd_seen(ngx_fcfh_htpasswd_t *h, ngx_str_t *password,
+    u_char *mac)
+{
+    unsigned int  len;
+
+    if (h->key_pid != ngx_pid) {
+        if (RAND_bytes(h->key, NGX_FCFH_CRED_SEEN_SIZE) != 1) {
+            return NGX_ERROR;
+        }
+
+        h->key_pid = ngx_pid;
+    }
+
+    len = NGX_FCFH_CRED_SEEN_SIZE;
+
+    if (HMAC(EVP_sha256(), h->key, NGX_FCFH_CRED_SEEN_SIZE, password->data,
+             password->len, mac, &len)
+        == NULL)
+    {
+        return NGX_ERROR;
+    }
 
     return NGX_OK;
 }

@@ -15,16 +15,23 @@
 #define NGX_FCFH_MAX_CRED_LINE       4096
 
 
+/* an HMAC of the last password that passed, this process only */
+#define NGX_FCFH_CRED_SEEN_SIZE      32
+
+
 typedef struct {
     ngx_str_t                        user;
     ngx_str_t                        hash;     /* NUL-terminated */
     ngx_str_t                        guids;    /* third field, or empty */
+    u_char                          *seen;     /* NULL: none yet */
 } ngx_fcfh_cred_t;
 
 
 typedef struct {
     ngx_str_t                        file;
     ngx_array_t                      creds;    /* sorted by user */
+    u_char                           key[NGX_FCFH_CRED_SEEN_SIZE];
+    ngx_pid_t                        key_pid;  /* the process the key is of */
 } ngx_fcfh_htpasswd_t;
 
 
@@ -32,7 +39,8 @@ ngx_fcfh_htpasswd_t *ngx_fcfh_htpasswd_load(ngx_conf_t *cf, ngx_str_t *file);
 ngx_int_t ngx_fcfh_htpasswd_parse(ngx_fcfh_htpasswd_t *h, u_char *data,
     size_t len, ngx_pool_t *pool, ngx_uint_t *line, const char **err);
 ngx_int_t ngx_fcfh_htpasswd_check(ngx_fcfh_htpasswd_t *h, ngx_str_t *user,
-    ngx_str_t *password, ngx_pool_t *pool, ngx_fcfh_cred_t **cred);
+    ngx_str_t *password, ngx_pool_t *pool, ngx_fcfh_cred_t **cred,
+    ngx_uint_t *cached);
 ngx_int_t ngx_fcfh_guid_list_allows(ngx_str_t *list, u_char *guid);
 char *ngx_fcfh_htpasswd_slot(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 

@@ -125,6 +125,7 @@ typedef struct {
     ngx_atomic_t                     relay_errors;
     ngx_atomic_t                     alerts_relayed;  /* udp and tcp */
     ngx_atomic_t                     alerts_refused;
+    ngx_atomic_t                     auth_cache_hits;
     ngx_atomic_t                     events;
     ngx_atomic_t                     events_dropped;  /* readers behind */
     ngx_atomic_t                     webhook_deliveries;

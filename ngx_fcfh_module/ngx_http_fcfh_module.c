@@ -821,12 +821,14 @@ ngx_http_fcfh_api_stats(ngx_http_request_t *r)
     p = ngx_sprintf(p, "},\"bytes_in\":%uA,\"bytes_out\":%uA,"
                     "\"channel_bytes_in\":%uA,\"channel_bytes_out\":%uA,"
                     "\"relay_errors\":%uA,\"alerts_relayed\":%uA,"
-                    "\"alerts_refused\":%uA,\"events\":%uA,"
+                    "\"alerts_refused\":%uA,\"auth_cache_hits\":%uA,"
+                    "\"events\":%uA,"
                     "\"events_dropped\":%uA,\"webhook_deliveries\":%uA,"
                     "\"webhook_failures\":%uA}\n",
                     cn->bytes_in, cn->bytes_out, cn->channel_bytes_in,
                     cn->channel_bytes_out, cn->relay_errors,
-                    cn->alerts_relayed, cn->alerts_refused, cn->events,
+                    cn->alerts_relayed, cn->alerts_refused,
+                    cn->auth_cache_hits, cn->events,
                     cn->events_dropped, cn->webhook_deliveries,
                     cn->webhook_failures);
 
@@ -1021,6 +1023,10 @@ ngx_http_fcfh_metrics_handler(ngx_http_request_t *r)
         "# TYPE fcfh_alerts_total counter\n"
         "fcfh_alerts_total{result=\"relayed\"} %uA\n"
         "fcfh_alerts_total{result=\"refused\"} %uA\n"
+        "# HELP fcfh_auth_cache_hits_total Logins (device or console) "
+        "known from an earlier one, without the password hash.\n"
+        "# TYPE fcfh_auth_cache_hits_total counter\n"
+        "fcfh_auth_cache_hits_total %uA\n"
         "# HELP fcfh_events_total Events published.\n"
         "# TYPE fcfh_events_total counter\n"
         "fcfh_events_total %uA\n"
@@ -1038,7 +1044,8 @@ ngx_http_fcfh_metrics_handler(ngx_http_request_t *r)
         "fcfh_zone_bytes{kind=\"used\"} %uz\n",
         channels, bin, bout, cn->channel_bytes_in, cn->channel_bytes_out,
         cn->relay_errors, cn->alerts_relayed, cn->alerts_refused,
-        cn->events, cn->events_dropped, cn->webhook_deliveries, cn->webhook_failures, size, used);
+        cn->auth_cache_hits, cn->events, cn->events_dropped,
+        cn->webhook_deliveries, cn->webhook_failures, size, used);
 
     return ngx_http_fcfh_send(r, NGX_HTTP_OK,
                               (u_char *) "text/plain; version=0.0.4", body,

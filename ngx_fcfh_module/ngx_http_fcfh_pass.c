@@ -352,6 +352,7 @@ ngx_http_fcfh_pass_check_console(ngx_http_request_t *r,
     ngx_str_t                      user, password;
     u_char                         name[64];
     ngx_int_t                      rc;
+    ngx_uint_t                     cached;
     ngx_table_elt_t               *h, *auth;
     ngx_fcfh_cred_t               *cred;
     ngx_fcfh_proxy_credentials_t   pc;
@@ -375,7 +376,11 @@ ngx_http_fcfh_pass_check_console(ngx_http_request_t *r,
         password.len = pc.password.len;
 
         rc = ngx_fcfh_htpasswd_check(plcf->htpasswd, &user, &password,
-                                     r->pool, &cred);
+                                     r->pool, &cred, &cached);
+
+        if (cached) {
+            ngx_fcfh_count(auth_cache_hits, 1);
+        }
 
         if (rc == NGX_DECLINED) {
             ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,

@@ -671,6 +671,7 @@ ngx_stream_fcfh_proxy_check_user(ngx_stream_fcfh_proxy_ctx_t *ctx,
     u_char             text[64];
     ngx_str_t          u, p;
     ngx_int_t          rc;
+    ngx_uint_t         cached;
     ngx_fcfh_cred_t   *cred;
     ngx_connection_t  *c;
 
@@ -685,7 +686,12 @@ ngx_stream_fcfh_proxy_check_user(ngx_stream_fcfh_proxy_ctx_t *ctx,
     p.data = (u_char *) password;
     p.len = plen;
 
-    rc = ngx_fcfh_htpasswd_check(ctx->conf->htpasswd, &u, &p, c->pool, &cred);
+    rc = ngx_fcfh_htpasswd_check(ctx->conf->htpasswd, &u, &p, c->pool, &cred,
+                                 &cached);
+
+    if (cached) {
+        ngx_fcfh_count(auth_cache_hits, 1);
+    }
 
     if (rc == NGX_DECLINED) {
         ngx_log_error(NGX_LOG_INFO, c->log, 0,

@@ -775,6 +775,7 @@ ngx_stream_fcfh_tunnel_identify(ngx_stream_fcfh_tunnel_t *t,
 {
     ngx_str_t                verify, identity, user, password;
     ngx_int_t                rc;
+    ngx_uint_t               cached;
     ngx_fcfh_cred_t         *cred;
     ngx_connection_t        *c;
     ngx_stream_session_t    *s;
@@ -832,7 +833,11 @@ ngx_stream_fcfh_tunnel_identify(ngx_stream_fcfh_tunnel_t *t,
     password.len = ua->password.len;
 
     rc = ngx_fcfh_htpasswd_check(t->conf->htpasswd, &user, &password,
-                                 c->pool, &cred);
+                                 c->pool, &cred, &cached);
+
+    if (cached) {
+        ngx_fcfh_count(auth_cache_hits, 1);
+    }
 
     if (rc == NGX_ERROR) {
         ngx_stream_fcfh_tunnel_close(t, NGX_STREAM_INTERNAL_SERVER_ERROR);

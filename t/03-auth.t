@@ -37,7 +37,8 @@ my $stream = <<'S';
         fcfh_handshake_timeout 5s;
     }
 S
-$t->write_config(std_config(auth => '%%PREFIX%%/devices.htpasswd', stream => $stream));
+$t->write_config(std_config(auth => '%%PREFIX%%/devices.htpasswd', stream => $stream,
+    http => 'server { listen 127.0.0.1:%%PORT_4%%; location = /metrics { fcfh_metrics; } }'));
 $t->run;
 my ($pw, $mtls, $sport) = ($t->port(1), $t->port(3), $t->port(2));
 
@@ -144,6 +145,27 @@ for my $case ([rogue => { cert => "$C/rogue.crt", key => "$C/rogue.key" }],
 $c->close;
 $c2->close;
 
+# --- verification cache -----------------------------------------------------
+# A password that passed is known afterwards by its HMAC under a key of
+# the worker: no hash function for the next login with it. A wrong
+# password always pays the hash and is never a hit.
+
+sub cache_hits {
+    my (undef, undef, $b) = http_request($t->port(4), 'GET', '/metrics');
+    return $b && $b =~ /^fcfh_auth_cache_hits_total (\d+)$/m ? $1 : -1;
+}
+
+my $h0 = cache_hits();
+for my $i (1 .. 3) {
+    ($c, $got) = attempt($pw, guid(), 'admin', 'P@ssw0rd');
+    ok($c && $c->{established}, "login $i of the same user");
+    $c->close if $c;
+}
+my $h1 = cache_hits();
+cmp_ok($h1 - $h0, '>=', 2, 'the later logins were known without the hash');
+refused('wrong password after good ones', 15, $pw, guid(), 'admin', 'P@ssw0rX');
+is(cache_hits(), $h1, 'a wrong password is no cache hit');
+
 # --- htpasswd reload -------------------------------------------------------
 
 my $hash = `openssl passwd -apr1 'N3w-pass'`;
@@ -155,7 +177,10 @@ ok($t->reload, 'reload after htpasswd change');
 ($c, $got) = attempt($pw, guid(), 'admin', 'N3w-pass');
 ok($c->{established}, 'new password works after reload') or diag(explain $got);
 $c->close;
-refused('old password after reload', 15, $pw, guid(), 'admin', 'P@ssw0rd');
+my $h2 = cache_hits();
+refused('old password after reload (its cached success is gone)', 15, $pw,
+        guid(), 'admin', 'P@ssw0rd');
+is(cache_hits(), $h2, '... and it was no cache hit');
 ($c, $got) = attempt($pw, '00000000-0000-4000-8000-000000000002', 'dev2', 'dev2-secret');
 ok($c->{established}, 'other users unaffected by the reload');
 $c->close;

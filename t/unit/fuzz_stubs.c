@@ -18,6 +18,7 @@
 
 
 volatile ngx_cycle_t  *ngx_cycle;
+ngx_pid_t              ngx_pid;
 
 
 void
