@@ -153,7 +153,7 @@ fuzz: $(FUZZ_BINS)
 	        $(FUZZ_DIR)/corpus/$$t $(TOP)/t/fuzz/$$t \
 	        > $(FUZZ_DIR)/$$t.log 2>&1 \
 	        || { tail -30 $(FUZZ_DIR)/$$t.log; exit 1; }; \
-	    grep -E '^#[0-9]+ +DONE|stat::number_of_executed_units' \
+	    grep -E '^#[0-9]+[[:space:]]+DONE|stat::number_of_executed_units' \
 	        $(FUZZ_DIR)/$$t.log; \
 	done
 
