@@ -148,7 +148,7 @@ $(FUZZ_DIR)/fuzz_%: $(TOP)/t/unit/fuzz_%.c $$(FUZZ_SRCS_$$*) \
 fuzz: $(FUZZ_BINS)
 	@for t in $(FUZZ_TARGETS); do \
 	    echo "== fuzz_$$t: $(FUZZ_TIME) s"; \
-	    $(FUZZ_DIR)/fuzz_$$t -max_total_time=$(FUZZ_TIME) \
+	    $(FUZZ_DIR)/fuzz_$$t -max_total_time=$(FUZZ_TIME) -max_len=8192 \
 	        -print_final_stats=1 -artifact_prefix=$(FUZZ_DIR)/ \
 	        $(FUZZ_DIR)/corpus/$$t $(TOP)/t/fuzz/$$t \
 	        > $(FUZZ_DIR)/$$t.log 2>&1 \
