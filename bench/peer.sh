@@ -60,17 +60,37 @@ EOF
 (cd "$mc" && node node_modules/meshcentral --createaccount admin \
     --pass 'Admin-123!' --email a@b.invalid --adminaccount > create.log 2>&1)
 
+# listening on both its ports and alive, or it is started again (a port
+# of the previous run may still be held for a moment)
 mc_start() {
-    (cd "$mc" && exec node node_modules/meshcentral > mc.log 2>&1) &
-    mcpid=$!
+    local try i
+    for try in 1 2 3 4 5; do
+        (cd "$mc" && exec node node_modules/meshcentral > mc.log 2>&1) &
+        mcpid=$!
+        for i in $(seq 1 120); do
+            kill -0 "$mcpid" 2>/dev/null || break
+            if grep -q "HTTPS server running" "$mc/mc.log" 2>/dev/null \
+               && grep -q "Intel(R) AMT server running" "$mc/mc.log"
+            then
+                return
+            fi
+            sleep 0.5
+        done
+        mc_stop
+        sleep 5
+    done
+    echo "MeshCentral did not start: $(tail -2 "$mc/mc.log")" >&2; exit 1
+}
+mc_stop() {
+    kill "$mcpid" 2>/dev/null || true
+    wait "$mcpid" 2>/dev/null || true
+    # until its ports are free again
     local i
-    for i in $(seq 1 120); do
-        grep -q "Intel(R) AMT server running" "$mc/mc.log" 2>/dev/null && return
+    for i in $(seq 1 60); do
+        ss -ltn | grep -qE ":($mcport|$mcweb) " || return 0
         sleep 0.5
     done
-    echo "MeshCentral did not start" >&2; exit 1
 }
-mc_stop() { kill "$mcpid" 2>/dev/null || true; wait "$mcpid" 2>/dev/null || true; }
 
 mc_start
 mesh=$(cd "$mc" && node node_modules/meshcentral/meshctrl.js adddevicegroup \
