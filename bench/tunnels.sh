@@ -21,15 +21,17 @@
 #
 # usage: bench/tunnels.sh [-n N] [-t HOLD_S] [-k KEEPALIVE_S] [-r RUNS]
 #                         [-w WORKERS] [-c rsa|ecdsa] [-R RATE] [-s SIMS]
+#                         [-x 'more directives for the device server;']
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
-N=10000 HOLD=60 KA=30 RUNS=3 WORKERS=2 CERT=rsa RATE=5000 SIMS=0
-while getopts n:t:k:r:w:c:R:s: o; do
+N=10000 HOLD=60 KA=30 RUNS=3 WORKERS=2 CERT=rsa RATE=5000 SIMS=0 EXTRA=
+while getopts n:t:k:r:w:c:R:s:x: o; do
     case $o in
         n) N=$OPTARG ;; t) HOLD=$OPTARG ;; k) KA=$OPTARG ;;
         r) RUNS=$OPTARG ;; w) WORKERS=$OPTARG ;; c) CERT=$OPTARG ;;
-        R) RATE=$OPTARG ;; s) SIMS=$OPTARG ;; *) exit 2 ;;
+        R) RATE=$OPTARG ;; s) SIMS=$OPTARG ;; x) EXTRA=$OPTARG ;;
+        *) exit 2 ;;
     esac
 done
 
@@ -80,6 +82,7 @@ stream {
         fcfh_keepalive ${KA}s;
         fcfh_idle_timeout $((KA * 3))s;
         fcfh_handshake_timeout 60s;
+        $EXTRA
     }
 }
 http {
@@ -106,6 +109,7 @@ stream {
         ssl_certificate $certs/$key.crt;
         ssl_certificate_key $certs/$key.key;
         ssl_protocols TLSv1.2 TLSv1.3;
+        $(printf '%s' "$EXTRA" | grep -o 'ssl_[a-z_]* [^;]*;' || true)
         return "";
     }
 }
@@ -192,6 +196,6 @@ done
 
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 field() { printf '%s\n' "${results[@]}" | sed -n "s/.*$1=\([0-9.]*\).*/\1/p" | median; }
-echo "median: tls_ceiling=$(field tls_ceiling)/s setup_rate=$(field setup_rate)/s ratio=$(field ratio) rss_per_tunnel=$(field rss_per_tunnel)KiB growth_per_tunnel=$(field growth_per_tunnel)KiB keepalive_cpu=$(field keepalive_cpu)% (N=$N hold=${HOLD}s keepalive=${KA}s workers=$WORKERS sims=$SIMS cert=$CERT)"
+echo "median: tls_ceiling=$(field tls_ceiling)/s setup_rate=$(field setup_rate)/s ratio=$(field ratio) rss_per_tunnel=$(field rss_per_tunnel)KiB growth_per_tunnel=$(field growth_per_tunnel)KiB keepalive_cpu=$(field keepalive_cpu)% (N=$N hold=${HOLD}s keepalive=${KA}s workers=$WORKERS sims=$SIMS cert=$CERT${EXTRA:+ extra: $EXTRA})"
 grep -E '\[(alert|crit|emerg)\]' "$work/error.log" && echo "errors in $work/error.log" >&2
 rm -rf "$work"
