@@ -598,12 +598,17 @@ ngx_fcfh_relay_close(ngx_connection_t *c)
 
 /* front door side */
 
-size_t
-ngx_fcfh_relay_write_preamble(u_char *buf, ngx_fcfh_relay_target_t *target)
+void
+ngx_fcfh_relay_open_init(ngx_fcfh_relay_open_t *op,
+    ngx_fcfh_relay_target_t *target)
 {
-    u_char     *p;
-    ngx_uint_t  i;
+    u_char      *p, *buf;
+    ngx_uint_t   i;
 
+    op->sent = 0;
+    op->got = 0;
+
+    buf = op->preamble;
     ngx_memzero(buf, NGX_FCFH_RELAY_PREAMBLE_SIZE);
 
     p = ngx_cpymem(buf, NGX_FCFH_RELAY_MAGIC, 4);
@@ -624,8 +629,56 @@ ngx_fcfh_relay_write_preamble(u_char *buf, ngx_fcfh_relay_target_t *target)
     ngx_memcpy(p, target->console.data,
                ngx_min(target->console.len,
                        NGX_FCFH_RELAY_PREAMBLE_SIZE - 36 - 1));
+}
 
-    return NGX_FCFH_RELAY_PREAMBLE_SIZE;
+
+/*
+ * The opening exchange as far as the socket allows: the preamble out,
+ * then the owner's two-byte answer in (op->status: an NGX_FCFH_OPEN_*
+ * result and the device's refusal reason).  NGX_OK: answered; NGX_AGAIN:
+ * again on the next event; NGX_ABORT: the preamble could not be sent;
+ * NGX_DECLINED: the owner closed without answering (it went away);
+ * NGX_ERROR: the event could not be armed.
+ */
+
+ngx_int_t
+ngx_fcfh_relay_open_process(ngx_connection_t *c, ngx_fcfh_relay_open_t *op)
+{
+    ssize_t  n;
+
+    while (op->sent < NGX_FCFH_RELAY_PREAMBLE_SIZE) {
+        n = c->send(c, op->preamble + op->sent,
+                    NGX_FCFH_RELAY_PREAMBLE_SIZE - op->sent);
+
+        if (n == NGX_AGAIN) {
+            return (ngx_handle_write_event(c->write, 0) == NGX_OK)
+                   ? NGX_AGAIN : NGX_ERROR;
+        }
+
+        if (n == NGX_ERROR) {
+            return NGX_ABORT;
+        }
+
+        op->sent += n;
+    }
+
+    while (op->got < NGX_FCFH_RELAY_STATUS_SIZE) {
+        n = c->recv(c, op->status + op->got,
+                    NGX_FCFH_RELAY_STATUS_SIZE - op->got);
+
+        if (n == NGX_AGAIN) {
+            return (ngx_handle_read_event(c->read, 0) == NGX_OK)
+                   ? NGX_AGAIN : NGX_ERROR;
+        }
+
+        if (n == NGX_ERROR || n == 0) {
+            return NGX_DECLINED;
+        }
+
+        op->got += n;
+    }
+
+    return NGX_OK;
 }
 
 

@@ -61,13 +61,24 @@ typedef struct {
 } ngx_fcfh_relay_target_t;
 
 
+/* the opening exchange of a relay connection, front door side */
+typedef struct {
+    u_char                           preamble[NGX_FCFH_RELAY_PREAMBLE_SIZE];
+    u_char                           status[NGX_FCFH_RELAY_STATUS_SIZE];
+    size_t                           sent;
+    size_t                           got;
+} ngx_fcfh_relay_open_t;
+
+
 ngx_int_t ngx_fcfh_relay_init_process(ngx_cycle_t *cycle);
 void ngx_fcfh_relay_exit_process(ngx_cycle_t *cycle);
 ngx_int_t ngx_fcfh_relay_init_module(ngx_cycle_t *cycle);
 void ngx_fcfh_relay_unlink(ngx_cycle_t *cycle, ngx_pid_t pid);
 
-size_t ngx_fcfh_relay_write_preamble(u_char *buf,
+void ngx_fcfh_relay_open_init(ngx_fcfh_relay_open_t *op,
     ngx_fcfh_relay_target_t *target);
+ngx_int_t ngx_fcfh_relay_open_process(ngx_connection_t *c,
+    ngx_fcfh_relay_open_t *op);
 ngx_connection_t *ngx_fcfh_relay_connect(ngx_pid_t pid, ngx_log_t *log,
     ngx_uint_t *result);
 

@@ -104,10 +104,7 @@ typedef struct {
     ngx_http_fcfh_amt_cred_t        *cred;
     ngx_connection_t                *relay;
 
-    u_char                           preamble[NGX_FCFH_RELAY_PREAMBLE_SIZE];
-    u_char                           status[NGX_FCFH_RELAY_STATUS_SIZE];
-    size_t                           sent;
-    size_t                           got;
+    ngx_fcfh_relay_open_t            open;
 
     u_char                          *out;        /* the request */
     size_t                           out_len;
@@ -423,10 +420,8 @@ ngx_http_fcfh_amt_exchange(ngx_http_fcfh_amt_ctx_t *ctx)
     target.console = r->connection->addr_text;
     target.console_port = ngx_inet_get_port(r->connection->sockaddr);
 
-    (void) ngx_fcfh_relay_write_preamble(ctx->preamble, &target);
+    ngx_fcfh_relay_open_init(&ctx->open, &target);
 
-    ctx->sent = 0;
-    ctx->got = 0;
     ctx->out_sent = 0;
     ctx->in_len = 0;
 
@@ -666,48 +661,31 @@ ngx_http_fcfh_amt_process(ngx_event_t *ev)
 
     /* the relay preamble, then the owner's answer to the channel open */
 
-    while (ctx->sent < NGX_FCFH_RELAY_PREAMBLE_SIZE) {
-        n = c->send(c, ctx->preamble + ctx->sent,
-                    NGX_FCFH_RELAY_PREAMBLE_SIZE - ctx->sent);
+    switch (ngx_fcfh_relay_open_process(c, &ctx->open)) {
 
-        if (n == NGX_AGAIN) {
-            goto again;
-        }
+    case NGX_AGAIN:
+        return;
 
-        if (n == NGX_ERROR) {
-            ngx_http_fcfh_amt_fail(ctx, NGX_HTTP_BAD_GATEWAY,
-                                   "tunnel unreachable");
-            return;
-        }
+    case NGX_OK:
+        break;
 
-        ctx->sent += n;
+    case NGX_ERROR:
+        ngx_http_fcfh_amt_fail(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                               "event error");
+        return;
+
+    default: /* NGX_ABORT, NGX_DECLINED */
+        ngx_http_fcfh_amt_fail(ctx, NGX_HTTP_BAD_GATEWAY,
+                               "tunnel unreachable");
+        return;
     }
 
-    while (ctx->got < NGX_FCFH_RELAY_STATUS_SIZE) {
-        n = c->recv(c, ctx->status + ctx->got,
-                    NGX_FCFH_RELAY_STATUS_SIZE - ctx->got);
-
-        if (n == NGX_AGAIN) {
-            goto again;
-        }
-
-        if (n == NGX_ERROR || n == 0) {
-            ngx_http_fcfh_amt_fail(ctx, NGX_HTTP_BAD_GATEWAY,
-                                   "tunnel unreachable");
-            return;
-        }
-
-        ctx->got += n;
-
-        if (ctx->got == NGX_FCFH_RELAY_STATUS_SIZE
-            && ctx->status[0] != NGX_FCFH_OPEN_OK)
-        {
-            ngx_http_fcfh_amt_fail(ctx, NGX_HTTP_BAD_GATEWAY,
-                                   "channel to port 16992 failed: %s",
-                                   ngx_fcfh_open_result_text(
-                                       ctx->status[0]));
-            return;
-        }
+    if (ctx->open.status[0] != NGX_FCFH_OPEN_OK) {
+        ngx_http_fcfh_amt_fail(ctx, NGX_HTTP_BAD_GATEWAY,
+                               "channel to port 16992 failed: %s",
+                               ngx_fcfh_open_result_text(
+                                   ctx->open.status[0]));
+        return;
     }
 
     while (ctx->out_sent < ctx->out_len) {

@@ -55,10 +55,7 @@ typedef struct {
     ngx_fcfh_route_t                 route;
 
     ngx_connection_t                *relay;
-    u_char                           preamble[NGX_FCFH_RELAY_PREAMBLE_SIZE];
-    size_t                           sent;
-    u_char                           status[NGX_FCFH_RELAY_STATUS_SIZE];
-    size_t                           got;
+    ngx_fcfh_relay_open_t            open;
 
     ngx_http_fcfh_pass_cache_t      *cache;
     ngx_http_status_t                http_status;
@@ -458,7 +455,7 @@ ngx_http_fcfh_pass_body_read(ngx_http_request_t *r)
     target.console = r->connection->addr_text;
     target.console_port = ngx_inet_get_port(r->connection->sockaddr);
 
-    (void) ngx_fcfh_relay_write_preamble(ctx->preamble, &target);
+    ngx_fcfh_relay_open_init(&ctx->open, &target);
 
     ctx->relay->data = ctx;
     ctx->relay->read->handler = ngx_http_fcfh_pass_relay_handler;
@@ -491,7 +488,6 @@ ngx_http_fcfh_pass_relay_handler(ngx_event_t *ev)
 static void
 ngx_http_fcfh_pass_relay_process(ngx_event_t *ev)
 {
-    ssize_t                    n;
     ngx_connection_t          *c;
     ngx_http_fcfh_pass_ctx_t  *ctx;
 
@@ -503,51 +499,28 @@ ngx_http_fcfh_pass_relay_process(ngx_event_t *ev)
         return;
     }
 
-    while (ctx->sent < NGX_FCFH_RELAY_PREAMBLE_SIZE) {
-        n = c->send(c, ctx->preamble + ctx->sent,
-                    NGX_FCFH_RELAY_PREAMBLE_SIZE - ctx->sent);
+    switch (ngx_fcfh_relay_open_process(c, &ctx->open)) {
 
-        if (n == NGX_AGAIN) {
-            if (ngx_handle_write_event(c->write, 0) != NGX_OK) {
-                ngx_http_fcfh_pass_relay_result(ctx, NGX_FCFH_OPEN_ERROR);
-            }
+    case NGX_AGAIN:
+        return;
 
-            return;
-        }
+    case NGX_OK:
+        break;
 
-        if (n == NGX_ERROR) {
-            ngx_http_fcfh_pass_relay_result(ctx, NGX_FCFH_OPEN_NO_TUNNEL);
-            return;
-        }
+    case NGX_ERROR:
+        ngx_http_fcfh_pass_relay_result(ctx, NGX_FCFH_OPEN_ERROR);
+        return;
 
-        ctx->sent += n;
-    }
-
-    while (ctx->got < NGX_FCFH_RELAY_STATUS_SIZE) {
-        n = c->recv(c, ctx->status + ctx->got,
-                    NGX_FCFH_RELAY_STATUS_SIZE - ctx->got);
-
-        if (n == NGX_AGAIN) {
-            if (ngx_handle_read_event(c->read, 0) != NGX_OK) {
-                ngx_http_fcfh_pass_relay_result(ctx, NGX_FCFH_OPEN_ERROR);
-            }
-
-            return;
-        }
-
-        if (n == NGX_ERROR || n == 0) {
-            ngx_http_fcfh_pass_relay_result(ctx, NGX_FCFH_OPEN_NO_TUNNEL);
-            return;
-        }
-
-        ctx->got += n;
+    default: /* NGX_ABORT, NGX_DECLINED: the owner is gone */
+        ngx_http_fcfh_pass_relay_result(ctx, NGX_FCFH_OPEN_NO_TUNNEL);
+        return;
     }
 
     if (c->read->timer_set) {
         ngx_del_timer(c->read);
     }
 
-    ngx_http_fcfh_pass_relay_result(ctx, ctx->status[0]);
+    ngx_http_fcfh_pass_relay_result(ctx, ctx->open.status[0]);
 }
 
 

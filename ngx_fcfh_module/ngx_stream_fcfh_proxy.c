@@ -84,10 +84,7 @@ typedef struct {
 
     ngx_fcfh_channel_t              *channel;    /* local tunnel */
     ngx_connection_t                *relay;      /* remote tunnel */
-    u_char                           relay_out[NGX_FCFH_RELAY_PREAMBLE_SIZE];
-    size_t                           relay_sent;
-    u_char                           relay_status[NGX_FCFH_RELAY_STATUS_SIZE];
-    size_t                           relay_got;
+    ngx_fcfh_relay_open_t            relay_open;
 
     ngx_fcfh_proxy_buf_t             down;       /* relay -> console */
     ngx_fcfh_proxy_buf_t             up;         /* console -> relay */
@@ -785,7 +782,7 @@ ngx_stream_fcfh_proxy_route(ngx_stream_fcfh_proxy_ctx_t *ctx,
     target.console = c->addr_text;
     target.console_port = ngx_inet_get_port(c->sockaddr);
 
-    (void) ngx_fcfh_relay_write_preamble(ctx->relay_out, &target);
+    ngx_fcfh_relay_open_init(&ctx->relay_open, &target);
 
     ctx->state = ngx_fcfh_proxy_relay_status;
 
@@ -800,7 +797,6 @@ ngx_stream_fcfh_proxy_route(ngx_stream_fcfh_proxy_ctx_t *ctx,
 static void
 ngx_stream_fcfh_proxy_relay_handler(ngx_event_t *ev)
 {
-    ssize_t                       n;
     ngx_connection_t             *rc;
     ngx_stream_fcfh_proxy_ctx_t  *ctx;
 
@@ -812,57 +808,30 @@ ngx_stream_fcfh_proxy_relay_handler(ngx_event_t *ev)
         return;
     }
 
-    while (ctx->relay_sent < NGX_FCFH_RELAY_PREAMBLE_SIZE) {
-        n = rc->send(rc, ctx->relay_out + ctx->relay_sent,
-                     NGX_FCFH_RELAY_PREAMBLE_SIZE - ctx->relay_sent);
+    switch (ngx_fcfh_relay_open_process(rc, &ctx->relay_open)) {
 
-        if (n == NGX_AGAIN) {
-            if (ngx_handle_write_event(rc->write, 0) != NGX_OK) {
-                goto failed;
-            }
+    case NGX_AGAIN:
+        return;
 
-            return;
-        }
+    case NGX_OK:
+        break;
 
-        if (n == NGX_ERROR) {
-            goto failed;
-        }
+    case NGX_DECLINED:
+        /* the owner died between the lookup and now */
+        ngx_stream_fcfh_proxy_result(ctx, NGX_FCFH_OPEN_NO_TUNNEL, 0);
+        return;
 
-        ctx->relay_sent += n;
-    }
-
-    while (ctx->relay_got < NGX_FCFH_RELAY_STATUS_SIZE) {
-        n = rc->recv(rc, ctx->relay_status + ctx->relay_got,
-                     NGX_FCFH_RELAY_STATUS_SIZE - ctx->relay_got);
-
-        if (n == NGX_AGAIN) {
-            if (ngx_handle_read_event(rc->read, 0) != NGX_OK) {
-                goto failed;
-            }
-
-            return;
-        }
-
-        if (n == NGX_ERROR || n == 0) {
-            /* the owner died between the lookup and now */
-            ngx_stream_fcfh_proxy_result(ctx, NGX_FCFH_OPEN_NO_TUNNEL, 0);
-            return;
-        }
-
-        ctx->relay_got += n;
+    default: /* NGX_ERROR, NGX_ABORT */
+        ngx_stream_fcfh_proxy_result(ctx, NGX_FCFH_OPEN_ERROR, 0);
+        return;
     }
 
     if (rc->read->timer_set) {
         ngx_del_timer(rc->read);
     }
 
-    ngx_stream_fcfh_proxy_result(ctx, ctx->relay_status[0],
-                                 ctx->relay_status[1]);
-    return;
-
-failed:
-
-    ngx_stream_fcfh_proxy_result(ctx, NGX_FCFH_OPEN_ERROR, 0);
+    ngx_stream_fcfh_proxy_result(ctx, ctx->relay_open.status[0],
+                                 ctx->relay_open.status[1]);
 }
 
 
