@@ -957,11 +957,10 @@ ngx_http_fcfh_amt_log_answer(ngx_http_fcfh_amt_ctx_t *ctx, ngx_str_t *body)
     u_char      rec[32];
     uint32_t    ts;
     ngx_str_t   v, *recs, src, dst;
-    ngx_int_t   rv;
     ngx_uint_t  i, n, more;
 
     if (ngx_fcfh_wsman_values(body, "ReturnValue", &v, 1) != 1
-        || (rv = ngx_atoi(v.data, v.len)) != 0)
+        || ngx_atoi(v.data, v.len) != 0)
     {
         ngx_http_fcfh_amt_fail(ctx, NGX_HTTP_BAD_GATEWAY,
                                "%s %s failed on the device (ReturnValue %V)",
