@@ -16,6 +16,7 @@
 
 #include "ngx_fcfh.h"
 #include "ngx_fcfh_registry.h"
+#include "ngx_fcfh_cluster.h"
 
 
 static const char  *ngx_fcfh_close_names[] = {
@@ -101,8 +102,8 @@ ngx_fcfh_json_time(u_char *p, time_t t)
 u_char *
 ngx_fcfh_event_json(u_char *p, ngx_fcfh_event_t *e)
 {
-    char       guid[NGX_FCFH_APF_GUID_TEXT_SIZE];
-    ngx_str_t  s;
+    char        guid[NGX_FCFH_APF_GUID_TEXT_SIZE];
+    ngx_str_t   s, *node;
 
     ngx_fcfh_apf_guid_to_text(e->guid, guid);
 
@@ -115,6 +116,13 @@ ngx_fcfh_event_json(u_char *p, ngx_fcfh_event_t *e)
     s.data = e->fqdn;
     s.len = e->fqdn_len;
     p = ngx_fcfh_json_str(p, &s);
+
+    /* in a cluster: which gateway node saw it */
+    node = ngx_fcfh_cluster_node();
+
+    if (node) {
+        p = ngx_sprintf(p, ",\"node\":\"%V\"", node);
+    }
 
     p = ngx_cpymem(p, ",\"identity\":", sizeof(",\"identity\":") - 1);
     s.data = e->identity;

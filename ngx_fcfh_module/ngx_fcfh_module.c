@@ -16,6 +16,7 @@
 #include "ngx_fcfh.h"
 #include "ngx_fcfh_registry.h"
 #include "ngx_fcfh_relay.h"
+#include "ngx_fcfh_cluster.h"
 
 
 /* how often a worker looks for tunnels another worker replaced */
@@ -273,7 +274,7 @@ ngx_fcfh_init_worker(ngx_cycle_t *cycle)
 
     ngx_add_timer(&fmcf->evict_event, NGX_FCFH_EVICT_POLL);
 
-    return NGX_OK;
+    return ngx_fcfh_cluster_init_process(cycle);
 }
 
 
@@ -289,6 +290,7 @@ ngx_fcfh_exit_process(ngx_cycle_t *cycle)
     }
 
     ngx_fcfh_webhook_abort(fmcf);
+    ngx_fcfh_cluster_exit_process(cycle);
     ngx_fcfh_relay_exit_process(cycle);
     ngx_fcfh_registry_worker_exit(cycle);
 }

@@ -663,16 +663,30 @@ ngx_fcfh_registry_set_evidence(u_char *guid, uint64_t serial)
 ngx_int_t
 ngx_fcfh_registry_close(ngx_str_t *device, ngx_log_t *log)
 {
-    void              *local;
-    ngx_fcfh_link_t   *link;
-    ngx_fcfh_zone_t   *zone;
-    ngx_fcfh_route_t   route;
-    ngx_fcfh_entry_t  *e;
-    ngx_slab_pool_t   *shpool;
+    ngx_fcfh_route_t  route;
 
     if (ngx_fcfh_registry_route(device, &route) != NGX_OK) {
         return NGX_DECLINED;
     }
+
+    return ngx_fcfh_registry_close_guid(route.guid, route.serial, 1);
+}
+
+
+/*
+ * Closes the tunnel of a device by GUID, only the one with that serial
+ * (0: whichever), for the API or because the device moved to another
+ * gateway node (api = 0: closed as replaced).
+ */
+
+ngx_int_t
+ngx_fcfh_registry_close_guid(u_char *guid, uint64_t serial, ngx_uint_t api)
+{
+    void              *local;
+    ngx_fcfh_link_t   *link;
+    ngx_fcfh_zone_t   *zone;
+    ngx_fcfh_entry_t  *e;
+    ngx_slab_pool_t   *shpool;
 
     shpool = ngx_fcfh_registry_pool(&zone);
     if (shpool == NULL) {
@@ -683,17 +697,17 @@ ngx_fcfh_registry_close(ngx_str_t *device, ngx_log_t *log)
 
     ngx_shmtx_lock(&shpool->mutex);
 
-    e = ngx_fcfh_registry_find(&zone->guid_tree, 0, route.guid,
+    e = ngx_fcfh_registry_find(&zone->guid_tree, 0, guid,
                                NGX_FCFH_APF_GUID_SIZE);
 
-    if (e == NULL || e->serial != route.serial) {
+    if (e == NULL || (serial && e->serial != serial)) {
         ngx_shmtx_unlock(&shpool->mutex);
         return NGX_DECLINED;
     }
 
     ngx_fcfh_registry_unindex(zone, e);
     e->evicted = 1;
-    e->close_api = 1;
+    e->close_api = api ? 1 : 0;
 
     if (e->pid == ngx_pid) {
         local = e->tunnel;

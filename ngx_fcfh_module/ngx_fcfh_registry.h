@@ -28,7 +28,7 @@
 #include "ngx_fcfh.h"
 
 
-#define NGX_FCFH_ZONE_LAYOUT         5
+#define NGX_FCFH_ZONE_LAYOUT         6
 #define NGX_FCFH_MAX_WORKERS         256
 
 #define NGX_FCFH_AUTH_PASSWORD       1
@@ -54,7 +54,7 @@ typedef struct {
 #define NGX_FCFH_FAIL_MAX            19
 
 /* console requests, by NGX_FCFH_OPEN_* result */
-#define NGX_FCFH_OPEN_MAX            8
+#define NGX_FCFH_OPEN_MAX            9
 
 
 /* the event ring: the newest NGX_FCFH_EVENTS events, for fcfh_events */
@@ -271,6 +271,8 @@ void ngx_fcfh_registry_set_ports(ngx_fcfh_entry_t *entry, uint16_t *ports,
 ngx_int_t ngx_fcfh_registry_route(ngx_str_t *device, ngx_fcfh_route_t *route);
 ngx_fcfh_link_t *ngx_fcfh_registry_local(u_char *guid, uint64_t serial);
 ngx_int_t ngx_fcfh_registry_close(ngx_str_t *device, ngx_log_t *log);
+ngx_int_t ngx_fcfh_registry_close_guid(u_char *guid, uint64_t serial,
+    ngx_uint_t api);
 void ngx_fcfh_registry_set_evidence(u_char *guid, uint64_t serial);
 ngx_fcfh_counters_t *ngx_fcfh_registry_counters(void);
 ngx_slab_pool_t *ngx_fcfh_registry_shpool(ngx_fcfh_zone_t **zone);

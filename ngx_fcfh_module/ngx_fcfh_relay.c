@@ -764,3 +764,32 @@ ngx_fcfh_relay_connect(ngx_pid_t pid, ngx_log_t *log, ngx_uint_t *result)
 
     return c;
 }
+
+
+/*
+ * Closes the front door's connection to a tunnel's owner: a relay
+ * socket (the caller's pool), or a TLS connection to another node
+ * (ngx_fcfh_cluster.c), which has its own pool.
+ */
+
+void
+ngx_fcfh_relay_close_peer(ngx_connection_t *c)
+{
+    ngx_pool_t  *pool;
+
+    pool = NULL;
+
+#if (NGX_SSL)
+    if (c->ssl) {
+        c->ssl->no_wait_shutdown = 1;
+        (void) ngx_ssl_shutdown(c);
+        pool = c->pool;
+    }
+#endif
+
+    ngx_close_connection(c);
+
+    if (pool) {
+        ngx_destroy_pool(pool);
+    }
+}

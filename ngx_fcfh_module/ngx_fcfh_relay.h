@@ -31,6 +31,9 @@
 #define NGX_FCFH_RELAY_MAGIC         "FCFH"
 #define NGX_FCFH_RELAY_VERSION       1
 #define NGX_FCFH_RELAY_OP_OPEN       1
+/* between nodes only: close a tunnel (API), or it moved to another node */
+#define NGX_FCFH_RELAY_OP_CLOSE      2
+#define NGX_FCFH_RELAY_OP_REPLACED   3
 
 #define NGX_FCFH_RELAY_PREAMBLE_SIZE 96
 #define NGX_FCFH_RELAY_ADDR_SIZE     64
@@ -79,6 +82,7 @@ void ngx_fcfh_relay_open_init(ngx_fcfh_relay_open_t *op,
     ngx_fcfh_relay_target_t *target);
 ngx_int_t ngx_fcfh_relay_open_process(ngx_connection_t *c,
     ngx_fcfh_relay_open_t *op);
+void ngx_fcfh_relay_close_peer(ngx_connection_t *c);
 ngx_connection_t *ngx_fcfh_relay_connect(ngx_pid_t pid, ngx_log_t *log,
     ngx_uint_t *result);
 

@@ -21,6 +21,11 @@ ngx_int_t ngx_http_fcfh_send_json(ngx_http_request_t *r, ngx_uint_t status,
 ngx_int_t ngx_http_fcfh_api_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *text);
 
+/* the cluster-wide API (ngx_http_fcfh_cluster.c) */
+ngx_int_t ngx_http_fcfh_cluster_close(ngx_http_request_t *r,
+    ngx_str_t *device);
+ngx_int_t ngx_http_fcfh_cluster_list(ngx_http_request_t *r);
+
 /* the "amt" close mode (ngx_http_fcfh_amt.c) */
 ngx_int_t ngx_http_fcfh_amt_close(ngx_http_request_t *r, ngx_str_t *device);
 ngx_int_t ngx_http_fcfh_amt_evidence(ngx_http_request_t *r,

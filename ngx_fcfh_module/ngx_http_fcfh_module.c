@@ -18,6 +18,7 @@
 
 #include "ngx_fcfh.h"
 #include "ngx_fcfh_registry.h"
+#include "ngx_fcfh_cluster.h"
 #include "ngx_http_fcfh.h"
 
 
@@ -459,6 +460,16 @@ ngx_http_fcfh_api_handler(ngx_http_request_t *r)
         return ngx_http_fcfh_api_webhooks(r, &device);
     }
 
+    if (path.len == 15 && ngx_strncmp(path.data, "cluster/tunnels", 15) == 0)
+    {
+        if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+            return ngx_http_fcfh_api_error(r, NGX_HTTP_NOT_ALLOWED,
+                                           "use GET");
+        }
+
+        return ngx_http_fcfh_cluster_list(r);
+    }
+
     if (path.len == 7 && ngx_strncmp(path.data, "tunnels", 7) == 0) {
         if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
             return ngx_http_fcfh_api_error(r, NGX_HTTP_NOT_ALLOWED,
@@ -729,6 +740,11 @@ ngx_http_fcfh_api_close(ngx_http_request_t *r, ngx_str_t *device)
 
     rc = ngx_fcfh_registry_close(device, r->connection->log);
 
+    if (rc == NGX_DECLINED && ngx_fcfh_cluster_node()) {
+        /* another node may hold it: that node closes it */
+        return ngx_http_fcfh_cluster_close(r, device);
+    }
+
     if (rc == NGX_DECLINED) {
         return ngx_http_fcfh_api_error(r, NGX_HTTP_NOT_FOUND,
                                        "no such device");
@@ -761,7 +777,7 @@ ngx_http_fcfh_api_close(ngx_http_request_t *r, ngx_str_t *device)
 
 static const char  *ngx_http_fcfh_open_names[] = {
     "ok", "unknown_device", "port_not_registered", "refused", "draining",
-    "timeout", "too_many_channels", "error"
+    "timeout", "too_many_channels", "error", "cluster_unavailable"
 };
 
 

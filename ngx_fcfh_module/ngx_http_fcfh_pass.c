@@ -25,6 +25,7 @@
 #include "ngx_fcfh.h"
 #include "ngx_fcfh_registry.h"
 #include "ngx_fcfh_relay.h"
+#include "ngx_fcfh_cluster.h"
 #include "ngx_fcfh_htpasswd.h"
 #include "ngx_fcfh_proxy_parse.h"
 #include "ngx_stream_fcfh_channel.h"
@@ -56,6 +57,7 @@ typedef struct {
 
     ngx_connection_t                *relay;
     ngx_fcfh_relay_open_t            open;
+    ngx_fcfh_cluster_req_t          *remote;     /* asking another node */
 
     ngx_http_fcfh_pass_cache_t      *cache;
     ngx_http_status_t                http_status;
@@ -64,6 +66,7 @@ typedef struct {
     ngx_str_t                        name;
 
     unsigned                         reused:1;
+    unsigned                         other_node:1;
 } ngx_http_fcfh_pass_ctx_t;
 
 
@@ -73,6 +76,11 @@ static ngx_int_t ngx_http_fcfh_pass_error(ngx_http_request_t *r,
 static ngx_int_t ngx_http_fcfh_pass_check_console(ngx_http_request_t *r,
     ngx_http_fcfh_pass_loc_conf_t *plcf);
 static void ngx_http_fcfh_pass_body_read(ngx_http_request_t *r);
+static void ngx_http_fcfh_pass_remote(ngx_http_request_t *r,
+    ngx_http_fcfh_pass_ctx_t *ctx);
+static void ngx_http_fcfh_pass_remote_opened(void *data, ngx_connection_t *c,
+    ngx_uint_t result, ngx_uint_t reason, ngx_str_t *node);
+static void ngx_http_fcfh_pass_remote_cleanup(void *data);
 static ngx_http_fcfh_pass_cache_t *ngx_http_fcfh_pass_get_cache(
     ngx_http_request_t *r);
 static void ngx_http_fcfh_pass_cache_cleanup(void *data);
@@ -210,7 +218,7 @@ ngx_http_fcfh_pass_handler(ngx_http_request_t *r)
 {
     u_char                         *p, *last, *start;
     ngx_int_t                       rc;
-    ngx_uint_t                      i;
+    ngx_uint_t                      i, by_address;
     ngx_http_fcfh_pass_ctx_t       *ctx;
     ngx_http_fcfh_pass_loc_conf_t  *plcf;
 
@@ -276,10 +284,15 @@ ngx_http_fcfh_pass_handler(ngx_http_request_t *r)
     ctx->host.data = (u_char *) ctx->target.host.text.data;
     ctx->host.len = ctx->target.host.text.len;
 
-    if (ctx->target.host.kind == NGX_FCFH_PROXY_HOST_IPV4
-        || ctx->target.host.kind == NGX_FCFH_PROXY_HOST_IPV6
-        || ngx_fcfh_registry_route(&ctx->host, &ctx->route) != NGX_OK)
-    {
+    by_address = (ctx->target.host.kind == NGX_FCFH_PROXY_HOST_IPV4
+                  || ctx->target.host.kind == NGX_FCFH_PROXY_HOST_IPV6);
+
+    /* no route here, in a cluster: another node may hold the device */
+    ctx->other_node = (!by_address
+                       && ngx_fcfh_registry_route(&ctx->host, &ctx->route)
+                          != NGX_OK);
+
+    if (by_address || (ctx->other_node && ngx_fcfh_cluster_node() == NULL)) {
         ngx_fcfh_count(opens[NGX_FCFH_OPEN_NO_TUNNEL], 1);
 
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
@@ -294,7 +307,7 @@ ngx_http_fcfh_pass_handler(ngx_http_request_t *r)
         }
     }
 
-    if (i == ctx->route.nports) {
+    if (!ctx->other_node && i == ctx->route.nports) {
         ngx_fcfh_count(opens[NGX_FCFH_OPEN_PORT], 1);
         return ngx_http_fcfh_pass_error(r, NGX_HTTP_FORBIDDEN,
                                         "port not registered by the device");
@@ -420,6 +433,11 @@ ngx_http_fcfh_pass_body_read(ngx_http_request_t *r)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_fcfh_pass_module);
 
+    if (ctx->other_node) {
+        ngx_http_fcfh_pass_remote(r, ctx);
+        return;
+    }
+
     cache = ngx_http_fcfh_pass_get_cache(r);
     ctx->cache = cache;
 
@@ -464,6 +482,80 @@ ngx_http_fcfh_pass_body_read(ngx_http_request_t *r)
     ngx_add_timer(ctx->relay->read, NGX_FCFH_RELAY_TIMEOUT + 1000);
 
     ngx_http_fcfh_pass_relay_process(ctx->relay->write);
+}
+
+
+/* through the node that holds the device (no channel kept after) */
+
+static void
+ngx_http_fcfh_pass_remote(ngx_http_request_t *r, ngx_http_fcfh_pass_ctx_t *ctx)
+{
+    ngx_uint_t           result;
+    ngx_pool_cleanup_t  *cln;
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        ngx_http_fcfh_pass_relay_result(ctx, NGX_FCFH_OPEN_ERROR);
+        return;
+    }
+
+    ctx->remote = ngx_fcfh_cluster_open(&ctx->host, NGX_FCFH_RELAY_OP_OPEN,
+                                        ctx->target.port,
+                                        &r->connection->addr_text,
+                                        ngx_inet_get_port(
+                                                  r->connection->sockaddr),
+                                        r->connection->log,
+                                        ngx_http_fcfh_pass_remote_opened,
+                                        ctx, &result);
+
+    if (ctx->remote == NULL) {
+        ngx_http_fcfh_pass_relay_result(ctx, result);
+        return;
+    }
+
+    cln->handler = ngx_http_fcfh_pass_remote_cleanup;
+    cln->data = ctx;
+}
+
+
+static void
+ngx_http_fcfh_pass_remote_opened(void *data, ngx_connection_t *c,
+    ngx_uint_t result, ngx_uint_t reason, ngx_str_t *node)
+{
+    ngx_http_fcfh_pass_ctx_t  *ctx = data;
+
+    ngx_connection_t  *hc;
+
+    ctx->remote = NULL;
+    hc = ctx->request->connection;
+
+    if (c) {
+        c->data = ctx;
+        c->log = hc->log;
+        c->read->log = hc->log;
+        c->write->log = hc->log;
+        ctx->relay = c;
+
+        ngx_log_error(NGX_LOG_INFO, hc->log, 0,
+                      "fcfh: device \"%V\" is on node \"%V\"", &ctx->host,
+                      node);
+    }
+
+    ngx_http_fcfh_pass_relay_result(ctx, result);
+
+    ngx_http_run_posted_requests(hc);
+}
+
+
+static void
+ngx_http_fcfh_pass_remote_cleanup(void *data)
+{
+    ngx_http_fcfh_pass_ctx_t  *ctx = data;
+
+    if (ctx->remote) {
+        ngx_fcfh_cluster_cancel(ctx->remote);
+        ctx->remote = NULL;
+    }
 }
 
 
@@ -542,7 +634,7 @@ ngx_http_fcfh_pass_relay_result(ngx_http_fcfh_pass_ctx_t *ctx,
     }
 
     if (ctx->relay) {
-        ngx_close_connection(ctx->relay);
+        ngx_fcfh_relay_close_peer(ctx->relay);
         ctx->relay = NULL;
     }
 
@@ -566,6 +658,7 @@ ngx_http_fcfh_pass_relay_result(ngx_http_fcfh_pass_ctx_t *ctx,
 
     case NGX_FCFH_OPEN_DRAINING:
     case NGX_FCFH_OPEN_LIMIT:
+    case NGX_FCFH_OPEN_UNAVAILABLE:
         status = NGX_HTTP_SERVICE_UNAVAILABLE;
         break;
 
@@ -675,7 +768,8 @@ ngx_http_fcfh_pass_peer_free(ngx_peer_connection_t *pc, void *data,
     c = pc->connection;
     cache = ctx->cache;
 
-    if (c == NULL || cache == NULL || (state & NGX_PEER_FAILED)
+    if (c == NULL || cache == NULL || ctx->other_node
+        || (state & NGX_PEER_FAILED)
         || !u->keepalive || c->read->eof || c->read->error
         || c->read->timedout || c->write->error || c->write->timedout
         || ctx->request->connection->error)
@@ -1276,7 +1370,7 @@ ngx_http_fcfh_pass_finalize_request(ngx_http_request_t *r, ngx_int_t rc)
     ctx = ngx_http_get_module_ctx(r, ngx_http_fcfh_pass_module);
 
     if (ctx && ctx->relay) {
-        ngx_close_connection(ctx->relay);
+        ngx_fcfh_relay_close_peer(ctx->relay);
         ctx->relay = NULL;
     }
 }

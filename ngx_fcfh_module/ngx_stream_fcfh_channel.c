@@ -68,7 +68,8 @@ static const char  *ngx_fcfh_open_results[] = {
     "tunnel is draining",
     "device did not answer in time",
     "too many channels",
-    "internal error"
+    "internal error",
+    "cluster directory or owner node unavailable"
 };
 
 

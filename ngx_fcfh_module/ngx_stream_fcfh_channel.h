@@ -50,6 +50,7 @@
 #define NGX_FCFH_OPEN_TIMEOUT        5
 #define NGX_FCFH_OPEN_LIMIT          6   /* too many channels */
 #define NGX_FCFH_OPEN_ERROR          7
+#define NGX_FCFH_OPEN_UNAVAILABLE    8   /* cluster: no directory or node */
 
 
 typedef struct ngx_fcfh_channel_s  ngx_fcfh_channel_t;

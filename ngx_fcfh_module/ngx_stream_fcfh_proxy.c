@@ -11,7 +11,13 @@
  * registered; the console's success reply goes out only once the device
  * confirmed the channel.  Then the console's bytes are the channel's:
  * attached to the tunnel directly when this worker owns it, else spliced
- * through the owner worker's relay socket.
+ * through the owner worker's relay socket.  A device held by another
+ * gateway node is reached through that node (ngx_fcfh_cluster.c).
+ *
+ * The same state machine serves "fcfh_cluster_relay": the other nodes'
+ * side of that path, over mutual TLS.  There the request is the relay
+ * preamble and the answer its two status bytes; the device must be on
+ * this node (never a second hop, so requests cannot loop).
  */
 
 
@@ -22,6 +28,7 @@
 #include "ngx_fcfh.h"
 #include "ngx_fcfh_registry.h"
 #include "ngx_fcfh_relay.h"
+#include "ngx_fcfh_cluster.h"
 #include "ngx_fcfh_htpasswd.h"
 #include "ngx_fcfh_proxy_parse.h"
 #include "ngx_stream_fcfh_tunnel.h"
@@ -34,6 +41,7 @@
 
 typedef struct {
     ngx_flag_t                       enabled;
+    ngx_flag_t                       cluster;    /* fcfh_cluster_relay */
     ngx_fcfh_htpasswd_t             *htpasswd;
     ngx_array_t                     *ports;      /* of ngx_uint_t */
     ngx_msec_t                       timeout;
@@ -82,6 +90,14 @@ typedef struct {
     ngx_uint_t                       port;
     ngx_fcfh_route_t                 route;
 
+    /* for the owner's logs: the console, or the one another node had */
+    ngx_str_t                        console;
+    ngx_uint_t                       console_port;
+    u_char                           console_data[NGX_FCFH_RELAY_ADDR_SIZE];
+    u_char                           guid_text[NGX_FCFH_APF_GUID_TEXT_SIZE];
+
+    ngx_fcfh_cluster_req_t          *remote;     /* asking another node */
+
     ngx_fcfh_channel_t              *channel;    /* local tunnel */
     ngx_connection_t                *relay;      /* remote tunnel */
     ngx_fcfh_relay_open_t            relay_open;
@@ -105,8 +121,15 @@ static ngx_int_t ngx_stream_fcfh_proxy_http(ngx_stream_fcfh_proxy_ctx_t *ctx);
 static ngx_int_t ngx_stream_fcfh_proxy_check_user(
     ngx_stream_fcfh_proxy_ctx_t *ctx, const uint8_t *user, size_t ulen,
     const uint8_t *password, size_t plen);
+static ngx_uint_t ngx_stream_fcfh_proxy_peer_verified(ngx_connection_t *c);
+static ngx_int_t ngx_stream_fcfh_proxy_preamble(
+    ngx_stream_fcfh_proxy_ctx_t *ctx);
 static void ngx_stream_fcfh_proxy_route(ngx_stream_fcfh_proxy_ctx_t *ctx,
     ngx_fcfh_proxy_host_t *host);
+static void ngx_stream_fcfh_proxy_remote(ngx_stream_fcfh_proxy_ctx_t *ctx);
+static void ngx_stream_fcfh_proxy_remote_opened(void *data,
+    ngx_connection_t *rc, ngx_uint_t result, ngx_uint_t reason,
+    ngx_str_t *node);
 static void ngx_stream_fcfh_proxy_opened(ngx_fcfh_channel_t *ch,
     ngx_uint_t result, ngx_uint_t reason);
 static void ngx_stream_fcfh_proxy_done(ngx_fcfh_channel_t *ch);
@@ -132,6 +155,8 @@ static char *ngx_stream_fcfh_proxy_merge_srv_conf(ngx_conf_t *cf,
     void *parent, void *child);
 static char *ngx_stream_fcfh_proxy(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_stream_fcfh_cluster_relay(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 
 
 static ngx_command_t  ngx_stream_fcfh_proxy_commands[] = {
@@ -139,6 +164,13 @@ static ngx_command_t  ngx_stream_fcfh_proxy_commands[] = {
     { ngx_string("fcfh_proxy"),
       NGX_STREAM_SRV_CONF|NGX_CONF_NOARGS,
       ngx_stream_fcfh_proxy,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("fcfh_cluster_relay"),
+      NGX_STREAM_SRV_CONF|NGX_CONF_NOARGS,
+      ngx_stream_fcfh_cluster_relay,
       NGX_STREAM_SRV_CONF_OFFSET,
       0,
       NULL },
@@ -236,6 +268,9 @@ ngx_stream_fcfh_proxy_handler(ngx_stream_session_t *s)
     ngx_stream_set_ctx(s, ctx, ngx_stream_fcfh_proxy_module);
 
     s->log_handler = ngx_stream_fcfh_proxy_log_error;
+
+    ctx->console = c->addr_text;
+    ctx->console_port = ngx_inet_get_port(c->sockaddr);
 
     c->read->handler = ngx_stream_fcfh_proxy_read_handler;
     c->write->handler = ngx_stream_fcfh_proxy_write_handler;
@@ -352,6 +387,10 @@ ngx_stream_fcfh_proxy_parse(ngx_stream_fcfh_proxy_ctx_t *ctx)
 
     if (ctx->in_len == 0) {
         return NGX_AGAIN;
+    }
+
+    if (ctx->conf->cluster) {
+        return ngx_stream_fcfh_proxy_preamble(ctx);
     }
 
     if (ctx->state == ngx_fcfh_proxy_first) {
@@ -722,10 +761,20 @@ ngx_stream_fcfh_proxy_route(ngx_stream_fcfh_proxy_ctx_t *ctx,
         return;
     }
 
-    if (host->kind == NGX_FCFH_PROXY_HOST_INVALID
-        || ngx_fcfh_registry_route(&ctx->target, &ctx->route) != NGX_OK)
-    {
+    if (host && host->kind == NGX_FCFH_PROXY_HOST_INVALID) {
         ngx_stream_fcfh_proxy_result(ctx, NGX_FCFH_OPEN_NO_TUNNEL, 0);
+        return;
+    }
+
+    if (ngx_fcfh_registry_route(&ctx->target, &ctx->route) != NGX_OK) {
+
+        if (ctx->conf->cluster) {
+            /* asked by another node: here or nowhere */
+            ngx_stream_fcfh_proxy_result(ctx, NGX_FCFH_OPEN_NO_TUNNEL, 0);
+            return;
+        }
+
+        ngx_stream_fcfh_proxy_remote(ctx);
         return;
     }
 
@@ -748,8 +797,8 @@ ngx_stream_fcfh_proxy_route(ngx_stream_fcfh_proxy_ctx_t *ctx,
     }
 
     if (ctx->route.local) {
-        rc = ngx_fcfh_channel_open(ctx->route.local, ctx->port, &c->addr_text,
-                                   ngx_inet_get_port(c->sockaddr), c,
+        rc = ngx_fcfh_channel_open(ctx->route.local, ctx->port, &ctx->console,
+                                   ctx->console_port, c,
                                    ngx_stream_fcfh_proxy_opened,
                                    ngx_stream_fcfh_proxy_done, ctx,
                                    &ctx->channel);
@@ -779,8 +828,8 @@ ngx_stream_fcfh_proxy_route(ngx_stream_fcfh_proxy_ctx_t *ctx,
     ngx_memcpy(target.guid, ctx->route.guid, NGX_FCFH_APF_GUID_SIZE);
     target.serial = ctx->route.serial;
     target.port = ctx->port;
-    target.console = c->addr_text;
-    target.console_port = ngx_inet_get_port(c->sockaddr);
+    target.console = ctx->console;
+    target.console_port = ctx->console_port;
 
     ngx_fcfh_relay_open_init(&ctx->relay_open, &target);
 
@@ -789,6 +838,176 @@ ngx_stream_fcfh_proxy_route(ngx_stream_fcfh_proxy_ctx_t *ctx,
     ngx_add_timer(rc_conn->read, NGX_FCFH_RELAY_TIMEOUT + 1000);
 
     ngx_stream_fcfh_proxy_relay_handler(rc_conn->write);
+}
+
+
+/* not on this node: the cluster directory may know where it is */
+
+static void
+ngx_stream_fcfh_proxy_remote(ngx_stream_fcfh_proxy_ctx_t *ctx)
+{
+    ngx_uint_t         result;
+    ngx_connection_t  *c;
+
+    c = ctx->session->connection;
+
+    ctx->state = ngx_fcfh_proxy_opening;
+
+    if (c->read->timer_set) {
+        ngx_del_timer(c->read);
+    }
+
+    ctx->remote = ngx_fcfh_cluster_open(&ctx->target, NGX_FCFH_RELAY_OP_OPEN,
+                                        ctx->port, &ctx->console,
+                                        ctx->console_port, c->log,
+                                        ngx_stream_fcfh_proxy_remote_opened,
+                                        ctx, &result);
+
+    if (ctx->remote == NULL) {
+        ngx_stream_fcfh_proxy_result(ctx, result, 0);
+    }
+}
+
+
+static void
+ngx_stream_fcfh_proxy_remote_opened(void *data, ngx_connection_t *rc,
+    ngx_uint_t result, ngx_uint_t reason, ngx_str_t *node)
+{
+    ngx_stream_fcfh_proxy_ctx_t  *ctx = data;
+
+    ngx_connection_t  *c;
+
+    c = ctx->session->connection;
+    ctx->remote = NULL;
+
+    if (rc) {
+        ctx->relay = rc;
+        rc->data = ctx;
+        rc->log = c->log;
+        rc->read->log = c->log;
+        rc->write->log = c->log;
+
+        ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                      "device %V is on node \"%V\"", &ctx->target, node);
+    }
+
+    ngx_stream_fcfh_proxy_result(ctx, result, reason);
+}
+
+
+static ngx_uint_t
+ngx_stream_fcfh_proxy_peer_verified(ngx_connection_t *c)
+{
+#if (NGX_STREAM_SSL)
+    X509  *cert;
+
+    if (c->ssl == NULL
+        || SSL_get_verify_result(c->ssl->connection) != X509_V_OK)
+    {
+        return 0;
+    }
+
+    cert = SSL_get_peer_certificate(c->ssl->connection);
+
+    if (cert == NULL) {
+        return 0;
+    }
+
+    X509_free(cert);
+
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+
+/*
+ * fcfh_cluster_relay: another node's request, the relay preamble.
+ * Only a peer with a certificate of the cluster's authority gets here
+ * (ssl_verify_client on); checked again, so that a server block
+ * without it cannot become an open door.
+ */
+
+static ngx_int_t
+ngx_stream_fcfh_proxy_preamble(ngx_stream_fcfh_proxy_ctx_t *ctx)
+{
+    u_char            *p;
+    uint64_t           serial;
+    ngx_int_t          rc;
+    ngx_uint_t         i, op;
+    ngx_connection_t  *c;
+
+    c = ctx->session->connection;
+
+    if (!ngx_stream_fcfh_proxy_peer_verified(c)) {
+        ngx_log_error(NGX_LOG_ERR, c->log, 0,
+                      "fcfh_cluster_relay: peer without a verified client "
+                      "certificate refused (needs \"ssl_verify_client on\")");
+        ngx_stream_fcfh_proxy_finalize(ctx, NGX_STREAM_FORBIDDEN);
+        return NGX_OK;
+    }
+
+    if (ctx->in_len < NGX_FCFH_RELAY_PREAMBLE_SIZE) {
+        return NGX_AGAIN;
+    }
+
+    p = ctx->in;
+    op = p[5];
+
+    if (ngx_memcmp(p, NGX_FCFH_RELAY_MAGIC, 4) != 0
+        || p[4] != NGX_FCFH_RELAY_VERSION
+        || (op != NGX_FCFH_RELAY_OP_OPEN && op != NGX_FCFH_RELAY_OP_CLOSE
+            && op != NGX_FCFH_RELAY_OP_REPLACED))
+    {
+        ngx_log_error(NGX_LOG_ERR, c->log, 0,
+                      "fcfh_cluster_relay: invalid preamble");
+        ngx_stream_fcfh_proxy_finalize(ctx, NGX_STREAM_BAD_REQUEST);
+        return NGX_OK;
+    }
+
+    ctx->port = (p[6] << 8) | p[7];
+
+    ngx_fcfh_apf_guid_to_text(p + 8, (char *) ctx->guid_text);
+    ctx->target.data = ctx->guid_text;
+    ctx->target.len = NGX_FCFH_APF_GUID_TEXT_SIZE;
+
+    serial = 0;
+
+    for (i = 24; i < 32; i++) {
+        serial = (serial << 8) | p[i];
+    }
+
+    ctx->console_port = (p[32] << 8) | p[33];
+    ctx->console.len = ngx_strnlen(p + 36, NGX_FCFH_RELAY_PREAMBLE_SIZE - 36);
+    ctx->console.len = ngx_min(ctx->console.len, sizeof(ctx->console_data));
+    ngx_memcpy(ctx->console_data, p + 36, ctx->console.len);
+    ctx->console.data = ctx->console_data;
+
+    ngx_stream_fcfh_proxy_consume(ctx, NGX_FCFH_RELAY_PREAMBLE_SIZE);
+
+    if (op == NGX_FCFH_RELAY_OP_OPEN) {
+        ngx_stream_fcfh_proxy_route(ctx, NULL);
+        return NGX_OK;
+    }
+
+    /* close: a console of another node asked, or the device moved */
+
+    rc = ngx_fcfh_registry_close_guid(p + 8, serial,
+                                      op == NGX_FCFH_RELAY_OP_CLOSE);
+
+    ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                  "tunnel of device %V %s at the request of another node",
+                  &ctx->target,
+                  rc != NGX_OK ? "not found for closing"
+                  : op == NGX_FCFH_RELAY_OP_CLOSE ? "closed"
+                  : "closed, it connected to another node");
+
+    ctx->out[0] = (rc == NGX_OK) ? NGX_FCFH_OPEN_OK : NGX_FCFH_OPEN_NO_TUNNEL;
+    ctx->out[1] = 0;
+    ngx_stream_fcfh_proxy_reply(ctx, ctx->out, 2, 1);
+
+    return NGX_OK;
 }
 
 
@@ -876,6 +1095,29 @@ ngx_stream_fcfh_proxy_result(ngx_stream_fcfh_proxy_ctx_t *ctx,
 
     ngx_fcfh_count(opens[ngx_min(result, NGX_FCFH_OPEN_MAX - 1)], 1);
 
+    if (ctx->conf->cluster) {
+        if (result != NGX_FCFH_OPEN_OK) {
+            ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                          "request of another node for %V:%ui refused: "
+                          "%s (%ui)", &ctx->target, ctx->port,
+                          ngx_fcfh_open_result_text(result), reason);
+
+            if (ctx->channel) {
+                ngx_fcfh_channel_abort(ctx->channel);
+                ctx->channel = NULL;
+            }
+
+        } else {
+            ctx->state = ngx_fcfh_proxy_replying;
+        }
+
+        ctx->out[0] = (u_char) result;
+        ctx->out[1] = (u_char) reason;
+        ngx_stream_fcfh_proxy_reply(ctx, ctx->out, 2,
+                                    result != NGX_FCFH_OPEN_OK);
+        return;
+    }
+
     if (result == NGX_FCFH_OPEN_OK) {
         ngx_log_error(NGX_LOG_INFO, c->log, 0, "channel to %V:%ui open",
                       &ctx->target, ctx->port);
@@ -935,6 +1177,13 @@ ngx_stream_fcfh_proxy_result(ngx_stream_fcfh_proxy_ctx_t *ctx,
     case NGX_FCFH_OPEN_LIMIT:
         ngx_stream_fcfh_proxy_fail(ctx, NGX_FCFH_PROXY_SOCKS5_FAILURE,
                                    503, "too many channels to the device");
+        return;
+
+    case NGX_FCFH_OPEN_UNAVAILABLE:
+        ngx_stream_fcfh_proxy_fail(ctx,
+                                   NGX_FCFH_PROXY_SOCKS5_NET_UNREACHABLE,
+                                   503, "cluster directory or owner node "
+                                   "unavailable");
         return;
 
     default:
@@ -1272,8 +1521,13 @@ ngx_stream_fcfh_proxy_finalize(ngx_stream_fcfh_proxy_ctx_t *ctx,
         ctx->channel = NULL;
     }
 
+    if (ctx->remote) {
+        ngx_fcfh_cluster_cancel(ctx->remote);
+        ctx->remote = NULL;
+    }
+
     if (ctx->relay) {
-        ngx_close_connection(ctx->relay);
+        ngx_fcfh_relay_close_peer(ctx->relay);
         ctx->relay = NULL;
     }
 
@@ -1294,8 +1548,13 @@ ngx_stream_fcfh_proxy_cleanup(void *data)
         ctx->channel = NULL;
     }
 
+    if (ctx->remote) {
+        ngx_fcfh_cluster_cancel(ctx->remote);
+        ctx->remote = NULL;
+    }
+
     if (ctx->relay) {
-        ngx_close_connection(ctx->relay);
+        ngx_fcfh_relay_close_peer(ctx->relay);
         ctx->relay = NULL;
     }
 }
@@ -1330,6 +1589,7 @@ ngx_stream_fcfh_proxy_create_srv_conf(ngx_conf_t *cf)
     }
 
     conf->enabled = NGX_CONF_UNSET;
+    conf->cluster = 0;
     conf->htpasswd = NGX_CONF_UNSET_PTR;
     conf->ports = NGX_CONF_UNSET_PTR;
     conf->timeout = NGX_CONF_UNSET_MSEC;
@@ -1402,6 +1662,23 @@ ngx_stream_fcfh_proxy(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     pscf->enabled = 1;
 
     return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_stream_fcfh_cluster_relay(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_stream_fcfh_proxy_srv_conf_t *pscf = conf;
+
+    char  *rv;
+
+    rv = ngx_stream_fcfh_proxy(cf, cmd, conf);
+
+    if (rv == NGX_CONF_OK) {
+        pscf->cluster = 1;
+    }
+
+    return rv;
 }
 
 

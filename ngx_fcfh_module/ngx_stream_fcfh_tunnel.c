@@ -24,6 +24,7 @@
 
 #include "ngx_fcfh.h"
 #include "ngx_fcfh_registry.h"
+#include "ngx_fcfh_cluster.h"
 #include "ngx_fcfh_htpasswd.h"
 #include "ngx_stream_fcfh_tunnel.h"
 
@@ -1009,6 +1010,8 @@ ngx_stream_fcfh_tunnel_register(ngx_stream_fcfh_tunnel_t *t)
 
     ngx_fcfh_count(handshakes, 1);
 
+    ngx_fcfh_cluster_publish(t->link.entry, c->log);
+
     if (old) {
         ngx_stream_fcfh_tunnel_evict(old);
     }
@@ -1372,6 +1375,10 @@ ngx_stream_fcfh_tunnel_forward(ngx_stream_fcfh_tunnel_t *t,
         {
             ngx_log_error(NGX_LOG_ERR, c->log, 0,
                           "fcfh zone is full, FQDN not indexed");
+
+        } else if (t->link.entry) {
+            /* the cluster directory learns the name too */
+            ngx_fcfh_cluster_publish(t->link.entry, c->log);
         }
     }
 
@@ -1757,6 +1764,7 @@ ngx_stream_fcfh_tunnel_cleanup(void *data)
     ngx_stream_fcfh_channels_close(t);
 
     if (t->link.entry) {
+        ngx_fcfh_cluster_unpublish(t->link.entry);
         ngx_fcfh_registry_remove(t->link.entry);
         t->link.entry = NULL;
     }

@@ -7,7 +7,8 @@ pkgs="nginx libnginx-mod-stream nginx-dev build-essential dpkg-dev
       libssl-dev libpcre2-dev zlib1g-dev libcmocka-dev openssl curl
       perl libio-socket-ssl-perl libnet-ssleay-perl liburi-perl
       ncat amtterm proxychains4 python3 python3-requests python3-socks
-      procps psmisc iproute2 bc time clang-14 libclang-rt-14-dev"
+      procps psmisc iproute2 bc time clang-14 libclang-rt-14-dev
+      libhiredis-dev redis-server keepalived"
 
 missing=
 for p in $pkgs; do
@@ -19,9 +20,18 @@ if [ -n "$missing" ]; then
     echo "installing:$missing"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    # the package's own nginx service is not needed; keep it from starting
-    # on port 80 inside containers without an init system
+    # the packages' own services (nginx on port 80, redis, keepalived) are
+    # not used: the tests start their own; keep them from starting
+    guard=
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+        chmod 755 /usr/sbin/policy-rc.d
+        guard=1
+    fi
     apt-get install -y -qq --no-install-recommends $missing >/dev/null
+    if [ -n "$guard" ]; then
+        rm -f /usr/sbin/policy-rc.d
+    fi
 fi
 
 # Debian's nginx package starts a system-wide nginx on port 80 where an

@@ -1,0 +1,94 @@
+
+/*
+ * Copyright (C) ngx_fcfh_module authors
+ */
+
+
+/*
+ * Scale-out: several gateway nodes share one device directory in Redis.
+ *
+ * Each worker keeps one hiredis connection, driven by nginx's event loop
+ * (never a blocking call), to the first configured Redis server that
+ * says it is a master.  A worker publishes its own tunnels there when
+ * they register (and again after Redis comes back), removes them when
+ * they close, refreshes their expiry once a minute and keeps this node's
+ * liveness key alive every two seconds.  A console request for a device
+ * this node does not hold asks the directory, then opens the channel
+ * through the owner node's cluster relay listener over mutual TLS, with
+ * the same preamble as the relay between workers.
+ *
+ * Keys (a Redis database of its own per cluster):
+ *     fcfh:d:<GUID>   hash: node, serial, since, fqdn   (expires, 300 s)
+ *     fcfh:f:<fqdn>   the GUID                          (expires, 300 s)
+ *     fcfh:n:<node>   the node's cluster relay address  (expires, 6 s)
+ * A device entry counts only while its node's key lives, so a dead node
+ * stops being routed to within NGX_FCFH_CLUSTER_NODE_TTL seconds.
+ */
+
+
+#ifndef _NGX_FCFH_CLUSTER_H_INCLUDED_
+#define _NGX_FCFH_CLUSTER_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_event.h>
+
+#include "ngx_fcfh.h"
+
+
+#define NGX_FCFH_CLUSTER_NODE_TTL    6       /* s */
+#define NGX_FCFH_CLUSTER_HEARTBEAT   2000    /* ms */
+#define NGX_FCFH_CLUSTER_ENTRY_TTL   300     /* s */
+#define NGX_FCFH_CLUSTER_REFRESH     60      /* s */
+#define NGX_FCFH_CLUSTER_TIMEOUT     3000    /* ms: a Redis answer */
+#define NGX_FCFH_CLUSTER_CONNECT     5000    /* ms: another node */
+#define NGX_FCFH_CLUSTER_NAME_MAX    32
+
+#define NGX_FCFH_CLUSTER_PAGE        500     /* devices per list page */
+
+
+typedef struct ngx_fcfh_cluster_req_s  ngx_fcfh_cluster_req_t;
+
+/*
+ * The end of a request to another node: result is an NGX_FCFH_OPEN_*
+ * code.  For an open that succeeded, c is the connection to the owner
+ * node, ready for the channel's bytes; the caller closes it with
+ * ngx_fcfh_relay_close_peer().  node names the owner node when known.
+ */
+typedef void (*ngx_fcfh_cluster_handler_pt)(void *data, ngx_connection_t *c,
+    ngx_uint_t result, ngx_uint_t reason, ngx_str_t *node);
+
+/* one page of the cluster-wide list, for fcfh_api */
+typedef struct {
+    ngx_str_t                        guid;
+    ngx_str_t                        node;
+    ngx_str_t                        fqdn;
+    uint64_t                         serial;
+    time_t                           since;
+    ngx_uint_t                       alive;      /* its node answers */
+} ngx_fcfh_cluster_item_t;
+
+typedef void (*ngx_fcfh_cluster_list_pt)(void *data, ngx_int_t rc,
+    ngx_str_t *cursor, ngx_array_t *items);
+
+
+ngx_str_t *ngx_fcfh_cluster_node(void);
+ngx_uint_t ngx_fcfh_cluster_up(void);
+ngx_int_t ngx_fcfh_cluster_init_process(ngx_cycle_t *cycle);
+void ngx_fcfh_cluster_exit_process(ngx_cycle_t *cycle);
+
+void ngx_fcfh_cluster_publish(ngx_fcfh_entry_t *entry, ngx_log_t *log);
+void ngx_fcfh_cluster_unpublish(ngx_fcfh_entry_t *entry);
+
+ngx_fcfh_cluster_req_t *ngx_fcfh_cluster_open(ngx_str_t *device,
+    ngx_uint_t op, ngx_uint_t port, ngx_str_t *console,
+    ngx_uint_t console_port, ngx_log_t *log,
+    ngx_fcfh_cluster_handler_pt handler, void *data, ngx_uint_t *result);
+void ngx_fcfh_cluster_cancel(ngx_fcfh_cluster_req_t *req);
+
+ngx_fcfh_cluster_req_t *ngx_fcfh_cluster_list(ngx_str_t *cursor,
+    ngx_pool_t *pool, ngx_fcfh_cluster_list_pt handler, void *data);
+
+
+#endif /* _NGX_FCFH_CLUSTER_H_INCLUDED_ */
