@@ -93,6 +93,10 @@ sub certs_dir {
     if (!-f "$dir/ca.crt") {
         system("$REPO/tools/mkcerts.sh", $dir) == 0 or die "mkcerts.sh failed\n";
     }
+    if (!-f "$dir/node3.crt") {
+        system("$REPO/tools/mkcerts-cluster.sh", $dir) == 0
+            or die "mkcerts-cluster.sh failed\n";
+    }
     close $lk;
     return $dir;
 }

@@ -1,0 +1,342 @@
+#!/usr/bin/perl
+# Scale-out on loopback: three gateway nodes share a device directory in
+# Redis and reach each other's devices over mutual TLS (fcfh_cluster_*,
+# fcfh_cluster_relay).  Consoles on every front door of every node reach
+# devices held by other nodes; the newest tunnel of a device wins across
+# nodes; the API lists and closes cluster-wide; events name the node;
+# the cluster port refuses anyone without a node certificate; Redis down
+# means local devices still work and remote ones fail clearly (503), and
+# the directory comes back by itself; a dead node stops being routed to
+# once its liveness key expires.
+# The same in network namespaces, with keepalived: t/33-cluster-netns.t.
+use strict;
+use warnings;
+use Test::More;
+use Time::HiRes qw(time sleep);
+use IO::Socket::INET;
+use JSON::PP;
+use FcfhTest qw(:all);
+use FcfhApf qw(:all);
+use FcfhConsole qw(:all);
+
+my $redis_server = '/usr/bin/redis-server';
+plan skip_all => 'redis-server not installed (tools/install-deps.sh)'
+    unless -x $redis_server;
+plan skip_all => 'no simulator (make sim)' unless have_sim();
+
+# --- Redis, on a free loopback port ------------------------------------------
+
+my $rt = FcfhTest->new;
+my $rport = $rt->free_port;
+my $rdir = $rt->prefix;
+my $redis_pid;
+
+sub redis_start {
+    $redis_pid = fork // die "fork: $!";
+    if (!$redis_pid) {
+        open STDOUT, '>>', "$rdir/redis.log"; open STDERR, '>&', \*STDOUT;
+        no warnings 'exec';
+        exec $redis_server, '--port', $rport, '--bind', '127.0.0.1',
+             '--save', '', '--appendonly', 'no', '--dir', $rdir;
+        POSIX::_exit(127);
+    }
+    wait_for(sub { IO::Socket::INET->new(PeerAddr => "127.0.0.1:$rport",
+                                         Timeout => 1) }, 10)
+        or die "redis did not start\n";
+}
+
+sub redis_stop {
+    return unless $redis_pid;
+    local $?;                   # END: keep the test's exit status
+    kill 'KILL', $redis_pid;
+    waitpid $redis_pid, 0;
+    undef $redis_pid;
+}
+
+END { redis_stop() }
+
+sub redis {
+    my $cmd = join ' ', map { "'$_'" } @_;
+    my $out = `redis-cli -p $rport --raw $cmd 2>&1`;
+    chomp $out;
+    return $out;
+}
+
+redis_start();
+is(redis('PING'), 'PONG', 'redis answers');
+
+# --- configuration errors -----------------------------------------------------
+
+{
+    my $t = FcfhTest->new;
+    my @bad = (
+        ['fcfh_cluster_node n1;', qr/needs "fcfh_cluster_address"/,
+         'a node without the rest'],
+        ['fcfh_cluster_node "n 1";', qr/letters, digits/, 'a bad node name'],
+        ["fcfh_cluster_node n1; fcfh_cluster_address node1:4434;",
+         qr/not an IP address with a port/, 'a host name as cluster address'],
+        ["fcfh_cluster_redis 127.0.0.1:$rport;", qr/need "fcfh_cluster_node"/,
+         'cluster directives without a node name'],
+        ["fcfh_cluster_node n1; fcfh_cluster_address 127.0.0.1:1;
+          fcfh_cluster_redis 127.0.0.1:$rport;
+          fcfh_cluster_ssl_certificate %%CERTS%%/node1.crt;
+          fcfh_cluster_ssl_certificate_key %%CERTS%%/node1.key;
+          fcfh_cluster_ssl_trusted_certificate %%CERTS%%/missing-ca.crt;",
+         qr/missing-ca\.crt/, 'a missing cluster CA file'],
+    );
+    for my $b (@bad) {
+        $t->write_config(std_config(main => $b->[0]));
+        my ($out, $rc) = $t->nginx_t;
+        ok($rc != 0 && $out =~ $b->[1], "nginx -t refuses $b->[2]")
+            or diag($out);
+    }
+}
+
+# --- three nodes --------------------------------------------------------------
+
+sub node_config {
+    my ($n) = @_;
+    return std_config(workers => 2, idle => '60s',
+        main => "
+fcfh_cluster_node node$n;
+fcfh_cluster_address 127.0.0.1:%%PORT_10%%;
+fcfh_cluster_redis 127.0.0.1:$rport;
+fcfh_cluster_ssl_certificate %%CERTS%%/node$n.crt;
+fcfh_cluster_ssl_certificate_key %%CERTS%%/node$n.key;
+fcfh_cluster_ssl_trusted_certificate %%CERTS%%/cluster-ca.crt;",
+        stream => "
+    server {
+        listen 127.0.0.1:%%PORT_10%% ssl;
+        ssl_certificate %%CERTS%%/node$n.crt;
+        ssl_certificate_key %%CERTS%%/node$n.key;
+        ssl_verify_client on;
+        ssl_client_certificate %%CERTS%%/cluster-ca.crt;
+        fcfh_cluster_relay;
+    }
+    server { listen 127.0.0.1:%%PORT_3%%; fcfh_proxy; }",
+        http => "
+    server {
+        listen 127.0.0.1:%%PORT_4%%;
+        location / { fcfh_pass; }
+    }
+    server {
+        listen 127.0.0.1:%%PORT_5%%;
+        location /api/ { fcfh_api; }
+        location = /events { fcfh_events; }
+    }");
+}
+
+my @t;
+for my $n (1 .. 3) {
+    my $t = FcfhTest->new;
+    $t->write_config(node_config($n));
+    $t->run;
+    push @t, $t;
+}
+for my $n (1 .. 3) {
+    ok($t[$n - 1]->wait_for_log(qr/directory at 127\.0\.0\.1:$rport, node "node$n"/,
+                                T(5)),
+       "node$n: directory connected");
+}
+like(redis('GET', 'fcfh:n:node2'), qr/^127\.0\.0\.1:\d+$/,
+     'node2 publishes its cluster address');
+
+sub guid { sprintf '00000000-0000-4000-8000-%012x', $_[0] }
+my ($GA, $GB) = (guid(0xa1), guid(0xb1));
+
+# device A on node1, B on node2 (simulated devices answer WS-Management)
+$t[0]->run_sim('--connect', '127.0.0.1:' . $t[0]->port(1), '--guid', $GA,
+               '--fqdn', 'a%d.example.test', '--reconnect', 300, '--quiet');
+$t[1]->run_sim('--connect', '127.0.0.1:' . $t[1]->port(1), '--guid', $GB,
+               '--fqdn', 'b%d.example.test', '--reconnect', 300, '--quiet');
+
+ok(wait_for(sub { redis('HGET', "fcfh:d:$GA", 'node') eq 'node1'
+                  && redis('HGET', "fcfh:d:$GB", 'node') eq 'node2'
+                  && redis('GET', 'fcfh:f:b0.example.test') eq $GB }, T(10)),
+   'directory: A on node1, B on node2, B\'s FQDN indexed');
+
+my $repo = repo_dir();
+my $identify = "$repo/sim/identify.xml";
+my $ct = "-H 'Content-Type: application/soap+xml;charset=UTF-8'";
+
+sub curl {
+    my $out = `curl -s -m 20 -w '\\n%{http_code}' @_ 2>&1`;
+    my ($body, $code) = $out =~ /^(.*)\n(\d+)$/s;
+    return ($code // 0, $body // '');
+}
+
+# --- every front door of every node reaches both devices ----------------------
+
+for my $n (1 .. 3) {
+    my $t = $t[$n - 1];
+    my $socks = '127.0.0.1:' . $t->port(3);
+    my $pass = '127.0.0.1:' . $t->port(4);
+    for my $d (['A', $GA, 'a0.example.test', 1], ['B', $GB, 'b0.example.test', 2]) {
+        my ($name, $g, $fqdn, $home) = @$d;
+        my $where = $home == $n ? 'local' : "held by node$home";
+        my ($code, $body) = curl("--socks5-hostname $socks", $ct,
+                                 '--data-binary', "\@$identify",
+                                 "http://$g:16992/wsman");
+        ok($code == 200 && $body =~ /IdentifyResponse/,
+           "node$n SOCKS5 -> $name ($where): Identify 200") or diag("$code $body");
+        ($code, $body) = curl("-p -x http://$socks", $ct, '--data-binary',
+                              "\@$identify", "http://$fqdn:16992/wsman");
+        ok($code == 200 && $body =~ /IdentifyResponse/,
+           "node$n CONNECT -> $name by FQDN ($where): 200") or diag("$code $body");
+        ($code, $body) = curl("-x http://$pass", $ct, '--data-binary',
+                              "\@$identify", "http://$g:16992/wsman");
+        ok($code == 200 && $body =~ /IdentifyResponse/,
+           "node$n HTTP proxy -> $name ($where): 200") or diag("$code $body");
+    }
+}
+
+my ($code, $body) = curl('-x http://127.0.0.1:' . $t[1]->port(4), $ct,
+                         '--data-binary', "\@$identify",
+                         'http://' . guid(0xdead) . ':16992/wsman');
+is($code, 404, 'a device no node holds: 404');
+($code) = curl("--socks5-hostname 127.0.0.1:" . $t[2]->port(3),
+               "http://$GA:16999/wsman");
+isnt($code, 200, 'a port the device did not register, through another node: refused');
+
+like($t[0]->error_log, qr/channel .* open|channel to/i, 'node1 opened channels for other nodes');
+like($t[1]->error_log, qr/device \S+ is on node "node1"/,
+     'node2 logs which node holds the device');
+
+# --- the cluster port: node certificates only ---------------------------------
+
+{
+    my $cport = $t[0]->port(10);
+    my $certs = $t[0]->certs;
+    my $pre = "FCFH\x01\x01\x42\x70" . guid_wire($GA) . ("\0" x 8) . "\0\0\0\0" . ("\0" x 60);
+    # with a device certificate (the devices' CA, not the cluster's)
+    my $out = `printf '' | timeout 5 openssl s_client -connect 127.0.0.1:$cport -cert $certs/device1.crt -key $certs/device1.key -quiet 2>&1`;
+    unlike($out // '', qr/^\x00\x00/, 'a device certificate cannot use the cluster port');
+    my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$cport", Timeout => 3);
+    print $s $pre;
+    my $got = '';
+    sysread($s, $got, 2) if $s;
+    isnt($got, "\0\0", 'a plain preamble on the cluster port gets no channel');
+    close $s if $s;
+    ok(wait_for(sub { $t[0]->error_log =~ /(?:certificate|SSL|ssl).*127\.0\.0\.1/ }, T(3)),
+       'refusals logged with the peer address');
+}
+
+# --- API across the cluster, events name the node -----------------------------
+
+my $api3 = $t[2]->port(5);
+my $doc = eval { decode_json((http_get($api3, '/api/cluster/tunnels'))[2]) };
+my %where = map { $_->{guid} => $_->{node} } @{ $doc->{tunnels} // [] };
+is($where{$GA}, 'node1', 'cluster list from node3: A on node1');
+is($where{$GB}, 'node2', '... B on node2');
+is($doc->{cursor}, '0', '... one page');
+ok((grep { $_->{guid} eq $GB && $_->{node_alive} } @{ $doc->{tunnels} }),
+   '... its node alive');
+
+my $serial_b = redis('HGET', "fcfh:d:$GB", 'serial');
+my ($st, undef, $resp) = http_request($t[0]->port(5), 'DELETE',
+                                      "/api/tunnels/$GB");
+is($st, 200, 'node1 closes B, held by node2');
+like($resp, qr/"closed":"\Q$GB\E","node":"node2"/, '... and says which node');
+ok(wait_for(sub { $t[1]->error_log =~ /tunnel of device \Q$GB\E closed at the request of another node/ }, T(3)),
+   'node2 closed it');
+ok(wait_for(sub { my $s = redis('HGET', "fcfh:d:$GB", 'serial');
+                  $s ne '' && $s ne $serial_b }, T(10)),
+   'B reconnected: a new tunnel in the directory');
+($st) = http_request($t[0]->port(5), 'DELETE', '/api/tunnels/' . guid(0xdead));
+is($st, 404, 'closing a device no node holds: 404');
+
+my $ev = '';
+{
+    # the ring replayed from the start (Last-Event-ID: 0), read for a while
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1:' . $t[1]->port(5),
+                                  Timeout => 3);
+    print $s "GET /events HTTP/1.1\r\nHost: x\r\nLast-Event-ID: 0\r\n\r\n";
+    my $deadline = time + T(2);
+    while (time < $deadline) {
+        my $rin = ''; vec($rin, fileno($s), 1) = 1;
+        select($rin, undef, undef, 0.2) or next;
+        sysread($s, $ev, 65536, length $ev) or last;
+    }
+}
+like($ev, qr/"event":"disconnected"[^}]*"node":"node2"|"node":"node2"[^}]*"event":"disconnected"/,
+     'node2\'s events carry "node":"node2"');
+
+# --- newest tunnel wins across nodes ------------------------------------------
+
+my $GC = guid(0xc1);
+my $c1 = FcfhApf->connect($t[0]->port(1));
+$c1->handshake($GC, 'admin', 'P@ssw0rd', [16992], 'c.example.test');
+ok($c1->{established}, 'device C on node1');
+ok(wait_for(sub { redis('HGET', "fcfh:d:$GC", 'node') eq 'node1' }, T(5)),
+   '... in the directory');
+my $c2 = FcfhApf->connect($t[2]->port(1));
+$c2->handshake($GC, 'admin', 'P@ssw0rd', [16992], 'c.example.test');
+ok($c2->{established}, 'C connects again, to node3');
+my $t0 = time;
+is($c1->expect_disconnect(T(5)), 11, 'node1 closes its older tunnel of C (DISCONNECT 11)');
+my $took = time - $t0;
+note(sprintf 'old tunnel closed %.0f ms after the new one registered', $took * 1000);
+is(redis('HGET', "fcfh:d:$GC", 'node'), 'node3', 'directory: C on node3');
+ok(wait_for(sub { $t[0]->error_log =~ /\Q$GC\E closed, it connected to another node/ }, T(3)),
+   'node1 logs why');
+ok(wait_for(sub { $t[2]->error_log =~ /device \Q$GC\E moved here from node "node1"/ }, T(3)),
+   'node3 logs the move');
+$c2->close_conn if $c2->can('close_conn');
+undef $c2;
+ok(wait_for(sub { redis('EXISTS', "fcfh:d:$GC") eq '0' }, T(5)),
+   'C gone: its entry removed from the directory');
+
+# --- Redis down: local devices work, remote ones fail clearly -----------------
+
+redis_stop();
+my $pass2 = '127.0.0.1:' . $t[1]->port(4);
+($code, $body) = curl("-x http://$pass2", $ct, '--data-binary', "\@$identify",
+                      "http://$GB:16992/wsman");
+is($code, 200, 'Redis down: node2 still reaches its own device B');
+$t0 = time;
+($code, $body) = curl("-x http://$pass2", $ct, '--data-binary', "\@$identify",
+                      "http://$GA:16992/wsman");
+is($code, 503, 'Redis down: node2 -> A (remote) is 503');
+like($body, qr/cluster directory or owner node unavailable/, '... saying why');
+cmp_ok(time - $t0, '<', T(5), '... within the Redis timeout');
+ok($t[1]->wait_for_log(qr/directory at 127\.0\.0\.1:$rport unavailable/, T(5)),
+   'node2 logs the directory down');
+
+redis_start();
+ok(wait_for(sub { redis('HGET', "fcfh:d:$GA", 'node') eq 'node1'
+                  && redis('HGET', "fcfh:d:$GB", 'node') eq 'node2' }, T(10)),
+   'Redis back (empty): nodes publish their devices again');
+($code, $body) = curl("-x http://$pass2", $ct, '--data-binary', "\@$identify",
+                      "http://$GA:16992/wsman");
+is($code, 200, 'node2 -> A works again');
+
+# --- a dead node stops being routed to ----------------------------------------
+
+# a crash: master and workers at once, nothing said to Redis
+kill 'KILL', grep { $_ } $t[0]->master_pid, $t[0]->worker_pids;
+$t[0]->{master} = undef;
+$t0 = time;
+my $gone = wait_for(sub { redis('EXISTS', 'fcfh:n:node1') eq '0' }, T(10));
+my $ttl = time - $t0;
+ok($gone, sprintf 'node1 killed: its liveness key expired (%.1f s)', $ttl);
+cmp_ok($ttl, '<=', 6.5, '... within fcfh:n: TTL (6 s)');
+($code) = curl("-x http://$pass2", $ct, '--data-binary', "\@$identify",
+               "http://$GA:16992/wsman");
+is($code, 404, 'A (held by dead node1) is unknown, not a hanging request');
+
+for my $t (@t[1, 2]) {
+    is_deeply([$t->alerts], [], 'no [alert] in ' . $t->prefix);
+}
+
+$t[1]->done_testing;
+
+sub guid_wire {
+    my ($g) = @_;
+    my $h = $g; $h =~ s/-//g;
+    my @b = map { hex } $h =~ /(..)/g;
+    # first three fields little-endian on the wire
+    @b[0 .. 3] = reverse @b[0 .. 3];
+    @b[4, 5] = @b[5, 4];
+    @b[6, 7] = @b[7, 6];
+    return pack 'C*', @b;
+}
