@@ -117,6 +117,7 @@ static void ngx_fcfh_cluster_refresh(ngx_fcfh_cluster_conf_t *ccf);
 static void ngx_fcfh_cluster_publish_all(ngx_fcfh_cluster_conf_t *ccf);
 static void ngx_fcfh_cluster_claimed(redisAsyncContext *ac, void *r,
     void *privdata);
+static uint64_t ngx_fcfh_cluster_serial(redisReply *r);
 
 static ngx_fcfh_cluster_req_t *ngx_fcfh_cluster_req(ngx_log_t *log);
 static void ngx_fcfh_cluster_looked_up(redisAsyncContext *ac, void *r,
@@ -210,13 +211,24 @@ ngx_module_t  ngx_fcfh_cluster_module = {
  * removal or a lookup never sees half of another.
  *
  * claim: KEYS[1] device key; ARGV node, serial, since, ttl, fqdn.
- * Answers the previous owner {node, serial, address, GUID} when another
- * node held the device and is alive (it must close its tunnel), else 0.
+ * The newest tunnel wins, by connection time (the nodes' clocks must
+ * agree: NTP).  Answers {"moved", node, serial, address, GUID} when
+ * another live node held an older tunnel (it must close it), {"newer",
+ * node, serial, "", GUID} when another live node holds a newer one (this
+ * node's is stale: it closes it, the entry stays), else 0.
  */
 
 static const char  ngx_fcfh_cluster_claim_lua[] =
     "local k = KEYS[1] "
-    "local old = redis.call('HMGET', k, 'node', 'serial') "
+    "local g = string.sub(k, 8) "
+    "local old = redis.call('HMGET', k, 'node', 'serial', 'since') "
+    "local a = false "
+    "if old[1] and old[1] ~= ARGV[1] then "
+    "  a = redis.call('GET', 'fcfh:n:' .. old[1]) "
+    "  if a and tonumber(old[3] or '0') > tonumber(ARGV[3]) then "
+    "    return {'newer', old[1], ARGV[2], '', g} "
+    "  end "
+    "end "
     "redis.call('HSET', k, 'node', ARGV[1], 'serial', ARGV[2], "
     "           'since', ARGV[3], 'fqdn', ARGV[5]) "
     "redis.call('EXPIRE', k, ARGV[4]) "
@@ -224,10 +236,7 @@ static const char  ngx_fcfh_cluster_claim_lua[] =
     "  redis.call('SET', 'fcfh:f:' .. ARGV[5], string.sub(k, 8), "
     "             'EX', ARGV[4]) "
     "end "
-    "if old[1] and old[1] ~= ARGV[1] then "
-    "  local a = redis.call('GET', 'fcfh:n:' .. old[1]) "
-    "  if a then return {old[1], old[2] or '0', a, string.sub(k, 8)} end "
-    "end "
+    "if a then return {'moved', old[1], old[2] or '0', a, g} end "
     "return 0";
 
 /* release: KEYS[1] device key; ARGV node, serial: only our own entry */
@@ -1145,59 +1154,87 @@ ngx_fcfh_cluster_publish(ngx_fcfh_entry_t *e, ngx_log_t *log)
 static void
 ngx_fcfh_cluster_claimed(redisAsyncContext *ac, void *r, void *privdata)
 {
-    u_char                   *p;
+    u_char                    guid[NGX_FCFH_APF_GUID_SIZE];
     uint64_t                  serial;
     redisReply               *reply = r;
+    redisReply              **f;
     ngx_uint_t                i;
     ngx_fcfh_cluster_req_t   *req;
     ngx_fcfh_cluster_conf_t  *ccf = ac->data;
 
     if (!ngx_fcfh_cluster_answer(ccf, reply)
-        || reply->type != REDIS_REPLY_ARRAY || reply->elements != 4)
+        || reply->type != REDIS_REPLY_ARRAY || reply->elements != 5)
     {
         return;
     }
 
-    for (i = 0; i < 4; i++) {
-        if (reply->element[i]->type != REDIS_REPLY_STRING) {
+    f = reply->element;
+
+    for (i = 0; i < 5; i++) {
+        if (f[i]->type != REDIS_REPLY_STRING) {
             return;
         }
     }
+
+    if (ngx_fcfh_apf_guid_from_text(f[4]->str, f[4]->len, guid) != 0) {
+        return;
+    }
+
+    serial = ngx_fcfh_cluster_serial(f[2]);
+
+    if (f[0]->len == 5 && ngx_strncmp(f[0]->str, "newer", 5) == 0) {
+        /* a stale tunnel of ours: the device is on the other node now */
+        ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
+                      "fcfh cluster: device %s has a newer tunnel on node "
+                      "\"%s\", closing this one", f[4]->str, f[1]->str);
+
+        (void) ngx_fcfh_registry_close_guid(guid, serial, 0);
+        return;
+    }
+
+    /* the previous owner closes its older tunnel of this device */
 
     req = ngx_fcfh_cluster_req(ngx_cycle->log);
     if (req == NULL) {
         return;
     }
 
-    if (ngx_fcfh_apf_guid_from_text(reply->element[3]->str,
-                                    reply->element[3]->len, req->target.guid)
-        != 0)
-    {
-        ngx_fcfh_cluster_finish(req, NGX_FCFH_OPEN_ERROR, 0);
-        return;
-    }
-
-    serial = 0;
-
-    for (p = (u_char *) reply->element[1]->str; *p >= '0' && *p <= '9'; p++) {
-        serial = serial * 10 + (*p - '0');
-    }
-
+    ngx_memcpy(req->target.guid, guid, NGX_FCFH_APF_GUID_SIZE);
     req->op = NGX_FCFH_RELAY_OP_REPLACED;
     req->target.serial = serial;
-    req->node.len = ngx_min(reply->element[0]->len, NGX_FCFH_CLUSTER_NAME_MAX);
-    ngx_memcpy(req->node.data, reply->element[0]->str, req->node.len);
-    req->device.len = ngx_min(reply->element[3]->len,
-                              NGX_FCFH_APF_DEFAULT_MAX_STRING);
-    ngx_memcpy(req->device.data, reply->element[3]->str, req->device.len);
+    req->node.len = ngx_min(f[1]->len, NGX_FCFH_CLUSTER_NAME_MAX);
+    ngx_memcpy(req->node.data, f[1]->str, req->node.len);
+    req->device.len = ngx_min(f[4]->len, NGX_FCFH_APF_DEFAULT_MAX_STRING);
+    ngx_memcpy(req->device.data, f[4]->str, req->device.len);
 
     ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
                   "fcfh cluster: device %V moved here from node \"%V\", "
                   "which is told to close its tunnel", &req->device,
                   &req->node);
 
-    ngx_fcfh_cluster_peer(req, (u_char *) reply->element[2]->str,
-                          reply->element[2]->len);
+    ngx_fcfh_cluster_peer(req, (u_char *) f[3]->str, f[3]->len);
+}
+
+
+/* a decimal serial from the directory; 0 for anything else */
+
+static uint64_t
+ngx_fcfh_cluster_serial(redisReply *r)
+{
+    size_t    i;
+    uint64_t  serial;
+
+    serial = 0;
+
+    for (i = 0; i < r->len && i < NGX_INT64_LEN; i++) {
+        if (r->str[i] < '0' || r->str[i] > '9') {
+            return 0;
+        }
+
+        serial = serial * 10 + (r->str[i] - '0');
+    }
+
+    return serial;
 }
 
 
@@ -1361,8 +1398,6 @@ ngx_fcfh_cluster_open(ngx_str_t *device, ngx_uint_t op, ngx_uint_t port,
 static void
 ngx_fcfh_cluster_looked_up(redisAsyncContext *ac, void *r, void *privdata)
 {
-    u_char                   *p;
-    uint64_t                  serial;
     redisReply               *reply = r;
     ngx_uint_t                i, ok;
     ngx_fcfh_cluster_req_t   *req = privdata;
@@ -1405,13 +1440,7 @@ ngx_fcfh_cluster_looked_up(redisAsyncContext *ac, void *r, void *privdata)
         return;
     }
 
-    serial = 0;
-
-    for (p = (u_char *) reply->element[2]->str; *p >= '0' && *p <= '9'; p++) {
-        serial = serial * 10 + (*p - '0');
-    }
-
-    req->target.serial = serial;
+    req->target.serial = ngx_fcfh_cluster_serial(reply->element[2]);
     req->node.len = ngx_min(reply->element[1]->len, NGX_FCFH_CLUSTER_NAME_MAX);
     ngx_memcpy(req->node.data, reply->element[1]->str, req->node.len);
 
@@ -1799,7 +1828,7 @@ ngx_fcfh_cluster_listed(redisAsyncContext *ac, void *r, void *privdata)
     redisReply               *reply = r;
     redisReply              **f;
     ngx_str_t                 cursor, num;
-    ngx_uint_t                i, j, ok;
+    ngx_uint_t                i, ok;
     ngx_array_t              *items;
     ngx_fcfh_cluster_req_t   *req = privdata;
     ngx_fcfh_cluster_item_t  *it;
@@ -1852,13 +1881,7 @@ ngx_fcfh_cluster_listed(redisAsyncContext *ac, void *r, void *privdata)
             goto failed;
         }
 
-        it->serial = 0;
-
-        for (j = 0; j < f[2]->len && f[2]->str[j] >= '0'
-                    && f[2]->str[j] <= '9'; j++)
-        {
-            it->serial = it->serial * 10 + (f[2]->str[j] - '0');
-        }
+        it->serial = ngx_fcfh_cluster_serial(f[2]);
 
         num.data = (u_char *) f[3]->str;
         num.len = f[3]->len;

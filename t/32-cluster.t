@@ -286,6 +286,21 @@ undef $c2;
 ok(wait_for(sub { redis('EXISTS', "fcfh:d:$GC") eq '0' }, T(5)),
    'C gone: its entry removed from the directory');
 
+# a late claim of an older tunnel (say, republished after a Redis restart)
+# loses against a newer one on a live node: that node's entry stays and
+# the claimer closes its stale tunnel
+my $GD = guid(0xd1);
+redis('HSET', "fcfh:d:$GD", 'node', 'node2', 'serial', '7',
+      'since', time + 100, 'fqdn', '');
+my $d1 = FcfhApf->connect($t[0]->port(1));
+$d1->handshake($GD, 'admin', 'P@ssw0rd', [16992], 'd.example.test');
+is($d1->expect_disconnect(T(5)), 11,
+   'a tunnel older than the directory\'s (on a live node) is closed');
+is(redis('HGET', "fcfh:d:$GD", 'node'), 'node2', '... the newer entry stays');
+ok($t[0]->wait_for_log(qr/\Q$GD\E has a newer tunnel on node "node2"/, T(3)),
+   '... and node1 says why');
+redis('DEL', "fcfh:d:$GD");
+
 # --- Redis down: local devices work, remote ones fail clearly -----------------
 
 redis_stop();
