@@ -36,6 +36,8 @@ typedef struct {
     ngx_str_t                        node;
     ngx_str_t                        address;
     ngx_array_t                     *redis;     /* ngx_fcfh_cluster_redis_t */
+    ngx_str_t                        redis_user;  /* AUTH, from a file */
+    ngx_str_t                        redis_password;
     ngx_str_t                        certificate;
     ngx_str_t                        certificate_key;
     ngx_str_t                        trusted;
@@ -49,6 +51,8 @@ typedef struct {
     ngx_uint_t                       pending;    /* commands not answered */
     ngx_msec_t                       last_answer;
     ngx_uint_t                       ticks;
+    ngx_uint_t                       backoff;    /* ticks between tries */
+    ngx_uint_t                       retry_tick;
     time_t                           refreshed;
     ngx_event_t                      tick;
     unsigned                         exiting:1;
@@ -84,6 +88,8 @@ static char *ngx_fcfh_cluster_node_slot(ngx_conf_t *cf, ngx_command_t *cmd,
 static char *ngx_fcfh_cluster_address_slot(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_fcfh_cluster_redis_slot(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_fcfh_cluster_auth_slot(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static ngx_int_t ngx_fcfh_cluster_ssl(ngx_cycle_t *cycle,
     ngx_fcfh_cluster_conf_t *ccf);
@@ -154,6 +160,13 @@ static ngx_command_t  ngx_fcfh_cluster_commands[] = {
     { ngx_string("fcfh_cluster_redis"),
       NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_1MORE,
       ngx_fcfh_cluster_redis_slot,
+      0,
+      0,
+      NULL },
+
+    { ngx_string("fcfh_cluster_redis_auth_file"),
+      NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE1,
+      ngx_fcfh_cluster_auth_slot,
       0,
       0,
       NULL },
@@ -327,7 +340,8 @@ ngx_fcfh_cluster_init_conf(ngx_cycle_t *cycle, void *conf)
     const char  *missing;
 
     if (ccf->node.len == 0) {
-        if (ccf->address.len || ccf->redis || ccf->certificate.len
+        if (ccf->address.len || ccf->redis || ccf->redis_password.len
+            || ccf->certificate.len
             || ccf->certificate_key.len || ccf->trusted.len)
         {
             ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
@@ -493,6 +507,127 @@ ngx_fcfh_cluster_redis_slot(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                             NGX_SOCKADDR_STRLEN, 0);
         r->host[len] = '\0';
     }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * Redis credentials: one line, "password" (requirepass) or "user
+ * password" (an ACL user), kept out of nginx.conf like other secrets.
+ */
+
+static char *
+ngx_fcfh_cluster_auth_slot(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_fcfh_cluster_conf_t  *ccf = conf;
+
+    u_char           *p, *last, *sp;
+    ssize_t           n;
+    ngx_fd_t          fd;
+    ngx_str_t        *value, name;
+    ngx_file_t        file;
+    ngx_file_info_t   fi;
+    u_char            buf[512];
+
+    if (ccf->redis_password.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    name = value[1];
+
+    if (ngx_conf_full_name(cf->cycle, &name, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    fd = ngx_open_file(name.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    if (fd == NGX_INVALID_FILE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_open_file_n " \"%V\" failed", &name);
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(&file, sizeof(ngx_file_t));
+    file.fd = fd;
+    file.name = name;
+    file.log = cf->log;
+
+    n = NGX_ERROR;
+
+    if (ngx_fd_info(fd, &fi) != NGX_FILE_ERROR) {
+        if (fi.st_mode & S_IROTH) {
+            ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                               "credentials file \"%V\" is readable by any "
+                               "user", &name);
+        }
+
+        n = ngx_read_file(&file, buf, sizeof(buf), 0);
+    }
+
+    ngx_close_file(fd);
+
+    if (n == NGX_ERROR || n == (ssize_t) sizeof(buf)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\": unreadable or longer than %uz bytes",
+                           &name, sizeof(buf) - 1);
+        return NGX_CONF_ERROR;
+    }
+
+    last = buf + n;
+
+    while (last > buf && (last[-1] == '\n' || last[-1] == '\r'
+                          || last[-1] == ' '))
+    {
+        last--;
+    }
+
+    sp = NULL;
+
+    for (p = buf; p < last; p++) {
+        if (*p < 0x21 && !(*p == ' ' && sp == NULL)) {
+            sp = (u_char *) -1;
+            break;
+        }
+
+        if (*p == ' ') {
+            sp = p;
+        }
+    }
+
+    if (last == buf || sp == (u_char *) -1 || sp == buf || sp + 1 == last) {
+        ngx_explicit_memzero(buf, sizeof(buf));
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" must hold one line: \"password\" or "
+                           "\"user password\"", &name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (sp) {
+        ccf->redis_user.len = sp - buf;
+        ccf->redis_user.data = ngx_pstrdup(cf->pool, &ccf->redis_user);
+        p = sp + 1;
+
+    } else {
+        p = buf;
+    }
+
+    ccf->redis_password.len = last - p;
+    ccf->redis_password.data = ngx_pnalloc(cf->pool, last - p);
+
+    if (ccf->redis_password.data == NULL
+        || (sp && ccf->redis_user.data == NULL))
+    {
+        ngx_explicit_memzero(buf, sizeof(buf));
+        return NGX_CONF_ERROR;
+    }
+
+    if (sp) {
+        ngx_memcpy(ccf->redis_user.data, buf, ccf->redis_user.len);
+    }
+
+    ngx_memcpy(ccf->redis_password.data, p, ccf->redis_password.len);
+    ngx_explicit_memzero(buf, sizeof(buf));
 
     return NGX_CONF_OK;
 }
@@ -776,13 +911,33 @@ ngx_fcfh_cluster_connected(const redisAsyncContext *ac, int status)
 {
     ngx_fcfh_cluster_conf_t  *ccf = ac->data;
 
-    const char  *argv[1];
+    size_t       len[3];
+    const char  *argv[3];
 
     if (status != REDIS_OK) {
         /* hiredis frees the context after this call */
         ccf->ac = NULL;
         ngx_fcfh_cluster_gone(ccf, ac->errstr);
         return;
+    }
+
+    if (ccf->redis_password.len) {
+        argv[0] = "AUTH";
+        len[0] = 4;
+        argv[1] = (char *) ccf->redis_user.data;
+        len[1] = ccf->redis_user.len;
+        argv[2] = (char *) ccf->redis_password.data;
+        len[2] = ccf->redis_password.len;
+
+        if (ccf->redis_user.len == 0) {
+            argv[1] = argv[2];
+            len[1] = len[2];
+        }
+
+        (void) ngx_fcfh_cluster_command((ngx_fcfh_cluster_conf_t *) ccf,
+                                        NULL, NULL,
+                                        ccf->redis_user.len ? 3 : 2,
+                                        argv, len);
     }
 
     /* only a master takes the directory: after a failover, the next */
@@ -831,6 +986,13 @@ ngx_fcfh_cluster_gone(ngx_fcfh_cluster_conf_t *ccf, const char *why)
 
     ccf->state = NGX_FCFH_CLUSTER_DOWN;
     ccf->current++;
+
+    /* each server once a second; a whole round refused: back off, 16 s */
+    if (ccf->current % ccf->redis->nelts == 0) {
+        ccf->backoff = ngx_min(ngx_max(ccf->backoff * 2, 1), 16);
+    }
+
+    ccf->retry_tick = ccf->ticks + ccf->backoff;
 }
 
 
@@ -844,6 +1006,11 @@ ngx_fcfh_cluster_role(redisAsyncContext *ac, void *r, void *privdata)
     ngx_fcfh_cluster_redis_t  *redis;
 
     if (!ngx_fcfh_cluster_answer(ccf, reply)) {
+        if (reply) {
+            /* NOAUTH and the like: logged; the next server, later */
+            redisAsyncDisconnect(ac);
+        }
+
         return;
     }
 
@@ -869,6 +1036,7 @@ ngx_fcfh_cluster_role(redisAsyncContext *ac, void *r, void *privdata)
 
     ccf->state = NGX_FCFH_CLUSTER_UP;
     ccf->down_logged = 0;
+    ccf->backoff = 0;
 
     ngx_fcfh_cluster_heartbeat(ccf);
 
@@ -961,7 +1129,9 @@ ngx_fcfh_cluster_tick(ngx_event_t *ev)
     ccf->ticks++;
 
     if (ccf->ac == NULL) {
-        ngx_fcfh_cluster_connect(ccf);
+        if (ccf->ticks >= ccf->retry_tick) {
+            ngx_fcfh_cluster_connect(ccf);
+        }
 
     } else if (ccf->pending
                && ngx_current_msec - ccf->last_answer

@@ -339,6 +339,42 @@ cmp_ok($ttl, '<=', 6.5, '... within fcfh:n: TTL (6 s)');
                "http://$GA:16992/wsman");
 is($code, 404, 'A (held by dead node1) is unknown, not a hanging request');
 
+# --- a Redis that wants a password (fcfh_cluster_redis_auth_file) -------------
+
+{
+    my $aport = $rt->free_port;
+    my $apid = fork // die "fork: $!";
+    if (!$apid) {
+        open STDOUT, '>>', "$rdir/redis-auth.log"; open STDERR, '>&', \*STDOUT;
+        no warnings 'exec';
+        exec $redis_server, '--port', $aport, '--bind', '127.0.0.1', '--save', '',
+             '--appendonly', 'no', '--dir', $rdir, '--requirepass', 's3cret';
+        POSIX::_exit(127);
+    }
+    wait_for(sub { IO::Socket::INET->new(PeerAddr => "127.0.0.1:$aport") }, 10);
+    my @a;
+    for my $pw ('s3cret', 'wrong') {
+        my $t = FcfhTest->new;
+        $t->write_file('redis.auth', "$pw\n");
+        chmod 0600, $t->prefix . '/redis.auth';
+        my $conf = node_config(3);
+        $conf =~ s/fcfh_cluster_redis 127\.0\.0\.1:$rport;/fcfh_cluster_redis 127.0.0.1:$aport;\nfcfh_cluster_redis_auth_file %%PREFIX%%\/redis.auth;/;
+        $conf =~ s/fcfh_cluster_node node3;/fcfh_cluster_node node3;/;
+        $t->write_config($conf);
+        $t->run;
+        push @a, $t;
+    }
+    ok($a[0]->wait_for_log(qr/directory at 127\.0\.0\.1:$aport/, T(5)),
+       'the right Redis password: directory connected');
+    ok($a[1]->wait_for_log(qr/redis: WRONGPASS/, T(5)),
+       'a wrong one: Redis\'s refusal logged');
+    unlike($a[1]->error_log . $a[0]->error_log, qr/s3cret|wrong\b(?!PASS)/,
+           '... and no password in the logs');
+    $_->stop for @a;
+    kill 'KILL', $apid;
+    { local $?; waitpid $apid, 0; }
+}
+
 for my $t (@t[1, 2]) {
     is_deeply([$t->alerts], [], 'no [alert] in ' . $t->prefix);
 }
