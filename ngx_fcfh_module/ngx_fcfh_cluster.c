@@ -1895,6 +1895,10 @@ ngx_fcfh_cluster_finish(ngx_fcfh_cluster_req_t *req, ngx_uint_t result,
                       &req->device);
     }
 
+    if (req->op == NGX_FCFH_RELAY_OP_OPEN && result == NGX_FCFH_OPEN_OK) {
+        ngx_fcfh_count(cluster_relays, 1);
+    }
+
     if (req->handler) {
         req->handler(req->data, c, result, reason, &req->node);
     }

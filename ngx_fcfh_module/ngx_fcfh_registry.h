@@ -126,6 +126,7 @@ typedef struct {
     ngx_atomic_t                     alerts_relayed;  /* udp and tcp */
     ngx_atomic_t                     alerts_refused;
     ngx_atomic_t                     auth_cache_hits;
+    ngx_atomic_t                     cluster_relays;  /* via other nodes */
     ngx_atomic_t                     events;
     ngx_atomic_t                     events_dropped;  /* readers behind */
     ngx_atomic_t                     webhook_deliveries;

@@ -786,6 +786,7 @@ ngx_http_fcfh_api_stats(ngx_http_request_t *r)
 {
     u_char               *p, *body;
     size_t                size, used, len;
+    ngx_str_t            *node;
     ngx_uint_t            i, count;
     ngx_fcfh_counters_t  *cn;
 
@@ -799,7 +800,7 @@ ngx_http_fcfh_api_stats(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    len = 1536 + (NGX_FCFH_FAIL_MAX + NGX_FCFH_CLOSE_MAX + NGX_FCFH_OPEN_MAX)
+    len = 1792 + (NGX_FCFH_FAIL_MAX + NGX_FCFH_CLOSE_MAX + NGX_FCFH_OPEN_MAX)
                  * (64 + NGX_ATOMIC_T_LEN);
 
     body = ngx_pnalloc(r->pool, len);
@@ -840,13 +841,25 @@ ngx_http_fcfh_api_stats(ngx_http_request_t *r)
                     "\"alerts_refused\":%uA,\"auth_cache_hits\":%uA,"
                     "\"events\":%uA,"
                     "\"events_dropped\":%uA,\"webhook_deliveries\":%uA,"
-                    "\"webhook_failures\":%uA}\n",
+                    "\"webhook_failures\":%uA,\"cluster_relays\":%uA,"
+                    "\"cluster\":",
                     cn->bytes_in, cn->bytes_out, cn->channel_bytes_in,
                     cn->channel_bytes_out, cn->relay_errors,
                     cn->alerts_relayed, cn->alerts_refused,
                     cn->auth_cache_hits, cn->events,
                     cn->events_dropped, cn->webhook_deliveries,
-                    cn->webhook_failures);
+                    cn->webhook_failures, cn->cluster_relays);
+
+    node = ngx_fcfh_cluster_node();
+
+    if (node) {
+        /* the directory as the worker that answers sees it */
+        p = ngx_sprintf(p, "{\"node\":\"%V\",\"directory\":\"%s\"}}\n",
+                        node, ngx_fcfh_cluster_up() ? "up" : "down");
+
+    } else {
+        p = ngx_cpymem(p, "null}\n", 6);
+    }
 
     return ngx_http_fcfh_send_json(r, NGX_HTTP_OK, body, p - body);
 }
@@ -908,6 +921,7 @@ ngx_http_fcfh_metrics_handler(ngx_http_request_t *r)
     size_t                  size, used, len;
     uint64_t                bin, bout, channels;
     ngx_int_t               rc;
+    ngx_str_t              *node;
     ngx_uint_t              i, count, trig[5];
     ngx_array_t             entries;
     ngx_fcfh_counters_t    *cn;
@@ -957,7 +971,7 @@ ngx_http_fcfh_metrics_handler(ngx_http_request_t *r)
              ? info[i].trigger - 1 : 4]++;
     }
 
-    len = 8192 + (NGX_FCFH_FAIL_MAX + NGX_FCFH_CLOSE_MAX + NGX_FCFH_OPEN_MAX)
+    len = 9216 + (NGX_FCFH_FAIL_MAX + NGX_FCFH_CLOSE_MAX + NGX_FCFH_OPEN_MAX)
                  * (96 + NGX_ATOMIC_T_LEN);
 
     body = ngx_pnalloc(r->pool, len);
@@ -1057,11 +1071,27 @@ ngx_http_fcfh_metrics_handler(ngx_http_request_t *r)
         "# HELP fcfh_zone_bytes Registry zone size and pages used.\n"
         "# TYPE fcfh_zone_bytes gauge\n"
         "fcfh_zone_bytes{kind=\"size\"} %uz\n"
-        "fcfh_zone_bytes{kind=\"used\"} %uz\n",
+        "fcfh_zone_bytes{kind=\"used\"} %uz\n"
+        "# HELP fcfh_cluster_relays_total Console channels opened through "
+        "another gateway node.\n"
+        "# TYPE fcfh_cluster_relays_total counter\n"
+        "fcfh_cluster_relays_total %uA\n",
         channels, bin, bout, cn->channel_bytes_in, cn->channel_bytes_out,
         cn->relay_errors, cn->alerts_relayed, cn->alerts_refused,
         cn->auth_cache_hits, cn->events, cn->events_dropped,
-        cn->webhook_deliveries, cn->webhook_failures, size, used);
+        cn->webhook_deliveries, cn->webhook_failures, size, used,
+        cn->cluster_relays);
+
+    node = ngx_fcfh_cluster_node();
+
+    if (node) {
+        p = ngx_sprintf(p,
+                  "# HELP fcfh_cluster_directory_up Whether the worker that "
+                  "answered reaches the cluster directory (Redis).\n"
+                  "# TYPE fcfh_cluster_directory_up gauge\n"
+                  "fcfh_cluster_directory_up{node=\"%V\"} %d\n",
+                  node, ngx_fcfh_cluster_up() ? 1 : 0);
+    }
 
     return ngx_http_fcfh_send(r, NGX_HTTP_OK,
                               (u_char *) "text/plain; version=0.0.4", body,

@@ -123,6 +123,10 @@ fcfh_cluster_ssl_trusted_certificate %%CERTS%%/cluster-ca.crt;",
         listen 127.0.0.1:%%PORT_5%%;
         location /api/ { fcfh_api; }
         location = /events { fcfh_events; }
+    }
+    server {
+        listen 127.0.0.1:%%PORT_6%%;
+        location = /metrics { fcfh_metrics; }
     }");
 }
 
@@ -244,6 +248,16 @@ ok(wait_for(sub { my $s = redis('HGET', "fcfh:d:$GB", 'serial');
    'B reconnected: a new tunnel in the directory');
 ($st) = http_request($t[0]->port(5), 'DELETE', '/api/tunnels/' . guid(0xdead));
 is($st, 404, 'closing a device no node holds: 404');
+
+my (undef, undef, $stats) = http_get($t[1]->port(5), '/api/stats');
+my $sj = eval { decode_json($stats) } // {};
+is_deeply($sj->{cluster}, { node => 'node2', directory => 'up' },
+          'stats: this node and its directory');
+cmp_ok($sj->{cluster_relays} // 0, '>=', 3, '... channels opened through other nodes counted');
+my $metrics = (http_request($t[1]->port(6), 'GET', '/metrics'))[2] // '';
+like($metrics, qr/^fcfh_cluster_directory_up\{node="node2"\} 1$/m,
+     'metrics: fcfh_cluster_directory_up');
+like($metrics, qr/^fcfh_cluster_relays_total [1-9]/m, 'metrics: fcfh_cluster_relays_total');
 
 my $ev = '';
 {
