@@ -98,6 +98,37 @@ for my $name (@confs) {
     unlink "$p/nginx-t.err";
 }
 
+# the cluster example: the shared nginx.conf with each node's file
+{
+    my $cdir = "$repo/conf-examples/cluster";
+    open my $fh, '<', "$cdir/nginx.conf" or die;
+    local $/;
+    my $text = <$fh>;
+    close $fh;
+    copy_file("$certs/cluster-ca.crt", 'etc/cluster-ca.crt', 0644);
+    copy_file("$cdir/redis.auth.example", 'etc/redis.auth');
+    copy_file("$certs/devices.htpasswd", 'etc/operators.htpasswd');
+    for my $n (1 .. 3) {
+        copy_file("$cdir/node$n.conf", 'etc/node.conf', 0644);
+        copy_file("$certs/node$n.crt", 'etc/node.crt', 0644);
+        copy_file("$certs/node$n.key", 'etc/node.key');
+        my $conf = $t->write_file("cluster-node$n.conf", point($text));
+        my ($out, $code) = nginx_t_file($conf, $p);
+        is($code, 0, "cluster/nginx.conf with node$n.conf: nginx -t passes")
+            or diag $out;
+        unlike($out, qr/\[(emerg|alert|crit)\]/, '... no emerg') or diag $out;
+        unlink "$p/nginx-t.err";
+    }
+  SKIP: {
+        skip 'keepalived not installed', 3 unless -x '/usr/sbin/keepalived';
+        for my $n (1 .. 3) {
+            my $out = qx{/usr/sbin/keepalived -t -f $cdir/keepalived-node$n.conf 2>&1};
+            is($? >> 8, 0, "cluster/keepalived-node$n.conf: keepalived -t passes")
+                or diag $out;
+        }
+    }
+}
+
 # each TLS profile, included in a device listener
 for my $profile (qw(tls-modern tls-compat)) {
     my $conf = $t->write_file("$profile-check.conf", point(<<"CONF"));
