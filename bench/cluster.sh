@@ -28,7 +28,7 @@ cleanup() {
     for n in 1 2; do nginx -p "$work/n$n/" -c "$work/n$n/nginx.conf" -s stop 2>/dev/null || true; done
     [ -n "$simpid" ] && kill "$simpid" 2>/dev/null
     [ -n "$redispid" ] && kill "$redispid" 2>/dev/null
-    sleep 0.5; rm -rf "$work"
+    sleep 0.5; [ -n "${KEEP:-}" ] && echo "kept $work" || rm -rf "$work"
 }
 trap cleanup EXIT
 "$top/tools/mkcerts.sh" "$work/certs"
@@ -100,6 +100,23 @@ done
 [ "$(redis-cli -p "$rport" HGET "fcfh:d:$guid" node)" = node1 ] \
     || { echo "device not in the directory" >&2; exit 1; }
 
+# each door once, so a broken setup fails here with its reason
+for n in 1 2; do
+    p=$((base + 10 * n))
+    for how in "--socks5-hostname 127.0.0.1:$((p + 3))" "-x 127.0.0.1:$((p + 4))"; do
+        code=$(curl -sS -o "$work/check.out" -w '%{http_code}' $how \
+            -H 'Content-Type: application/soap+xml' \
+            --data-binary @"$top/sim/identify.xml" "http://$guid:16992/wsman") || true
+        if [ "$code" != 200 ]; then
+            echo "node$n $how: HTTP $code" >&2
+            cat "$work/check.out" "$work"/n*/error.log >&2
+            exit 1
+        fi
+    done
+done
+
+[ -n "${PAUSE:-}" ] && { echo "ports base=$base work=$work"; sleep "$PAUSE"; }
+
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 ct='Content-Type: application/soap+xml'
 urls=$(for _ in $(seq "$REQS"); do printf 'http://%s:16992/wsman ' $guid; done)
@@ -107,8 +124,9 @@ urls=$(for _ in $(seq "$REQS"); do printf 'http://%s:16992/wsman ' $guid; done)
 # keepalive RATE: requests/s of REQS requests through one curl
 keepalive() {
     local t
-    t=$( { /usr/bin/time -f %e sh -c "curl -s $1 -H '$ct' \
-        --data-binary @$top/sim/identify.xml $urls > /dev/null"; } 2>&1 )
+    t=$( { /usr/bin/time -f %e sh -c "curl -sS $1 -H '$ct' \
+        --data-binary @$top/sim/identify.xml $urls > /dev/null \
+        2>> $work/curl.err"; } 2>&1 | tail -1 )
     echo "$REQS / $t" | bc -l
 }
 
@@ -117,8 +135,9 @@ newconn() {
     local i t0 t1 lat=()
     t0=$(date +%s.%N)
     for i in $(seq "$NEW"); do
-        lat+=("$(curl -s -o /dev/null -w '%{time_total}' $1 -H "$ct" \
-            --data-binary @"$top/sim/identify.xml" "http://$guid:16992/wsman")")
+        lat+=("$(curl -sS -o /dev/null -w '%{time_total}' $1 -H "$ct" \
+            --data-binary @"$top/sim/identify.xml" \
+            "http://$guid:16992/wsman" 2>> "$work/curl.err" || echo 0)")
     done
     t1=$(date +%s.%N)
     printf '%s %s\n' "$(echo "$NEW / ($t1 - $t0)" | bc -l)" \
@@ -148,4 +167,7 @@ for k in ka_socks ka_pass new_socks new_pass; do
     printf '  (runs local: %s; other: %s)\n' "$(printf '%.0f ' ${r[${k}_1]})" \
         "$(printf '%.0f ' ${r[${k}_2]})"
 done
+if [ -s "$work/curl.err" ]; then
+    echo "curl errors: $(wc -l < "$work/curl.err")"; sort "$work/curl.err" | uniq -c | head
+fi
 grep -hE '\[(alert|crit|emerg)\]' "$work"/n*/error.log || true

@@ -38,6 +38,9 @@
 /* after the console's end of file, how long a silent device may wait */
 #define NGX_FCFH_CHANNEL_LINGER        30000
 
+/* channel ids of a tunnel: in use ones, and as many lingering */
+#define ngx_fcfh_channel_ids(t)        (2 * (t)->conf->max_channels)
+
 #define ngx_fcfh_channel_buffered(ch)  ((ch)->head - (ch)->tail)
 
 
@@ -92,35 +95,66 @@ ngx_fcfh_open_result_text(ngx_uint_t result)
 static ngx_fcfh_channel_t *
 ngx_fcfh_channel_create(ngx_stream_fcfh_tunnel_t *t, ngx_uint_t *result)
 {
-    ngx_uint_t           id;
+    ngx_uint_t           id, ids, active, free_id;
     ngx_connection_t    *c;
-    ngx_fcfh_channel_t  *ch;
+    ngx_fcfh_channel_t  *ch, *linger;
 
     c = t->session->connection;
 
     *result = NGX_FCFH_OPEN_ERROR;
 
+    ids = ngx_fcfh_channel_ids(t);
+
     if (t->channels == NULL) {
-        t->channels = ngx_pcalloc(c->pool, t->conf->max_channels
-                                           * sizeof(ngx_fcfh_channel_t *));
+        t->channels = ngx_pcalloc(c->pool, ids * sizeof(ngx_fcfh_channel_t *));
         if (t->channels == NULL) {
             return NULL;
         }
     }
 
-    for (id = 0; id < t->conf->max_channels; id++) {
-        if (t->channels[id] == NULL) {
-            break;
+    /*
+     * fcfh_max_channels counts channels in use.  A channel whose console
+     * sent end of file lingers (it may be a half close) but does not
+     * count: a console that opens and closes quickly must not find the
+     * device full for NGX_FCFH_CHANNEL_LINGER.  Ids are twice the limit.
+     */
+
+    active = 0;
+    free_id = ids;
+    linger = NULL;
+
+    for (id = 0; id < ids; id++) {
+        ch = t->channels[id];
+
+        if (ch == NULL) {
+            free_id = ngx_min(free_id, id);
+
+        } else if (ch->peer_eof || ch->close_sent) {
+            if (linger == NULL && !ch->close_sent) {
+                linger = ch;
+            }
+
+        } else {
+            active++;
         }
     }
 
-    if (id == t->conf->max_channels) {
+    if (active >= t->conf->max_channels || free_id == ids) {
         ngx_log_error(NGX_LOG_WARN, c->log, 0,
                       "device has %ui channels open, refusing another",
-                      t->conf->max_channels);
+                      active);
+
+        if (free_id == ids && linger) {
+            /* ids all taken by channels on their way out: hurry one */
+            (void) ngx_fcfh_channel_send_close(linger);
+            ngx_fcfh_channel_check_done(linger);
+        }
+
         *result = NGX_FCFH_OPEN_LIMIT;
         return NULL;
     }
+
+    id = free_id;
 
     ch = ngx_calloc(sizeof(ngx_fcfh_channel_t), c->log);
     if (ch == NULL) {
@@ -581,7 +615,7 @@ ngx_fcfh_channel_abort(ngx_fcfh_channel_t *ch)
 static ngx_fcfh_channel_t *
 ngx_fcfh_channel_find(ngx_stream_fcfh_tunnel_t *t, uint32_t id)
 {
-    if (t->channels == NULL || id >= t->conf->max_channels) {
+    if (t->channels == NULL || id >= ngx_fcfh_channel_ids(t)) {
         return NULL;
     }
 
@@ -811,6 +845,10 @@ static ngx_int_t
 ngx_fcfh_channel_peer_gone(ngx_connection_t *peer)
 {
     struct pollfd  pfd;
+
+    if (ngx_fcfh_tls_closed(peer)) {
+        return 1;
+    }
 
     pfd.fd = peer->fd;
     pfd.events = POLLIN;
@@ -1127,7 +1165,7 @@ ngx_stream_fcfh_channels_close(ngx_stream_fcfh_tunnel_t *t)
         return;
     }
 
-    for (i = 0; i < t->conf->max_channels; i++) {
+    for (i = 0; i < ngx_fcfh_channel_ids(t); i++) {
         ch = t->channels[i];
 
         if (ch == NULL) {
@@ -1157,7 +1195,7 @@ ngx_stream_fcfh_channels_unblock(ngx_stream_fcfh_tunnel_t *t)
         return;
     }
 
-    for (i = 0; i < t->conf->max_channels; i++) {
+    for (i = 0; i < ngx_fcfh_channel_ids(t); i++) {
         ch = t->channels[i];
 
         if (ch && ch->blocked && ch->started && ch->peer) {

@@ -1430,6 +1430,12 @@ ngx_stream_fcfh_proxy_splice(ngx_event_t *ev)
         return;
     }
 
+    if (up_eof && ngx_fcfh_tls_closed(c)) {
+        /* another node closed its end (TLS has no half close) */
+        ngx_stream_fcfh_proxy_finalize(ctx, NGX_STREAM_OK);
+        return;
+    }
+
     if (up_eof && !ctx->up_shut) {
         /* the console is done sending: pass the half close on */
         ctx->up_shut = 1;

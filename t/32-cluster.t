@@ -194,6 +194,20 @@ for my $n (1 .. 3) {
     }
 }
 
+# more short console sessions than fcfh_max_channels (16) in a row: a
+# channel whose console closed does not hold the device's limit
+for my $d (['node1 SOCKS5 (local)', "--socks5-hostname 127.0.0.1:" . $t[0]->port(3)],
+           ['node2 SOCKS5', "--socks5-hostname 127.0.0.1:" . $t[1]->port(3)],
+           ['node2 HTTP proxy', '-x http://127.0.0.1:' . $t[1]->port(4)]) {
+    my $ok = 0;
+    for (1 .. 24) {
+        my ($c) = curl($d->[1], $ct, '--data-binary', "\@$identify",
+                       "http://$GA:16992/wsman");
+        $ok++ if $c == 200;
+    }
+    is($ok, 24, "$d->[0]: 24 short sessions to A in a row, all answered");
+}
+
 my ($code, $body) = curl('-x http://127.0.0.1:' . $t[1]->port(4), $ct,
                          '--data-binary', "\@$identify",
                          'http://' . guid(0xdead) . ':16992/wsman');
