@@ -1640,12 +1640,9 @@ ngx_fcfh_cluster_looked_up(redisAsyncContext *ac, void *r, void *privdata)
 static void
 ngx_fcfh_cluster_peer(ngx_fcfh_cluster_req_t *req, u_char *addr, size_t len)
 {
-    ngx_int_t                 rc;
-    ngx_addr_t                a;
-    ngx_connection_t         *c;
-    ngx_fcfh_cluster_conf_t  *ccf;
-
-    ccf = ngx_fcfh_cluster_get_conf(ngx_cycle);
+    ngx_int_t          rc;
+    ngx_addr_t         a;
+    ngx_connection_t  *c;
 
     req->pool = ngx_create_pool(1024, ngx_cycle->log);
     if (req->pool == NULL) {
@@ -1696,6 +1693,9 @@ ngx_fcfh_cluster_peer(ngx_fcfh_cluster_req_t *req, u_char *addr, size_t len)
     c = req->pc.connection;
     c->data = req;
     c->pool = req->pool;
+
+    /* small requests and answers both ways: no Nagle delay */
+    (void) ngx_tcp_nodelay(c);
     c->read->handler = ngx_fcfh_cluster_peer_connected;
     c->write->handler = ngx_fcfh_cluster_peer_connected;
 
@@ -1704,8 +1704,6 @@ ngx_fcfh_cluster_peer(ngx_fcfh_cluster_req_t *req, u_char *addr, size_t len)
     if (rc == NGX_AGAIN) {
         return;
     }
-
-    (void) ccf;
 
     ngx_fcfh_cluster_peer_connected(c->write);
 }

@@ -46,6 +46,10 @@ typedef struct {
     u_char                           guid[NGX_FCFH_APF_GUID_SIZE];
     uint64_t                         serial;
     ngx_uint_t                       port;
+    /* through another node: the device as the console named it */
+    ngx_uint_t                       remote;
+    size_t                           name_len;
+    u_char                           name[NGX_FCFH_APF_DEFAULT_MAX_STRING];
 } ngx_http_fcfh_pass_cache_t;
 
 
@@ -433,19 +437,18 @@ ngx_http_fcfh_pass_body_read(ngx_http_request_t *r)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_fcfh_pass_module);
 
-    if (ctx->other_node) {
-        ngx_http_fcfh_pass_remote(r, ctx);
-        return;
-    }
-
     cache = ngx_http_fcfh_pass_get_cache(r);
     ctx->cache = cache;
 
     if (cache && cache->connection) {
         if (cache->port == ctx->target.port
-            && cache->serial == ctx->route.serial
-            && ngx_memcmp(cache->guid, ctx->route.guid,
-                          NGX_FCFH_APF_GUID_SIZE) == 0)
+            && (ctx->other_node
+                ? (cache->remote && cache->name_len == ctx->host.len
+                   && ngx_strncasecmp(cache->name, ctx->host.data,
+                                      ctx->host.len) == 0)
+                : (!cache->remote && cache->serial == ctx->route.serial
+                   && ngx_memcmp(cache->guid, ctx->route.guid,
+                                 NGX_FCFH_APF_GUID_SIZE) == 0)))
         {
             ctx->relay = cache->connection;
             cache->connection = NULL;
@@ -457,6 +460,11 @@ ngx_http_fcfh_pass_body_read(ngx_http_request_t *r)
 
         /* another device or port: this connection's channel goes */
         ngx_http_fcfh_pass_cache_close(cache);
+    }
+
+    if (ctx->other_node) {
+        ngx_http_fcfh_pass_remote(r, ctx);
+        return;
     }
 
     ctx->relay = ngx_fcfh_relay_connect(ctx->route.pid, r->connection->log,
@@ -485,7 +493,7 @@ ngx_http_fcfh_pass_body_read(ngx_http_request_t *r)
 }
 
 
-/* through the node that holds the device (no channel kept after) */
+/* through the node that holds the device */
 
 static void
 ngx_http_fcfh_pass_remote(ngx_http_request_t *r, ngx_http_fcfh_pass_ctx_t *ctx)
@@ -768,8 +776,8 @@ ngx_http_fcfh_pass_peer_free(ngx_peer_connection_t *pc, void *data,
     c = pc->connection;
     cache = ctx->cache;
 
-    if (c == NULL || cache == NULL || ctx->other_node
-        || (state & NGX_PEER_FAILED)
+    if (c == NULL || cache == NULL || (state & NGX_PEER_FAILED)
+        || (ctx->other_node && ctx->host.len > sizeof(cache->name))
         || !u->keepalive || c->read->eof || c->read->error
         || c->read->timedout || c->write->error || c->write->timedout
         || ctx->request->connection->error)
@@ -806,6 +814,9 @@ ngx_http_fcfh_pass_peer_free(ngx_peer_connection_t *pc, void *data,
     ngx_memcpy(cache->guid, ctx->route.guid, NGX_FCFH_APF_GUID_SIZE);
     cache->serial = ctx->route.serial;
     cache->port = ctx->target.port;
+    cache->remote = ctx->other_node;
+    cache->name_len = ctx->host.len;
+    ngx_memcpy(cache->name, ctx->host.data, ctx->host.len);
 }
 
 
@@ -856,6 +867,14 @@ ngx_http_fcfh_pass_cache_close(ngx_http_fcfh_pass_cache_t *cache)
     }
 
     cache->connection = NULL;
+
+#if (NGX_SSL)
+    if (c->ssl) {
+        /* a channel through another node */
+        c->ssl->no_wait_shutdown = 1;
+        (void) ngx_ssl_shutdown(c);
+    }
+#endif
 
     pool = c->pool;
     ngx_close_connection(c);

@@ -927,7 +927,15 @@ ngx_fcfh_channel_peer_read(ngx_event_t *rev)
         }
 
         if (n == NGX_ERROR || n == 0) {
-            if (n == 0 && !ngx_fcfh_channel_peer_gone(peer)) {
+            /*
+             * After the device's answer, all delivered, an end of file
+             * is the console leaving (a request and its response done):
+             * no linger.  After the console's own bytes it may be a half
+             * close that still waits for the answer.
+             */
+            if (n == 0 && !ngx_fcfh_channel_peer_gone(peer)
+                && !(ch->device_last && ngx_fcfh_channel_buffered(ch) == 0))
+            {
                 ch->peer_eof = 1;
 
             } else {
@@ -946,6 +954,7 @@ ngx_fcfh_channel_peer_read(ngx_event_t *rev)
 
         ch->remote_window -= (uint32_t) n;
         ch->bytes_out += n;
+        ch->device_last = 0;
     }
 
     if (ch->peer_error) {
@@ -1019,6 +1028,7 @@ ngx_fcfh_channel_peer_write(ngx_event_t *wev)
 
         ch->tail += n;
         ch->unacked += (uint32_t) n;
+        ch->device_last = 1;
     }
 
     if (ngx_handle_write_event(wev, 0) != NGX_OK) {

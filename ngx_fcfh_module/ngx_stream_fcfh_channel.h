@@ -94,6 +94,7 @@ struct ngx_fcfh_channel_s {
     unsigned                         close_sent:1;
     unsigned                         close_recv:1;
     unsigned                         peer_eof:1;
+    unsigned                         device_last:1; /* spoke last */
     unsigned                         peer_error:1;
     unsigned                         blocked:1;  /* tunnel output full */
     unsigned                         blocked_input:1; /* our buffer full */

@@ -273,6 +273,20 @@ like($metrics, qr/^fcfh_cluster_directory_up\{node="node2"\} 1$/m,
      'metrics: fcfh_cluster_directory_up');
 like($metrics, qr/^fcfh_cluster_relays_total [1-9]/m, 'metrics: fcfh_cluster_relays_total');
 
+# keep-alive through another node: one channel for all the requests
+{
+    my $relays = sub {
+        my (undef, undef, $b) = http_get($t[1]->port(5), '/api/stats');
+        (eval { decode_json($b) } // {})->{cluster_relays} // -1;
+    };
+    my $before = $relays->();
+    my $u = "http://$GA:16992/wsman";
+    my $out = `curl -s -m 20 -x http://127.0.0.1:${\$t[1]->port(4)} $ct --data-binary \@$identify $u $u $u $u $u 2>&1`;
+    my @r = $out =~ /<\w+:IdentifyResponse>/g;
+    is(scalar @r, 5, 'five requests on one keep-alive connection through node2');
+    is($relays->() - $before, 1, '... over one channel through node1');
+}
+
 my $ev = '';
 {
     # the ring replayed from the start (Last-Event-ID: 0), read for a while
