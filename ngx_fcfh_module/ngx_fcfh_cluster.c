@@ -8,6 +8,7 @@
 #include <ngx_core.h>
 #include <ngx_event.h>
 #include <ngx_event_connect.h>
+#include <ngx_sha1.h>
 
 #include <hiredis/hiredis.h>
 #include <hiredis/async.h>
@@ -24,6 +25,13 @@
 #define NGX_FCFH_CLUSTER_UP          2
 
 #define NGX_FCFH_CLUSTER_TICK        1000    /* ms */
+
+/* the directory's Lua scripts, loaded once per connection, run by SHA1 */
+#define NGX_FCFH_CLUSTER_CLAIM       0
+#define NGX_FCFH_CLUSTER_RELEASE     1
+#define NGX_FCFH_CLUSTER_LOOKUP      2
+#define NGX_FCFH_CLUSTER_LIST        3
+#define NGX_FCFH_CLUSTER_SCRIPTS     4
 
 
 typedef struct {
@@ -55,6 +63,7 @@ typedef struct {
     ngx_uint_t                       retry_tick;
     time_t                           refreshed;
     ngx_event_t                      tick;
+    u_char                           sha[NGX_FCFH_CLUSTER_SCRIPTS][40];
     unsigned                         exiting:1;
     unsigned                         down_logged:1;
 } ngx_fcfh_cluster_conf_t;
@@ -94,6 +103,9 @@ static char *ngx_fcfh_cluster_auth_slot(ngx_conf_t *cf, ngx_command_t *cmd,
 static ngx_int_t ngx_fcfh_cluster_ssl(ngx_cycle_t *cycle,
     ngx_fcfh_cluster_conf_t *ccf);
 
+static void ngx_fcfh_cluster_hash_scripts(ngx_fcfh_cluster_conf_t *ccf);
+static void ngx_fcfh_cluster_script(ngx_fcfh_cluster_conf_t *ccf,
+    ngx_uint_t n, const char **argv, size_t *len);
 static void ngx_fcfh_cluster_connect(ngx_fcfh_cluster_conf_t *ccf);
 static void ngx_fcfh_cluster_add_read(void *privdata);
 static void ngx_fcfh_cluster_del_read(void *privdata);
@@ -301,6 +313,18 @@ static const char  ngx_fcfh_cluster_list_lua[] =
     "  end "
     "end "
     "return out";
+
+
+static ngx_str_t  ngx_fcfh_cluster_scripts[NGX_FCFH_CLUSTER_SCRIPTS] = {
+    { sizeof(ngx_fcfh_cluster_claim_lua) - 1,
+      (u_char *) ngx_fcfh_cluster_claim_lua },
+    { sizeof(ngx_fcfh_cluster_release_lua) - 1,
+      (u_char *) ngx_fcfh_cluster_release_lua },
+    { sizeof(ngx_fcfh_cluster_lookup_lua) - 1,
+      (u_char *) ngx_fcfh_cluster_lookup_lua },
+    { sizeof(ngx_fcfh_cluster_list_lua) - 1,
+      (u_char *) ngx_fcfh_cluster_list_lua }
+};
 
 
 #define ngx_fcfh_cluster_get_conf(cycle)                                      \
@@ -720,6 +744,8 @@ ngx_fcfh_cluster_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
+    ngx_fcfh_cluster_hash_scripts(ccf);
+
     ccf->tick.handler = ngx_fcfh_cluster_tick;
     ccf->tick.data = ccf;
     ccf->tick.log = cycle->log;
@@ -753,6 +779,36 @@ ngx_fcfh_cluster_exit_process(ngx_cycle_t *cycle)
         ccf->ac = NULL;
         redisAsyncFree(ac);
     }
+}
+
+
+static void
+ngx_fcfh_cluster_hash_scripts(ngx_fcfh_cluster_conf_t *ccf)
+{
+    u_char         digest[20];
+    ngx_uint_t     i;
+    ngx_sha1_t     sha1;
+
+    for (i = 0; i < NGX_FCFH_CLUSTER_SCRIPTS; i++) {
+        ngx_sha1_init(&sha1);
+        ngx_sha1_update(&sha1, ngx_fcfh_cluster_scripts[i].data,
+                        ngx_fcfh_cluster_scripts[i].len);
+        ngx_sha1_final(digest, &sha1);
+        ngx_hex_dump(ccf->sha[i], digest, 20);
+    }
+}
+
+
+/* argv[0..1] of a script call: EVALSHA and the script's SHA1 */
+
+static void
+ngx_fcfh_cluster_script(ngx_fcfh_cluster_conf_t *ccf, ngx_uint_t n,
+    const char **argv, size_t *len)
+{
+    argv[0] = "EVALSHA";
+    len[0] = 7;
+    argv[1] = (char *) ccf->sha[n];
+    len[1] = 40;
 }
 
 
@@ -1002,7 +1058,9 @@ ngx_fcfh_cluster_role(redisAsyncContext *ac, void *r, void *privdata)
     redisReply               *reply = r;
     ngx_fcfh_cluster_conf_t  *ccf = ac->data;
 
-    ngx_uint_t                 level;
+    size_t                     len[3];
+    ngx_uint_t                 i, level;
+    const char                *argv[3];
     ngx_fcfh_cluster_redis_t  *redis;
 
     if (!ngx_fcfh_cluster_answer(ccf, reply)) {
@@ -1037,6 +1095,18 @@ ngx_fcfh_cluster_role(redisAsyncContext *ac, void *r, void *privdata)
     ccf->state = NGX_FCFH_CLUSTER_UP;
     ccf->down_logged = 0;
     ccf->backoff = 0;
+
+    /* before any EVALSHA on this connection (replies come in order) */
+    for (i = 0; i < NGX_FCFH_CLUSTER_SCRIPTS; i++) {
+        argv[0] = "SCRIPT";
+        len[0] = 6;
+        argv[1] = "LOAD";
+        len[1] = 4;
+        argv[2] = (char *) ngx_fcfh_cluster_scripts[i].data;
+        len[2] = ngx_fcfh_cluster_scripts[i].len;
+
+        (void) ngx_fcfh_cluster_command(ccf, NULL, NULL, 3, argv, len);
+    }
 
     ngx_fcfh_cluster_heartbeat(ccf);
 
@@ -1099,7 +1169,11 @@ ngx_fcfh_cluster_answer(ngx_fcfh_cluster_conf_t *ccf, redisReply *reply)
         ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
                       "fcfh cluster: redis: %s", reply->str);
 
-        if (ngx_strncmp(reply->str, "READONLY", 8) == 0 && ccf->ac) {
+        /* a failover, or scripts flushed: a new connection loads them */
+        if ((ngx_strncmp(reply->str, "READONLY", 8) == 0
+             || ngx_strncmp(reply->str, "NOSCRIPT", 8) == 0)
+            && ccf->ac)
+        {
             redisAsyncDisconnect(ccf->ac);
         }
 
@@ -1290,10 +1364,7 @@ ngx_fcfh_cluster_publish(ngx_fcfh_entry_t *e, ngx_log_t *log)
 
     ngx_fcfh_apf_guid_to_text(e->guid, (char *) text);
 
-    argv[0] = "EVAL";
-    len[0] = 4;
-    argv[1] = ngx_fcfh_cluster_claim_lua;
-    len[1] = sizeof(ngx_fcfh_cluster_claim_lua) - 1;
+    ngx_fcfh_cluster_script(ccf, NGX_FCFH_CLUSTER_CLAIM, argv, len);
     argv[2] = "1";
     len[2] = 1;
     argv[3] = (char *) key;
@@ -1429,10 +1500,7 @@ ngx_fcfh_cluster_unpublish(ngx_fcfh_entry_t *e)
 
     ngx_fcfh_apf_guid_to_text(e->guid, (char *) text);
 
-    argv[0] = "EVAL";
-    len[0] = 4;
-    argv[1] = ngx_fcfh_cluster_release_lua;
-    len[1] = sizeof(ngx_fcfh_cluster_release_lua) - 1;
+    ngx_fcfh_cluster_script(ccf, NGX_FCFH_CLUSTER_RELEASE, argv, len);
     argv[2] = "1";
     len[2] = 1;
     argv[3] = (char *) key;
@@ -1539,10 +1607,7 @@ ngx_fcfh_cluster_open(ngx_str_t *device, ngx_uint_t op, ngx_uint_t port,
         ngx_strlow(req->device.data, device->data, device->len);
     }
 
-    argv[0] = "EVAL";
-    len[0] = 4;
-    argv[1] = ngx_fcfh_cluster_lookup_lua;
-    len[1] = sizeof(ngx_fcfh_cluster_lookup_lua) - 1;
+    ngx_fcfh_cluster_script(ccf, NGX_FCFH_CLUSTER_LOOKUP, argv, len);
     argv[2] = "0";
     len[2] = 1;
     argv[3] = by_guid ? (char *) req->device.data : "";
@@ -1952,10 +2017,7 @@ ngx_fcfh_cluster_list(ngx_str_t *cursor, ngx_pool_t *pool,
     req->list_pool = pool;
     req->data = data;
 
-    argv[0] = "EVAL";
-    len[0] = 4;
-    argv[1] = ngx_fcfh_cluster_list_lua;
-    len[1] = sizeof(ngx_fcfh_cluster_list_lua) - 1;
+    ngx_fcfh_cluster_script(ccf, NGX_FCFH_CLUSTER_LIST, argv, len);
     argv[2] = "0";
     len[2] = 1;
     argv[3] = (char *) cursor->data;
