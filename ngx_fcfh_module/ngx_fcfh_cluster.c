@@ -40,6 +40,16 @@ typedef struct {
 } ngx_fcfh_cluster_redis_t;
 
 
+/* a TLS session with another node, for a short handshake next time */
+#define NGX_FCFH_CLUSTER_SESSIONS    16
+
+typedef struct {
+    size_t                           len;
+    u_char                           name[NGX_FCFH_CLUSTER_NAME_MAX];
+    ngx_ssl_session_t               *session;
+} ngx_fcfh_cluster_session_t;
+
+
 typedef struct {
     ngx_str_t                        node;
     ngx_str_t                        address;
@@ -64,6 +74,8 @@ typedef struct {
     time_t                           refreshed;
     ngx_event_t                      tick;
     u_char                           sha[NGX_FCFH_CLUSTER_SCRIPTS][40];
+    ngx_fcfh_cluster_session_t       sessions[NGX_FCFH_CLUSTER_SESSIONS];
+    ngx_uint_t                       next_session;
     unsigned                         exiting:1;
     unsigned                         down_logged:1;
 } ngx_fcfh_cluster_conf_t;
@@ -144,6 +156,9 @@ static void ngx_fcfh_cluster_peer(ngx_fcfh_cluster_req_t *req, u_char *addr,
     size_t len);
 static void ngx_fcfh_cluster_peer_connected(ngx_event_t *ev);
 static void ngx_fcfh_cluster_peer_handshake(ngx_connection_t *c);
+static ngx_fcfh_cluster_session_t *ngx_fcfh_cluster_session(
+    ngx_fcfh_cluster_conf_t *ccf, ngx_str_t *node, ngx_uint_t add);
+static void ngx_fcfh_cluster_save_session(ngx_connection_t *c);
 static void ngx_fcfh_cluster_peer_open(ngx_event_t *ev);
 static void ngx_fcfh_cluster_finish(ngx_fcfh_cluster_req_t *req,
     ngx_uint_t result, ngx_uint_t reason);
@@ -704,6 +719,11 @@ ngx_fcfh_cluster_ssl(ngx_cycle_t *cycle, ngx_fcfh_cluster_conf_t *ccf)
     if (ngx_ssl_trusted_certificate(&cf, ccf->ssl, &ccf->trusted, 2)
         != NGX_OK)
     {
+        return NGX_ERROR;
+    }
+
+    /* sessions (TLS 1.3 tickets) reach save_session when they arrive */
+    if (ngx_ssl_client_session_cache(&cf, ccf->ssl, 1) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -1777,10 +1797,11 @@ ngx_fcfh_cluster_peer(ngx_fcfh_cluster_req_t *req, u_char *addr, size_t len)
 static void
 ngx_fcfh_cluster_peer_connected(ngx_event_t *ev)
 {
-    ngx_int_t                 rc;
-    ngx_connection_t         *c;
-    ngx_fcfh_cluster_req_t   *req;
-    ngx_fcfh_cluster_conf_t  *ccf;
+    ngx_int_t                    rc;
+    ngx_connection_t            *c;
+    ngx_fcfh_cluster_req_t      *req;
+    ngx_fcfh_cluster_conf_t     *ccf;
+    ngx_fcfh_cluster_session_t  *sess;
 
     c = ev->data;
     req = c->data;
@@ -1804,6 +1825,17 @@ ngx_fcfh_cluster_peer_connected(ngx_event_t *ev)
         return;
     }
 
+    sess = ngx_fcfh_cluster_session(ccf, &req->node, 0);
+
+    if (sess && sess->session
+        && ngx_ssl_set_session(c, sess->session) != NGX_OK)
+    {
+        ngx_fcfh_cluster_finish(req, NGX_FCFH_OPEN_ERROR, 0);
+        return;
+    }
+
+    c->ssl->save_session = ngx_fcfh_cluster_save_session;
+
     c->log->action = "connecting to another gateway node";
 
     rc = ngx_ssl_handshake(c);
@@ -1815,6 +1847,70 @@ ngx_fcfh_cluster_peer_connected(ngx_event_t *ev)
     }
 
     ngx_fcfh_cluster_peer_handshake(c);
+}
+
+
+/* the session cache slot of a node: found, or (add) taken over */
+
+static ngx_fcfh_cluster_session_t *
+ngx_fcfh_cluster_session(ngx_fcfh_cluster_conf_t *ccf, ngx_str_t *node,
+    ngx_uint_t add)
+{
+    ngx_uint_t                   i;
+    ngx_fcfh_cluster_session_t  *s;
+
+    for (i = 0; i < NGX_FCFH_CLUSTER_SESSIONS; i++) {
+        s = &ccf->sessions[i];
+
+        if (s->len == node->len
+            && ngx_strncmp(s->name, node->data, node->len) == 0)
+        {
+            return s;
+        }
+    }
+
+    if (!add) {
+        return NULL;
+    }
+
+    s = &ccf->sessions[ccf->next_session++ % NGX_FCFH_CLUSTER_SESSIONS];
+
+    if (s->session) {
+        ngx_ssl_free_session(s->session);
+        s->session = NULL;
+    }
+
+    s->len = node->len;
+    ngx_memcpy(s->name, node->data, node->len);
+
+    return s;
+}
+
+
+/* a session ticket from the node: kept (only while the request owns c) */
+
+static void
+ngx_fcfh_cluster_save_session(ngx_connection_t *c)
+{
+    ngx_ssl_session_t           *session;
+    ngx_fcfh_cluster_req_t      *req;
+    ngx_fcfh_cluster_session_t  *s;
+
+    req = c->data;
+
+    session = ngx_ssl_get_session(c);
+    if (session == NULL) {
+        return;
+    }
+
+    s = ngx_fcfh_cluster_session(ngx_fcfh_cluster_get_conf(ngx_cycle),
+                                 &req->node, 1);
+
+    if (s->session) {
+        ngx_ssl_free_session(s->session);
+    }
+
+    s->session = session;
 }
 
 
@@ -1926,6 +2022,11 @@ ngx_fcfh_cluster_finish(ngx_fcfh_cluster_req_t *req, ngx_uint_t result,
     c = req->pc.connection;
 
     if (c) {
+        if (c->ssl) {
+            /* from here c->data is the caller's */
+            c->ssl->save_session = NULL;
+        }
+
         if (c->read->timer_set) {
             ngx_del_timer(c->read);
         }
