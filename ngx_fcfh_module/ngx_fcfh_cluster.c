@@ -1216,7 +1216,8 @@ ngx_fcfh_cluster_tick(ngx_event_t *ev)
     redisAsyncContext        *ac;
     ngx_fcfh_cluster_conf_t  *ccf = ev->data;
 
-    if (ngx_exiting || ngx_terminate || ccf->exiting) {
+    /* an old worker keeps its tunnels published while they last */
+    if (ngx_terminate || ccf->exiting) {
         return;
     }
 

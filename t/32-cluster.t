@@ -220,6 +220,18 @@ like($t[0]->error_log, qr/channel .* open|channel to/i, 'node1 opened channels f
 like($t[1]->error_log, qr/device \S+ is on node "node1"/,
      'node2 logs which node holds the device');
 
+# a reload of node2: B stays in an old worker, still reachable from node1;
+# the new workers join the directory
+{
+    my $mark = $t[1]->log_mark;
+    $t[1]->reload;
+    ok($t[1]->wait_for_log(qr/directory at 127\.0\.0\.1:$rport, node "node2"/,
+                           T(5), $mark), 'node2 reloaded: new workers join the directory');
+    my ($c, $b) = curl("--socks5-hostname 127.0.0.1:" . $t[0]->port(3), $ct,
+                       '--data-binary', "\@$identify", "http://$GB:16992/wsman");
+    is($c, 200, 'node1 -> B after node2\'s reload: 200');
+}
+
 # --- the cluster port: node certificates only ---------------------------------
 
 {
