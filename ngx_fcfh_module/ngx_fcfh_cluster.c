@@ -1976,6 +1976,7 @@ ngx_fcfh_cluster_peer_handshake(ngx_connection_t *c)
 static void
 ngx_fcfh_cluster_peer_open(ngx_event_t *ev)
 {
+    ngx_uint_t               result, reason;
     ngx_connection_t        *c;
     ngx_fcfh_cluster_req_t  *req;
 
@@ -1987,24 +1988,13 @@ ngx_fcfh_cluster_peer_open(ngx_event_t *ev)
         return;
     }
 
-    switch (ngx_fcfh_relay_open_process(c, &req->open)) {
-
-    case NGX_AGAIN:
-        return;
-
-    case NGX_OK:
-        ngx_fcfh_cluster_finish(req, req->open.status[0],
-                                req->open.status[1]);
-        return;
-
-    case NGX_DECLINED:
-        ngx_fcfh_cluster_finish(req, NGX_FCFH_OPEN_NO_TUNNEL, 0);
-        return;
-
-    default:
-        ngx_fcfh_cluster_finish(req, NGX_FCFH_OPEN_UNAVAILABLE, 0);
+    if (ngx_fcfh_relay_open_result(c, &req->open, &result, &reason)
+        == NGX_AGAIN)
+    {
         return;
     }
+
+    ngx_fcfh_cluster_finish(req, result, reason);
 }
 
 

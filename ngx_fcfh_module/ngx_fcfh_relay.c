@@ -683,6 +683,42 @@ ngx_fcfh_relay_open_process(ngx_connection_t *c, ngx_fcfh_relay_open_t *op)
 
 
 /*
+ * The opening exchange, to its end: NGX_AGAIN, or NGX_OK with *result
+ * an NGX_FCFH_OPEN_* code and *reason the device's refusal reason: the
+ * owner's answer, "no such device" when the owner went away, "internal
+ * error" when the event could not be armed.
+ */
+
+ngx_int_t
+ngx_fcfh_relay_open_result(ngx_connection_t *c, ngx_fcfh_relay_open_t *op,
+    ngx_uint_t *result, ngx_uint_t *reason)
+{
+    *reason = 0;
+
+    switch (ngx_fcfh_relay_open_process(c, op)) {
+
+    case NGX_AGAIN:
+        return NGX_AGAIN;
+
+    case NGX_OK:
+        *result = op->status[0];
+        *reason = op->status[1];
+        break;
+
+    case NGX_ERROR:
+        *result = NGX_FCFH_OPEN_ERROR;
+        break;
+
+    default: /* NGX_ABORT, NGX_DECLINED: the owner is gone */
+        *result = NGX_FCFH_OPEN_NO_TUNNEL;
+        break;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
  * Connects to the relay socket of worker pid.  A unix stream connect
  * completes at once or fails at once (EAGAIN: backlog full), so no
  * connect event is needed; failures are reported quietly as

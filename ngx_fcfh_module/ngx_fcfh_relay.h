@@ -82,6 +82,8 @@ void ngx_fcfh_relay_open_init(ngx_fcfh_relay_open_t *op,
     ngx_fcfh_relay_target_t *target);
 ngx_int_t ngx_fcfh_relay_open_process(ngx_connection_t *c,
     ngx_fcfh_relay_open_t *op);
+ngx_int_t ngx_fcfh_relay_open_result(ngx_connection_t *c,
+    ngx_fcfh_relay_open_t *op, ngx_uint_t *result, ngx_uint_t *reason);
 void ngx_fcfh_relay_close_peer(ngx_connection_t *c);
 ngx_connection_t *ngx_fcfh_relay_connect(ngx_pid_t pid, ngx_log_t *log,
     ngx_uint_t *result);

@@ -643,7 +643,7 @@ ngx_http_fcfh_amt_process(ngx_event_t *ev)
 {
     ssize_t                     n;
     ngx_int_t                   rc;
-    ngx_uint_t                  eof;
+    ngx_uint_t                  eof, result, reason;
     ngx_connection_t           *c;
     ngx_http_fcfh_amt_ctx_t    *ctx;
     ngx_fcfh_wsman_response_t   rsp;
@@ -661,31 +661,20 @@ ngx_http_fcfh_amt_process(ngx_event_t *ev)
 
     /* the relay preamble, then the owner's answer to the channel open */
 
-    switch (ngx_fcfh_relay_open_process(c, &ctx->open)) {
+    if (ctx->open.got < NGX_FCFH_RELAY_STATUS_SIZE) {
 
-    case NGX_AGAIN:
-        return;
+        if (ngx_fcfh_relay_open_result(c, &ctx->open, &result, &reason)
+            == NGX_AGAIN)
+        {
+            return;
+        }
 
-    case NGX_OK:
-        break;
-
-    case NGX_ERROR:
-        ngx_http_fcfh_amt_fail(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                               "event error");
-        return;
-
-    default: /* NGX_ABORT, NGX_DECLINED */
-        ngx_http_fcfh_amt_fail(ctx, NGX_HTTP_BAD_GATEWAY,
-                               "tunnel unreachable");
-        return;
-    }
-
-    if (ctx->open.status[0] != NGX_FCFH_OPEN_OK) {
-        ngx_http_fcfh_amt_fail(ctx, NGX_HTTP_BAD_GATEWAY,
-                               "channel to port 16992 failed: %s",
-                               ngx_fcfh_open_result_text(
-                                   ctx->open.status[0]));
-        return;
+        if (result != NGX_FCFH_OPEN_OK) {
+            ngx_http_fcfh_amt_fail(ctx, NGX_HTTP_BAD_GATEWAY,
+                                   "channel to port 16992 failed: %s",
+                                   ngx_fcfh_open_result_text(result));
+            return;
+        }
     }
 
     while (ctx->out_sent < ctx->out_len) {

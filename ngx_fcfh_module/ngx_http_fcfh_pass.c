@@ -588,6 +588,7 @@ ngx_http_fcfh_pass_relay_handler(ngx_event_t *ev)
 static void
 ngx_http_fcfh_pass_relay_process(ngx_event_t *ev)
 {
+    ngx_uint_t                 result, reason;
     ngx_connection_t          *c;
     ngx_http_fcfh_pass_ctx_t  *ctx;
 
@@ -599,20 +600,9 @@ ngx_http_fcfh_pass_relay_process(ngx_event_t *ev)
         return;
     }
 
-    switch (ngx_fcfh_relay_open_process(c, &ctx->open)) {
-
-    case NGX_AGAIN:
-        return;
-
-    case NGX_OK:
-        break;
-
-    case NGX_ERROR:
-        ngx_http_fcfh_pass_relay_result(ctx, NGX_FCFH_OPEN_ERROR);
-        return;
-
-    default: /* NGX_ABORT, NGX_DECLINED: the owner is gone */
-        ngx_http_fcfh_pass_relay_result(ctx, NGX_FCFH_OPEN_NO_TUNNEL);
+    if (ngx_fcfh_relay_open_result(c, &ctx->open, &result, &reason)
+        == NGX_AGAIN)
+    {
         return;
     }
 
@@ -620,7 +610,7 @@ ngx_http_fcfh_pass_relay_process(ngx_event_t *ev)
         ngx_del_timer(c->read);
     }
 
-    ngx_http_fcfh_pass_relay_result(ctx, ctx->open.status[0]);
+    ngx_http_fcfh_pass_relay_result(ctx, result);
 }
 
 

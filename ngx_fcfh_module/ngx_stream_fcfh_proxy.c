@@ -1016,6 +1016,7 @@ ngx_stream_fcfh_proxy_preamble(ngx_stream_fcfh_proxy_ctx_t *ctx)
 static void
 ngx_stream_fcfh_proxy_relay_handler(ngx_event_t *ev)
 {
+    ngx_uint_t                    result, reason;
     ngx_connection_t             *rc;
     ngx_stream_fcfh_proxy_ctx_t  *ctx;
 
@@ -1027,21 +1028,9 @@ ngx_stream_fcfh_proxy_relay_handler(ngx_event_t *ev)
         return;
     }
 
-    switch (ngx_fcfh_relay_open_process(rc, &ctx->relay_open)) {
-
-    case NGX_AGAIN:
-        return;
-
-    case NGX_OK:
-        break;
-
-    case NGX_DECLINED:
-        /* the owner died between the lookup and now */
-        ngx_stream_fcfh_proxy_result(ctx, NGX_FCFH_OPEN_NO_TUNNEL, 0);
-        return;
-
-    default: /* NGX_ERROR, NGX_ABORT */
-        ngx_stream_fcfh_proxy_result(ctx, NGX_FCFH_OPEN_ERROR, 0);
+    if (ngx_fcfh_relay_open_result(rc, &ctx->relay_open, &result, &reason)
+        == NGX_AGAIN)
+    {
         return;
     }
 
@@ -1049,8 +1038,7 @@ ngx_stream_fcfh_proxy_relay_handler(ngx_event_t *ev)
         ngx_del_timer(rc->read);
     }
 
-    ngx_stream_fcfh_proxy_result(ctx, ctx->relay_open.status[0],
-                                 ctx->relay_open.status[1]);
+    ngx_stream_fcfh_proxy_result(ctx, result, reason);
 }
 
 
