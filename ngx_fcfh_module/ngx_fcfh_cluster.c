@@ -953,6 +953,14 @@ ngx_fcfh_cluster_cleanup(void *privdata)
     ngx_fcfh_cluster_del_read(c);
     ngx_fcfh_cluster_del_write(c);
 
+    if (c->read->posted) {
+        ngx_delete_posted_event(c->read);
+    }
+
+    if (c->write->posted) {
+        ngx_delete_posted_event(c->write);
+    }
+
     ccf = ngx_fcfh_cluster_get_conf(ngx_cycle);
 
     if (ccf->connection == c) {
