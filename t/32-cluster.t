@@ -251,6 +251,21 @@ like($t[1]->error_log, qr/device \S+ is on node "node1"/,
        'refusals logged with the peer address');
 }
 
+# a directory entry naming a node whose certificate says otherwise (a
+# forged or stale entry): refused, never relayed
+{
+    my $GF = guid(0xf1);
+    redis('HSET', "fcfh:d:$GF", 'node', 'node9', 'serial', '1',
+          'since', time, 'fqdn', '');
+    redis('SET', 'fcfh:n:node9', '127.0.0.1:' . $t[2]->port(10), 'EX', 60);
+    my ($c, $b) = curl('-x http://127.0.0.1:' . $t[1]->port(4), $ct,
+                       '--data-binary', "\@$identify", "http://$GF:16992/wsman");
+    is($c, 503, 'an entry whose node has another name\'s certificate: 503');
+    ok($t[1]->wait_for_log(qr/certificate at 127\.0\.0\.1:\d+ does not name node "node9"/, T(3)),
+       '... logged as such');
+    redis('DEL', "fcfh:d:$GF", 'fcfh:n:node9');
+}
+
 # --- API across the cluster, events name the node -----------------------------
 
 my $api3 = $t[2]->port(5);
