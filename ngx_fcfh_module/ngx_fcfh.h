@@ -136,7 +136,6 @@ ngx_int_t ngx_fcfh_ports_allow(ngx_array_t *ports, ngx_uint_t port);
 ngx_int_t ngx_fcfh_alert_send(ngx_addr_t *to, const u_char *data, size_t len,
     ngx_log_t *log);
 size_t ngx_fcfh_printable(u_char *dst, const u_char *src, size_t len);
-ngx_uint_t ngx_fcfh_tls_closed(ngx_connection_t *c);
 ngx_table_elt_t *ngx_fcfh_find_header(ngx_list_t *headers, char *name);
 ngx_fcfh_chunk_t *ngx_fcfh_chunk_get(ngx_fcfh_main_conf_t *fmcf);
 void ngx_fcfh_chunk_free(ngx_fcfh_main_conf_t *fmcf, ngx_fcfh_chunk_t *ch);

@@ -162,6 +162,8 @@ static void ngx_fcfh_cluster_save_session(ngx_connection_t *c);
 static void ngx_fcfh_cluster_peer_open(ngx_event_t *ev);
 static void ngx_fcfh_cluster_finish(ngx_fcfh_cluster_req_t *req,
     ngx_uint_t result, ngx_uint_t reason);
+static void ngx_fcfh_cluster_drop(ngx_fcfh_cluster_req_t *req);
+static void ngx_fcfh_cluster_handed_over(ngx_event_t *ev);
 static ngx_int_t ngx_fcfh_cluster_dup(ngx_pool_t *pool, ngx_str_t *dst,
     redisReply *r);
 static void ngx_fcfh_cluster_listed(redisAsyncContext *ac, void *r,
@@ -796,6 +798,11 @@ ngx_fcfh_cluster_exit_process(ngx_cycle_t *cycle)
     ac = ccf->ac;
 
     if (ac) {
+        /* what the last closed tunnels queued (releases): one try */
+        if (ccf->state == NGX_FCFH_CLUSTER_UP) {
+            redisAsyncHandleWrite(ac);
+        }
+
         ccf->ac = NULL;
         redisAsyncFree(ac);
     }
@@ -1221,6 +1228,7 @@ ngx_fcfh_cluster_answer(ngx_fcfh_cluster_conf_t *ccf, redisReply *reply)
 static void
 ngx_fcfh_cluster_tick(ngx_event_t *ev)
 {
+    ngx_uint_t                connecting;
     redisAsyncContext        *ac;
     ngx_fcfh_cluster_conf_t  *ccf = ev->data;
 
@@ -1236,18 +1244,27 @@ ngx_fcfh_cluster_tick(ngx_event_t *ev)
             ngx_fcfh_cluster_connect(ccf);
         }
 
-    } else if (ccf->pending
+    } else if ((ccf->pending || ccf->state == NGX_FCFH_CLUSTER_CONNECTING)
                && ngx_current_msec - ccf->last_answer
                   > NGX_FCFH_CLUSTER_TIMEOUT)
     {
+        /* a server that drops packets: no answer, not even to connect */
         ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
-                      "fcfh cluster: redis did not answer %ui commands "
-                      "in %ui ms, reconnecting", ccf->pending,
+                      "fcfh cluster: redis did not answer %s in %ui ms, "
+                      "trying again",
+                      ccf->pending ? "commands" : "the connection",
                       (ngx_uint_t) NGX_FCFH_CLUSTER_TIMEOUT);
+
+        connecting = (ccf->state == NGX_FCFH_CLUSTER_CONNECTING);
 
         ac = ccf->ac;
         ccf->ac = NULL;
         redisAsyncFree(ac);
+
+        if (connecting) {
+            /* hiredis calls no disconnect callback before it connected */
+            ngx_fcfh_cluster_gone(ccf, "connection timed out");
+        }
 
     } else if (ccf->state == NGX_FCFH_CLUSTER_UP) {
 
@@ -1581,7 +1598,7 @@ ngx_fcfh_cluster_open(ngx_str_t *device, ngx_uint_t op, ngx_uint_t port,
     u_char                    guid[NGX_FCFH_APF_GUID_SIZE];
     u_char                    text[NGX_FCFH_APF_GUID_TEXT_SIZE];
     size_t                    len[5];
-    ngx_uint_t                by_guid;
+    ngx_uint_t                i, by_guid;
     const char               *argv[5];
     ngx_fcfh_cluster_req_t   *req;
     ngx_fcfh_cluster_conf_t  *ccf;
@@ -1596,6 +1613,15 @@ ngx_fcfh_cluster_open(ngx_str_t *device, ngx_uint_t op, ngx_uint_t port,
 
     if (device->len == 0 || device->len > NGX_FCFH_APF_DEFAULT_MAX_STRING) {
         return NULL;
+    }
+
+    /* no GUID or FQDN has these; the name goes into logs and keys */
+    for (i = 0; i < device->len; i++) {
+        if (device->data[i] <= 0x20 || device->data[i] >= 0x7f
+            || device->data[i] == '"' || device->data[i] == '\\')
+        {
+            return NULL;
+        }
     }
 
     if (ccf->state != NGX_FCFH_CLUSTER_UP) {
@@ -1845,8 +1871,6 @@ ngx_fcfh_cluster_peer_connected(ngx_event_t *ev)
 
     c->ssl->save_session = ngx_fcfh_cluster_save_session;
 
-    c->log->action = "connecting to another gateway node";
-
     rc = ngx_ssl_handshake(c);
 
     if (rc == NGX_AGAIN) {
@@ -2038,13 +2062,13 @@ ngx_fcfh_cluster_finish(ngx_fcfh_cluster_req_t *req, ngx_uint_t result,
     if (req->op != NGX_FCFH_RELAY_OP_OPEN || result != NGX_FCFH_OPEN_OK
         || req->handler == NULL)
     {
-        if (c) {
-            ngx_fcfh_relay_close_peer(c);
-            c = NULL;
+        ngx_fcfh_cluster_drop(req);
+        c = NULL;
 
-        } else if (req->pool) {
-            ngx_destroy_pool(req->pool);
-        }
+    } else {
+        /* the caller sets its own handlers before it reads or writes */
+        c->read->handler = ngx_fcfh_cluster_handed_over;
+        c->write->handler = ngx_fcfh_cluster_handed_over;
     }
 
     if (req->handler == NULL && req->op == NGX_FCFH_RELAY_OP_REPLACED) {
@@ -2070,6 +2094,41 @@ ngx_fcfh_cluster_finish(ngx_fcfh_cluster_req_t *req, ngx_uint_t result,
 }
 
 
+static void
+ngx_fcfh_cluster_handed_over(ngx_event_t *ev)
+{
+    /* the caller's splice reads what arrived meanwhile */
+}
+
+
+/* the connection to the other node, if any, and its pool go */
+
+static void
+ngx_fcfh_cluster_drop(ngx_fcfh_cluster_req_t *req)
+{
+    ngx_connection_t  *c;
+
+    c = req->pc.connection;
+    req->pc.connection = NULL;
+
+    if (c) {
+#if (NGX_SSL)
+        if (c->ssl) {
+            c->ssl->no_wait_shutdown = 1;
+            (void) ngx_ssl_shutdown(c);
+        }
+#endif
+
+        ngx_close_connection(c);
+    }
+
+    if (req->pool) {
+        ngx_destroy_pool(req->pool);
+        req->pool = NULL;
+    }
+}
+
+
 void
 ngx_fcfh_cluster_cancel(ngx_fcfh_cluster_req_t *req)
 {
@@ -2079,13 +2138,7 @@ ngx_fcfh_cluster_cancel(ngx_fcfh_cluster_req_t *req)
         return;
     }
 
-    if (req->pc.connection) {
-        ngx_fcfh_relay_close_peer(req->pc.connection);
-
-    } else if (req->pool) {
-        ngx_destroy_pool(req->pool);
-    }
-
+    ngx_fcfh_cluster_drop(req);
     ngx_free(req);
 }
 

@@ -516,27 +516,6 @@ ngx_fcfh_find_header(ngx_list_t *headers, char *name)
  * JSON get a copy with quotes, backslashes and control bytes as '?'.
  */
 
-/*
- * A TLS peer sent close_notify: it is gone for good.  A TCP FIN alone
- * may be a half close (the peer still reads); TLS has none in practice,
- * and the nodes of a cluster pass a half close on as a bare FIN.
- */
-
-ngx_uint_t
-ngx_fcfh_tls_closed(ngx_connection_t *c)
-{
-#if (NGX_SSL)
-    if (c->ssl && c->ssl->connection
-        && (SSL_get_shutdown(c->ssl->connection) & SSL_RECEIVED_SHUTDOWN))
-    {
-        return 1;
-    }
-#endif
-
-    return 0;
-}
-
-
 size_t
 ngx_fcfh_printable(u_char *dst, const u_char *src, size_t len)
 {

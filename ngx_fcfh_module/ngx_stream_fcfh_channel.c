@@ -846,10 +846,6 @@ ngx_fcfh_channel_peer_gone(ngx_connection_t *peer)
 {
     struct pollfd  pfd;
 
-    if (ngx_fcfh_tls_closed(peer)) {
-        return 1;
-    }
-
     pfd.fd = peer->fd;
     pfd.events = POLLIN;
     pfd.revents = 0;

@@ -1023,6 +1023,11 @@ ngx_stream_fcfh_proxy_relay_handler(ngx_event_t *ev)
     rc = ev->data;
     ctx = rc->data;
 
+    if (ctx->state != ngx_fcfh_proxy_relay_status) {
+        /* answered; the owner's first bytes wait for the splice */
+        return;
+    }
+
     if (ev->timedout) {
         ngx_stream_fcfh_proxy_result(ctx, NGX_FCFH_OPEN_TIMEOUT, 0);
         return;
@@ -1414,12 +1419,6 @@ ngx_stream_fcfh_proxy_splice(ngx_event_t *ev)
 
     if (down_eof) {
         /* the channel ended and all it sent is delivered */
-        ngx_stream_fcfh_proxy_finalize(ctx, NGX_STREAM_OK);
-        return;
-    }
-
-    if (up_eof && ngx_fcfh_tls_closed(c)) {
-        /* another node closed its end (TLS has no half close) */
         ngx_stream_fcfh_proxy_finalize(ctx, NGX_STREAM_OK);
         return;
     }

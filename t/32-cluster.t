@@ -220,6 +220,15 @@ like($t[0]->error_log, qr/channel .* open|channel to/i, 'node1 opened channels f
 like($t[1]->error_log, qr/device \S+ is on node "node1"/,
      'node2 logs which node holds the device');
 
+# a console that half-closes (sends its request, then end of file, and
+# reads the answer) through another node: the answer still comes
+{
+    my $n = 300000;
+    my $got = `printf 'BULK $n\\n' | timeout 20 ncat --proxy 127.0.0.1:${\$t[1]->port(3)} --proxy-type socks5 --proxy-dns remote $GA 16992 | wc -c`;
+    chomp $got;
+    is($got + 0, $n, 'half close through another node: all 300000 bytes of the answer');
+}
+
 # a reload of node2: B stays in an old worker, still reachable from node1;
 # the new workers join the directory
 {
@@ -421,20 +430,35 @@ is($code, 404, 'A (held by dead node1) is unknown, not a hanging request');
         POSIX::_exit(127);
     }
     wait_for(sub { IO::Socket::INET->new(PeerAddr => "127.0.0.1:$aport") }, 10);
+
+    # a listener that never accepts, its queue filled: SYNs are dropped
+    my $hole = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
+                                     Listen => 0, Proto => 'tcp') or die;
+    my $hport = $hole->sockport;
+    my @fill;
+    for (1 .. 4) {
+        my $f = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$hport",
+                                      Blocking => 0);
+        push @fill, $f if $f;
+    }
     my @a;
     for my $pw ('s3cret', 'wrong') {
         my $t = FcfhTest->new;
         $t->write_file('redis.auth', "$pw\n");
         chmod 0600, $t->prefix . '/redis.auth';
         my $conf = node_config(3);
-        $conf =~ s/fcfh_cluster_redis 127\.0\.0\.1:$rport;/fcfh_cluster_redis 127.0.0.1:$aport;\nfcfh_cluster_redis_auth_file %%PREFIX%%\/redis.auth;/;
+        # the first server listed drops connection attempts (its accept
+        # queue is full): the node gives up on it and takes the next
+        $conf =~ s/fcfh_cluster_redis 127\.0\.0\.1:$rport;/fcfh_cluster_redis 127.0.0.1:$hport 127.0.0.1:$aport;\nfcfh_cluster_redis_auth_file %%PREFIX%%\/redis.auth;/;
         $conf =~ s/fcfh_cluster_node node3;/fcfh_cluster_node node3;/;
         $t->write_config($conf);
         $t->run;
         push @a, $t;
     }
-    ok($a[0]->wait_for_log(qr/directory at 127\.0\.0\.1:$aport/, T(5)),
+    ok($a[0]->wait_for_log(qr/directory at 127\.0\.0\.1:$aport/, T(12)),
        'the right Redis password: directory connected');
+    ok($a[0]->wait_for_log(qr/redis did not answer the connection/, T(1)),
+       '... after giving up on a server that drops connections');
     ok($a[1]->wait_for_log(qr/redis: WRONGPASS/, T(5)),
        'a wrong one: Redis\'s refusal logged');
     unlike($a[1]->error_log . $a[0]->error_log, qr/s3cret|wrong\b(?!PASS)/,
