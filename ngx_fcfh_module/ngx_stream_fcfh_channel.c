@@ -37,6 +37,8 @@
 
 /* after the console's end of file, how long a silent device may wait */
 #define NGX_FCFH_CHANNEL_LINGER        30000
+/* the same after the device's answer was all delivered: likely gone */
+#define NGX_FCFH_CHANNEL_LINGER_QUIET  500
 
 /* channel ids of a tunnel: in use ones, and as many lingering */
 #define ngx_fcfh_channel_ids(t)        (2 * (t)->conf->max_channels)
@@ -923,15 +925,7 @@ ngx_fcfh_channel_peer_read(ngx_event_t *rev)
         }
 
         if (n == NGX_ERROR || n == 0) {
-            /*
-             * After the device's answer, all delivered, an end of file
-             * is the console leaving (a request and its response done):
-             * no linger.  After the console's own bytes it may be a half
-             * close that still waits for the answer.
-             */
-            if (n == 0 && !ngx_fcfh_channel_peer_gone(peer)
-                && !(ch->device_last && ngx_fcfh_channel_buffered(ch) == 0))
-            {
+            if (n == 0 && !ngx_fcfh_channel_peer_gone(peer)) {
                 ch->peer_eof = 1;
 
             } else {
@@ -965,10 +959,16 @@ ngx_fcfh_channel_peer_read(ngx_event_t *rev)
          * CLOSE would end the device's answer too: keep delivering until
          * the device closes, the console goes away, or the device stays
          * silent for NGX_FCFH_CHANNEL_LINGER (a TCP console's full close
-         * looks like a half close until a write fails).
+         * looks like a half close until a write fails).  An end of file
+         * after the device's answer was all delivered is most likely a
+         * request and its response done: a short silence ends it (more
+         * device data arms the long linger again).
          */
         ch->open_timer.handler = ngx_fcfh_channel_linger_timeout;
-        ngx_add_timer(&ch->open_timer, NGX_FCFH_CHANNEL_LINGER);
+        ngx_add_timer(&ch->open_timer,
+                      (ch->device_last && ngx_fcfh_channel_buffered(ch) == 0)
+                      ? NGX_FCFH_CHANNEL_LINGER_QUIET
+                      : NGX_FCFH_CHANNEL_LINGER);
 
         ngx_post_event(t->session->connection->write, &ngx_posted_events);
         return;
