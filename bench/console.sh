@@ -9,13 +9,17 @@
 #     keep-alive connection (curl, N URLs in one command).
 # Each measurement RUNS times; medians and ratios printed.
 #
-# usage: bench/console.sh [-s SIZE_MB] [-r RUNS] [-n REQUESTS]
+# usage: bench/console.sh [-s SIZE_MB] [-r RUNS] [-n REQUESTS] [-w WINDOW]
+#   -w: fcfh_channel_window (the gateway's buffer and window per channel)
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
-SIZE=200 RUNS=5 REQS=2000
-while getopts s:r:n: o; do
-    case $o in s) SIZE=$OPTARG ;; r) RUNS=$OPTARG ;; n) REQS=$OPTARG ;; *) exit 2 ;; esac
+SIZE=200 RUNS=5 REQS=2000 WINDOW=32k
+while getopts s:r:n:w: o; do
+    case $o in
+    s) SIZE=$OPTARG ;; r) RUNS=$OPTARG ;; n) REQS=$OPTARG ;; w) WINDOW=$OPTARG ;;
+    *) exit 2 ;;
+    esac
 done
 bytes=$((SIZE * 1024 * 1024))
 
@@ -46,6 +50,7 @@ stream {
         ssl_protocols TLSv1.2 TLSv1.3;
         fcfh_tunnel;
         fcfh_auth_file $work/certs/devices.htpasswd;
+        fcfh_channel_window $WINDOW;
     }
     server { listen 127.0.0.1:$sport; fcfh_proxy; }
 }
