@@ -10,14 +10,17 @@
 # Each measurement RUNS times; medians and ratios printed.
 #
 # usage: bench/console.sh [-s SIZE_MB] [-r RUNS] [-n REQUESTS] [-w WINDOW]
+#                         [-W WORKERS]
 #   -w: fcfh_channel_window (the gateway's buffer and window per channel)
+#   -W: worker_processes (1: console and tunnel always in one worker)
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
-SIZE=200 RUNS=5 REQS=2000 WINDOW=32k
-while getopts s:r:n:w: o; do
+SIZE=200 RUNS=5 REQS=2000 WINDOW=32k WORKERS=2
+while getopts s:r:n:w:W: o; do
     case $o in
     s) SIZE=$OPTARG ;; r) RUNS=$OPTARG ;; n) REQS=$OPTARG ;; w) WINDOW=$OPTARG ;;
+    W) WORKERS=$OPTARG ;;
     *) exit 2 ;;
     esac
 done
@@ -36,7 +39,7 @@ dport=$base sport=$((base + 1)) hport=$((base + 2)) tport=$((base + 3))
 cat > "$work/nginx.conf" <<CONF
 load_module /usr/lib/nginx/modules/ngx_stream_module.so;
 load_module $top/build/ngx_fcfh_module.so;
-worker_processes 2;
+worker_processes $WORKERS;
 error_log $work/error.log warn;
 pid $work/nginx.pid;
 fcfh_zone 16m;

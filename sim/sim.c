@@ -239,7 +239,12 @@ sim_buf_reserve(sim_buf_t *b, size_t n)
 
     size = b->len - b->pos;
 
-    if (b->pos && b->cap - size >= n) {
+    /*
+     * Compact only when it moves no more than it frees: a queue that
+     * stays nearly full (a large channel window in flight) would else
+     * move most of itself for every append.
+     */
+    if (b->pos && b->cap - size >= n && size <= b->pos) {
         memmove(b->data, b->data + b->pos, size);
         b->pos = 0;
         b->len = size;
@@ -281,8 +286,18 @@ sim_buf_consume(sim_buf_t *b, size_t n)
     b->pos += n;
 
     if (b->pos >= b->len) {
-        /* empty: release the memory, idle objects hold no buffers */
-        sim_buf_free(b);
+        /*
+         * empty: an idle object's small buffer is released (100,000 idle
+         * devices hold none); a large one belongs to a stream, which
+         * would otherwise allocate and fault it in again at once
+         */
+        if (b->cap <= 4096) {
+            sim_buf_free(b);
+
+        } else {
+            b->pos = 0;
+            b->len = 0;
+        }
     }
 }
 

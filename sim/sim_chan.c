@@ -21,7 +21,7 @@
 static const char  sim_bulk_pattern[] =
     "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz+\n";
 
-static uint8_t     sim_bulk_buf[SIM_MAX_DATA];
+static uint8_t     sim_bulk_buf[SIM_MAX_DATA + 64];
 
 
 static int
@@ -162,13 +162,16 @@ sim_chan_generate(sim_chan_t *c)
     {
         n = c->bulk_left < SIM_MAX_DATA ? c->bulk_left : SIM_MAX_DATA;
 
-        for (i = 0; i < n; i++) {
-            sim_bulk_buf[i] = sim_bulk_pattern[(c->bulk_off + i) % 64];
+        if (sim_bulk_buf[0] == 0) {
+            /* the pattern repeated once, then copied from any offset */
+            for (i = 0; i < sizeof(sim_bulk_buf); i++) {
+                sim_bulk_buf[i] = sim_bulk_pattern[i % 64];
+            }
         }
 
-        c->bulk_off += n;
         c->bulk_left -= n;
-        sim_chan_write(c, sim_bulk_buf, n);
+        sim_chan_write(c, sim_bulk_buf + c->bulk_off % 64, n);
+        c->bulk_off += n;
     }
 
     if (c->app == SIM_APP_BULK && c->bulk_left == 0 && !c->want_close) {
