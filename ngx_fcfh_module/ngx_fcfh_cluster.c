@@ -63,7 +63,6 @@ typedef struct {
 
     /* per-process state, valid in workers only */
     redisAsyncContext               *ac;
-    ngx_connection_t                *connection;
     ngx_uint_t                       current;    /* index into redis */
     ngx_uint_t                       state;
     ngx_uint_t                       pending;    /* commands not answered */
@@ -119,6 +118,8 @@ static void ngx_fcfh_cluster_hash_scripts(ngx_fcfh_cluster_conf_t *ccf);
 static void ngx_fcfh_cluster_script(ngx_fcfh_cluster_conf_t *ccf,
     ngx_uint_t n, const char **argv, size_t *len);
 static void ngx_fcfh_cluster_connect(ngx_fcfh_cluster_conf_t *ccf);
+static void ngx_fcfh_cluster_watch(ngx_event_t *ev, ngx_int_t event,
+    ngx_uint_t on);
 static void ngx_fcfh_cluster_add_read(void *privdata);
 static void ngx_fcfh_cluster_del_read(void *privdata);
 static void ngx_fcfh_cluster_add_write(void *privdata);
@@ -878,7 +879,6 @@ ngx_fcfh_cluster_connect(ngx_fcfh_cluster_conf_t *ccf)
     c->number = ngx_atomic_fetch_add(ngx_connection_counter, 1);
 
     ccf->ac = ac;
-    ccf->connection = c;
     ccf->state = NGX_FCFH_CLUSTER_CONNECTING;
     ccf->pending = 0;
     ccf->last_answer = ngx_current_msec;
@@ -905,46 +905,46 @@ ngx_fcfh_cluster_connect(ngx_fcfh_cluster_conf_t *ccf)
  */
 
 static void
+ngx_fcfh_cluster_watch(ngx_event_t *ev, ngx_int_t event, ngx_uint_t on)
+{
+    if (on && !ev->active) {
+        (void) ngx_add_event(ev, event, NGX_LEVEL_EVENT);
+
+    } else if (!on && ev->active) {
+        (void) ngx_del_event(ev, event, 0);
+    }
+}
+
+
+static void
 ngx_fcfh_cluster_add_read(void *privdata)
 {
-    ngx_connection_t  *c = privdata;
-
-    if (!c->read->active) {
-        (void) ngx_add_event(c->read, NGX_READ_EVENT, NGX_LEVEL_EVENT);
-    }
+    ngx_fcfh_cluster_watch(((ngx_connection_t *) privdata)->read,
+                           NGX_READ_EVENT, 1);
 }
 
 
 static void
 ngx_fcfh_cluster_del_read(void *privdata)
 {
-    ngx_connection_t  *c = privdata;
-
-    if (c->read->active) {
-        (void) ngx_del_event(c->read, NGX_READ_EVENT, 0);
-    }
+    ngx_fcfh_cluster_watch(((ngx_connection_t *) privdata)->read,
+                           NGX_READ_EVENT, 0);
 }
 
 
 static void
 ngx_fcfh_cluster_add_write(void *privdata)
 {
-    ngx_connection_t  *c = privdata;
-
-    if (!c->write->active) {
-        (void) ngx_add_event(c->write, NGX_WRITE_EVENT, NGX_LEVEL_EVENT);
-    }
+    ngx_fcfh_cluster_watch(((ngx_connection_t *) privdata)->write,
+                           NGX_WRITE_EVENT, 1);
 }
 
 
 static void
 ngx_fcfh_cluster_del_write(void *privdata)
 {
-    ngx_connection_t  *c = privdata;
-
-    if (c->write->active) {
-        (void) ngx_del_event(c->write, NGX_WRITE_EVENT, 0);
-    }
+    ngx_fcfh_cluster_watch(((ngx_connection_t *) privdata)->write,
+                           NGX_WRITE_EVENT, 0);
 }
 
 
@@ -955,8 +955,6 @@ ngx_fcfh_cluster_cleanup(void *privdata)
 {
     ngx_connection_t  *c = privdata;
 
-    ngx_fcfh_cluster_conf_t  *ccf;
-
     ngx_fcfh_cluster_del_read(c);
     ngx_fcfh_cluster_del_write(c);
 
@@ -966,12 +964,6 @@ ngx_fcfh_cluster_cleanup(void *privdata)
 
     if (c->write->posted) {
         ngx_delete_posted_event(c->write);
-    }
-
-    ccf = ngx_fcfh_cluster_get_conf(ngx_cycle);
-
-    if (ccf->connection == c) {
-        ccf->connection = NULL;
     }
 
     ngx_free_connection(c);
@@ -2112,20 +2104,13 @@ ngx_fcfh_cluster_drop(ngx_fcfh_cluster_req_t *req)
     req->pc.connection = NULL;
 
     if (c) {
-#if (NGX_SSL)
-        if (c->ssl) {
-            c->ssl->no_wait_shutdown = 1;
-            (void) ngx_ssl_shutdown(c);
-        }
-#endif
+        ngx_fcfh_relay_close_with(c, req->pool);
 
-        ngx_close_connection(c);
-    }
-
-    if (req->pool) {
+    } else if (req->pool) {
         ngx_destroy_pool(req->pool);
-        req->pool = NULL;
     }
+
+    req->pool = NULL;
 }
 
 

@@ -811,15 +811,19 @@ ngx_fcfh_relay_connect(ngx_pid_t pid, ngx_log_t *log, ngx_uint_t *result)
 void
 ngx_fcfh_relay_close_peer(ngx_connection_t *c)
 {
-    ngx_pool_t  *pool;
+    ngx_fcfh_relay_close_with(c, c->ssl ? c->pool : NULL);
+}
 
-    pool = NULL;
 
+/* a peer connection, TLS or not, and the pool that goes with it if any */
+
+void
+ngx_fcfh_relay_close_with(ngx_connection_t *c, ngx_pool_t *pool)
+{
 #if (NGX_SSL)
     if (c->ssl) {
         c->ssl->no_wait_shutdown = 1;
         (void) ngx_ssl_shutdown(c);
-        pool = c->pool;
     }
 #endif
 

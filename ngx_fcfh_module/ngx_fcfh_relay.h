@@ -85,6 +85,7 @@ ngx_int_t ngx_fcfh_relay_open_process(ngx_connection_t *c,
 ngx_int_t ngx_fcfh_relay_open_result(ngx_connection_t *c,
     ngx_fcfh_relay_open_t *op, ngx_uint_t *result, ngx_uint_t *reason);
 void ngx_fcfh_relay_close_peer(ngx_connection_t *c);
+void ngx_fcfh_relay_close_with(ngx_connection_t *c, ngx_pool_t *pool);
 ngx_connection_t *ngx_fcfh_relay_connect(ngx_pid_t pid, ngx_log_t *log,
     ngx_uint_t *result);
 

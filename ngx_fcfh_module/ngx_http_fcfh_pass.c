@@ -847,7 +847,6 @@ ngx_http_fcfh_pass_cache_cleanup(void *data)
 static void
 ngx_http_fcfh_pass_cache_close(ngx_http_fcfh_pass_cache_t *cache)
 {
-    ngx_pool_t        *pool;
     ngx_connection_t  *c;
 
     c = cache->connection;
@@ -858,20 +857,8 @@ ngx_http_fcfh_pass_cache_close(ngx_http_fcfh_pass_cache_t *cache)
 
     cache->connection = NULL;
 
-#if (NGX_SSL)
-    if (c->ssl) {
-        /* a channel through another node */
-        c->ssl->no_wait_shutdown = 1;
-        (void) ngx_ssl_shutdown(c);
-    }
-#endif
-
-    pool = c->pool;
-    ngx_close_connection(c);
-
-    if (pool) {
-        ngx_destroy_pool(pool);
-    }
+    /* the upstream's pool (a relay socket) or its own (another node) */
+    ngx_fcfh_relay_close_with(c, c->pool);
 }
 
 
