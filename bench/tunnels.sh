@@ -22,20 +22,29 @@
 # usage: bench/tunnels.sh [-n N] [-t HOLD_S] [-k KEEPALIVE_S] [-r RUNS]
 #                         [-w WORKERS] [-c rsa|ecdsa] [-R RATE] [-s SIMS]
 #                         [-x 'more directives for the device server;']
+#                         [-m MODULE.so[,MODULE.so...]]
+#
+# -m compares builds of the module in the same go: each run of RUNS runs
+# every listed module in turn (e.g. a copy of build/ngx_fcfh_module.so
+# saved before a change, then the current one), and the medians are
+# given per module.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 N=10000 HOLD=60 KA=30 RUNS=3 WORKERS=2 CERT=rsa RATE=5000 SIMS=0 EXTRA=
-while getopts n:t:k:r:w:c:R:s:x: o; do
+MODULES=
+while getopts n:t:k:r:w:c:R:s:x:m: o; do
     case $o in
         n) N=$OPTARG ;; t) HOLD=$OPTARG ;; k) KA=$OPTARG ;;
         r) RUNS=$OPTARG ;; w) WORKERS=$OPTARG ;; c) CERT=$OPTARG ;;
         R) RATE=$OPTARG ;; s) SIMS=$OPTARG ;; x) EXTRA=$OPTARG ;;
+        m) MODULES=$OPTARG ;;
         *) exit 2 ;;
     esac
 done
 
 make -s -C "$top" module sim
+[ -n "$MODULES" ] || MODULES=$top/build/ngx_fcfh_module.so
 work=$(mktemp -d /tmp/fcfh-bench.XXXXXX)
 certs=$work/certs
 "$top/tools/mkcerts.sh" "$certs"
@@ -64,10 +73,10 @@ reuseport=; [ "$WORKERS" -gt 1 ] && reuseport=reuseport
 
 cat > "$work/nginx.conf" <<CONF
 load_module /usr/lib/nginx/modules/ngx_stream_module.so;
-load_module $top/build/ngx_fcfh_module.so;
+include $work/module.conf;
 worker_processes $WORKERS;
 worker_rlimit_nofile $nofile;
-error_log $work/error.log warn;
+error_log $work/error.log info;
 pid $work/nginx.pid;
 fcfh_zone 512m;
 events { worker_connections $wconn; }
@@ -159,43 +168,52 @@ for run in $(seq 1 "$RUNS"); do
     nginx -p "$work/ceiling/" -c "$work/ceiling/nginx.conf" -s stop
     sleep 2
 
-    # 2. the tunnels
-    nginx -p "$work/" -c "$work/nginx.conf" -e "$work/error.log"
-    sleep 1
-    base=$(rss_kb)
+    # 2. the tunnels, with each module in turn
+    for so in ${MODULES//,/ }; do
+        echo "load_module $so;" > "$work/module.conf"
+        logged=$(wc -l < "$work/error.log" 2>/dev/null || echo 0)
+        nginx -p "$work/" -c "$work/nginx.conf" -e "$work/error.log"
+        sleep 1
+        base=$(rss_kb)
 
-    t0=$(now)
-    start_sims "$port"
-    deadline=$(( $(date +%s) + 900 ))
-    while [ "$(total)" -lt "$N" ]; do
-        [ "$(date +%s)" -lt "$deadline" ] || { echo "setup timed out" >&2; break; }
-        sleep 0.2
+        t0=$(now)
+        start_sims "$port"
+        deadline=$(( $(date +%s) + 900 ))
+        while [ "$(total)" -lt "$N" ]; do
+            [ "$(date +%s)" -lt "$deadline" ] || { echo "setup timed out" >&2; break; }
+            sleep 0.2
+        done
+        t1=$(now)
+        rate=$(echo "$N / ($t1 - $t0)" | bc -l)
+
+        c0=$(cpu_ticks); h0=$(now)
+        sleep "$HOLD"
+        c1=$(cpu_ticks); h1=$(now)
+        held=$(total)
+        rss=$(rss_kb)
+        hz=$(getconf CLK_TCK)
+        cpu=$(echo "100 * ($c1 - $c0) / $hz / ($h1 - $h0)" | bc -l)
+
+        for p in $sims; do kill -INT "$p" 2>/dev/null || true; done
+        for p in $sims; do wait "$p" || true; done
+        nginx -p "$work/" -c "$work/nginx.conf" -s stop; sleep 2
+
+        line=$(printf 'run=%d module=%s tunnels=%d held=%d tls_ceiling=%.0f/s setup_rate=%.0f/s ratio=%.3f rss_total=%dKiB rss_per_tunnel=%.2fKiB growth_per_tunnel=%.2fKiB keepalive_cpu=%.2f%%' \
+            "$run" "$so" "$N" "$held" "$ceiling" "$rate" "$(echo "$rate / $ceiling" | bc -l)" \
+            "$rss" "$(echo "$rss / $N" | bc -l)" \
+            "$(echo "($rss - $base) / $N" | bc -l)" "$cpu")
+        echo "$line"
+        # the workers' heap trims (ngx_fcfh_module.c), if any
+        tail -n +"$((logged + 1))" "$work/error.log" \
+            | sed -n 's/.*\(heap trimmed .* ms\).*/#   \1/p'
+        results+=("$line")
     done
-    t1=$(now)
-    rate=$(echo "$N / ($t1 - $t0)" | bc -l)
-
-    c0=$(cpu_ticks); h0=$(now)
-    sleep "$HOLD"
-    c1=$(cpu_ticks); h1=$(now)
-    held=$(total)
-    rss=$(rss_kb)
-    hz=$(getconf CLK_TCK)
-    cpu=$(echo "100 * ($c1 - $c0) / $hz / ($h1 - $h0)" | bc -l)
-
-    for p in $sims; do kill -INT "$p" 2>/dev/null || true; done
-    for p in $sims; do wait "$p" || true; done
-    nginx -p "$work/" -c "$work/nginx.conf" -s stop; sleep 2
-
-    line=$(printf 'run=%d tunnels=%d held=%d tls_ceiling=%.0f/s setup_rate=%.0f/s ratio=%.3f rss_total=%dKiB rss_per_tunnel=%.2fKiB growth_per_tunnel=%.2fKiB keepalive_cpu=%.2f%%' \
-        "$run" "$N" "$held" "$ceiling" "$rate" "$(echo "$rate / $ceiling" | bc -l)" \
-        "$rss" "$(echo "$rss / $N" | bc -l)" \
-        "$(echo "($rss - $base) / $N" | bc -l)" "$cpu")
-    echo "$line"
-    results+=("$line")
 done
 
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
-field() { printf '%s\n' "${results[@]}" | sed -n "s/.*$1=\([0-9.]*\).*/\1/p" | median; }
-echo "median: tls_ceiling=$(field tls_ceiling)/s setup_rate=$(field setup_rate)/s ratio=$(field ratio) rss_per_tunnel=$(field rss_per_tunnel)KiB growth_per_tunnel=$(field growth_per_tunnel)KiB keepalive_cpu=$(field keepalive_cpu)% (N=$N hold=${HOLD}s keepalive=${KA}s workers=$WORKERS sims=$SIMS cert=$CERT${EXTRA:+ extra: $EXTRA})"
+field() { printf '%s\n' "${results[@]}" | grep -F "module=$so " | sed -n "s/.*$1=\([0-9.]*\).*/\1/p" | median; }
+for so in ${MODULES//,/ }; do
+    echo "median: module=$so tls_ceiling=$(field tls_ceiling)/s setup_rate=$(field setup_rate)/s ratio=$(field ratio) rss_per_tunnel=$(field rss_per_tunnel)KiB growth_per_tunnel=$(field growth_per_tunnel)KiB keepalive_cpu=$(field keepalive_cpu)% (N=$N hold=${HOLD}s keepalive=${KA}s workers=$WORKERS sims=$SIMS cert=$CERT${EXTRA:+ extra: $EXTRA})"
+done
 grep -E '\[(alert|crit|emerg)\]' "$work/error.log" && echo "errors in $work/error.log" >&2
 rm -rf "$work"

@@ -31,6 +31,22 @@
 /* per-worker scratch: a held-over partial message plus one full read */
 #define NGX_FCFH_SCRATCH_SIZE        (2 * NGX_FCFH_MAX_MESSAGE)
 
+/* tunnels skip the read() that would only return EAGAIN (see tunnel.c) */
+#if (NGX_SSL && NGX_HAVE_EPOLL && NGX_HAVE_EPOLLRDHUP                          \
+     && OPENSSL_VERSION_NUMBER >= 0x1010100fL                                 \
+     && !defined LIBRESSL_VERSION_NUMBER && !defined OPENSSL_IS_BORINGSSL)
+#define NGX_FCFH_SHORT_READS         1
+#else
+#define NGX_FCFH_SHORT_READS         0
+#endif
+
+/* workers give the heap's free pages back after churn (see module.c) */
+#if (defined __GLIBC__)
+#define NGX_FCFH_HEAP_TRIM           1
+#else
+#define NGX_FCFH_HEAP_TRIM           0
+#endif
+
 /* an output chunk holds at most one TLS record's worth of APF messages */
 #define NGX_FCFH_CHUNK_SIZE          16384
 
@@ -99,6 +115,9 @@ typedef struct {
     /* per-process state, valid in workers only */
     ngx_queue_t                      tunnels;     /* this worker's tunnels */
     ngx_uint_t                       ntunnels;
+    ngx_uint_t                       churn;       /* tunnels come or gone */
+    ngx_uint_t                       churn_seen;  /* at the last check */
+    ngx_uint_t                       trim_waits;
     u_char                          *scratch;     /* NGX_FCFH_SCRATCH_SIZE */
     ngx_fcfh_chunk_t                *free_chunks; /* recycled output */
     ngx_uint_t                       nfree_chunks;

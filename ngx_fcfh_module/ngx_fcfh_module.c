@@ -18,6 +18,10 @@
 #include "ngx_fcfh_relay.h"
 #include "ngx_fcfh_cluster.h"
 
+#if (NGX_FCFH_HEAP_TRIM)
+#include <malloc.h>
+#endif
+
 
 /* how often a worker looks for tunnels another worker replaced */
 #define NGX_FCFH_EVICT_POLL          250
@@ -26,6 +30,16 @@
 #define NGX_FCFH_SWEEP_POLLS         40
 
 #define NGX_FCFH_MAX_FREE_CHUNKS     64
+
+/*
+ * how often, in polls, a worker considers giving freed heap back (5 s);
+ * it does once this many tunnels came or went since it last did, and
+ * fewer than QUIET in the last 5 s or for the MAX_WAIT-th time in a row
+ */
+#define NGX_FCFH_TRIM_POLLS          20
+#define NGX_FCFH_TRIM_CHURN          256
+#define NGX_FCFH_TRIM_QUIET          16
+#define NGX_FCFH_TRIM_MAX_WAIT       12
 
 
 static void *ngx_fcfh_create_conf(ngx_cycle_t *cycle);
@@ -36,6 +50,9 @@ static char *ngx_fcfh_webhooks_state(ngx_conf_t *cf, ngx_command_t *cmd,
 static ngx_int_t ngx_fcfh_init_module(ngx_cycle_t *cycle);
 static void ngx_fcfh_exit_process(ngx_cycle_t *cycle);
 static void ngx_fcfh_evict_handler(ngx_event_t *ev);
+#if (NGX_FCFH_HEAP_TRIM)
+static void ngx_fcfh_heap_trim(ngx_fcfh_main_conf_t *fmcf, ngx_log_t *log);
+#endif
 
 
 static ngx_command_t  ngx_fcfh_commands[] = {
@@ -322,6 +339,12 @@ ngx_fcfh_evict_handler(ngx_event_t *ev)
         ngx_fcfh_registry_sweep(ev->log);
     }
 
+#if (NGX_FCFH_HEAP_TRIM)
+    if (fmcf->polls % NGX_FCFH_TRIM_POLLS == 0) {
+        ngx_fcfh_heap_trim(fmcf, ev->log);
+    }
+#endif
+
     n = ngx_fcfh_registry_evictions(fmcf->slot);
 
     if (n != fmcf->evictions_seen) {
@@ -365,6 +388,60 @@ ngx_fcfh_evict_handler(ngx_event_t *ev)
 
     ngx_add_timer(ev, NGX_FCFH_EVICT_POLL);
 }
+
+
+#if (NGX_FCFH_HEAP_TRIM)
+
+/*
+ * Each TLS handshake allocates and frees far more than the tunnel then
+ * keeps, and glibc keeps the holes this leaves between long-lived
+ * tunnels' memory, as it keeps what tunnels that went away held: after a
+ * reconnection storm or when devices leave, a worker would stay at its
+ * peak.  malloc_trim() returns the free pages inside the heap to the
+ * kernel.  It walks the free lists, so it runs only after enough churn,
+ * when the churn calms down, at most every 5 s and at least every minute
+ * while it goes on.
+ */
+
+static void
+ngx_fcfh_heap_trim(ngx_fcfh_main_conf_t *fmcf, ngx_log_t *log)
+{
+    ngx_uint_t  churn, recent;
+    ngx_msec_t  start;
+
+    churn = fmcf->churn;
+    recent = churn - fmcf->churn_seen;
+    fmcf->churn_seen = churn;
+
+    if (churn < NGX_FCFH_TRIM_CHURN) {
+        return;
+    }
+
+    /* during a storm, wait for it to calm down, within reason */
+
+    if (recent >= NGX_FCFH_TRIM_QUIET
+        && ++fmcf->trim_waits < NGX_FCFH_TRIM_MAX_WAIT)
+    {
+        return;
+    }
+
+    fmcf->churn = 0;
+    fmcf->churn_seen = 0;
+    fmcf->trim_waits = 0;
+
+    ngx_time_update();
+    start = ngx_current_msec;
+
+    (void) malloc_trim(0);
+
+    ngx_time_update();
+
+    ngx_log_error(NGX_LOG_INFO, log, 0,
+                  "heap trimmed after %ui tunnels came or went, "
+                  "in %M ms", churn, ngx_current_msec - start);
+}
+
+#endif
 
 
 /* output chunks, recycled within the worker: no malloc per message */

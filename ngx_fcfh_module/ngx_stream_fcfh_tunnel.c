@@ -83,6 +83,12 @@ static void ngx_stream_fcfh_tunnel_cleanup(void *data);
 static void ngx_stream_fcfh_tunnel_peer(ngx_stream_fcfh_tunnel_t *t);
 static u_char *ngx_stream_fcfh_tunnel_log_error(ngx_log_t *log, u_char *buf,
     size_t len);
+#if (NGX_FCFH_SHORT_READS)
+static void ngx_stream_fcfh_tunnel_short_reads(ngx_connection_t *c);
+static long ngx_stream_fcfh_tunnel_bio_callback(BIO *b, int oper,
+    const char *argp, size_t len, int argi, long argl, int ret,
+    size_t *processed);
+#endif
 
 
 static ngx_str_t  ngx_stream_fcfh_service_auth =
@@ -136,10 +142,15 @@ ngx_stream_fcfh_tunnel_handler(ngx_stream_session_t *s)
 
     ngx_queue_insert_tail(&fmcf->tunnels, &t->link.queue);
     fmcf->ntunnels++;
+    fmcf->churn++;
 
     ngx_stream_fcfh_tunnel_peer(t);
 
     s->log_handler = ngx_stream_fcfh_tunnel_log_error;
+
+#if (NGX_FCFH_SHORT_READS)
+    ngx_stream_fcfh_tunnel_short_reads(c);
+#endif
 
     c->read->handler = ngx_stream_fcfh_tunnel_read_handler;
     c->write->handler = ngx_stream_fcfh_tunnel_write_handler;
@@ -1784,6 +1795,7 @@ ngx_stream_fcfh_tunnel_cleanup(void *data)
 
     ngx_queue_remove(&t->link.queue);
     t->fmcf->ntunnels--;
+    t->fmcf->churn++;
 }
 
 
@@ -1869,3 +1881,79 @@ ngx_stream_fcfh_tunnel_log_error(ngx_log_t *log, u_char *buf, size_t len)
 
     return p;
 }
+
+
+#if (NGX_FCFH_SHORT_READS)
+
+/*
+ * A keepalive is one small TLS record.  ngx_ssl_recv() calls SSL_read()
+ * until it wants more, which costs a read() returning EAGAIN after every
+ * record.  With EPOLLRDHUP, ngx_unix_recv() spares that call on plain
+ * sockets: a short read proves the socket drained, data arriving later
+ * raises a new edge, and a pending EOF is known from the event.  The same
+ * rule is applied here below OpenSSL, on the socket BIO: after a short
+ * read, the next read answers "retry" without the system call.  The rule
+ * uses nginx's own rev->available, which each epoll event resets to -1.
+ */
+
+static void
+ngx_stream_fcfh_tunnel_short_reads(ngx_connection_t *c)
+{
+    BIO  *rbio;
+
+    if (c->ssl == NULL
+        || !(ngx_event_flags & NGX_USE_EPOLL_EVENT)
+        || !ngx_use_epoll_rdhup)
+    {
+        return;
+    }
+
+    rbio = SSL_get_rbio(c->ssl->connection);
+
+    if (rbio == NULL || BIO_method_type(rbio) != BIO_TYPE_SOCKET) {
+        return;
+    }
+
+    /* bytes may have come with the handshake's last record: read once */
+    c->read->available = -1;
+
+    BIO_set_callback_arg(rbio, (char *) c);
+    BIO_set_callback_ex(rbio, ngx_stream_fcfh_tunnel_bio_callback);
+}
+
+
+static long
+ngx_stream_fcfh_tunnel_bio_callback(BIO *b, int oper, const char *argp,
+    size_t len, int argi, long argl, int ret, size_t *processed)
+{
+    ngx_event_t       *rev;
+    ngx_connection_t  *c;
+
+    if (oper == BIO_CB_READ) {
+        c = (ngx_connection_t *) BIO_get_callback_arg(b);
+        rev = c->read;
+
+        if (rev->available == 0 && !rev->pending_eof) {
+            BIO_clear_retry_flags(b);
+            BIO_set_retry_read(b);
+            return -1;
+        }
+
+        return ret;
+    }
+
+    if (oper == (BIO_CB_READ|BIO_CB_RETURN)
+        && ret > 0 && processed != NULL && *processed < len)
+    {
+        c = (ngx_connection_t *) BIO_get_callback_arg(b);
+        rev = c->read;
+
+        if (!rev->pending_eof) {
+            rev->available = 0;
+        }
+    }
+
+    return ret;
+}
+
+#endif
