@@ -10,17 +10,19 @@
 # Each measurement RUNS times; medians and ratios printed.
 #
 # usage: bench/console.sh [-s SIZE_MB] [-r RUNS] [-n REQUESTS] [-w WINDOW]
-#                         [-W WORKERS]
+#                         [-W WORKERS] [-M WINDOW_MAX]
 #   -w: fcfh_channel_window (the gateway's buffer and window per channel)
+#   -M: fcfh_channel_window_max (how far a bulk channel's window may grow;
+#       the same as -w: never grows)
 #   -W: worker_processes (1: console and tunnel always in one worker)
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
-SIZE=200 RUNS=5 REQS=2000 WINDOW=32k WORKERS=2
-while getopts s:r:n:w:W: o; do
+SIZE=200 RUNS=5 REQS=2000 WINDOW=32k WORKERS=2 WMAX=
+while getopts s:r:n:w:W:M: o; do
     case $o in
     s) SIZE=$OPTARG ;; r) RUNS=$OPTARG ;; n) REQS=$OPTARG ;; w) WINDOW=$OPTARG ;;
-    W) WORKERS=$OPTARG ;;
+    W) WORKERS=$OPTARG ;; M) WMAX=$OPTARG ;;
     *) exit 2 ;;
     esac
 done
@@ -54,6 +56,7 @@ stream {
         fcfh_tunnel;
         fcfh_auth_file $work/certs/devices.htpasswd;
         fcfh_channel_window $WINDOW;
+        ${WMAX:+fcfh_channel_window_max $WMAX;}
     }
     server { listen 127.0.0.1:$sport; fcfh_proxy; }
 }

@@ -52,6 +52,7 @@ static ngx_int_t ngx_fcfh_channel_peer_gone(ngx_connection_t *peer);
 static void ngx_fcfh_channel_peer_read(ngx_event_t *rev);
 static void ngx_fcfh_channel_peer_write(ngx_event_t *wev);
 static ngx_int_t ngx_fcfh_channel_send_close(ngx_fcfh_channel_t *ch);
+static uint32_t ngx_fcfh_channel_grow(ngx_fcfh_channel_t *ch, size_t max);
 static void ngx_fcfh_channel_check_done(ngx_fcfh_channel_t *ch);
 static void ngx_fcfh_channel_finish(ngx_fcfh_channel_t *ch);
 static void ngx_fcfh_channel_free(ngx_fcfh_channel_t *ch);
@@ -991,6 +992,7 @@ ngx_fcfh_channel_peer_write(ngx_event_t *wev)
 {
     size_t                     off, size;
     ssize_t                    n;
+    uint32_t                   grow;
     ngx_connection_t          *peer;
     ngx_fcfh_channel_t        *ch;
     ngx_stream_fcfh_tunnel_t  *t;
@@ -1012,6 +1014,7 @@ ngx_fcfh_channel_peer_write(ngx_event_t *wev)
         n = peer->send(peer, ch->buf + off, size);
 
         if (n == NGX_AGAIN) {
+            ch->peer_full = 1;
             break;
         }
 
@@ -1041,12 +1044,14 @@ ngx_fcfh_channel_peer_write(ngx_event_t *wev)
     {
         /* credit only what the console side has taken */
 
+        grow = ngx_fcfh_channel_grow(ch, t->conf->channel_window_max);
+
         ngx_stream_fcfh_tunnel_commit(t,
             ngx_fcfh_apf_write_window_adjust(
                 ngx_stream_fcfh_tunnel_reserve(t), NGX_FCFH_CONTROL_MAX,
-                ch->remote_id, ch->unacked));
+                ch->remote_id, ch->unacked + grow));
 
-        ch->credit += ch->unacked;
+        ch->credit += ch->unacked + grow;
         ch->unacked = 0;
 
         ngx_post_event(t->session->connection->write, &ngx_posted_events);
@@ -1059,6 +1064,60 @@ ngx_fcfh_channel_peer_write(ngx_event_t *wev)
     }
 
     ngx_fcfh_channel_check_done(ch);
+}
+
+
+/*
+ * A bulk transfer (IDE redirection, KVM) through a small window pays a
+ * WINDOW_ADJUST, a TLS record each way, per quarter window, and waits
+ * for it over the path's round trip.  Like TCP's receive window tuning,
+ * a channel whose console took twice its window of data without falling
+ * behind doubles the window, up to fcfh_channel_window_max, so that only
+ * channels that move bulk data hold larger buffers.  The ring is empty
+ * then, so the new one needs no copy.  Returns the bytes added.
+ */
+
+static uint32_t
+ngx_fcfh_channel_grow(ngx_fcfh_channel_t *ch, size_t max)
+{
+    u_char    *buf;
+    uint32_t   window;
+
+    if (ch->peer_full) {
+        /* the console is the bottleneck: a larger window would not help */
+        ch->peer_full = 0;
+        ch->grow_mark = ch->bytes_in;
+        return 0;
+    }
+
+    if (ch->window >= max
+        || ch->bytes_in - ch->grow_mark < 2 * (uint64_t) ch->window
+        || ngx_fcfh_channel_buffered(ch))
+    {
+        return 0;
+    }
+
+    window = (uint32_t) ngx_min((size_t) ch->window * 2, max);
+
+    buf = ngx_alloc(window, ch->log);
+    if (buf == NULL) {
+        return 0;
+    }
+
+    ngx_log_debug3(NGX_LOG_DEBUG_STREAM, ch->log, 0,
+                   "fcfh channel %uD window %uD -> %uD",
+                   ch->id, ch->window, window);
+
+    ngx_free(ch->buf);
+    ch->buf = buf;
+    ch->head = 0;
+    ch->tail = 0;
+    ch->grow_mark = ch->bytes_in;
+
+    window -= ch->window;
+    ch->window += window;
+
+    return window;
 }
 
 

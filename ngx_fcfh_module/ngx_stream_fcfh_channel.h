@@ -31,7 +31,8 @@
 /*
  * The window granted to the device, and the buffer that backs it, is
  * fcfh_channel_window (ch->window); credit goes back to the device once a
- * quarter of it was drained.
+ * quarter of it was drained.  A channel whose console keeps up with bulk
+ * data doubles it, up to fcfh_channel_window_max.
  */
 
 /* the most console bytes in one CHANNEL_DATA */
@@ -88,6 +89,7 @@ struct ngx_fcfh_channel_s {
 
     uint64_t                         bytes_in;   /* from the device */
     uint64_t                         bytes_out;  /* to the device */
+    uint64_t                         grow_mark;  /* bytes_in at last growth */
 
     unsigned                         confirmed:1;
     unsigned                         started:1;
@@ -100,6 +102,7 @@ struct ngx_fcfh_channel_s {
     unsigned                         blocked_input:1; /* our buffer full */
     unsigned                         aborted:1;
     unsigned                         inbound:1;  /* the device opened it */
+    unsigned                         peer_full:1; /* console fell behind */
 };
 
 

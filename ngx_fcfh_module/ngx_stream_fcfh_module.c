@@ -121,6 +121,13 @@ static ngx_command_t  ngx_stream_fcfh_commands[] = {
       offsetof(ngx_stream_fcfh_srv_conf_t, channel_window),
       &ngx_stream_fcfh_channel_window_bounds },
 
+    { ngx_string("fcfh_channel_window_max"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      offsetof(ngx_stream_fcfh_srv_conf_t, channel_window_max),
+      &ngx_stream_fcfh_channel_window_bounds },
+
     { ngx_string("fcfh_drain"),
       NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
       ngx_stream_fcfh_drain,
@@ -307,6 +314,7 @@ ngx_stream_fcfh_create_srv_conf(ngx_conf_t *cf)
     conf->max_forwards = NGX_CONF_UNSET_UINT;
     conf->max_channels = NGX_CONF_UNSET_UINT;
     conf->channel_window = NGX_CONF_UNSET_SIZE;
+    conf->channel_window_max = NGX_CONF_UNSET_SIZE;
     conf->drain = NGX_CONF_UNSET;
     conf->alert_receivers = NGX_CONF_UNSET_PTR;
 
@@ -339,6 +347,19 @@ ngx_stream_fcfh_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_uint_value(conf->max_channels, prev->max_channels, 16);
     ngx_conf_merge_size_value(conf->channel_window, prev->channel_window,
                               32768);
+    ngx_conf_merge_size_value(conf->channel_window_max,
+                              prev->channel_window_max, NGX_CONF_UNSET_SIZE);
+
+    if (conf->channel_window_max == NGX_CONF_UNSET_SIZE) {
+        conf->channel_window_max = ngx_max(conf->channel_window, 262144);
+
+    } else if (conf->channel_window_max < conf->channel_window) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"fcfh_channel_window_max\" %uz is less than "
+                           "\"fcfh_channel_window\" %uz",
+                           conf->channel_window_max, conf->channel_window);
+        return NGX_CONF_ERROR;
+    }
     ngx_conf_merge_value(conf->drain, prev->drain, NGX_FCFH_DRAIN_OFF);
     ngx_conf_merge_ptr_value(conf->alert_receivers, prev->alert_receivers,
                              NULL);

@@ -37,6 +37,7 @@ typedef struct {
     ngx_uint_t                       max_forwards;
     ngx_uint_t                       max_channels;
     size_t                           channel_window;
+    size_t                           channel_window_max;
     ngx_int_t                        drain;      /* ms, or DRAIN_OFF */
     ngx_array_t                     *alert_receivers; /* of ngx_addr_t */
 } ngx_stream_fcfh_srv_conf_t;

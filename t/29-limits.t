@@ -12,6 +12,9 @@
 #   - a device ignoring the window: its input is paused (never more
 #     memory), nothing lost; a message larger than the window is a
 #     protocol error for that device only
+#   - a bulk channel to a console that keeps up: its window grows, no
+#     further than fcfh_channel_window_max; max below the window is an
+#     error at nginx -t
 # (The APF-level slowloris device is in t/06-timeouts.t.)
 use strict;
 use warnings;
@@ -22,6 +25,7 @@ use FcfhTest qw(:all);
 use FcfhApf qw(:all);
 use FcfhConsole qw(:all);
 use POSIX ();
+use List::Util qw(min);
 
 my $rx = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
                                Listen => 128, ReuseAddr => 1)
@@ -40,6 +44,7 @@ $t->write_config(std_config(idle => '120s', handshake => '2s',
         ssl_handshake_timeout 3s;
         fcfh_max_channels 4;
         fcfh_channel_window 16k;
+        fcfh_channel_window_max 64k;
         fcfh_alert_receivers 127.0.0.1:$rport;",
     http => 'server { listen 127.0.0.1:%%PORT_4%%; location /api/ { fcfh_api; } }'));
 $t->run;
@@ -270,6 +275,42 @@ is($dev->expect_disconnect(T(3)), 2, 'more than the window in one message: DISCO
 ok($d[1]->ping(5, T(3)), 'the other device is unaffected');
 close $cs2;
 
+# --- a bulk channel's window grows, up to fcfh_channel_window_max --------------
+
+my $cb = socks5_begin($px, guid(2), 16992);
+my $ob = next_msg($d[1], CHANNEL_OPEN, T(3));
+$d[1]->send(channel_confirm($ob->{sender}, 310, 32768));
+is((socks5_finish($cb, T(3)))[0], 0, 'a bulk channel to a console that keeps up');
+my $bulk = 1024 * 1024;
+my $rpid = open(my $from_reader, '-|') // die "fork: $!";
+if (!$rpid) {
+    my $got = read_exact($cb, $bulk, T(30));
+    print length($got);
+    POSIX::_exit(0);
+}
+my ($granted, $sent) = ($ob->{window}, 0);
+my $deadline = time + T(30);
+while (time < $deadline) {
+    if ($sent < $bulk && $granted > $sent) {
+        my $n = min(4096, $granted - $sent, $bulk - $sent);
+        $d[1]->send(channel_data($ob->{sender}, 'b' x $n));
+        $sent += $n;
+        next;
+    }
+    # out of window, or done: collect credit until the console has it all
+    my $m = $d[1]->read_msg($sent < $bulk ? 5 : 0.5) or last;
+    $d[1]->send(keepalive_reply($m->{cookie})) if $m->{type} == KEEPALIVE_REQUEST;
+    $granted += $m->{bytes}
+        if $m->{type} == CHANNEL_WINDOW_ADJUST && $m->{recipient} == 310;
+}
+is($sent, $bulk, 'the device sent 1 MiB within the credit it was given');
+is(scalar <$from_reader>, $bulk, '... and the console got all of it');
+close $from_reader;
+my $open = $granted - $sent;
+cmp_ok($open, '>', 16384, "the window grew past fcfh_channel_window 16k ($open)");
+cmp_ok($open, '<=', 65536, '... and no further than fcfh_channel_window_max 64k');
+close $cb;
+
 $_->close for grep { $_ } @d;
 
 # the bounds are checked at nginx -t
@@ -280,6 +321,12 @@ my ($out, $code) = $t->nginx_t;
 isnt($code, 0, 'fcfh_channel_window 1k: nginx -t fails');
 like($out, qr/value must be between 4096 and 1048576 in \S+nginx\.conf:\d+/,
      '... saying the range');
+($bad = $conf) =~ s/fcfh_channel_window_max 64k;/fcfh_channel_window_max 8k;/;
+$t->write_file('nginx.conf', $bad);
+($out, $code) = $t->nginx_t;
+isnt($code, 0, 'fcfh_channel_window_max below fcfh_channel_window: nginx -t fails');
+like($out, qr/"fcfh_channel_window_max" 8192 is less than "fcfh_channel_window" 16384/,
+     '... saying so');
 ($bad = $conf) =~ s/fcfh_max_tunnels 3;/fcfh_max_tunnels -1;/;
 $t->write_file('nginx.conf', $bad);
 ($out, $code) = $t->nginx_t;
