@@ -171,7 +171,8 @@ for run in $(seq 1 "$RUNS"); do
     # 2. the tunnels, with each module in turn
     for so in ${MODULES//,/ }; do
         echo "load_module $so;" > "$work/module.conf"
-        logged=$(wc -l < "$work/error.log" 2>/dev/null || echo 0)
+        touch "$work/error.log"
+        logged=$(wc -l < "$work/error.log")
         nginx -p "$work/" -c "$work/nginx.conf" -e "$work/error.log"
         sleep 1
         base=$(rss_kb)
