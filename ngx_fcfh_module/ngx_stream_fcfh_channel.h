@@ -10,8 +10,10 @@
  * when it landed in the tunnel's worker, else the relay connection from
  * the worker it landed in).
  *
- * Memory per channel is fixed: one ring buffer for device-to-console data
- * of the size of the window granted to the device.  Console-to-device
+ * Memory per channel: one ring buffer for device-to-console data of the
+ * size of the window granted to the device (fcfh_channel_window, grown up
+ * to fcfh_channel_window_max for bulk channels whose console keeps up,
+ * kept until the channel is freed).  Console-to-device
  * data goes straight into the tunnel's output chunks, read only while the
  * device's window and the tunnel's output allow.
  */

@@ -352,20 +352,22 @@ ngx_stream_fcfh_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
 
     if (conf->channel_window_max == NGX_CONF_UNSET_SIZE) {
         conf->channel_window_max = ngx_max(conf->channel_window, 262144);
-
-    } else if (conf->channel_window_max < conf->channel_window) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"fcfh_channel_window_max\" %uz is less than "
-                           "\"fcfh_channel_window\" %uz",
-                           conf->channel_window_max, conf->channel_window);
-        return NGX_CONF_ERROR;
     }
+
     ngx_conf_merge_value(conf->drain, prev->drain, NGX_FCFH_DRAIN_OFF);
     ngx_conf_merge_ptr_value(conf->alert_receivers, prev->alert_receivers,
                              NULL);
 
     if (!conf->enabled) {
         return NGX_CONF_OK;
+    }
+
+    if (conf->channel_window_max < conf->channel_window) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"fcfh_channel_window_max\" %uz is less than "
+                           "\"fcfh_channel_window\" %uz",
+                           conf->channel_window_max, conf->channel_window);
+        return NGX_CONF_ERROR;
     }
 
     if (conf->htpasswd == NULL && conf->cert_identity == NULL) {

@@ -84,7 +84,7 @@ static void ngx_stream_fcfh_tunnel_peer(ngx_stream_fcfh_tunnel_t *t);
 static u_char *ngx_stream_fcfh_tunnel_log_error(ngx_log_t *log, u_char *buf,
     size_t len);
 #if (NGX_FCFH_SHORT_READS)
-static void ngx_stream_fcfh_tunnel_short_reads(ngx_connection_t *c);
+static void ngx_stream_fcfh_tunnel_short_reads(ngx_stream_fcfh_tunnel_t *t);
 static long ngx_stream_fcfh_tunnel_bio_callback(BIO *b, int oper,
     const char *argp, size_t len, int argi, long argl, int ret,
     size_t *processed);
@@ -149,7 +149,7 @@ ngx_stream_fcfh_tunnel_handler(ngx_stream_session_t *s)
     s->log_handler = ngx_stream_fcfh_tunnel_log_error;
 
 #if (NGX_FCFH_SHORT_READS)
-    ngx_stream_fcfh_tunnel_short_reads(c);
+    ngx_stream_fcfh_tunnel_short_reads(t);
 #endif
 
     c->read->handler = ngx_stream_fcfh_tunnel_read_handler;
@@ -181,6 +181,7 @@ ngx_stream_fcfh_tunnel_read_handler(ngx_event_t *rev)
     u_char                    *scratch;
     size_t                     held;
     ssize_t                    n;
+    ngx_msec_t                 idle;
     ngx_connection_t          *c;
     ngx_stream_session_t      *s;
     ngx_stream_fcfh_tunnel_t  *t;
@@ -193,8 +194,21 @@ ngx_stream_fcfh_tunnel_read_handler(ngx_event_t *rev)
         return;
     }
 
+    /* an event or a caller's retry: the socket may hold data again */
+    t->drained = 0;
+
     if (rev->timedout) {
         rev->timedout = 0;
+
+        if (t->established) {
+            idle = ngx_current_msec - t->last_input;
+
+            if (idle < t->conf->idle_timeout) {
+                /* the device spoke since the timer was set: re-arm */
+                ngx_add_timer(rev, t->conf->idle_timeout - idle);
+                return;
+            }
+        }
 
         if (!t->established) {
             ngx_stream_fcfh_tunnel_refuse(t,
@@ -279,8 +293,18 @@ ngx_stream_fcfh_tunnel_read_handler(ngx_event_t *rev)
     }
 
     if (t->established) {
-        /* any message proves the device is there */
-        ngx_add_timer(rev, t->conf->idle_timeout);
+        /*
+         * Any message proves the device is there.  Moving the timer for
+         * each keepalive would cost a timer tree delete and insert each
+         * time; the timer is set once and re-armed when it fires.
+         */
+        t->last_input = ngx_current_msec;
+
+        if (!t->idle_timer || !rev->timer_set) {
+            /* the first time, this replaces the handshake's deadline */
+            ngx_add_timer(rev, t->conf->idle_timeout);
+            t->idle_timer = 1;
+        }
     }
 
     if (ngx_handle_read_event(rev, 0) != NGX_OK) {
@@ -681,6 +705,7 @@ ngx_stream_fcfh_tunnel_service(ngx_stream_fcfh_tunnel_t *t,
 
         if (t->authenticated && !t->established) {
             t->established = 1;
+            t->last_input = ngx_current_msec;
         }
 
     } else {
@@ -766,6 +791,7 @@ ngx_stream_fcfh_tunnel_userauth(ngx_stream_fcfh_tunnel_t *t,
 
     if (t->pfwd_service) {
         t->established = 1;
+        t->last_input = ngx_current_msec;
     }
 
     n = ngx_fcfh_apf_write_userauth_success(ngx_stream_fcfh_tunnel_reserve(t),
@@ -1892,14 +1918,20 @@ ngx_stream_fcfh_tunnel_log_error(ngx_log_t *log, u_char *buf, size_t len)
  * sockets: a short read proves the socket drained, data arriving later
  * raises a new edge, and a pending EOF is known from the event.  The same
  * rule is applied here below OpenSSL, on the socket BIO: after a short
- * read, the next read answers "retry" without the system call.  The rule
- * uses nginx's own rev->available, which each epoll event resets to -1.
+ * read, further reads in the same run of the read handler answer "retry"
+ * without the system call.  The flag is the tunnel's own (nginx's
+ * rev->available also counts bytes in ngx_ssl_recv()), and every run of
+ * the handler clears it.  Not with kernel TLS, whose reads stop at
+ * record boundaries.
  */
 
 static void
-ngx_stream_fcfh_tunnel_short_reads(ngx_connection_t *c)
+ngx_stream_fcfh_tunnel_short_reads(ngx_stream_fcfh_tunnel_t *t)
 {
-    BIO  *rbio;
+    BIO               *rbio;
+    ngx_connection_t  *c;
+
+    c = t->session->connection;
 
     if (c->ssl == NULL
         || !(ngx_event_flags & NGX_USE_EPOLL_EVENT)
@@ -1910,14 +1942,14 @@ ngx_stream_fcfh_tunnel_short_reads(ngx_connection_t *c)
 
     rbio = SSL_get_rbio(c->ssl->connection);
 
-    if (rbio == NULL || BIO_method_type(rbio) != BIO_TYPE_SOCKET) {
+    if (rbio == NULL
+        || BIO_method_type(rbio) != BIO_TYPE_SOCKET
+        || BIO_get_ktls_recv(rbio))
+    {
         return;
     }
 
-    /* bytes may have come with the handshake's last record: read once */
-    c->read->available = -1;
-
-    BIO_set_callback_arg(rbio, (char *) c);
+    BIO_set_callback_arg(rbio, (char *) t);
     BIO_set_callback_ex(rbio, ngx_stream_fcfh_tunnel_bio_callback);
 }
 
@@ -1926,14 +1958,12 @@ static long
 ngx_stream_fcfh_tunnel_bio_callback(BIO *b, int oper, const char *argp,
     size_t len, int argi, long argl, int ret, size_t *processed)
 {
-    ngx_event_t       *rev;
-    ngx_connection_t  *c;
+    ngx_stream_fcfh_tunnel_t  *t;
 
     if (oper == BIO_CB_READ) {
-        c = (ngx_connection_t *) BIO_get_callback_arg(b);
-        rev = c->read;
+        t = (ngx_stream_fcfh_tunnel_t *) BIO_get_callback_arg(b);
 
-        if (rev->available == 0 && !rev->pending_eof) {
+        if (t->drained && !t->session->connection->read->pending_eof) {
             BIO_clear_retry_flags(b);
             BIO_set_retry_read(b);
             return -1;
@@ -1942,15 +1972,9 @@ ngx_stream_fcfh_tunnel_bio_callback(BIO *b, int oper, const char *argp,
         return ret;
     }
 
-    if (oper == (BIO_CB_READ|BIO_CB_RETURN)
-        && ret > 0 && processed != NULL && *processed < len)
-    {
-        c = (ngx_connection_t *) BIO_get_callback_arg(b);
-        rev = c->read;
-
-        if (!rev->pending_eof) {
-            rev->available = 0;
-        }
+    if (oper == (BIO_CB_READ|BIO_CB_RETURN) && ret > 0 && processed) {
+        t = (ngx_stream_fcfh_tunnel_t *) BIO_get_callback_arg(b);
+        t->drained = (*processed < len);
     }
 
     return ret;

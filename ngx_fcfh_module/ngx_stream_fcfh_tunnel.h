@@ -79,6 +79,7 @@ typedef struct {
 
     uint64_t                         bytes_in;
     uint64_t                         bytes_out;
+    ngx_msec_t                       last_input; /* for the idle timer */
 
     ngx_uint_t                       auth;       /* NGX_FCFH_AUTH_* */
     uint32_t                         disconnect; /* reason we sent */
@@ -96,6 +97,8 @@ typedef struct {
     unsigned                         draining:1;
     unsigned                         out_failed:1;
     unsigned                         closing:1;
+    unsigned                         idle_timer:1; /* handshake's replaced */
+    unsigned                         drained:1;  /* last read was short */
 } ngx_stream_fcfh_tunnel_t;
 
 

@@ -58,9 +58,10 @@ my $k = FcfhApf->connect($port);
 $k->handshake($G2, 'admin', 'P@ssw0rd', [16992], 'busy.example.test');
 ok($k->{established}, 'keepalive device established');
 $start = time;
-my ($sent, $echoed, $bad) = (0, 0, undef);
+my ($sent, $echoed, $bad, $last) = (0, 0, undef, 0);
 while (time - $start < 3.5) {
     $k->send(keepalive_request(++$sent));
+    $last = time;
     my $m = $k->read_msg(T(2));
     if ($m && $m->{type} == KEEPALIVE_REPLY && $m->{cookie} == $sent) { $echoed++ }
     else { $bad = $m // 'eof/timeout'; last }
@@ -70,6 +71,14 @@ is($echoed, $sent, "all $sent keepalives over 3.5s (idle timeout 2s) answered")
     or diag(explain $bad);
 ok(!$k->eof, 'keepalive device still connected past the idle timeout');
 ok(find_tunnel(status_json($sport), $G2), 'keepalive device still listed');
+
+# then silent: the idle timeout counts from its last message (the timer,
+# set once, is re-armed for what is left when it fires)
+$reason = $k->expect_disconnect(T(6));
+$took = time - $last;
+is($reason, 16, 'the same device, silent from then on, gets DISCONNECT(16)');
+ok($took > 1.9 && $took < T(3),
+   sprintf('... the idle timeout after its last keepalive (%.2fs)', $took));
 $k->close;
 
 $t->done_testing;
