@@ -1963,7 +1963,11 @@ ngx_stream_fcfh_tunnel_bio_callback(BIO *b, int oper, const char *argp,
     if (oper == BIO_CB_READ) {
         t = (ngx_stream_fcfh_tunnel_t *) BIO_get_callback_arg(b);
 
-        if (t->drained && !t->session->connection->read->pending_eof) {
+        /* never on the way out: SSL_shutdown() may want a last read */
+
+        if (t->drained && !t->closing
+            && !t->session->connection->read->pending_eof)
+        {
             BIO_clear_retry_flags(b);
             BIO_set_retry_read(b);
             return -1;
