@@ -40,6 +40,7 @@
 static void ngx_stream_fcfh_tunnel_read_handler(ngx_event_t *rev);
 static void ngx_stream_fcfh_tunnel_write_handler(ngx_event_t *wev);
 static ngx_int_t ngx_stream_fcfh_tunnel_resume(ngx_stream_fcfh_tunnel_t *t);
+static void ngx_stream_fcfh_tunnel_established(ngx_stream_fcfh_tunnel_t *t);
 static ngx_int_t ngx_stream_fcfh_tunnel_process(ngx_stream_fcfh_tunnel_t *t,
     u_char *buf, size_t len);
 static ngx_int_t ngx_stream_fcfh_tunnel_message(ngx_stream_fcfh_tunnel_t *t,
@@ -293,18 +294,8 @@ ngx_stream_fcfh_tunnel_read_handler(ngx_event_t *rev)
     }
 
     if (t->established) {
-        /*
-         * Any message proves the device is there.  Moving the timer for
-         * each keepalive would cost a timer tree delete and insert each
-         * time; the timer is set once and re-armed when it fires.
-         */
+        /* any message proves the device is there (the timer re-arms) */
         t->last_input = ngx_current_msec;
-
-        if (!t->idle_timer || !rev->timer_set) {
-            /* the first time, this replaces the handshake's deadline */
-            ngx_add_timer(rev, t->conf->idle_timeout);
-            t->idle_timer = 1;
-        }
     }
 
     if (ngx_handle_read_event(rev, 0) != NGX_OK) {
@@ -366,6 +357,23 @@ ngx_stream_fcfh_tunnel_resume(ngx_stream_fcfh_tunnel_t *t)
     t->hold_size = 0;
 
     return ngx_stream_fcfh_tunnel_process(t, scratch, len);
+}
+
+
+/*
+ * The APF handshake is over: the idle timeout replaces its deadline.
+ * Moving the timer for each keepalive would cost a timer tree delete and
+ * insert each time; it is set once per idle period instead, and re-armed
+ * for what is left of it when it fires (the read handler).
+ */
+
+static void
+ngx_stream_fcfh_tunnel_established(ngx_stream_fcfh_tunnel_t *t)
+{
+    t->established = 1;
+    t->last_input = ngx_current_msec;
+
+    ngx_add_timer(t->session->connection->read, t->conf->idle_timeout);
 }
 
 
@@ -704,8 +712,7 @@ ngx_stream_fcfh_tunnel_service(ngx_stream_fcfh_tunnel_t *t,
         t->pfwd_service = 1;
 
         if (t->authenticated && !t->established) {
-            t->established = 1;
-            t->last_input = ngx_current_msec;
+            ngx_stream_fcfh_tunnel_established(t);
         }
 
     } else {
@@ -790,8 +797,7 @@ ngx_stream_fcfh_tunnel_userauth(ngx_stream_fcfh_tunnel_t *t,
     t->authenticated = 1;
 
     if (t->pfwd_service) {
-        t->established = 1;
-        t->last_input = ngx_current_msec;
+        ngx_stream_fcfh_tunnel_established(t);
     }
 
     n = ngx_fcfh_apf_write_userauth_success(ngx_stream_fcfh_tunnel_reserve(t),

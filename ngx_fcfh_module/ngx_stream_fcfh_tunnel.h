@@ -97,7 +97,6 @@ typedef struct {
     unsigned                         draining:1;
     unsigned                         out_failed:1;
     unsigned                         closing:1;
-    unsigned                         idle_timer:1; /* handshake's replaced */
     unsigned                         drained:1;  /* last read was short */
 } ngx_stream_fcfh_tunnel_t;
 
