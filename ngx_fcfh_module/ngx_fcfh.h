@@ -58,6 +58,9 @@
 
 #define NGX_FCFH_MAX_PORTS           16
 
+/* the longest view of an outside string in a log line */
+#define NGX_FCFH_LOG_STR_MAX         256
+
 #define NGX_FCFH_WEBHOOKS            16
 #define NGX_FCFH_WEBHOOK_URL_MAX     256
 
@@ -155,6 +158,8 @@ ngx_int_t ngx_fcfh_ports_allow(ngx_array_t *ports, ngx_uint_t port);
 ngx_int_t ngx_fcfh_alert_send(ngx_addr_t *to, const u_char *data, size_t len,
     ngx_log_t *log);
 size_t ngx_fcfh_printable(u_char *dst, const u_char *src, size_t len);
+ngx_str_t *ngx_fcfh_log_str(ngx_str_t *out, u_char *buf, size_t size,
+    u_char *src, size_t len);
 ngx_table_elt_t *ngx_fcfh_find_header(ngx_list_t *headers, char *name);
 ngx_fcfh_chunk_t *ngx_fcfh_chunk_get(ngx_fcfh_main_conf_t *fmcf);
 void ngx_fcfh_chunk_free(ngx_fcfh_main_conf_t *fmcf, ngx_fcfh_chunk_t *ch);

@@ -148,6 +148,9 @@ static void ngx_fcfh_cluster_refresh(ngx_fcfh_cluster_conf_t *ccf);
 static void ngx_fcfh_cluster_publish_all(ngx_fcfh_cluster_conf_t *ccf);
 static void ngx_fcfh_cluster_claimed(redisAsyncContext *ac, void *r,
     void *privdata);
+static ngx_uint_t ngx_fcfh_cluster_node_valid(u_char *p, size_t len);
+static void ngx_fcfh_cluster_name_held(u_char *guid, redisReply *holder,
+    uint64_t serial);
 static uint64_t ngx_fcfh_cluster_serial(redisReply *r);
 
 static ngx_fcfh_cluster_req_t *ngx_fcfh_cluster_req(ngx_log_t *log);
@@ -255,10 +258,13 @@ ngx_module_t  ngx_fcfh_cluster_module = {
  *
  * claim: KEYS[1] device key; ARGV node, serial, since, ttl, fqdn.
  * The newest tunnel wins, by connection time (the nodes' clocks must
- * agree: NTP).  Answers {"moved", node, serial, address, GUID} when
- * another live node held an older tunnel (it must close it), {"newer",
- * node, serial, "", GUID} when another live node holds a newer one (this
- * node's is stale: it closes it, the entry stays), else 0.
+ * agree: NTP).  Answers {kind, node, serial, address, GUID, holder,
+ * own serial}: kind "moved" when another live node held an older tunnel
+ * (it must close it), "newer" when another live node holds a newer one
+ * (this node's is stale: it closes it, the entry stays), "held" when
+ * only the name was refused; else 0.  A name belongs to one device: when
+ * another device's live entry holds it, the claim leaves it out and
+ * names that device in "holder".
  */
 
 static const char  ngx_fcfh_cluster_claim_lua[] =
@@ -269,17 +275,30 @@ static const char  ngx_fcfh_cluster_claim_lua[] =
     "if old[1] and old[1] ~= ARGV[1] then "
     "  a = redis.call('GET', 'fcfh:n:' .. old[1]) "
     "  if a and tonumber(old[3] or '0') > tonumber(ARGV[3]) then "
-    "    return {'newer', old[1], ARGV[2], '', g} "
+    "    return {'newer', old[1], ARGV[2], '', g, '', ARGV[2]} "
+    "  end "
+    "end "
+    "local f = ARGV[5] "
+    "local h = '' "
+    "if f ~= '' then "
+    "  local o = redis.call('GET', 'fcfh:f:' .. f) "
+    "  if o and o ~= g then "
+    "    local v = redis.call('HMGET', 'fcfh:d:' .. o, 'node', 'fqdn') "
+    "    if v[1] and v[2] == f "
+    "       and redis.call('EXISTS', 'fcfh:n:' .. v[1]) == 1 then "
+    "      h = o "
+    "      f = '' "
+    "    end "
     "  end "
     "end "
     "redis.call('HSET', k, 'node', ARGV[1], 'serial', ARGV[2], "
-    "           'since', ARGV[3], 'fqdn', ARGV[5]) "
+    "           'since', ARGV[3], 'fqdn', f) "
     "redis.call('EXPIRE', k, ARGV[4]) "
-    "if ARGV[5] ~= '' then "
-    "  redis.call('SET', 'fcfh:f:' .. ARGV[5], string.sub(k, 8), "
-    "             'EX', ARGV[4]) "
+    "if f ~= '' then "
+    "  redis.call('SET', 'fcfh:f:' .. f, g, 'EX', ARGV[4]) "
     "end "
-    "if a then return {'moved', old[1], old[2] or '0', a, g} end "
+    "if a then return {'moved', old[1], old[2] or '0', a, g, h, ARGV[2]} end "
+    "if h ~= '' then return {'held', '', '0', '', g, h, ARGV[2]} end "
     "return 0";
 
 /* release: KEYS[1] device key; ARGV node, serial: only our own entry */
@@ -434,7 +453,6 @@ ngx_fcfh_cluster_node_slot(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_fcfh_cluster_conf_t  *ccf = conf;
 
-    u_char     *p;
     ngx_str_t  *value;
 
     if (ccf->node.data) {
@@ -450,21 +468,43 @@ ngx_fcfh_cluster_node_slot(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    for (p = value[1].data; p < value[1].data + value[1].len; p++) {
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
-              || (*p >= '0' && *p <= '9') || *p == '-' || *p == '.'
-              || *p == '_'))
-        {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "node name \"%V\": letters, digits, "
-                               "\"-\", \".\" and \"_\" only", &value[1]);
-            return NGX_CONF_ERROR;
-        }
+    if (!ngx_fcfh_cluster_node_valid(value[1].data, value[1].len)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "node name \"%V\": letters, digits, "
+                           "\"-\", \".\" and \"_\" only", &value[1]);
+        return NGX_CONF_ERROR;
     }
 
     ccf->node = value[1];
 
     return NGX_CONF_OK;
+}
+
+
+/*
+ * A node name as nodes are configured; what the directory answers is
+ * held to it too, before it reaches a log line or a JSON document.
+ */
+
+static ngx_uint_t
+ngx_fcfh_cluster_node_valid(u_char *p, size_t len)
+{
+    u_char  *last;
+
+    if (len == 0 || len > NGX_FCFH_CLUSTER_NAME_MAX) {
+        return 0;
+    }
+
+    for (last = p + len; p < last; p++) {
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
+              || (*p >= '0' && *p <= '9') || *p == '-' || *p == '.'
+              || *p == '_'))
+        {
+            return 0;
+        }
+    }
+
+    return 1;
 }
 
 
@@ -1442,20 +1482,31 @@ ngx_fcfh_cluster_claimed(redisAsyncContext *ac, void *r, void *privdata)
     ngx_fcfh_cluster_conf_t  *ccf = ac->data;
 
     if (!ngx_fcfh_cluster_answer(ccf, reply)
-        || reply->type != REDIS_REPLY_ARRAY || reply->elements != 5)
+        || reply->type != REDIS_REPLY_ARRAY || reply->elements != 7)
     {
         return;
     }
 
     f = reply->element;
 
-    for (i = 0; i < 5; i++) {
+    for (i = 0; i < 7; i++) {
         if (f[i]->type != REDIS_REPLY_STRING) {
             return;
         }
     }
 
-    if (ngx_fcfh_apf_guid_from_text(f[4]->str, f[4]->len, guid) != 0) {
+    if (ngx_fcfh_apf_guid_from_text(f[4]->str, f[4]->len, guid) != 0
+        || (f[1]->len && !ngx_fcfh_cluster_node_valid((u_char *) f[1]->str,
+                                                      f[1]->len)))
+    {
+        return;
+    }
+
+    if (f[5]->len) {
+        ngx_fcfh_cluster_name_held(guid, f[5], ngx_fcfh_cluster_serial(f[6]));
+    }
+
+    if (f[0]->len == 4 && ngx_strncmp(f[0]->str, "held", 4) == 0) {
         return;
     }
 
@@ -1492,6 +1543,41 @@ ngx_fcfh_cluster_claimed(redisAsyncContext *ac, void *r, void *privdata)
                   &req->node);
 
     ngx_fcfh_cluster_peer(req, (u_char *) f[3]->str, f[3]->len);
+}
+
+
+/*
+ * The directory refused a tunnel of this node the name it gave: another
+ * node's device holds it.  Consoles here stop reaching this one by it.
+ */
+
+static void
+ngx_fcfh_cluster_name_held(u_char *guid, redisReply *holder, uint64_t serial)
+{
+    u_char     data[NGX_FCFH_APF_DEFAULT_MAX_STRING];
+    u_char     other[NGX_FCFH_APF_GUID_SIZE];
+    u_char     text[NGX_FCFH_APF_GUID_TEXT_SIZE];
+    ngx_str_t  name;
+
+    if (ngx_fcfh_apf_guid_from_text(holder->str, holder->len, other) != 0) {
+        return;
+    }
+
+    name.data = data;
+
+    if (ngx_fcfh_registry_drop_fqdn(guid, serial, &name) != NGX_OK) {
+        return;
+    }
+
+    ngx_fcfh_apf_guid_to_text(guid, (char *) text);
+
+    ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                  "fcfh cluster: device name \"%V\" of %*s is held by "
+                  "device %*s on another node, not registered", &name,
+                  (size_t) NGX_FCFH_APF_GUID_TEXT_SIZE, text,
+                  (size_t) NGX_FCFH_APF_GUID_TEXT_SIZE, holder->str);
+
+    ngx_fcfh_event_conflict(guid, other, &name, NULL, NULL);
 }
 
 
@@ -1718,6 +1804,15 @@ ngx_fcfh_cluster_looked_up(redisAsyncContext *ac, void *r, void *privdata)
                                     reply->element[0]->len, req->target.guid)
         != 0)
     {
+        ngx_fcfh_cluster_finish(req, NGX_FCFH_OPEN_ERROR, 0);
+        return;
+    }
+
+    if (!ngx_fcfh_cluster_node_valid((u_char *) reply->element[1]->str,
+                                     reply->element[1]->len))
+    {
+        ngx_log_error(NGX_LOG_ERR, req->log, 0,
+                      "fcfh cluster: the directory named no valid node");
         ngx_fcfh_cluster_finish(req, NGX_FCFH_OPEN_ERROR, 0);
         return;
     }

@@ -32,6 +32,10 @@ static ngx_fcfh_cred_t *ngx_fcfh_htpasswd_find(ngx_fcfh_htpasswd_t *h,
     ngx_str_t *user);
 static ngx_int_t ngx_fcfh_htpasswd_seen(ngx_fcfh_htpasswd_t *h,
     ngx_str_t *password, u_char *mac);
+static ngx_int_t ngx_fcfh_htpasswd_reserve(ngx_fcfh_htpasswd_t *h,
+    ngx_pool_t *pool, const char **err);
+static int ngx_libc_cdecl ngx_fcfh_reservation_cmp(const void *one,
+    const void *two);
 
 
 /* a valid apr1 hash of a random password: unknown users cost the same */
@@ -109,9 +113,15 @@ ngx_fcfh_htpasswd_load(ngx_conf_t *cf, ngx_str_t *file)
     if (ngx_fcfh_htpasswd_parse(h, data, n, cf->pool, &line, &err)
         != NGX_OK)
     {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "%s in credentials file \"%V\" line %ui",
-                           err, &h->file, line);
+        if (line) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "%s in credentials file \"%V\" line %ui",
+                               err, &h->file, line);
+        } else {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "%s in credentials file \"%V\"",
+                               err, &h->file);
+        }
         goto failed;
     }
 
@@ -262,7 +272,9 @@ ngx_fcfh_htpasswd_parse(ngx_fcfh_htpasswd_t *h, u_char *data, size_t len,
         }
     }
 
-    return NGX_OK;
+    *line = 0;
+
+    return ngx_fcfh_htpasswd_reserve(h, pool, err);
 }
 
 
@@ -435,8 +447,8 @@ ngx_fcfh_htpasswd_seen(ngx_fcfh_htpasswd_t *h, ngx_str_t *password,
 
 /*
  * list: GUIDs separated by spaces or commas, or "*".  guid == NULL only
- * validates the list.  Returns NGX_OK (allowed), NGX_DECLINED, NGX_ERROR
- * (malformed list).
+ * validates the list.  Returns NGX_OK (the list names the GUID), NGX_DONE
+ * (allowed by "*" only), NGX_DECLINED, NGX_ERROR (malformed list).
  */
 
 ngx_int_t
@@ -445,8 +457,10 @@ ngx_fcfh_guid_list_allows(ngx_str_t *list, u_char *guid)
     u_char      wire[NGX_FCFH_APF_GUID_SIZE];
     u_char     *p, *last, *start;
     ngx_int_t   rc;
+    ngx_uint_t  named;
 
     rc = NGX_DECLINED;
+    named = 0;
 
     p = list->data;
     last = p + list->len;
@@ -468,7 +482,7 @@ ngx_fcfh_guid_list_allows(ngx_str_t *list, u_char *guid)
         }
 
         if (p - start == 1 && *start == '*') {
-            rc = NGX_OK;
+            rc = NGX_DONE;
             continue;
         }
 
@@ -479,11 +493,135 @@ ngx_fcfh_guid_list_allows(ngx_str_t *list, u_char *guid)
         }
 
         if (guid && ngx_memcmp(wire, guid, NGX_FCFH_APF_GUID_SIZE) == 0) {
-            rc = NGX_OK;
+            named = 1;
         }
     }
 
-    return rc;
+    return named ? NGX_OK : rc;
+}
+
+
+/*
+ * GUIDs named in a user's list are that user's: another identity may not
+ * register them, even one allowed any GUID.  The user holding the GUID,
+ * or NULL.
+ */
+
+ngx_str_t *
+ngx_fcfh_htpasswd_reserved(ngx_fcfh_htpasswd_t *h, u_char *guid)
+{
+    ngx_int_t                  rc;
+    ngx_uint_t                 lo, hi, mid;
+    ngx_fcfh_reservation_t    *r;
+
+    if (h == NULL || h->reserved.nelts == 0) {
+        return NULL;
+    }
+
+    r = h->reserved.elts;
+    lo = 0;
+    hi = h->reserved.nelts;
+
+    while (lo < hi) {
+        mid = lo + (hi - lo) / 2;
+        rc = ngx_memcmp(guid, r[mid].guid, NGX_FCFH_APF_GUID_SIZE);
+
+        if (rc == 0) {
+            return &r[mid].cred->user;
+        }
+
+        if (rc < 0) {
+            hi = mid;
+
+        } else {
+            lo = mid + 1;
+        }
+    }
+
+    return NULL;
+}
+
+
+/* every GUID named in the file, sorted, for ngx_fcfh_htpasswd_reserved() */
+
+static ngx_int_t
+ngx_fcfh_htpasswd_reserve(ngx_fcfh_htpasswd_t *h, ngx_pool_t *pool,
+    const char **err)
+{
+    u_char                  *p, *last, *start;
+    ngx_uint_t               i;
+    ngx_fcfh_cred_t         *creds;
+    ngx_fcfh_reservation_t  *r, *all;
+
+    if (ngx_array_init(&h->reserved, pool, 16,
+                       sizeof(ngx_fcfh_reservation_t))
+        != NGX_OK)
+    {
+        *err = "out of memory";
+        return NGX_ERROR;
+    }
+
+    creds = h->creds.elts;
+
+    for (i = 0; i < h->creds.nelts; i++) {
+        p = creds[i].guids.data;
+        last = p + creds[i].guids.len;
+
+        while (p < last) {
+
+            while (p < last && (*p == ' ' || *p == ',' || *p == '\t')) {
+                p++;
+            }
+
+            start = p;
+
+            while (p < last && *p != ' ' && *p != ',' && *p != '\t') {
+                p++;
+            }
+
+            if (p == start || (p - start == 1 && *start == '*')) {
+                continue;
+            }
+
+            r = ngx_array_push(&h->reserved);
+            if (r == NULL) {
+                *err = "out of memory";
+                return NGX_ERROR;
+            }
+
+            /* the list was validated */
+            (void) ngx_fcfh_apf_guid_from_text((char *) start, p - start,
+                                               r->guid);
+            r->cred = &creds[i];
+        }
+    }
+
+    all = h->reserved.elts;
+
+    ngx_qsort(all, h->reserved.nelts, sizeof(ngx_fcfh_reservation_t),
+              ngx_fcfh_reservation_cmp);
+
+    for (i = 1; i < h->reserved.nelts; i++) {
+        if (ngx_memcmp(all[i - 1].guid, all[i].guid, NGX_FCFH_APF_GUID_SIZE)
+            == 0
+            && all[i - 1].cred != all[i].cred)
+        {
+            *err = "a GUID bound to two users";
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static int ngx_libc_cdecl
+ngx_fcfh_reservation_cmp(const void *one, const void *two)
+{
+    const ngx_fcfh_reservation_t  *a = one;
+    const ngx_fcfh_reservation_t  *b = two;
+
+    return ngx_memcmp(a->guid, b->guid, NGX_FCFH_APF_GUID_SIZE);
 }
 
 

@@ -11,6 +11,8 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 
+#include "ngx_fcfh_apf.h"
+
 
 #define NGX_FCFH_MAX_CRED_LINE       4096
 
@@ -27,9 +29,17 @@ typedef struct {
 } ngx_fcfh_cred_t;
 
 
+/* a GUID a user's line names: no other identity may register it */
+typedef struct {
+    u_char                           guid[NGX_FCFH_APF_GUID_SIZE];
+    ngx_fcfh_cred_t                 *cred;
+} ngx_fcfh_reservation_t;
+
+
 typedef struct {
     ngx_str_t                        file;
     ngx_array_t                      creds;    /* sorted by user */
+    ngx_array_t                      reserved; /* sorted by GUID */
     u_char                           key[NGX_FCFH_CRED_SEEN_SIZE];
     ngx_pid_t                        key_pid;  /* the process the key is of */
 } ngx_fcfh_htpasswd_t;
@@ -42,6 +52,7 @@ ngx_int_t ngx_fcfh_htpasswd_check(ngx_fcfh_htpasswd_t *h, ngx_str_t *user,
     ngx_str_t *password, ngx_pool_t *pool, ngx_fcfh_cred_t **cred,
     ngx_uint_t *cached);
 ngx_int_t ngx_fcfh_guid_list_allows(ngx_str_t *list, u_char *guid);
+ngx_str_t *ngx_fcfh_htpasswd_reserved(ngx_fcfh_htpasswd_t *h, u_char *guid);
 char *ngx_fcfh_htpasswd_slot(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 
 

@@ -15,6 +15,7 @@
 #include <ngx_core.h>
 
 #include "ngx_fcfh.h"
+#include "ngx_fcfh_escape.h"
 #include "ngx_fcfh_registry.h"
 #include "ngx_fcfh_cluster.h"
 
@@ -25,7 +26,7 @@ static const char  *ngx_fcfh_close_names[] = {
 
 
 static const char  *ngx_fcfh_event_names[] = {
-    "", "connected", "disconnected", "auth_failed", "alert"
+    "", "connected", "disconnected", "auth_failed", "alert", "fqdn_conflict"
 };
 
 
@@ -63,17 +64,21 @@ ngx_fcfh_event_type(u_char *name, size_t len)
 }
 
 
-/* a string, escaped, or null when empty; 6 bytes per input byte at most */
+/*
+ * A string, escaped, or null when missing or empty; 6 bytes per input
+ * byte at most.  Invalid UTF-8 from a device or a console becomes U+FFFD:
+ * one device's bytes must not break every strict parser that reads us.
+ */
 
 u_char *
 ngx_fcfh_json_str(u_char *p, ngx_str_t *s)
 {
-    if (s->len == 0) {
+    if (s == NULL || s->len == 0) {
         return ngx_cpymem(p, "null", 4);
     }
 
     *p++ = '"';
-    p = (u_char *) ngx_escape_json(p, s->data, s->len);
+    p = ngx_fcfh_escape_json(p, s->data, s->len);
     *p++ = '"';
 
     return p;
@@ -158,6 +163,12 @@ ngx_fcfh_event_json(u_char *p, ngx_fcfh_event_t *e)
 
     case NGX_FCFH_EVENT_ALERT:
         p = ngx_sprintf(p, ",\"relayed\":%s", e->reason ? "true" : "false");
+        break;
+
+    case NGX_FCFH_EVENT_FQDN_CONFLICT:
+        ngx_fcfh_apf_guid_to_text(e->holder, guid);
+        p = ngx_sprintf(p, ",\"holder\":\"%*s\"",
+                        (size_t) NGX_FCFH_APF_GUID_TEXT_SIZE, guid);
         break;
 
     case NGX_FCFH_EVENT_AUTH_FAILED:

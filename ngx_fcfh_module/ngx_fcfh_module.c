@@ -14,6 +14,7 @@
 #include <ngx_core.h>
 
 #include "ngx_fcfh.h"
+#include "ngx_fcfh_escape.h"
 #include "ngx_fcfh_registry.h"
 #include "ngx_fcfh_relay.h"
 #include "ngx_fcfh_cluster.h"
@@ -604,6 +605,22 @@ ngx_fcfh_printable(u_char *dst, const u_char *src, size_t len)
     }
 
     return len;
+}
+
+
+/*
+ * A string from outside as a log line shows it (ngx_fcfh_escape_log()):
+ * "%V" of the result in buf, never of the raw bytes.
+ */
+
+ngx_str_t *
+ngx_fcfh_log_str(ngx_str_t *out, u_char *buf, size_t size, u_char *src,
+    size_t len)
+{
+    out->data = buf;
+    out->len = ngx_fcfh_escape_log(buf, size, src, len);
+
+    return out;
 }
 
 

@@ -31,6 +31,9 @@ static ngx_int_t ngx_fcfh_registry_copy(ngx_pool_t *pool,
     ngx_fcfh_entry_t *entry, ngx_fcfh_entry_info_t *info);
 static ngx_int_t ngx_fcfh_registry_pid_alive(ngx_pid_t pid);
 static u_char *ngx_fcfh_registry_put(u_char *p, ngx_str_t *s);
+static void ngx_fcfh_event_build(ngx_uint_t type, ngx_uint_t reason,
+    u_char *guid, u_char *holder, ngx_str_t *fqdn, ngx_str_t *identity,
+    ngx_str_t *user, ngx_str_t *peer, ngx_uint_t trigger);
 static void ngx_fcfh_event_push(ngx_slab_pool_t *shpool,
     ngx_fcfh_zone_t *zone, ngx_fcfh_event_t *e);
 static void ngx_fcfh_event_from_entry(ngx_fcfh_event_t *ev,
@@ -286,10 +289,11 @@ again:
                                  NGX_FCFH_APF_GUID_SIZE);
 
     if (old) {
-        if (old->auth != reg->auth
-            || ngx_memn2cmp(old->data, reg->identity.data, old->identity_len,
-                            reg->identity.len)
-               != 0)
+        if ((old->auth != reg->auth
+             || ngx_memn2cmp(old->data, reg->identity.data,
+                             old->identity_len, reg->identity.len)
+                != 0)
+            && !(reg->bound && !old->bound))
         {
             /* a device may only displace itself */
 
@@ -311,7 +315,11 @@ again:
             goto again;
         }
 
-        /* newest wins: AMT reconnects before the old TCP connection dies */
+        /*
+         * newest wins: AMT reconnects before the old TCP connection dies;
+         * and an identity whose binding names the GUID takes it back from
+         * one that was merely allowed any GUID
+         */
 
         ngx_fcfh_registry_unindex(zone, old);
         old->evicted = 1;
@@ -352,6 +360,7 @@ again:
     e->minor = (uint16_t) reg->minor;
     e->keepalive = reg->keepalive;
     e->auth = reg->auth;
+    e->bound = reg->bound ? 1 : 0;
 
     e->identity_len = (uint16_t) reg->identity.len;
     e->user_len = (uint16_t) reg->user.len;
@@ -431,12 +440,24 @@ ngx_fcfh_registry_remove(ngx_fcfh_entry_t *entry)
 }
 
 
+/*
+ * Names belong to devices: a name indexed for another device's live
+ * tunnel is refused (NGX_DECLINED, *holder: that device's GUID), so a
+ * console naming a device reaches that device or nothing.  The same
+ * device reconnecting keeps its name: its old entry left the indexes
+ * when the new one registered.  NGX_ERROR: the zone is full; the entry
+ * keeps the name it had.
+ */
+
 ngx_int_t
-ngx_fcfh_registry_set_fqdn(ngx_fcfh_entry_t *entry, u_char *fqdn, size_t len)
+ngx_fcfh_registry_set_fqdn(ngx_fcfh_entry_t *entry, u_char *fqdn, size_t len,
+    u_char *holder, ngx_log_t *log)
 {
-    u_char           *p;
-    ngx_fcfh_zone_t  *zone;
-    ngx_slab_pool_t  *shpool;
+    u_char            *p;
+    ngx_pid_t          checked;
+    ngx_fcfh_zone_t   *zone;
+    ngx_fcfh_entry_t  *other;
+    ngx_slab_pool_t   *shpool;
 
     shpool = ngx_fcfh_registry_pool(&zone);
     if (shpool == NULL) {
@@ -454,7 +475,38 @@ ngx_fcfh_registry_set_fqdn(ngx_fcfh_entry_t *entry, u_char *fqdn, size_t len)
         ngx_strlow(p, fqdn, len);
     }
 
+    checked = 0;
+
+again:
+
     ngx_shmtx_lock(&shpool->mutex);
+
+    other = len ? ngx_fcfh_registry_find(&zone->fqdn_tree, 1, p, len) : NULL;
+
+    if (other && other != entry) {
+
+        if (other->pid != ngx_pid && other->pid != checked) {
+            /* the holder may be a dead worker's leftover: check outside */
+
+            checked = other->pid;
+            ngx_shmtx_unlock(&shpool->mutex);
+
+            if (!ngx_fcfh_registry_pid_alive(checked)) {
+                ngx_fcfh_registry_sweep(log);
+            }
+
+            goto again;
+        }
+
+        if (holder) {
+            ngx_memcpy(holder, other->guid, NGX_FCFH_APF_GUID_SIZE);
+        }
+
+        ngx_slab_free_locked(shpool, p);
+        ngx_shmtx_unlock(&shpool->mutex);
+
+        return NGX_DECLINED;
+    }
 
     if (entry->fqdn_indexed) {
         ngx_rbtree_delete(&zone->fqdn_tree, &entry->fqdn_node);
@@ -477,6 +529,54 @@ ngx_fcfh_registry_set_fqdn(ngx_fcfh_entry_t *entry, u_char *fqdn, size_t len)
     ngx_shmtx_unlock(&shpool->mutex);
 
     return NGX_OK;
+}
+
+
+/*
+ * The cluster directory gave the name to another node's device: this
+ * node stops routing it to the tunnel (guid, serial).  NGX_OK and the
+ * name dropped in *name (room for NGX_FCFH_APF_DEFAULT_MAX_STRING bytes),
+ * or NGX_DECLINED: no such tunnel, or no name.
+ */
+
+ngx_int_t
+ngx_fcfh_registry_drop_fqdn(u_char *guid, uint64_t serial, ngx_str_t *name)
+{
+    ngx_int_t          rc;
+    ngx_fcfh_zone_t   *zone;
+    ngx_fcfh_entry_t  *e;
+    ngx_slab_pool_t   *shpool;
+
+    shpool = ngx_fcfh_registry_pool(&zone);
+    if (shpool == NULL) {
+        return NGX_DECLINED;
+    }
+
+    rc = NGX_DECLINED;
+
+    ngx_shmtx_lock(&shpool->mutex);
+
+    e = ngx_fcfh_registry_find(&zone->guid_tree, 0, guid,
+                               NGX_FCFH_APF_GUID_SIZE);
+
+    if (e && e->serial == serial && e->fqdn) {
+        name->len = ngx_min(e->fqdn_len, NGX_FCFH_APF_DEFAULT_MAX_STRING);
+        ngx_memcpy(name->data, e->fqdn, name->len);
+
+        if (e->fqdn_indexed) {
+            ngx_rbtree_delete(&zone->fqdn_tree, &e->fqdn_node);
+            e->fqdn_indexed = 0;
+        }
+
+        ngx_slab_free_locked(shpool, e->fqdn);
+        e->fqdn = NULL;
+        e->fqdn_len = 0;
+        rc = NGX_OK;
+    }
+
+    ngx_shmtx_unlock(&shpool->mutex);
+
+    return rc;
 }
 
 
@@ -752,6 +852,27 @@ ngx_fcfh_event_emit(ngx_uint_t type, ngx_uint_t reason, u_char *guid,
     ngx_str_t *fqdn, ngx_str_t *identity, ngx_str_t *user, ngx_str_t *peer,
     ngx_uint_t trigger)
 {
+    ngx_fcfh_event_build(type, reason, guid, NULL, fqdn, identity, user,
+                         peer, trigger);
+}
+
+
+/* a device asked for a name another device's live tunnel holds */
+
+void
+ngx_fcfh_event_conflict(u_char *guid, u_char *holder, ngx_str_t *fqdn,
+    ngx_str_t *identity, ngx_str_t *peer)
+{
+    ngx_fcfh_event_build(NGX_FCFH_EVENT_FQDN_CONFLICT, 0, guid, holder, fqdn,
+                         identity, NULL, peer, 0);
+}
+
+
+static void
+ngx_fcfh_event_build(ngx_uint_t type, ngx_uint_t reason, u_char *guid,
+    u_char *holder, ngx_str_t *fqdn, ngx_str_t *identity, ngx_str_t *user,
+    ngx_str_t *peer, ngx_uint_t trigger)
+{
     ngx_fcfh_zone_t   *zone;
     ngx_fcfh_event_t   e;
     ngx_slab_pool_t   *shpool;
@@ -764,6 +885,10 @@ ngx_fcfh_event_emit(ngx_uint_t type, ngx_uint_t reason, u_char *guid,
     /* built outside the lock, copied in under it */
 
     ngx_memzero(&e, sizeof(ngx_fcfh_event_t));
+
+    if (holder) {
+        ngx_memcpy(e.holder, holder, NGX_FCFH_APF_GUID_SIZE);
+    }
 
     e.time = ngx_time();
     e.pid = ngx_pid;

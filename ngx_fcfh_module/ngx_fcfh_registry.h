@@ -28,7 +28,7 @@
 #include "ngx_fcfh.h"
 
 
-#define NGX_FCFH_ZONE_LAYOUT         6
+#define NGX_FCFH_ZONE_LAYOUT         7
 #define NGX_FCFH_MAX_WORKERS         256
 
 #define NGX_FCFH_AUTH_PASSWORD       1
@@ -64,6 +64,8 @@ typedef struct {
 #define NGX_FCFH_EVENT_DISCONNECTED  2
 #define NGX_FCFH_EVENT_AUTH_FAILED   3
 #define NGX_FCFH_EVENT_ALERT         4
+#define NGX_FCFH_EVENT_FQDN_CONFLICT 5
+#define NGX_FCFH_EVENT_MAX           6
 
 /* an alert this soon after connecting: the alert brought the device */
 #define NGX_FCFH_ALERT_EVIDENCE      10
@@ -77,6 +79,7 @@ typedef struct {
     uint32_t                         reason;   /* close kind or DISCONNECT */
     uint32_t                         trigger;
     u_char                           guid[NGX_FCFH_APF_GUID_SIZE];
+    u_char                           holder[NGX_FCFH_APF_GUID_SIZE];
     u_char                           fqdn_len;
     u_char                           identity_len;
     u_char                           user_len;
@@ -125,6 +128,7 @@ typedef struct {
     ngx_atomic_t                     relay_errors;
     ngx_atomic_t                     alerts_relayed;  /* udp and tcp */
     ngx_atomic_t                     alerts_refused;
+    ngx_atomic_t                     alerts_limited;  /* fcfh_alert_limit */
     ngx_atomic_t                     auth_cache_hits;
     ngx_atomic_t                     cluster_relays;  /* via other nodes */
     ngx_atomic_t                     events;
@@ -193,6 +197,7 @@ struct ngx_fcfh_entry_s {
     uint16_t                         tls_cipher_len;
 
     unsigned                         auth:2;
+    unsigned                         bound:1;     /* binding names GUID */
     unsigned                         evicted:1;
     unsigned                         indexed:1;
     unsigned                         fqdn_indexed:1;
@@ -211,6 +216,7 @@ typedef struct {
     ngx_str_t                        tls_protocol;
     ngx_str_t                        tls_cipher;
     ngx_uint_t                       auth;
+    ngx_uint_t                       bound;
     uint32_t                         trigger;
     uint32_t                         major;
     uint32_t                         minor;
@@ -265,7 +271,9 @@ ngx_int_t ngx_fcfh_registry_add(ngx_fcfh_registration_t *reg,
     ngx_fcfh_entry_t **entry, void **evict_local, ngx_log_t *log);
 void ngx_fcfh_registry_remove(ngx_fcfh_entry_t *entry);
 ngx_int_t ngx_fcfh_registry_set_fqdn(ngx_fcfh_entry_t *entry, u_char *fqdn,
-    size_t len);
+    size_t len, u_char *holder, ngx_log_t *log);
+ngx_int_t ngx_fcfh_registry_drop_fqdn(u_char *guid, uint64_t serial,
+    ngx_str_t *name);
 void ngx_fcfh_registry_set_ports(ngx_fcfh_entry_t *entry, uint16_t *ports,
     ngx_uint_t n);
 
@@ -293,6 +301,8 @@ void ngx_fcfh_webhook_abort(ngx_fcfh_main_conf_t *fmcf);
 void ngx_fcfh_event_emit(ngx_uint_t type, ngx_uint_t reason, u_char *guid,
     ngx_str_t *fqdn, ngx_str_t *identity, ngx_str_t *user, ngx_str_t *peer,
     ngx_uint_t trigger);
+void ngx_fcfh_event_conflict(u_char *guid, u_char *holder, ngx_str_t *fqdn,
+    ngx_str_t *identity, ngx_str_t *peer);
 ngx_int_t ngx_fcfh_event_next(uint64_t after, ngx_fcfh_event_t *ev,
     uint64_t *dropped);
 uint64_t ngx_fcfh_event_last(void);

@@ -17,6 +17,7 @@
 #include <ngx_http.h>
 
 #include "ngx_fcfh.h"
+#include "ngx_fcfh_escape.h"
 #include "ngx_fcfh_registry.h"
 #include "ngx_fcfh_cluster.h"
 #include "ngx_http_fcfh.h"
@@ -800,7 +801,7 @@ ngx_http_fcfh_api_stats(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    len = 1792 + (NGX_FCFH_FAIL_MAX + NGX_FCFH_CLOSE_MAX + NGX_FCFH_OPEN_MAX)
+    len = 1856 + (NGX_FCFH_FAIL_MAX + NGX_FCFH_CLOSE_MAX + NGX_FCFH_OPEN_MAX)
                  * (64 + NGX_ATOMIC_T_LEN);
 
     body = ngx_pnalloc(r->pool, len);
@@ -838,15 +839,15 @@ ngx_http_fcfh_api_stats(ngx_http_request_t *r)
     p = ngx_sprintf(p, "},\"bytes_in\":%uA,\"bytes_out\":%uA,"
                     "\"channel_bytes_in\":%uA,\"channel_bytes_out\":%uA,"
                     "\"relay_errors\":%uA,\"alerts_relayed\":%uA,"
-                    "\"alerts_refused\":%uA,\"auth_cache_hits\":%uA,"
-                    "\"events\":%uA,"
+                    "\"alerts_refused\":%uA,\"alerts_limited\":%uA,"
+                    "\"auth_cache_hits\":%uA,\"events\":%uA,"
                     "\"events_dropped\":%uA,\"webhook_deliveries\":%uA,"
                     "\"webhook_failures\":%uA,\"cluster_relays\":%uA,"
                     "\"cluster\":",
                     cn->bytes_in, cn->bytes_out, cn->channel_bytes_in,
                     cn->channel_bytes_out, cn->relay_errors,
                     cn->alerts_relayed, cn->alerts_refused,
-                    cn->auth_cache_hits, cn->events,
+                    cn->alerts_limited, cn->auth_cache_hits, cn->events,
                     cn->events_dropped, cn->webhook_deliveries,
                     cn->webhook_failures, cn->cluster_relays);
 
@@ -971,8 +972,10 @@ ngx_http_fcfh_metrics_handler(ngx_http_request_t *r)
              ? info[i].trigger - 1 : 4]++;
     }
 
-    len = 9216 + (NGX_FCFH_FAIL_MAX + NGX_FCFH_CLOSE_MAX + NGX_FCFH_OPEN_MAX)
-                 * (96 + NGX_ATOMIC_T_LEN);
+    len = 9216 + 64 + NGX_ATOMIC_T_LEN
+          + NGX_FCFH_ESCAPE_PROM_MAX * NGX_FCFH_CLUSTER_NAME_MAX
+          + (NGX_FCFH_FAIL_MAX + NGX_FCFH_CLOSE_MAX + NGX_FCFH_OPEN_MAX)
+            * (96 + NGX_ATOMIC_T_LEN);
 
     body = ngx_pnalloc(r->pool, len);
     if (body == NULL) {
@@ -1053,6 +1056,7 @@ ngx_http_fcfh_metrics_handler(ngx_http_request_t *r)
         "# TYPE fcfh_alerts_total counter\n"
         "fcfh_alerts_total{result=\"relayed\"} %uA\n"
         "fcfh_alerts_total{result=\"refused\"} %uA\n"
+        "fcfh_alerts_total{result=\"limited\"} %uA\n"
         "# HELP fcfh_auth_cache_hits_total Logins (device or console) "
         "known from an earlier one, without the password hash.\n"
         "# TYPE fcfh_auth_cache_hits_total counter\n"
@@ -1078,19 +1082,26 @@ ngx_http_fcfh_metrics_handler(ngx_http_request_t *r)
         "fcfh_cluster_relays_total %uA\n",
         channels, bin, bout, cn->channel_bytes_in, cn->channel_bytes_out,
         cn->relay_errors, cn->alerts_relayed, cn->alerts_refused,
-        cn->auth_cache_hits, cn->events, cn->events_dropped,
+        cn->alerts_limited, cn->auth_cache_hits, cn->events,
+        cn->events_dropped,
         cn->webhook_deliveries, cn->webhook_failures, size, used,
         cn->cluster_relays);
 
     node = ngx_fcfh_cluster_node();
 
     if (node) {
-        p = ngx_sprintf(p,
+        p = ngx_cpymem(p,
                   "# HELP fcfh_cluster_directory_up Whether the worker that "
                   "answered reaches the cluster directory (Redis).\n"
                   "# TYPE fcfh_cluster_directory_up gauge\n"
-                  "fcfh_cluster_directory_up{node=\"%V\"} %d\n",
-                  node, ngx_fcfh_cluster_up() ? 1 : 0);
+                  "fcfh_cluster_directory_up{node=\"",
+                  sizeof("# HELP fcfh_cluster_directory_up Whether the "
+                         "worker that answered reaches the cluster "
+                         "directory (Redis).\n"
+                         "# TYPE fcfh_cluster_directory_up gauge\n"
+                         "fcfh_cluster_directory_up{node=\"") - 1);
+        p = ngx_fcfh_escape_prom(p, node->data, node->len);
+        p = ngx_sprintf(p, "\"} %d\n", ngx_fcfh_cluster_up() ? 1 : 0);
     }
 
     return ngx_http_fcfh_send(r, NGX_HTTP_OK,
@@ -1648,7 +1659,7 @@ ngx_http_fcfh_api_webhooks(ngx_http_request_t *r, ngx_str_t *id)
         p = ngx_fcfh_json_str(p, &s);
         p = ngx_cpymem(p, ",\"events\":[", sizeof(",\"events\":[") - 1);
 
-        for (j = 1, n = 0; j < 5; j++) {
+        for (j = 1, n = 0; j < NGX_FCFH_EVENT_MAX; j++) {
             if (list[i].types == 0 || (list[i].types & (1 << j))) {
                 p = ngx_sprintf(p, "%s\"%s\"", n++ ? "," : "",
                                 ngx_fcfh_event_name(j));

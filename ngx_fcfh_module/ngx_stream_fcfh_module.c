@@ -29,6 +29,8 @@ static char *ngx_stream_fcfh_tunnel(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_stream_fcfh_drain(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_stream_fcfh_alert_limit(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static char *ngx_stream_fcfh_alert_receivers(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 
@@ -77,6 +79,13 @@ static ngx_command_t  ngx_stream_fcfh_commands[] = {
       ngx_stream_set_complex_value_slot,
       NGX_STREAM_SRV_CONF_OFFSET,
       offsetof(ngx_stream_fcfh_srv_conf_t, device_guids),
+      NULL },
+
+    { ngx_string("fcfh_device_names"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_stream_set_complex_value_slot,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      offsetof(ngx_stream_fcfh_srv_conf_t, device_names),
       NULL },
 
     { ngx_string("fcfh_handshake_timeout"),
@@ -133,6 +142,13 @@ static ngx_command_t  ngx_stream_fcfh_commands[] = {
       ngx_stream_fcfh_drain,
       NGX_STREAM_SRV_CONF_OFFSET,
       offsetof(ngx_stream_fcfh_srv_conf_t, drain),
+      NULL },
+
+    { ngx_string("fcfh_alert_limit"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE12,
+      ngx_stream_fcfh_alert_limit,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      0,
       NULL },
 
     { ngx_string("fcfh_alert_receivers"),
@@ -304,6 +320,7 @@ ngx_stream_fcfh_create_srv_conf(ngx_conf_t *cf)
      *
      *     conf->cert_identity = NULL;
      *     conf->device_guids = NULL;
+     *     conf->device_names = NULL;
      */
 
     conf->enabled = NGX_CONF_UNSET;
@@ -317,6 +334,8 @@ ngx_stream_fcfh_create_srv_conf(ngx_conf_t *cf)
     conf->channel_window_max = NGX_CONF_UNSET_SIZE;
     conf->drain = NGX_CONF_UNSET;
     conf->alert_receivers = NGX_CONF_UNSET_PTR;
+    conf->alert_limit = NGX_CONF_UNSET_UINT;
+    conf->alert_period = NGX_CONF_UNSET_MSEC;
 
     return conf;
 }
@@ -339,6 +358,10 @@ ngx_stream_fcfh_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
         conf->device_guids = prev->device_guids;
     }
 
+    if (conf->device_names == NULL) {
+        conf->device_names = prev->device_names;
+    }
+
     ngx_conf_merge_msec_value(conf->handshake_timeout,
                               prev->handshake_timeout, 30000);
     ngx_conf_merge_msec_value(conf->idle_timeout, prev->idle_timeout, 90000);
@@ -357,6 +380,8 @@ ngx_stream_fcfh_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_value(conf->drain, prev->drain, NGX_FCFH_DRAIN_OFF);
     ngx_conf_merge_ptr_value(conf->alert_receivers, prev->alert_receivers,
                              NULL);
+    ngx_conf_merge_uint_value(conf->alert_limit, prev->alert_limit, 60);
+    ngx_conf_merge_msec_value(conf->alert_period, prev->alert_period, 60000);
 
     if (!conf->enabled) {
         return NGX_CONF_OK;
@@ -460,6 +485,59 @@ ngx_stream_fcfh_drain(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     fscf->drain = t;
+
+    return NGX_CONF_OK;
+}
+
+
+/* "number [period]" or "off": alerts one device may send per period */
+
+static char *
+ngx_stream_fcfh_alert_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_stream_fcfh_srv_conf_t *fscf = conf;
+
+    ngx_int_t    n;
+    ngx_str_t   *value;
+    ngx_msec_t   period;
+
+    if (fscf->alert_limit != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        if (cf->args->nelts > 2) {
+            return "takes no period with \"off\"";
+        }
+
+        fscf->alert_limit = 0;
+        return NGX_CONF_OK;
+    }
+
+    n = ngx_atoi(value[1].data, value[1].len);
+
+    if (n <= 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid alert limit \"%V\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    fscf->alert_limit = n;
+
+    if (cf->args->nelts > 2) {
+        period = ngx_parse_time(&value[2], 0);
+
+        if (period == (ngx_msec_t) NGX_ERROR || period == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid alert limit period \"%V\"",
+                               &value[2]);
+            return NGX_CONF_ERROR;
+        }
+
+        fscf->alert_period = period;
+    }
 
     return NGX_CONF_OK;
 }

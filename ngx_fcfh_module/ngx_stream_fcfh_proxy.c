@@ -26,6 +26,7 @@
 #include <ngx_stream.h>
 
 #include "ngx_fcfh.h"
+#include "ngx_fcfh_escape.h"
 #include "ngx_fcfh_registry.h"
 #include "ngx_fcfh_relay.h"
 #include "ngx_fcfh_cluster.h"
@@ -432,6 +433,7 @@ static ngx_int_t
 ngx_stream_fcfh_proxy_socks(ngx_stream_fcfh_proxy_ctx_t *ctx)
 {
     u_char                             buf[2];
+    size_t                             size;
     ssize_t                            n;
     ngx_int_t                          rc;
     ngx_connection_t                  *c;
@@ -555,9 +557,13 @@ ngx_stream_fcfh_proxy_socks(ngx_stream_fcfh_proxy_ctx_t *ctx)
         ctx->port = r.port;
 
         if (r.atyp == NGX_FCFH_PROXY_SOCKS5_ATYP_DOMAIN) {
-            /* as sent, for the logs, even when it is no host name */
-            ctx->target.len = r.addr.len;
-            ctx->target.data = ngx_pnalloc(c->pool, r.addr.len + 1);
+            /*
+             * as sent, for the logs, even when it is no host name: made
+             * printable (a valid name stays as it is, and anything else
+             * is found by no lookup)
+             */
+            size = NGX_FCFH_ESCAPE_LOG_MAX * r.addr.len + 1;
+            ctx->target.data = ngx_pnalloc(c->pool, size);
 
             if (ctx->target.data == NULL) {
                 ngx_stream_fcfh_proxy_finalize(ctx,
@@ -565,7 +571,8 @@ ngx_stream_fcfh_proxy_socks(ngx_stream_fcfh_proxy_ctx_t *ctx)
                 return NGX_OK;
             }
 
-            ngx_memcpy(ctx->target.data, r.addr.data, r.addr.len);
+            ctx->target.len = ngx_fcfh_escape_log(ctx->target.data, size,
+                                                  r.addr.data, r.addr.len);
 
         } else {
             ctx->target.len = r.host.text.len;

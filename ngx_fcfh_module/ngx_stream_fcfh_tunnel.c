@@ -26,6 +26,7 @@
 #include "ngx_fcfh_registry.h"
 #include "ngx_fcfh_cluster.h"
 #include "ngx_fcfh_htpasswd.h"
+#include "ngx_fcfh_proxy_parse.h"
 #include "ngx_stream_fcfh_tunnel.h"
 
 
@@ -34,6 +35,10 @@
 
 /* the fewest bytes kept for a partial message whose size is not known */
 #define NGX_FCFH_MIN_HOLD            512
+
+/* names a tunnel may claim in its life, and refusals it logs */
+#define NGX_FCFH_MAX_RENAMES         16
+#define NGX_FCFH_NAME_REFUSALS_LOGGED  4
 
 
 
@@ -61,6 +66,20 @@ static ngx_int_t ngx_stream_fcfh_tunnel_global(ngx_stream_fcfh_tunnel_t *t,
     ngx_fcfh_apf_msg_t *msg);
 static ngx_int_t ngx_stream_fcfh_tunnel_forward(ngx_stream_fcfh_tunnel_t *t,
     ngx_fcfh_apf_global_t *g);
+static ngx_int_t ngx_stream_fcfh_tunnel_claim_name(
+    ngx_stream_fcfh_tunnel_t *t, ngx_fcfh_apf_str_t *address);
+static ngx_int_t ngx_stream_fcfh_tunnel_name_refused(
+    ngx_stream_fcfh_tunnel_t *t, ngx_str_t *shown, const char *why);
+static ngx_int_t ngx_stream_fcfh_tunnel_name_allowed(
+    ngx_stream_fcfh_tunnel_t *t, ngx_str_t *name);
+static ngx_int_t ngx_stream_fcfh_tunnel_name_match(
+    ngx_stream_fcfh_tunnel_t *t, ngx_str_t *item, ngx_str_t *name);
+static ngx_int_t ngx_stream_fcfh_tunnel_name_cert(
+    ngx_stream_fcfh_tunnel_t *t, ngx_str_t *name);
+#if (NGX_PCRE)
+static ngx_int_t ngx_stream_fcfh_tunnel_name_regex(
+    ngx_stream_fcfh_tunnel_t *t, ngx_str_t *item, ngx_str_t *name);
+#endif
 static ngx_int_t ngx_stream_fcfh_tunnel_channel_open(
     ngx_stream_fcfh_tunnel_t *t, ngx_fcfh_apf_channel_open_t *open);
 static ngx_addr_t *ngx_stream_fcfh_tunnel_receiver(
@@ -68,6 +87,8 @@ static ngx_addr_t *ngx_stream_fcfh_tunnel_receiver(
     ngx_str_t *target);
 static ngx_int_t ngx_stream_fcfh_tunnel_alert(ngx_stream_fcfh_tunnel_t *t,
     ngx_fcfh_apf_global_t *g);
+static ngx_int_t ngx_stream_fcfh_tunnel_alert_limit(
+    ngx_stream_fcfh_tunnel_t *t);
 static ngx_int_t ngx_stream_fcfh_tunnel_hold(ngx_stream_fcfh_tunnel_t *t,
     u_char *buf, size_t len, size_t need);
 static ngx_int_t ngx_stream_fcfh_tunnel_queued(ngx_stream_fcfh_tunnel_t *t,
@@ -817,7 +838,8 @@ static ngx_int_t
 ngx_stream_fcfh_tunnel_identify(ngx_stream_fcfh_tunnel_t *t,
     ngx_fcfh_apf_msg_t *msg)
 {
-    ngx_str_t                verify, identity, user, password;
+    u_char                   view[NGX_FCFH_LOG_STR_MAX];
+    ngx_str_t                verify, identity, user, password, shown;
     ngx_int_t                rc;
     ngx_uint_t               cached;
     ngx_fcfh_cred_t         *cred;
@@ -917,7 +939,9 @@ bind:
 
     ngx_log_error(NGX_LOG_WARN, c->log, 0,
                   "device identity \"%V\" may not register GUID %V",
-                  &t->identity, &t->guid_text);
+                  ngx_fcfh_log_str(&shown, view, sizeof(view),
+                                   t->identity.data, t->identity.len),
+                  &t->guid_text);
 
     ngx_fcfh_event_emit(NGX_FCFH_EVENT_AUTH_FAILED,
                         NGX_FCFH_APF_DISC_HOST_NOT_ALLOWED, t->guid, NULL,
@@ -942,12 +966,19 @@ failed:
 }
 
 
+/*
+ * NGX_OK: the identity may register the device's GUID; NGX_DECLINED: not.
+ * A GUID that a credentials line names belongs to that user: any other
+ * identity, even one allowed every GUID, is refused it, so a device
+ * cannot take a bound GUID before its owner connects.
+ */
+
 static ngx_int_t
 ngx_stream_fcfh_tunnel_bind_guid(ngx_stream_fcfh_tunnel_t *t,
     ngx_fcfh_cred_t *cred)
 {
     ngx_int_t   rc;
-    ngx_str_t   list;
+    ngx_str_t   list, *owner;
 
     if (t->conf->device_guids) {
         if (ngx_stream_complex_value(t->session, t->conf->device_guids, &list)
@@ -956,32 +987,52 @@ ngx_stream_fcfh_tunnel_bind_guid(ngx_stream_fcfh_tunnel_t *t,
             return NGX_ERROR;
         }
 
+        rc = ngx_fcfh_guid_list_allows(&list, t->guid);
+
+        if (rc == NGX_ERROR) {
+            ngx_log_error(NGX_LOG_ERR, t->session->connection->log, 0,
+                          "fcfh_device_guids evaluated to an invalid GUID "
+                          "list \"%V\"", &list);
+            return NGX_DECLINED;
+        }
+
     } else if (cred && cred->guids.len) {
-        list = cred->guids;
+        rc = ngx_fcfh_guid_list_allows(&cred->guids, t->guid);
 
     } else {
-        /* no binding configured: any GUID, but never another's tunnel */
+        /* no binding configured: any GUID not reserved for another */
+        rc = NGX_DONE;
+    }
+
+    if (rc == NGX_OK) {
+        /* named in the identity's own binding */
+        t->bound = 1;
         return NGX_OK;
     }
 
-    rc = ngx_fcfh_guid_list_allows(&list, t->guid);
-
-    if (rc == NGX_ERROR) {
-        ngx_log_error(NGX_LOG_ERR, t->session->connection->log, 0,
-                      "fcfh_device_guids evaluated to an invalid GUID list "
-                      "\"%V\"", &list);
+    if (rc != NGX_DONE) {
         return NGX_DECLINED;
     }
 
-    return rc;
+    owner = ngx_fcfh_htpasswd_reserved(t->conf->htpasswd, t->guid);
+
+    if (owner && (cred == NULL || owner != &cred->user)) {
+        return NGX_DECLINED;
+    }
+
+    t->bound = (owner != NULL);
+
+    return NGX_OK;
 }
 
 
 static ngx_int_t
 ngx_stream_fcfh_tunnel_register(ngx_stream_fcfh_tunnel_t *t)
 {
+    u_char                    view[NGX_FCFH_LOG_STR_MAX];
     void                     *old;
     ngx_int_t                 rc;
+    ngx_str_t                 shown;
     ngx_connection_t         *c;
     ngx_fcfh_registration_t   reg;
 
@@ -994,6 +1045,7 @@ ngx_stream_fcfh_tunnel_register(ngx_stream_fcfh_tunnel_t *t)
     reg.user = t->user;
     reg.peer = t->peer;
     reg.auth = t->auth;
+    reg.bound = t->bound;
     reg.trigger = t->trigger;
     reg.major = t->major;
     reg.minor = t->minor;
@@ -1061,7 +1113,8 @@ ngx_stream_fcfh_tunnel_register(ngx_stream_fcfh_tunnel_t *t)
 
     ngx_log_error(NGX_LOG_NOTICE, c->log, 0,
                   "device tunnel up: identity \"%V\" (%s), trigger %s",
-                  &t->identity,
+                  ngx_fcfh_log_str(&shown, view, sizeof(view),
+                                   t->identity.data, t->identity.len),
                   t->auth == NGX_FCFH_AUTH_CERTIFICATE ? "certificate"
                                                        : "password",
                   ngx_fcfh_apf_trigger_name(t->trigger));
@@ -1156,6 +1209,10 @@ ngx_stream_fcfh_tunnel_alert(ngx_stream_fcfh_tunnel_t *t,
 
     c = t->session->connection;
 
+    if (ngx_stream_fcfh_tunnel_alert_limit(t) != NGX_OK) {
+        return NGX_BUSY;
+    }
+
     target.data = text;
 
     addr = ngx_stream_fcfh_tunnel_receiver(t, &g->address, g->port, &target);
@@ -1181,6 +1238,58 @@ ngx_stream_fcfh_tunnel_alert(ngx_stream_fcfh_tunnel_t *t,
 
 
 /*
+ * fcfh_alert_limit: alerts (datagrams and channels the device opens) past
+ * the limit in one period are counted and dropped, with one log line per
+ * period: one device can neither flood the log nor push every other
+ * event out of the ring.  NGX_OK: this alert may go on.
+ */
+
+static ngx_int_t
+ngx_stream_fcfh_tunnel_alert_limit(ngx_stream_fcfh_tunnel_t *t)
+{
+    ngx_msec_t         now;
+    ngx_connection_t  *c;
+
+    if (t->conf->alert_limit == 0) {
+        return NGX_OK;
+    }
+
+    c = t->session->connection;
+    now = ngx_current_msec;
+
+    if (t->alerts_since == 0
+        || (ngx_msec_int_t) (now - t->alerts_since)
+           >= (ngx_msec_int_t) t->conf->alert_period)
+    {
+        if (t->alerts_dropped) {
+            ngx_log_error(NGX_LOG_WARN, c->log, 0,
+                          "device alerts over fcfh_alert_limit: %ui dropped",
+                          t->alerts_dropped);
+        }
+
+        t->alerts_since = now ? now : 1;
+        t->alerts_counted = 0;
+        t->alerts_dropped = 0;
+    }
+
+    if (t->alerts_counted < t->conf->alert_limit) {
+        t->alerts_counted++;
+        return NGX_OK;
+    }
+
+    if (t->alerts_dropped++ == 0) {
+        ngx_log_error(NGX_LOG_WARN, c->log, 0,
+                      "device sends more than %ui alerts in %M ms, dropping "
+                      "them", t->conf->alert_limit, t->conf->alert_period);
+    }
+
+    ngx_fcfh_count(alerts_limited, 1);
+
+    return NGX_BUSY;
+}
+
+
+/*
  * A channel the device opens itself: "direct-tcpip" toward an event or
  * alert receiver (WS-Eventing deliveries, for one).  Connected only to a
  * receiver in fcfh_alert_receivers; the channel is confirmed once the
@@ -1202,6 +1311,14 @@ ngx_stream_fcfh_tunnel_channel_open(ngx_stream_fcfh_tunnel_t *t,
     static u_char      direct[] = "direct-tcpip";
 
     c = t->session->connection;
+
+    if (ngx_stream_fcfh_tunnel_alert_limit(t) != NGX_OK) {
+        n = ngx_fcfh_apf_write_channel_open_failure(
+                ngx_stream_fcfh_tunnel_reserve(t), NGX_FCFH_CONTROL_MAX,
+                open->sender, NGX_FCFH_APF_OPEN_RESOURCE_SHORTAGE);
+
+        return ngx_stream_fcfh_tunnel_queued(t, n);
+    }
 
     target.data = text;
 
@@ -1357,6 +1474,328 @@ ngx_stream_fcfh_tunnel_alerted(ngx_stream_fcfh_tunnel_t *t,
 }
 
 
+/*
+ * The name a device gives in tcpip-forward becomes a way to reach it only
+ * if it is a name (DNS name or IP literal), the device's binding allows
+ * it, and no other device's live tunnel holds it.  Otherwise the forward
+ * still succeeds and the device keeps the name it had.  NGX_ERROR: no
+ * memory.
+ */
+
+static ngx_int_t
+ngx_stream_fcfh_tunnel_claim_name(ngx_stream_fcfh_tunnel_t *t,
+    ngx_fcfh_apf_str_t *address)
+{
+    u_char                 holder[NGX_FCFH_APF_GUID_SIZE];
+    u_char                 text[NGX_FCFH_APF_GUID_TEXT_SIZE];
+    u_char                 view[NGX_FCFH_LOG_STR_MAX];
+    ngx_int_t              rc;
+    ngx_str_t              name, shown;
+    ngx_connection_t      *c;
+    ngx_fcfh_proxy_host_t  host;
+
+    c = t->session->connection;
+
+    if (t->name_tried.data == NULL) {
+        t->name_tried.data = ngx_pnalloc(c->pool,
+                                         NGX_FCFH_APF_DEFAULT_MAX_STRING);
+        if (t->name_tried.data == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    t->name_tried.len = ngx_min(address->len,
+                                NGX_FCFH_APF_DEFAULT_MAX_STRING);
+    ngx_memcpy(t->name_tried.data, address->data, t->name_tried.len);
+
+    ngx_fcfh_log_str(&shown, view, sizeof(view), (u_char *) address->data,
+                     address->len);
+
+    rc = ngx_fcfh_proxy_parse_host((const uint8_t *) address->data,
+                                   address->len, &host);
+
+    if (rc != NGX_FCFH_PROXY_HOST_NAME && rc != NGX_FCFH_PROXY_HOST_IPV4
+        && rc != NGX_FCFH_PROXY_HOST_IPV6)
+    {
+        /* a GUID-shaped name would shadow the GUID routing */
+        return ngx_stream_fcfh_tunnel_name_refused(t, &shown,
+                   rc == NGX_FCFH_PROXY_HOST_GUID
+                   ? "a GUID is not a name"
+                   : "not a DNS name or IP address");
+    }
+
+    if (t->renames >= NGX_FCFH_MAX_RENAMES) {
+        return ngx_stream_fcfh_tunnel_name_refused(t, &shown,
+                                           "the device renamed itself too "
+                                           "often");
+    }
+
+    name.len = host.text.len;
+    name.data = ngx_pnalloc(c->pool, name.len);
+    if (name.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_strlow(name.data, (u_char *) host.text.data, name.len);
+
+    rc = ngx_stream_fcfh_tunnel_name_allowed(t, &name);
+
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    if (rc == NGX_DECLINED) {
+        return ngx_stream_fcfh_tunnel_name_refused(t, &shown,
+                                           "not allowed by "
+                                           "fcfh_device_names");
+    }
+
+    if (t->link.entry == NULL) {
+        return NGX_OK;
+    }
+
+    t->renames++;
+
+    rc = ngx_fcfh_registry_set_fqdn(t->link.entry, name.data, name.len,
+                                    holder, c->log);
+
+    if (rc == NGX_DECLINED) {
+        ngx_fcfh_apf_guid_to_text(holder, (char *) text);
+
+        ngx_log_error(NGX_LOG_WARN, c->log, 0,
+                      "device name \"%V\" is held by device %*s, not "
+                      "registered", &name,
+                      (size_t) NGX_FCFH_APF_GUID_TEXT_SIZE, text);
+
+        ngx_fcfh_event_conflict(t->guid, holder, &name, &t->identity,
+                                &t->peer);
+        return NGX_OK;
+    }
+
+    if (rc != NGX_OK) {
+        ngx_log_error(NGX_LOG_ERR, c->log, 0,
+                      "fcfh zone is full, device name \"%V\" not indexed",
+                      &name);
+        return NGX_OK;
+    }
+
+    /* channel opens name the device by the name it registered */
+    t->fqdn = name;
+
+    /* the cluster directory learns the name too */
+    ngx_fcfh_cluster_publish(t->link.entry, c->log);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_stream_fcfh_tunnel_name_refused(ngx_stream_fcfh_tunnel_t *t,
+    ngx_str_t *shown, const char *why)
+{
+    /* a few lines per tunnel: a device cannot flood the log this way */
+
+    if (t->name_refusals++ < NGX_FCFH_NAME_REFUSALS_LOGGED) {
+        ngx_log_error(NGX_LOG_NOTICE, t->session->connection->log, 0,
+                      "device name \"%V\" not registered: %s", shown, why);
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * fcfh_device_names: NGX_OK when the binding allows the name (or there
+ * is none), NGX_DECLINED when not.  The list: "*", "certificate" (the
+ * name is in the client certificate's SAN or subject CN), "*.suffix" or
+ * ".suffix", "~regex", or an exact name.
+ */
+
+static ngx_int_t
+ngx_stream_fcfh_tunnel_name_allowed(ngx_stream_fcfh_tunnel_t *t,
+    ngx_str_t *name)
+{
+    u_char     *p, *last, *start;
+    ngx_int_t   rc;
+    ngx_str_t   list, item;
+
+    if (t->conf->device_names == NULL) {
+        return NGX_OK;
+    }
+
+    if (ngx_stream_complex_value(t->session, t->conf->device_names, &list)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    p = list.data;
+    last = p + list.len;
+
+    while (p < last) {
+
+        while (p < last && (*p == ' ' || *p == ',' || *p == '\t')) {
+            p++;
+        }
+
+        start = p;
+
+        while (p < last && *p != ' ' && *p != ',' && *p != '\t') {
+            p++;
+        }
+
+        if (p == start) {
+            break;
+        }
+
+        item.data = start;
+        item.len = p - start;
+
+        rc = ngx_stream_fcfh_tunnel_name_match(t, &item, name);
+
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
+    }
+
+    return NGX_DECLINED;
+}
+
+
+static ngx_int_t
+ngx_stream_fcfh_tunnel_name_match(ngx_stream_fcfh_tunnel_t *t,
+    ngx_str_t *item, ngx_str_t *name)
+{
+    size_t   n;
+    u_char  *suffix;
+
+    if (item->len == 1 && item->data[0] == '*') {
+        return NGX_OK;
+    }
+
+    if (item->len == sizeof("certificate") - 1
+        && ngx_strncmp(item->data, "certificate", item->len) == 0)
+    {
+        return ngx_stream_fcfh_tunnel_name_cert(t, name);
+    }
+
+    if (item->data[0] == '~') {
+#if (NGX_PCRE)
+        return ngx_stream_fcfh_tunnel_name_regex(t, item, name);
+#else
+        ngx_log_error(NGX_LOG_ERR, t->session->connection->log, 0,
+                      "fcfh_device_names: regular expressions need PCRE");
+        return NGX_DECLINED;
+#endif
+    }
+
+    if (item->data[0] == '*' || item->data[0] == '.') {
+        suffix = item->data + (item->data[0] == '*');
+        n = item->len - (item->data[0] == '*');
+
+        /* at least one label before the suffix */
+        return (n && suffix[0] == '.' && name->len > n
+                && ngx_strncasecmp(name->data + name->len - n, suffix, n)
+                   == 0)
+               ? NGX_OK : NGX_DECLINED;
+    }
+
+    return (item->len == name->len
+            && ngx_strncasecmp(item->data, name->data, name->len) == 0)
+           ? NGX_OK : NGX_DECLINED;
+}
+
+
+/* the name is one the device's verified client certificate was made for */
+
+static ngx_int_t
+ngx_stream_fcfh_tunnel_name_cert(ngx_stream_fcfh_tunnel_t *t,
+    ngx_str_t *name)
+{
+#if (NGX_STREAM_SSL)
+    int                rc;
+    u_char             ip[NGX_SOCKADDR_STRLEN];
+    X509              *cert;
+    ngx_connection_t  *c;
+
+    c = t->session->connection;
+
+    if (c->ssl == NULL || t->auth != NGX_FCFH_AUTH_CERTIFICATE) {
+        return NGX_DECLINED;
+    }
+
+    cert = SSL_get_peer_certificate(c->ssl->connection);
+    if (cert == NULL) {
+        return NGX_DECLINED;
+    }
+
+    if (ngx_fcfh_proxy_parse_host(name->data, name->len, NULL)
+        == NGX_FCFH_PROXY_HOST_NAME)
+    {
+        rc = X509_check_host(cert, (char *) name->data, name->len, 0, NULL);
+
+    } else {
+        ngx_memcpy(ip, name->data, ngx_min(name->len, sizeof(ip) - 1));
+        ip[ngx_min(name->len, sizeof(ip) - 1)] = '\0';
+        rc = X509_check_ip_asc(cert, (char *) ip, 0);
+    }
+
+    X509_free(cert);
+
+    return (rc == 1) ? NGX_OK : NGX_DECLINED;
+#else
+    return NGX_DECLINED;
+#endif
+}
+
+
+#if (NGX_PCRE)
+
+/* compiled per use, in a pool of its own: names arrive once per tunnel */
+
+static ngx_int_t
+ngx_stream_fcfh_tunnel_name_regex(ngx_stream_fcfh_tunnel_t *t,
+    ngx_str_t *item, ngx_str_t *name)
+{
+    u_char               errstr[NGX_MAX_CONF_ERRSTR];
+    ngx_int_t            rc;
+    ngx_pool_t          *pool;
+    ngx_connection_t    *c;
+    ngx_regex_compile_t  rx;
+
+    c = t->session->connection;
+
+    pool = ngx_create_pool(1024, c->log);
+    if (pool == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(&rx, sizeof(ngx_regex_compile_t));
+
+    rx.pattern.data = item->data + 1;
+    rx.pattern.len = item->len - 1;
+    rx.options = NGX_REGEX_CASELESS;
+    rx.pool = pool;
+    rx.err.len = NGX_MAX_CONF_ERRSTR;
+    rx.err.data = errstr;
+
+    if (ngx_regex_compile(&rx) != NGX_OK) {
+        ngx_log_error(NGX_LOG_ERR, c->log, 0, "fcfh_device_names: %V",
+                      &rx.err);
+        ngx_destroy_pool(pool);
+        return NGX_DECLINED;
+    }
+
+    rc = ngx_regex_exec(rx.regex, name, NULL, 0);
+
+    ngx_destroy_pool(pool);
+
+    return (rc >= 0) ? NGX_OK : NGX_DECLINED;
+}
+
+#endif
+
+
 static ngx_int_t
 ngx_stream_fcfh_tunnel_forward(ngx_stream_fcfh_tunnel_t *t,
     ngx_fcfh_apf_global_t *g)
@@ -1392,37 +1831,16 @@ ngx_stream_fcfh_tunnel_forward(ngx_stream_fcfh_tunnel_t *t,
         t->forwards_changed = 1;
     }
 
+    /* AMT names itself in every forward: each new name is tried once */
+
     if (g->address.len
-        && (g->address.len != t->fqdn.len
-            || ngx_strncasecmp(t->fqdn.data, (u_char *) g->address.data,
-                               g->address.len) != 0))
+        && (g->address.len != t->name_tried.len
+            || ngx_strncasecmp(t->name_tried.data, (u_char *) g->address.data,
+                               g->address.len) != 0)
+        && ngx_stream_fcfh_tunnel_claim_name(t, &g->address) == NGX_ERROR)
     {
-        if (t->fqdn.data == NULL) {
-            t->fqdn.data = ngx_pnalloc(c->pool,
-                                       NGX_FCFH_APF_DEFAULT_MAX_STRING);
-            if (t->fqdn.data == NULL) {
-                ngx_stream_fcfh_tunnel_close(t,
-                                             NGX_STREAM_INTERNAL_SERVER_ERROR);
-                return NGX_DONE;
-            }
-        }
-
-        t->fqdn.len = ngx_min(g->address.len,
-                              NGX_FCFH_APF_DEFAULT_MAX_STRING);
-        ngx_strlow(t->fqdn.data, (u_char *) g->address.data, t->fqdn.len);
-
-        if (t->link.entry
-            && ngx_fcfh_registry_set_fqdn(t->link.entry, t->fqdn.data,
-                                          t->fqdn.len)
-               != NGX_OK)
-        {
-            ngx_log_error(NGX_LOG_ERR, c->log, 0,
-                          "fcfh zone is full, FQDN not indexed");
-
-        } else if (t->link.entry) {
-            /* the cluster directory learns the name too */
-            ngx_fcfh_cluster_publish(t->link.entry, c->log);
-        }
+        ngx_stream_fcfh_tunnel_close(t, NGX_STREAM_INTERNAL_SERVER_ERROR);
+        return NGX_DONE;
     }
 
     n = ngx_fcfh_apf_write_request_success(ngx_stream_fcfh_tunnel_reserve(t),

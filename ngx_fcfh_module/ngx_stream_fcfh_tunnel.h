@@ -31,6 +31,7 @@ typedef struct {
     ngx_fcfh_htpasswd_t             *htpasswd;
     ngx_stream_complex_value_t      *cert_identity;
     ngx_stream_complex_value_t      *device_guids;
+    ngx_stream_complex_value_t      *device_names;
     ngx_msec_t                       handshake_timeout;
     ngx_msec_t                       idle_timeout;
     time_t                           keepalive;
@@ -40,6 +41,8 @@ typedef struct {
     size_t                           channel_window_max;
     ngx_int_t                        drain;      /* ms, or DRAIN_OFF */
     ngx_array_t                     *alert_receivers; /* of ngx_addr_t */
+    ngx_uint_t                       alert_limit;  /* 0: none */
+    ngx_msec_t                       alert_period;
 } ngx_stream_fcfh_srv_conf_t;
 
 
@@ -73,6 +76,12 @@ typedef struct {
 
     uint16_t                         ports[NGX_FCFH_MAX_PORTS];
     ngx_uint_t                       nports;
+    ngx_str_t                        name_tried; /* the last name given */
+    ngx_uint_t                       renames;    /* names claimed */
+    ngx_msec_t                       alerts_since;   /* fcfh_alert_limit */
+    ngx_uint_t                       alerts_counted;
+    ngx_uint_t                       alerts_dropped;
+    ngx_uint_t                       name_refusals;
 
     void                           **channels;   /* by our channel id */
     ngx_uint_t                       nchannels;
@@ -90,6 +99,7 @@ typedef struct {
     unsigned                         auth_service:1;
     unsigned                         pfwd_service:1;
     unsigned                         authenticated:1;
+    unsigned                         bound:1;    /* its binding names it */
     unsigned                         established:1;
     unsigned                         forwards_changed:1;
     unsigned                         options_sent:1;

@@ -94,11 +94,11 @@ unlike($t->error_log, qr/wrong-password/, 'wrong password never logged');
 
 # --- GUID binding ----------------------------------------------------------
 
-($c, $got) = attempt($pw, '00000000-0000-4000-8000-000000000001', 'dev1', 'dev1-secret');
+($c, $got) = attempt($pw, '00000000-0000-4000-8000-0000000de001', 'dev1', 'dev1-secret');
 ok($c->{established}, 'dev1 ($6$ hash) with its bound GUID accepted');
 $c->close;
 refused('dev1 with a GUID bound to dev2', 1, $pw,
-        '00000000-0000-4000-8000-000000000002', 'dev1', 'dev1-secret');
+        '00000000-0000-4000-8000-0000000de002', 'dev1', 'dev1-secret');
 refused('dev2 with an unbound GUID', 1, $pw, guid(), 'dev2', 'dev2-secret');
 
 # --- client certificates ---------------------------------------------------
@@ -181,7 +181,7 @@ my $h2 = cache_hits();
 refused('old password after reload (its cached success is gone)', 15, $pw,
         guid(), 'admin', 'P@ssw0rd');
 is(cache_hits(), $h2, '... and it was no cache hit');
-($c, $got) = attempt($pw, '00000000-0000-4000-8000-000000000002', 'dev2', 'dev2-secret');
+($c, $got) = attempt($pw, '00000000-0000-4000-8000-0000000de002', 'dev2', 'dev2-secret');
 ok($c->{established}, 'other users unaffected by the reload');
 $c->close;
 

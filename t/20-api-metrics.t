@@ -36,7 +36,7 @@ my %dev;
 for my $i (1 .. 6) {
     my $g = sprintf '00000000-0000-4000-8000-0000000000a%d', $i;
     my ($user, $pass) = $i <= 4 ? ('admin', 'P@ssw0rd') : ("dev1", 'dev1-secret');
-    $g = '00000000-0000-4000-8000-000000000001' if $i == 5;
+    $g = '00000000-0000-4000-8000-0000000de001' if $i == 5;
     my $d = FcfhApf->connect($t->port(1)) or BAIL_OUT("connect: $FcfhApf::ERROR");
     $d->handshake($g, $user, $pass, [16992],
                   ($i % 2 ? 'lab' : 'office') . "$i.example.test",

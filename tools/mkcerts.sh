@@ -9,8 +9,10 @@
 #   device2.crt/.key              CN=amt-device-2,O=Intel, clientAuth, from the CA
 #   rogue.crt/.key                self-signed CN=amt-device-1,O=Intel, not from the CA
 #   devices.htpasswd              admin:P@ssw0rd (apr1, any GUID)
-#                                 dev1:dev1-secret ($6$, GUID ...0001)
-#                                 dev2:dev2-secret ($6$, GUID ...0002)
+#                                 dev1:dev1-secret ($6$, GUID ...de001)
+#                                 dev2:dev2-secret ($6$, GUID ...de002)
+#                                 (bound GUIDs are reserved: out of the
+#                                 simulator's default range ...0001 on)
 # Idempotent: does nothing when DIR/ca.crt exists, unless --force. Keys and the
 # htpasswd file are mode 0600 (nginx reads them in the master, as root).
 set -eu
@@ -27,7 +29,19 @@ for a in "$@"; do
 done
 [ -n "$DIR" ] || usage
 
+htpasswd() {
+    printf 'admin:%s\n' "$(openssl passwd -apr1 'P@ssw0rd')"
+    printf 'dev1:%s:00000000-0000-4000-8000-0000000de001\n' "$(openssl passwd -6 'dev1-secret')"
+    printf 'dev2:%s:00000000-0000-4000-8000-0000000de002\n' "$(openssl passwd -6 'dev2-secret')"
+}
+
 if [ -f "$DIR/ca.crt" ] && [ "$FORCE" = 0 ]; then
+    # an older set bound dev1/dev2 to GUIDs the simulator uses
+    if ! grep -q 0000000de001 "$DIR/devices.htpasswd" 2>/dev/null; then
+        htpasswd > "$DIR/devices.htpasswd.new"
+        chmod 600 "$DIR/devices.htpasswd.new"
+        mv -f "$DIR/devices.htpasswd.new" "$DIR/devices.htpasswd"
+    fi
     exit 0
 fi
 
@@ -80,11 +94,7 @@ rsa rogue.key
 ossl req -x509 -new -key rogue.key -sha256 -days $DAYS -subj "/O=Intel/CN=amt-device-1" \
     -addext "extendedKeyUsage=clientAuth" -out rogue.crt
 
-{
-    printf 'admin:%s\n' "$(openssl passwd -apr1 'P@ssw0rd')"
-    printf 'dev1:%s:00000000-0000-4000-8000-000000000001\n' "$(openssl passwd -6 'dev1-secret')"
-    printf 'dev2:%s:00000000-0000-4000-8000-000000000002\n' "$(openssl passwd -6 'dev2-secret')"
-} > devices.htpasswd
+htpasswd > devices.htpasswd
 
 chmod 600 *.key devices.htpasswd     # nginx warns about world-readable credentials
 chmod 644 *.crt

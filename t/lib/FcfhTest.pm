@@ -90,9 +90,8 @@ sub certs_dir {
     make_path($TMPROOT);
     open my $lk, '>', "$TMPROOT/.certs.lock" or die "lock: $!";
     flock($lk, LOCK_EX) or die "flock: $!";
-    if (!-f "$dir/ca.crt") {
-        system("$REPO/tools/mkcerts.sh", $dir) == 0 or die "mkcerts.sh failed\n";
-    }
+    # idempotent, and it refreshes what an older version of it made
+    system("$REPO/tools/mkcerts.sh", $dir) == 0 or die "mkcerts.sh failed\n";
     if (!-f "$dir/node3.crt") {
         system("$REPO/tools/mkcerts-cluster.sh", $dir) == 0
             or die "mkcerts-cluster.sh failed\n";
