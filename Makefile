@@ -132,6 +132,7 @@ FUZZ_CORE    := $(FUZZ_NGX)/core/ngx_string.c $(FUZZ_NGX)/core/ngx_palloc.c \
 FUZZ_SRCS_apf         := $(SRC)/ngx_fcfh_apf.c
 FUZZ_SRCS_proxy_parse := $(SRC)/ngx_fcfh_proxy_parse.c $(SRC)/ngx_fcfh_apf.c
 FUZZ_SRCS_htpasswd    := $(SRC)/ngx_fcfh_htpasswd.c $(SRC)/ngx_fcfh_apf.c \
+                         $(SRC)/ngx_fcfh_proxy_parse.c \
                          $(FUZZ_CORE)
 FUZZ_SRCS_wsman       := $(SRC)/ngx_fcfh_wsman.c $(FUZZ_CORE)
 

@@ -5,7 +5,8 @@
 
 
 /*
- * Device credentials: an htpasswd file, "user:hash[:guid[,guid...]]",
+ * Device credentials: an htpasswd file,
+ * "user:hash[:guid[,guid...][:name[,name...]]]",
  * loaded when the configuration is read (so "nginx -t" reports a broken
  * line and "nginx -s reload" picks up changes), checked with ngx_crypt().
  */
@@ -21,6 +22,7 @@
 
 #include "ngx_fcfh.h"
 #include "ngx_fcfh_htpasswd.h"
+#include "ngx_fcfh_proxy_parse.h"
 
 
 #define NGX_FCFH_MAX_CRED_FILE       (64 * 1024 * 1024)
@@ -35,6 +37,10 @@ static ngx_int_t ngx_fcfh_htpasswd_seen(ngx_fcfh_htpasswd_t *h,
 static ngx_int_t ngx_fcfh_htpasswd_reserve(ngx_fcfh_htpasswd_t *h,
     ngx_pool_t *pool, const char **err);
 static int ngx_libc_cdecl ngx_fcfh_reservation_cmp(const void *one,
+    const void *two);
+static ngx_int_t ngx_fcfh_htpasswd_reserve_names(ngx_fcfh_htpasswd_t *h,
+    ngx_pool_t *pool, const char **err);
+static int ngx_libc_cdecl ngx_fcfh_name_owner_cmp(const void *one,
     const void *two);
 
 
@@ -146,7 +152,7 @@ ngx_int_t
 ngx_fcfh_htpasswd_parse(ngx_fcfh_htpasswd_t *h, u_char *data, size_t len,
     ngx_pool_t *pool, ngx_uint_t *line, const char **err)
 {
-    u_char           *p, *last, *eol, *c1, *c2, *end;
+    u_char           *p, *last, *eol, *c1, *c2, *c3, *end;
     ngx_uint_t        i;
     ngx_fcfh_cred_t  *cred, *creds;
 
@@ -240,8 +246,12 @@ ngx_fcfh_htpasswd_parse(ngx_fcfh_htpasswd_t *h, u_char *data, size_t len,
         ngx_str_null(&cred->guids);
         cred->seen = NULL;
 
+        ngx_str_null(&cred->names);
+
         if (c2) {
-            cred->guids.len = end - (c2 + 1);
+            c3 = ngx_strlchr(c2 + 1, end, ':');
+
+            cred->guids.len = (c3 ? c3 : end) - (c2 + 1);
             cred->guids.data = ngx_pnalloc(pool, cred->guids.len + 1);
             if (cred->guids.data == NULL) {
                 *err = "out of memory";
@@ -253,6 +263,23 @@ ngx_fcfh_htpasswd_parse(ngx_fcfh_htpasswd_t *h, u_char *data, size_t len,
             if (ngx_fcfh_guid_list_allows(&cred->guids, NULL) == NGX_ERROR) {
                 *err = "invalid GUID list";
                 return NGX_ERROR;
+            }
+
+            if (c3) {
+                /* the fourth field: the device names the user may claim */
+                cred->names.len = end - (c3 + 1);
+                cred->names.data = ngx_pnalloc(pool, cred->names.len);
+                if (cred->names.data == NULL) {
+                    *err = "out of memory";
+                    return NGX_ERROR;
+                }
+
+                ngx_strlow(cred->names.data, c3 + 1, cred->names.len);
+
+                if (ngx_fcfh_name_list_valid(&cred->names) != NGX_OK) {
+                    *err = "invalid name list";
+                    return NGX_ERROR;
+                }
             }
         }
 
@@ -548,8 +575,8 @@ static ngx_int_t
 ngx_fcfh_htpasswd_reserve(ngx_fcfh_htpasswd_t *h, ngx_pool_t *pool,
     const char **err)
 {
-    u_char                  *p, *last, *start;
-    ngx_uint_t               i;
+    ngx_str_t                item;
+    ngx_uint_t               i, next;
     ngx_fcfh_cred_t         *creds;
     ngx_fcfh_reservation_t  *r, *all;
 
@@ -564,22 +591,11 @@ ngx_fcfh_htpasswd_reserve(ngx_fcfh_htpasswd_t *h, ngx_pool_t *pool,
     creds = h->creds.elts;
 
     for (i = 0; i < h->creds.nelts; i++) {
-        p = creds[i].guids.data;
-        last = p + creds[i].guids.len;
+        next = 0;
 
-        while (p < last) {
+        while (ngx_fcfh_list_next(&creds[i].guids, &next, &item) == NGX_OK) {
 
-            while (p < last && (*p == ' ' || *p == ',' || *p == '\t')) {
-                p++;
-            }
-
-            start = p;
-
-            while (p < last && *p != ' ' && *p != ',' && *p != '\t') {
-                p++;
-            }
-
-            if (p == start || (p - start == 1 && *start == '*')) {
+            if (item.len == 1 && item.data[0] == '*') {
                 continue;
             }
 
@@ -590,10 +606,14 @@ ngx_fcfh_htpasswd_reserve(ngx_fcfh_htpasswd_t *h, ngx_pool_t *pool,
             }
 
             /* the list was validated */
-            (void) ngx_fcfh_apf_guid_from_text((char *) start, p - start,
+            (void) ngx_fcfh_apf_guid_from_text((char *) item.data, item.len,
                                                r->guid);
             r->cred = &creds[i];
         }
+    }
+
+    if (ngx_fcfh_htpasswd_reserve_names(h, pool, err) != NGX_OK) {
+        return NGX_ERROR;
     }
 
     all = h->reserved.elts;
@@ -612,6 +632,203 @@ ngx_fcfh_htpasswd_reserve(ngx_fcfh_htpasswd_t *h, ngx_pool_t *pool,
     }
 
     return NGX_OK;
+}
+
+
+/* every exact name a line lists, sorted: that user's alone */
+
+static ngx_int_t
+ngx_fcfh_htpasswd_reserve_names(ngx_fcfh_htpasswd_t *h, ngx_pool_t *pool,
+    const char **err)
+{
+    ngx_str_t                item;
+    ngx_uint_t               i, next;
+    ngx_fcfh_cred_t         *creds;
+    ngx_fcfh_name_owner_t   *r, *all;
+
+    if (ngx_array_init(&h->names, pool, 4, sizeof(ngx_fcfh_name_owner_t))
+        != NGX_OK)
+    {
+        *err = "out of memory";
+        return NGX_ERROR;
+    }
+
+    creds = h->creds.elts;
+
+    for (i = 0; i < h->creds.nelts; i++) {
+        next = 0;
+
+        while (ngx_fcfh_list_next(&creds[i].names, &next, &item) == NGX_OK) {
+
+            if (item.data[0] == '*' || item.data[0] == '.'
+                || item.data[0] == '~'
+                || (item.len == sizeof("certificate") - 1
+                    && ngx_strncmp(item.data, "certificate", item.len) == 0))
+            {
+                continue;
+            }
+
+            r = ngx_array_push(&h->names);
+            if (r == NULL) {
+                *err = "out of memory";
+                return NGX_ERROR;
+            }
+
+            r->name = item;
+            r->cred = &creds[i];
+        }
+    }
+
+    all = h->names.elts;
+
+    ngx_qsort(all, h->names.nelts, sizeof(ngx_fcfh_name_owner_t),
+              ngx_fcfh_name_owner_cmp);
+
+    for (i = 1; i < h->names.nelts; i++) {
+        if (ngx_fcfh_name_owner_cmp(&all[i - 1], &all[i]) == 0
+            && all[i - 1].cred != all[i].cred)
+        {
+            *err = "a name bound to two users";
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* the user whose line lists the name (lower case), or NULL */
+
+ngx_str_t *
+ngx_fcfh_htpasswd_name_owner(ngx_fcfh_htpasswd_t *h, ngx_str_t *name)
+{
+    ngx_int_t               rc;
+    ngx_uint_t              lo, hi, mid;
+    ngx_fcfh_name_owner_t  *r;
+
+    if (h == NULL || h->names.nelts == 0) {
+        return NULL;
+    }
+
+    r = h->names.elts;
+    lo = 0;
+    hi = h->names.nelts;
+
+    while (lo < hi) {
+        mid = lo + (hi - lo) / 2;
+        rc = ngx_memn2cmp(name->data, r[mid].name.data, name->len,
+                          r[mid].name.len);
+
+        if (rc == 0) {
+            return &r[mid].cred->user;
+        }
+
+        if (rc < 0) {
+            hi = mid;
+
+        } else {
+            lo = mid + 1;
+        }
+    }
+
+    return NULL;
+}
+
+
+/*
+ * A name list (fourth field of a line, or fcfh_device_names): "*",
+ * "certificate", "*.suffix" or ".suffix", "~regex", or exact names.
+ * NGX_OK when each item is one of these.
+ */
+
+ngx_int_t
+ngx_fcfh_name_list_valid(ngx_str_t *list)
+{
+    u_char      *p;
+    size_t       len;
+    ngx_str_t    item;
+    ngx_uint_t   next;
+
+    next = 0;
+
+    while (ngx_fcfh_list_next(list, &next, &item) == NGX_OK) {
+
+        if ((item.len == 1 && item.data[0] == '*')
+            || item.data[0] == '~'
+            || (item.len == sizeof("certificate") - 1
+                && ngx_strncmp(item.data, "certificate", item.len) == 0))
+        {
+            continue;
+        }
+
+        p = item.data;
+        len = item.len;
+
+        if (p[0] == '*') {
+            p++;
+            len--;
+        }
+
+        if (len && p[0] == '.') {
+            p++;
+            len--;
+        }
+
+        if (ngx_fcfh_proxy_parse_host(p, len, NULL)
+            == NGX_FCFH_PROXY_HOST_INVALID)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The next item of a list separated by spaces, tabs or commas: NGX_OK and
+ * *item, or NGX_DONE at the end.  *next starts at 0.
+ */
+
+ngx_int_t
+ngx_fcfh_list_next(ngx_str_t *list, ngx_uint_t *next, ngx_str_t *item)
+{
+    u_char  *p, *last, *start;
+
+    p = list->data + *next;
+    last = list->data + list->len;
+
+    while (p < last && (*p == ' ' || *p == ',' || *p == '\t')) {
+        p++;
+    }
+
+    start = p;
+
+    while (p < last && *p != ' ' && *p != ',' && *p != '\t') {
+        p++;
+    }
+
+    *next = p - list->data;
+
+    if (p == start) {
+        return NGX_DONE;
+    }
+
+    item->data = start;
+    item->len = p - start;
+
+    return NGX_OK;
+}
+
+
+static int ngx_libc_cdecl
+ngx_fcfh_name_owner_cmp(const void *one, const void *two)
+{
+    const ngx_fcfh_name_owner_t  *a = one;
+    const ngx_fcfh_name_owner_t  *b = two;
+
+    return ngx_memn2cmp(a->name.data, b->name.data, a->name.len,
+                        b->name.len);
 }
 
 

@@ -25,6 +25,7 @@ typedef struct {
     ngx_str_t                        user;
     ngx_str_t                        hash;     /* NUL-terminated */
     ngx_str_t                        guids;    /* third field, or empty */
+    ngx_str_t                        names;    /* fourth, lower case */
     u_char                          *seen;     /* NULL: none yet */
 } ngx_fcfh_cred_t;
 
@@ -36,10 +37,18 @@ typedef struct {
 } ngx_fcfh_reservation_t;
 
 
+/* an exact device name a user's line lists: that user's alone */
+typedef struct {
+    ngx_str_t                        name;
+    ngx_fcfh_cred_t                 *cred;
+} ngx_fcfh_name_owner_t;
+
+
 typedef struct {
     ngx_str_t                        file;
     ngx_array_t                      creds;    /* sorted by user */
     ngx_array_t                      reserved; /* sorted by GUID */
+    ngx_array_t                      names;    /* sorted by name */
     u_char                           key[NGX_FCFH_CRED_SEEN_SIZE];
     ngx_pid_t                        key_pid;  /* the process the key is of */
 } ngx_fcfh_htpasswd_t;
@@ -53,6 +62,11 @@ ngx_int_t ngx_fcfh_htpasswd_check(ngx_fcfh_htpasswd_t *h, ngx_str_t *user,
     ngx_uint_t *cached);
 ngx_int_t ngx_fcfh_guid_list_allows(ngx_str_t *list, u_char *guid);
 ngx_str_t *ngx_fcfh_htpasswd_reserved(ngx_fcfh_htpasswd_t *h, u_char *guid);
+ngx_str_t *ngx_fcfh_htpasswd_name_owner(ngx_fcfh_htpasswd_t *h,
+    ngx_str_t *name);
+ngx_int_t ngx_fcfh_name_list_valid(ngx_str_t *list);
+ngx_int_t ngx_fcfh_list_next(ngx_str_t *list, ngx_uint_t *next,
+    ngx_str_t *item);
 char *ngx_fcfh_htpasswd_slot(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 
 

@@ -362,6 +362,15 @@ ngx_stream_fcfh_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
         conf->device_names = prev->device_names;
     }
 
+    if (conf->device_names && conf->device_names->lengths == NULL
+        && ngx_fcfh_name_list_valid(&conf->device_names->value) != NGX_OK)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid \"fcfh_device_names\" list \"%V\"",
+                           &conf->device_names->value);
+        return NGX_CONF_ERROR;
+    }
+
     ngx_conf_merge_msec_value(conf->handshake_timeout,
                               prev->handshake_timeout, 30000);
     ngx_conf_merge_msec_value(conf->idle_timeout, prev->idle_timeout, 90000);

@@ -918,6 +918,7 @@ ngx_stream_fcfh_tunnel_identify(ngx_stream_fcfh_tunnel_t *t,
     }
 
     t->identity = t->user;
+    t->cred = cred;
     t->auth = NGX_FCFH_AUTH_PASSWORD;
 
 bind:
@@ -1546,8 +1547,13 @@ ngx_stream_fcfh_tunnel_claim_name(ngx_stream_fcfh_tunnel_t *t,
 
     if (rc == NGX_DECLINED) {
         return ngx_stream_fcfh_tunnel_name_refused(t, &shown,
-                                           "not allowed by "
-                                           "fcfh_device_names");
+                                           "not in the names the device's "
+                                           "identity may claim");
+    }
+
+    if (rc == NGX_BUSY) {
+        return ngx_stream_fcfh_tunnel_name_refused(t, &shown,
+                                           "bound to another identity");
     }
 
     if (t->link.entry == NULL) {
@@ -1605,60 +1611,58 @@ ngx_stream_fcfh_tunnel_name_refused(ngx_stream_fcfh_tunnel_t *t,
 
 
 /*
- * fcfh_device_names: NGX_OK when the binding allows the name (or there
- * is none), NGX_DECLINED when not.  The list: "*", "certificate" (the
- * name is in the client certificate's SAN or subject CN), "*.suffix" or
- * ".suffix", "~regex", or an exact name.
+ * fcfh_device_names, else the fourth field of the device's credentials
+ * line: NGX_OK when the binding allows the name (or there is none),
+ * NGX_DECLINED when not, NGX_BUSY when another user's line lists it.  The
+ * list: "*", "certificate" (the name is in the client certificate's SAN
+ * or subject CN), "*.suffix" or ".suffix", "~regex", or exact names.
  */
 
 static ngx_int_t
 ngx_stream_fcfh_tunnel_name_allowed(ngx_stream_fcfh_tunnel_t *t,
     ngx_str_t *name)
 {
-    u_char     *p, *last, *start;
-    ngx_int_t   rc;
-    ngx_str_t   list, item;
+    ngx_int_t    rc;
+    ngx_str_t    list, item, *owner;
+    ngx_uint_t   next;
 
-    if (t->conf->device_names == NULL) {
-        return NGX_OK;
+    if (t->conf->device_names) {
+        if (ngx_stream_complex_value(t->session, t->conf->device_names,
+                                     &list)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+    } else if (t->cred && t->cred->names.len) {
+        list = t->cred->names;
+
+    } else {
+        ngx_str_set(&list, "*");
     }
 
-    if (ngx_stream_complex_value(t->session, t->conf->device_names, &list)
-        != NGX_OK)
+    rc = NGX_DECLINED;
+    next = 0;
+
+    while (rc == NGX_DECLINED
+           && ngx_fcfh_list_next(&list, &next, &item) == NGX_OK)
     {
-        return NGX_ERROR;
-    }
-
-    p = list.data;
-    last = p + list.len;
-
-    while (p < last) {
-
-        while (p < last && (*p == ' ' || *p == ',' || *p == '\t')) {
-            p++;
-        }
-
-        start = p;
-
-        while (p < last && *p != ' ' && *p != ',' && *p != '\t') {
-            p++;
-        }
-
-        if (p == start) {
-            break;
-        }
-
-        item.data = start;
-        item.len = p - start;
-
         rc = ngx_stream_fcfh_tunnel_name_match(t, &item, name);
-
-        if (rc != NGX_DECLINED) {
-            return rc;
-        }
     }
 
-    return NGX_DECLINED;
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    /* a name a credentials line lists is that user's alone */
+
+    owner = ngx_fcfh_htpasswd_name_owner(t->conf->htpasswd, name);
+
+    if (owner && (t->cred == NULL || owner != &t->cred->user)) {
+        return NGX_BUSY;
+    }
+
+    return NGX_OK;
 }
 
 

@@ -52,6 +52,7 @@ typedef struct {
     ngx_stream_session_t            *session;
     ngx_stream_fcfh_srv_conf_t      *conf;
     ngx_fcfh_main_conf_t            *fmcf;
+    ngx_fcfh_cred_t                 *cred;       /* password devices */
 
     /* a partial message carried over between reads, NULL when idle */
     u_char                          *hold;

@@ -44,7 +44,8 @@ use Time::HiRes qw(time sleep);
 use JSON::PP ();
 
 our @EXPORT_OK = qw(rss_bound_kb http_get http_request status_json wait_status wait_for
-                    find_tunnel repo_dir std_config T have_sim);
+                    find_tunnel repo_dir std_config T have_sim sse_subscribe sse_pump
+                    sse_wait);
 our %EXPORT_TAGS = (all => \@EXPORT_OK);
 
 my $REPO = Cwd::abs_path(dirname(File::Spec->rel2abs(__FILE__)) . '/../..');
@@ -469,6 +470,50 @@ sub find_tunnel {
     return unless $doc && ref $doc->{tunnels} eq 'ARRAY';
     my @t = grep { ($_->{guid} // '') eq lc $guid } @{$doc->{tunnels}};
     return $t[0];
+}
+
+# ---- Server-Sent Events (fcfh_events) --------------------------------------
+
+# GET $path on 127.0.0.1:$port and keep reading: { sock, buf, raw, events }
+# (each event { id, event, data, json }, data parsed as strict JSON)
+sub sse_subscribe {
+    my ($port, $path, %h) = @_;
+    my $s = IO::Socket::INET->new("127.0.0.1:$port") or return;
+    my $hdr = join '', map { "$_: $h{$_}\r\n" } keys %h;
+    print $s "GET $path HTTP/1.1\r\nHost: x\r\n$hdr\r\n";
+    my $sub = { sock => $s, buf => '', raw => '', events => [] };
+    sse_pump($sub, 0.3);
+    return $sub;
+}
+
+sub sse_pump {
+    my ($sub, $wait) = @_;
+    my $deadline = time + $wait;
+    while (time < $deadline) {
+        my $rin = ''; vec($rin, fileno($sub->{sock}), 1) = 1;
+        select($rin, undef, undef, 0.05) or next;
+        my $n = sysread($sub->{sock}, my $chunk, 65536);
+        last unless $n;
+        $sub->{buf} .= $chunk;
+        $sub->{raw} .= $chunk;
+    }
+    while ($sub->{buf} =~ s/^(.*?)\r?\n\r?\n//s) {
+        my %f;
+        for (split /\r?\n/, $1) { $f{$1} = $2 if /^(id|event|data): (.*)$/ }
+        next unless $f{event};
+        $f{json} = eval { JSON::PP->new->decode($f{data}) } if $f{data};
+        push @{$sub->{events}}, \%f;
+    }
+}
+
+sub sse_wait {
+    my ($sub, $pred, $timeout) = @_;
+    my $deadline = time + ($timeout // T(5));
+    while (time < $deadline) {
+        sse_pump($sub, 0.2);
+        for (@{$sub->{events}}) { return $_ if $pred->($_) }
+    }
+    return;
 }
 
 # ---- simulator ------------------------------------------------------------
