@@ -7,6 +7,7 @@ pkgs="nginx libnginx-mod-stream nginx-dev build-essential dpkg-dev
       libssl-dev libpcre2-dev zlib1g-dev libcmocka-dev openssl curl
       perl libio-socket-ssl-perl libnet-ssleay-perl liburi-perl
       ncat amtterm proxychains4 python3 python3-requests python3-socks
+      python3-prometheus-client
       procps psmisc iproute2 bc time clang-14 libclang-rt-14-dev
       libhiredis-dev redis-server keepalived"
 
