@@ -19,7 +19,8 @@ CC       ?= cc
 SRC      := $(TOP)/ngx_fcfh_module
 MODULE   := $(BUILD)/ngx_fcfh_module.so
 SIM      := $(BUILD)/fcfh-sim
-UNIT     := $(BUILD)/test_apf $(BUILD)/test_proxy_parse $(BUILD)/test_escape
+UNIT     := $(BUILD)/test_apf $(BUILD)/test_proxy_parse \
+            $(BUILD)/test_preamble $(BUILD)/test_escape
 
 MODULE_SRCS := $(wildcard $(SRC)/*.c $(SRC)/*.h) $(TOP)/config
 SIM_SRCS    := $(wildcard $(TOP)/sim/*.c $(TOP)/sim/*.h) \
@@ -60,10 +61,11 @@ $(SIM): $(SIM_SRCS)
 # unit tests: the pure-C layers, each with cmocka
 $(BUILD)/test_%: $(TOP)/t/unit/test_%.c $(wildcard $(SRC)/ngx_fcfh_*.h) \
                  $(SRC)/ngx_fcfh_apf.c $(SRC)/ngx_fcfh_proxy_parse.c \
-                 $(SRC)/ngx_fcfh_escape.c
+                 $(SRC)/ngx_fcfh_preamble.c $(SRC)/ngx_fcfh_escape.c
 	@mkdir -p $(BUILD)
 	$(CC) $(OPT) $(WARN) -I$(SRC) -o $@ $< $(SRC)/ngx_fcfh_apf.c \
-	    $(SRC)/ngx_fcfh_proxy_parse.c $(SRC)/ngx_fcfh_escape.c -lcmocka
+	    $(SRC)/ngx_fcfh_proxy_parse.c $(SRC)/ngx_fcfh_preamble.c \
+	    $(SRC)/ngx_fcfh_escape.c -lcmocka -lcrypto
 
 unit: $(UNIT)
 	@for u in $(UNIT); do echo "== $$u"; $$u || exit 1; done

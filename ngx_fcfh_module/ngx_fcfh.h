@@ -138,6 +138,7 @@ typedef struct {
 
     ngx_str_t                        relay_dir;
     ngx_connection_t                *relay;       /* this worker's listener */
+    ngx_array_t                     *relay_ports; /* any front door's */
 } ngx_fcfh_main_conf_t;
 
 

@@ -2078,10 +2078,11 @@ ngx_fcfh_cluster_peer_handshake(ngx_connection_t *c)
     /* like nginx's own upstream TLS: no sendfile through it */
     c->sendfile = 0;
 
-    ngx_fcfh_relay_open_init(&req->open, &req->target);
-
-    /* the same preamble as between workers, with this request's op */
-    req->open.preamble[5] = (u_char) req->op;
+    /*
+     * the same preamble as between workers, with this request's op and
+     * no MAC: this node's secret stays here
+     */
+    ngx_fcfh_relay_open_init(&req->open, &req->target, req->op, 0);
 
     c->read->handler = ngx_fcfh_cluster_peer_open;
     c->write->handler = ngx_fcfh_cluster_peer_open;

@@ -101,6 +101,16 @@ ngx_fcfh_registry_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     zone->layout = NGX_FCFH_ZONE_LAYOUT;
 
+    /*
+     * in the master, before any worker: a reload that reuses the zone
+     * keeps it, so old and new workers still reach each other
+     */
+    if (RAND_bytes(zone->secret, NGX_FCFH_ZONE_SECRET_SIZE) != 1) {
+        ngx_ssl_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                      "RAND_bytes() for the fcfh zone's secret failed");
+        return NGX_ERROR;
+    }
+
     ngx_rbtree_init(&zone->guid_tree, &zone->guid_sentinel,
                     ngx_fcfh_registry_guid_insert);
     ngx_rbtree_init(&zone->fqdn_tree, &zone->fqdn_sentinel,
@@ -844,6 +854,19 @@ ngx_fcfh_registry_counters(void)
     }
 
     return &zone->counters;
+}
+
+
+u_char *
+ngx_fcfh_registry_secret(void)
+{
+    ngx_fcfh_zone_t  *zone;
+
+    if (ngx_fcfh_registry_pool(&zone) == NULL) {
+        return NULL;
+    }
+
+    return zone->secret;
 }
 
 

@@ -30,6 +30,7 @@
 
 #define NGX_FCFH_ZONE_LAYOUT         7
 #define NGX_FCFH_MAX_WORKERS         256
+#define NGX_FCFH_ZONE_SECRET_SIZE    32
 
 #define NGX_FCFH_AUTH_PASSWORD       1
 #define NGX_FCFH_AUTH_CERTIFICATE    2
@@ -140,6 +141,12 @@ typedef struct {
 
 struct ngx_fcfh_zone_s {
     ngx_uint_t                       layout;
+    /*
+     * random, made by the master with the zone and never written out:
+     * the workers that share the zone prove to each other with it that
+     * they are this nginx (the relay preamble's MAC key)
+     */
+    u_char                           secret[NGX_FCFH_ZONE_SECRET_SIZE];
     ngx_rbtree_t                     guid_tree;
     ngx_rbtree_node_t                guid_sentinel;
     ngx_rbtree_t                     fqdn_tree;
@@ -284,6 +291,7 @@ ngx_int_t ngx_fcfh_registry_close_guid(u_char *guid, uint64_t serial,
     ngx_uint_t api);
 void ngx_fcfh_registry_set_evidence(u_char *guid, uint64_t serial);
 ngx_fcfh_counters_t *ngx_fcfh_registry_counters(void);
+u_char *ngx_fcfh_registry_secret(void);
 ngx_slab_pool_t *ngx_fcfh_registry_shpool(ngx_fcfh_zone_t **zone);
 
 ngx_int_t ngx_fcfh_webhook_add(ngx_str_t *url, uint32_t types, uint32_t id,

@@ -20,10 +20,16 @@
 
 #define NGX_FCFH_RELAY_DEFAULT_DIR   "/run/nginx-fcfh"
 
+#if (NGX_FCFH_ZONE_SECRET_SIZE != NGX_FCFH_RELAY_SECRET_SIZE)
+#error the zone's secret is the relay preamble's MAC key
+#endif
+
 
 typedef struct {
     ngx_connection_t                *connection;
     ngx_fcfh_channel_t              *channel;
+    ngx_pid_t                        peer_pid;    /* SO_PEERCRED, for logs */
+    ngx_uid_t                        peer_uid;
     u_char                           preamble[NGX_FCFH_RELAY_PREAMBLE_SIZE];
     size_t                           got;
     u_char                           status[NGX_FCFH_RELAY_STATUS_SIZE];
@@ -38,7 +44,10 @@ static ngx_int_t ngx_fcfh_relay_reachable(u_char *path, ngx_uid_t uid,
     ngx_gid_t gid);
 static void ngx_fcfh_relay_init_connection(ngx_connection_t *c);
 static void ngx_fcfh_relay_read_preamble(ngx_event_t *rev);
-static void ngx_fcfh_relay_open(ngx_fcfh_relay_ctx_t *ctx);
+static void ngx_fcfh_relay_refuse(ngx_fcfh_relay_ctx_t *ctx,
+    const char *why);
+static void ngx_fcfh_relay_open(ngx_fcfh_relay_ctx_t *ctx,
+    ngx_fcfh_preamble_t *pre);
 static void ngx_fcfh_relay_opened(ngx_fcfh_channel_t *ch, ngx_uint_t result,
     ngx_uint_t reason);
 static void ngx_fcfh_relay_send_status(ngx_fcfh_relay_ctx_t *ctx,
@@ -142,6 +151,43 @@ ngx_fcfh_relay_init_module(ngx_cycle_t *cycle)
                           "not searchable by them", &fmcf->relay_dir);
             return NGX_ERROR;
         }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * At configuration time, from each front door's merge: its ports join
+ * the list that the owner side checks (ngx_fcfh_relay_open).
+ */
+
+ngx_int_t
+ngx_fcfh_relay_allow_ports(ngx_conf_t *cf, ngx_uint_t *ports, ngx_uint_t n)
+{
+    ngx_uint_t             i, *p;
+    ngx_fcfh_main_conf_t  *fmcf;
+
+    fmcf = ngx_fcfh_get_main_conf(cf->cycle);
+
+    if (fmcf->relay_ports == NULL) {
+        fmcf->relay_ports = ngx_array_create(cf->pool, 8, sizeof(ngx_uint_t));
+        if (fmcf->relay_ports == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    for (i = 0; i < n; i++) {
+        if (ngx_fcfh_ports_allow(fmcf->relay_ports, ports[i])) {
+            continue;
+        }
+
+        p = ngx_array_push(fmcf->relay_ports);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        *p = ports[i];
     }
 
     return NGX_OK;
@@ -340,15 +386,29 @@ ngx_fcfh_relay_init_connection(ngx_connection_t *c)
 
     c->log->action = "reading relay preamble";
 
-    /* only our own workers: the directory is private, check anyway */
+    /*
+     * the directory is private to the workers' user, check anyway; the
+     * user is often shared with other daemons, so the preamble proves
+     * the rest
+     */
 
     len = sizeof(struct ucred);
 
-    if (getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1
-        || cred.uid != geteuid())
-    {
-        ngx_log_error(NGX_LOG_WARN, c->log, ngx_socket_errno,
-                      "relay connection from another user refused");
+    if (getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1) {
+        ngx_log_error(NGX_LOG_ERR, c->log, ngx_socket_errno,
+                      "getsockopt(SO_PEERCRED) on a relay connection "
+                      "failed");
+        ngx_fcfh_count(relay_errors, 1);
+        ngx_fcfh_relay_close(c);
+        return;
+    }
+
+    if (cred.uid != geteuid()) {
+        ngx_log_error(NGX_LOG_WARN, c->log, 0,
+                      "relay connection from pid %P uid %d refused: "
+                      "not the workers' user", (ngx_pid_t) cred.pid,
+                      (int) cred.uid);
+        ngx_fcfh_count(relay_errors, 1);
         ngx_fcfh_relay_close(c);
         return;
     }
@@ -360,6 +420,8 @@ ngx_fcfh_relay_init_connection(ngx_connection_t *c)
     }
 
     ctx->connection = c;
+    ctx->peer_pid = cred.pid;
+    ctx->peer_uid = cred.uid;
     c->data = ctx;
     c->log_error = NGX_ERROR_INFO;
 
@@ -375,8 +437,9 @@ ngx_fcfh_relay_init_connection(ngx_connection_t *c)
 static void
 ngx_fcfh_relay_read_preamble(ngx_event_t *rev)
 {
-    ssize_t                n;
+    ssize_t                n, rc;
     ngx_connection_t      *c;
+    ngx_fcfh_preamble_t    pre;
     ngx_fcfh_relay_ctx_t  *ctx;
 
     c = rev->data;
@@ -389,7 +452,7 @@ ngx_fcfh_relay_read_preamble(ngx_event_t *rev)
         return;
     }
 
-    while (ctx->got < NGX_FCFH_RELAY_PREAMBLE_SIZE) {
+    for ( ;; ) {
 
         n = c->recv(c, ctx->preamble + ctx->got,
                     NGX_FCFH_RELAY_PREAMBLE_SIZE - ctx->got);
@@ -403,66 +466,102 @@ ngx_fcfh_relay_read_preamble(ngx_event_t *rev)
         }
 
         if (n == NGX_ERROR || n == 0) {
+            if (ctx->got) {
+                ngx_fcfh_relay_refuse(ctx, "incomplete preamble");
+                return;
+            }
+
             ngx_fcfh_relay_close(c);
             return;
         }
 
         ctx->got += n;
+
+        rc = ngx_fcfh_preamble_parse(ctx->preamble, ctx->got, &pre,
+                                     ngx_fcfh_registry_secret(),
+                                     (uint32_t) ngx_pid);
+
+        if (rc < 0) {
+            ngx_fcfh_relay_refuse(ctx, ngx_fcfh_preamble_error(rc));
+            return;
+        }
+
+        if (rc > 0) {
+            break;
+        }
     }
 
     ngx_del_timer(rev);
 
-    ngx_fcfh_relay_open(ctx);
+    if (pre.op != NGX_FCFH_RELAY_OP_OPEN) {
+        /* the other operations are between nodes only */
+        ngx_fcfh_relay_refuse(ctx, "not an open");
+        return;
+    }
+
+    ngx_fcfh_relay_open(ctx, &pre);
+}
+
+
+/*
+ * A peer that is not one of our workers, or one that does not speak
+ * this version: nothing is answered, nothing reaches a device.
+ */
+
+static void
+ngx_fcfh_relay_refuse(ngx_fcfh_relay_ctx_t *ctx, const char *why)
+{
+    ngx_log_error(NGX_LOG_ERR, ctx->connection->log, 0,
+                  "relay preamble from pid %P uid %d refused: %s",
+                  ctx->peer_pid, (int) ctx->peer_uid, why);
+
+    ngx_fcfh_count(relay_errors, 1);
+    ngx_fcfh_relay_close(ctx->connection);
 }
 
 
 static void
-ngx_fcfh_relay_open(ngx_fcfh_relay_ctx_t *ctx)
+ngx_fcfh_relay_open(ngx_fcfh_relay_ctx_t *ctx, ngx_fcfh_preamble_t *pre)
 {
-    u_char            *p, *addr;
-    uint64_t           serial;
-    ngx_str_t          console;
-    ngx_int_t          rc;
-    ngx_uint_t         i, port, console_port;
-    ngx_connection_t  *c;
-    ngx_fcfh_link_t   *link;
+    ngx_str_t              console;
+    ngx_int_t              rc;
+    ngx_connection_t      *c;
+    ngx_fcfh_link_t       *link;
+    ngx_fcfh_main_conf_t  *fmcf;
 
     c = ctx->connection;
-    p = ctx->preamble;
+    fmcf = ngx_fcfh_get_main_conf(ngx_cycle);
 
-    if (ngx_memcmp(p, NGX_FCFH_RELAY_MAGIC, 4) != 0
-        || p[4] != NGX_FCFH_RELAY_VERSION
-        || p[5] != NGX_FCFH_RELAY_OP_OPEN)
+    /*
+     * the front door checked its own port list; this worker checks that
+     * some front door of its configuration allows the port, so that a
+     * flaw in one cannot reach a port none offers (AMT's 623, 664)
+     */
+
+    if (fmcf->relay_ports == NULL
+        || !ngx_fcfh_ports_allow(fmcf->relay_ports, pre->port))
     {
-        ngx_log_error(NGX_LOG_ERR, c->log, 0, "invalid relay preamble");
-        ngx_fcfh_relay_close(c);
+        ngx_log_error(NGX_LOG_WARN, c->log, 0,
+                      "relay from pid %P for port %ui refused: port not "
+                      "allowed by any fcfh_proxy_ports or fcfh_pass_ports",
+                      ctx->peer_pid, (ngx_uint_t) pre->port);
+        ngx_fcfh_relay_send_status(ctx, NGX_FCFH_OPEN_PORT, 0);
         return;
     }
 
-    port = (p[6] << 8) | p[7];
+    console.data = (u_char *) pre->console;
+    console.len = pre->console_len;
 
-    serial = 0;
-
-    for (i = 24; i < 32; i++) {
-        serial = (serial << 8) | p[i];
-    }
-
-    console_port = (p[32] << 8) | p[33];
-
-    addr = p + 36;
-    console.data = addr;
-    console.len = ngx_strnlen(addr, NGX_FCFH_RELAY_PREAMBLE_SIZE - 36);
-
-    link = ngx_fcfh_registry_local(p + 8, serial);
+    link = ngx_fcfh_registry_local(pre->guid, pre->serial);
 
     if (link == NULL) {
         ngx_fcfh_relay_send_status(ctx, NGX_FCFH_OPEN_NO_TUNNEL, 0);
         return;
     }
 
-    rc = ngx_fcfh_channel_open(link, port, &console, console_port, c,
-                               ngx_fcfh_relay_opened, ngx_fcfh_relay_done,
-                               ctx, &ctx->channel);
+    rc = ngx_fcfh_channel_open(link, pre->port, &console, pre->console_port,
+                               c, ngx_fcfh_relay_opened,
+                               ngx_fcfh_relay_done, ctx, &ctx->channel);
 
     if (rc != NGX_FCFH_OPEN_OK) {
         ngx_fcfh_relay_send_status(ctx, rc, 0);
@@ -598,37 +697,32 @@ ngx_fcfh_relay_close(ngx_connection_t *c)
 
 /* front door side */
 
+/*
+ * The preamble for worker "owner", with the MAC that proves this nginx;
+ * owner 0: for another node, without (mutual TLS proves the node).
+ */
+
 void
 ngx_fcfh_relay_open_init(ngx_fcfh_relay_open_t *op,
-    ngx_fcfh_relay_target_t *target)
+    ngx_fcfh_relay_target_t *target, ngx_uint_t opcode, ngx_pid_t owner)
 {
-    u_char      *p, *buf;
-    ngx_uint_t   i;
+    u_char               *secret;
+    ngx_fcfh_preamble_t   pre;
 
     op->sent = 0;
     op->got = 0;
 
-    buf = op->preamble;
-    ngx_memzero(buf, NGX_FCFH_RELAY_PREAMBLE_SIZE);
+    pre.op = opcode;
+    pre.port = target->port;
+    ngx_memcpy(pre.guid, target->guid, NGX_FCFH_APF_GUID_SIZE);
+    pre.serial = target->serial;
+    pre.console_port = target->console_port;
+    pre.console = target->console.data;
+    pre.console_len = target->console.len;
 
-    p = ngx_cpymem(buf, NGX_FCFH_RELAY_MAGIC, 4);
-    *p++ = NGX_FCFH_RELAY_VERSION;
-    *p++ = NGX_FCFH_RELAY_OP_OPEN;
-    *p++ = (u_char) (target->port >> 8);
-    *p++ = (u_char) target->port;
-    p = ngx_cpymem(p, target->guid, NGX_FCFH_APF_GUID_SIZE);
+    secret = owner ? ngx_fcfh_registry_secret() : NULL;
 
-    for (i = 0; i < 8; i++) {
-        *p++ = (u_char) (target->serial >> (56 - 8 * i));
-    }
-
-    *p++ = (u_char) (target->console_port >> 8);
-    *p++ = (u_char) target->console_port;
-    p += 2;
-
-    ngx_memcpy(p, target->console.data,
-               ngx_min(target->console.len,
-                       NGX_FCFH_RELAY_PREAMBLE_SIZE - 36 - 1));
+    ngx_fcfh_preamble_write(op->preamble, &pre, secret, (uint32_t) owner);
 }
 
 
@@ -722,13 +816,16 @@ ngx_fcfh_relay_open_result(ngx_connection_t *c, ngx_fcfh_relay_open_t *op,
  * Connects to the relay socket of worker pid.  A unix stream connect
  * completes at once or fails at once (EAGAIN: backlog full), so no
  * connect event is needed; failures are reported quietly as
- * "no tunnel" since they mean the owner is gone.
+ * "no tunnel" since they mean the owner is gone.  A socket that another
+ * process listens on is an internal error, loudly.
  */
 
 ngx_connection_t *
 ngx_fcfh_relay_connect(ngx_pid_t pid, ngx_log_t *log, ngx_uint_t *result)
 {
+    socklen_t              len;
     ngx_err_t              err;
+    struct ucred           cred;
     ngx_socket_t           s;
     ngx_connection_t      *c;
     struct sockaddr_un     sun;
@@ -778,6 +875,29 @@ ngx_fcfh_relay_connect(ngx_pid_t pid, ngx_log_t *log, ngx_uint_t *result)
         return NULL;
     }
 
+    /*
+     * whoever listens there must be the worker the registry names: a
+     * process of the workers' user could have bound its own socket at
+     * that path, and would get the preamble, MAC included
+     */
+
+    len = sizeof(struct ucred);
+
+    if (getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1) {
+        ngx_log_error(NGX_LOG_ERR, log, ngx_socket_errno,
+                      "getsockopt(SO_PEERCRED) on relay socket \"%s\" "
+                      "failed", sun.sun_path);
+        goto refused;
+    }
+
+    if (cred.pid != pid) {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "relay socket \"%s\" is held by pid %P uid %d, "
+                      "not by worker %P: nothing sent", sun.sun_path,
+                      (ngx_pid_t) cred.pid, (int) cred.uid, pid);
+        goto refused;
+    }
+
     c = ngx_get_connection(s, log);
     if (c == NULL) {
         (void) ngx_close_socket(s);
@@ -799,6 +919,13 @@ ngx_fcfh_relay_connect(ngx_pid_t pid, ngx_log_t *log, ngx_uint_t *result)
     *result = NGX_FCFH_OPEN_OK;
 
     return c;
+
+refused:
+
+    (void) ngx_close_socket(s);
+    ngx_fcfh_count(relay_errors, 1);
+
+    return NULL;
 }
 
 

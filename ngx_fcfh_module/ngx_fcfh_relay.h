@@ -10,7 +10,8 @@
  * <fcfh_relay_dir>/<pid>.sock, which it keeps through a graceful
  * shutdown, so tunnels of old workers stay reachable during a reload.
  *
- * Protocol on that socket: the front door sends a fixed preamble, the
+ * Protocol on that socket: the front door sends a fixed preamble that
+ * proves it knows the secret of this nginx (ngx_fcfh_preamble.h), the
  * owner answers two bytes (an NGX_FCFH_OPEN_* result and the device's
  * refusal reason) once the device answered the channel open, then the
  * bytes are the channel's, both ways.
@@ -26,35 +27,16 @@
 #include <ngx_event.h>
 
 #include "ngx_fcfh.h"
+#include "ngx_fcfh_preamble.h"
 
 
-#define NGX_FCFH_RELAY_MAGIC         "FCFH"
-#define NGX_FCFH_RELAY_VERSION       1
-#define NGX_FCFH_RELAY_OP_OPEN       1
-/* between nodes only: close a tunnel (API), or it moved to another node */
-#define NGX_FCFH_RELAY_OP_CLOSE      2
-#define NGX_FCFH_RELAY_OP_REPLACED   3
-
-#define NGX_FCFH_RELAY_PREAMBLE_SIZE 96
 #define NGX_FCFH_RELAY_ADDR_SIZE     64
 #define NGX_FCFH_RELAY_STATUS_SIZE   2
 
 #define NGX_FCFH_RELAY_TIMEOUT       10000
 
 
-/*
- * preamble layout:
- *     0   4  magic "FCFH"
- *     4   1  version
- *     5   1  op
- *     6   2  port, network order
- *     8  16  device GUID (wire order)
- *    24   8  registry serial of the tunnel, network order
- *    32   2  console port, network order
- *    34   2  reserved
- *    36  60  console address text, NUL padded
- */
-
+/* a channel to open; the preamble's layout is in ngx_fcfh_preamble.h */
 typedef struct {
     u_char                           guid[NGX_FCFH_APF_GUID_SIZE];
     uint64_t                         serial;
@@ -76,10 +58,12 @@ typedef struct {
 ngx_int_t ngx_fcfh_relay_init_process(ngx_cycle_t *cycle);
 void ngx_fcfh_relay_exit_process(ngx_cycle_t *cycle);
 ngx_int_t ngx_fcfh_relay_init_module(ngx_cycle_t *cycle);
+ngx_int_t ngx_fcfh_relay_allow_ports(ngx_conf_t *cf, ngx_uint_t *ports,
+    ngx_uint_t n);
 void ngx_fcfh_relay_unlink(ngx_cycle_t *cycle, ngx_pid_t pid);
 
 void ngx_fcfh_relay_open_init(ngx_fcfh_relay_open_t *op,
-    ngx_fcfh_relay_target_t *target);
+    ngx_fcfh_relay_target_t *target, ngx_uint_t opcode, ngx_pid_t owner);
 ngx_int_t ngx_fcfh_relay_open_process(ngx_connection_t *c,
     ngx_fcfh_relay_open_t *op);
 ngx_int_t ngx_fcfh_relay_open_result(ngx_connection_t *c,

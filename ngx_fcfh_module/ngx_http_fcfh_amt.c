@@ -420,7 +420,8 @@ ngx_http_fcfh_amt_exchange(ngx_http_fcfh_amt_ctx_t *ctx)
     target.console = r->connection->addr_text;
     target.console_port = ngx_inet_get_port(r->connection->sockaddr);
 
-    ngx_fcfh_relay_open_init(&ctx->open, &target);
+    ngx_fcfh_relay_open_init(&ctx->open, &target, NGX_FCFH_RELAY_OP_OPEN,
+                             ctx->route.pid);
 
     ctx->out_sent = 0;
     ctx->in_len = 0;
@@ -1460,7 +1461,18 @@ ngx_http_fcfh_amt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_fcfh_amt_loc_conf_t *prev = parent;
     ngx_http_fcfh_amt_loc_conf_t *conf = child;
 
+    ngx_uint_t  port;
+
     ngx_conf_merge_ptr_value(conf->creds, prev->creds, NULL);
+
+    /* the jobs reach 16992 through the tunnel's worker, which checks */
+    port = NGX_HTTP_FCFH_AMT_PORT;
+
+    if (conf->creds
+        && ngx_fcfh_relay_allow_ports(cf, &port, 1) != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
 
     return NGX_CONF_OK;
 }

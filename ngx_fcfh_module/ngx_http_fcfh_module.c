@@ -1048,7 +1048,7 @@ ngx_http_fcfh_metrics_handler(ngx_http_request_t *r)
         "fcfh_channel_bytes_total{direction=\"from_device\"} %uA\n"
         "fcfh_channel_bytes_total{direction=\"to_device\"} %uA\n"
         "# HELP fcfh_relay_errors_total Relays to a worker that was "
-        "gone.\n"
+        "gone, and relay peers or sockets refused.\n"
         "# TYPE fcfh_relay_errors_total counter\n"
         "fcfh_relay_errors_total %uA\n"
         "# HELP fcfh_alerts_total Alerts the devices sent (datagrams and "

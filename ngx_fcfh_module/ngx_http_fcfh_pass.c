@@ -481,7 +481,8 @@ ngx_http_fcfh_pass_body_read(ngx_http_request_t *r)
     target.console = r->connection->addr_text;
     target.console_port = ngx_inet_get_port(r->connection->sockaddr);
 
-    ngx_fcfh_relay_open_init(&ctx->open, &target);
+    ngx_fcfh_relay_open_init(&ctx->open, &target, NGX_FCFH_RELAY_OP_OPEN,
+                             ctx->route.pid);
 
     ctx->relay->data = ctx;
     ctx->relay->read->handler = ngx_http_fcfh_pass_relay_handler;
@@ -1429,6 +1430,15 @@ ngx_http_fcfh_pass_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         }
 
         *p = 16992;
+    }
+
+    /* the worker that owns a tunnel refuses ports no front door allows */
+    if (conf->enabled == 1
+        && ngx_fcfh_relay_allow_ports(cf, conf->ports->elts,
+                                      conf->ports->nelts)
+           != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
     }
 
     ngx_conf_merge_msec_value(conf->upstream.connect_timeout,

@@ -838,7 +838,8 @@ ngx_stream_fcfh_proxy_route(ngx_stream_fcfh_proxy_ctx_t *ctx,
     target.console = ctx->console;
     target.console_port = ctx->console_port;
 
-    ngx_fcfh_relay_open_init(&ctx->relay_open, &target);
+    ngx_fcfh_relay_open_init(&ctx->relay_open, &target,
+                             NGX_FCFH_RELAY_OP_OPEN, ctx->route.pid);
 
     ctx->state = ngx_fcfh_proxy_relay_status;
 
@@ -986,7 +987,8 @@ ngx_stream_fcfh_proxy_preamble(ngx_stream_fcfh_proxy_ctx_t *ctx)
     }
 
     ctx->console_port = (p[32] << 8) | p[33];
-    ctx->console.len = ngx_strnlen(p + 36, NGX_FCFH_RELAY_PREAMBLE_SIZE - 36);
+    /* the MAC after it is zero between nodes: mutual TLS proved the peer */
+    ctx->console.len = ngx_strnlen(p + 36, NGX_FCFH_RELAY_CONSOLE_SIZE);
     ctx->console.len = ngx_min(ctx->console.len, sizeof(ctx->console_data));
     ngx_memcpy(ctx->console_data, p + 36, ctx->console.len);
     ctx->console.data = ctx->console_data;
@@ -1631,6 +1633,15 @@ ngx_stream_fcfh_proxy_merge_srv_conf(ngx_conf_t *cf, void *parent,
 
             *p = defaults[i];
         }
+    }
+
+    /* the worker that owns a tunnel refuses ports no front door allows */
+    if (conf->enabled
+        && ngx_fcfh_relay_allow_ports(cf, conf->ports->elts,
+                                      conf->ports->nelts)
+           != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
     }
 
     return NGX_CONF_OK;

@@ -246,7 +246,9 @@ like($t[1]->error_log, qr/device \S+ is on node "node1"/,
 {
     my $cport = $t[0]->port(10);
     my $certs = $t[0]->certs;
-    my $pre = "FCFH\x01\x01\x42\x70" . guid_wire($GA) . ("\0" x 8) . "\0\0\0\0" . ("\0" x 60);
+    # a well-formed preamble between nodes (version 2, zero MAC)
+    my $pre = "FCFH\x02\x01\x42\x70" . guid_wire($GA) . ("\0" x 8) . "\0\0\0\0" . ("\0" x 60)
+            . ("\0" x 32);
     # with a device certificate (the devices' CA, not the cluster's)
     my $out = `printf '' | timeout 5 openssl s_client -connect 127.0.0.1:$cport -cert $certs/device1.crt -key $certs/device1.key -quiet 2>&1`;
     unlike($out // '', qr/^\x00\x00/, 'a device certificate cannot use the cluster port');
