@@ -20,7 +20,8 @@ SRC      := $(TOP)/ngx_fcfh_module
 MODULE   := $(BUILD)/ngx_fcfh_module.so
 SIM      := $(BUILD)/fcfh-sim
 UNIT     := $(BUILD)/test_apf $(BUILD)/test_proxy_parse \
-            $(BUILD)/test_preamble $(BUILD)/test_escape
+            $(BUILD)/test_preamble $(BUILD)/test_escape \
+            $(BUILD)/test_webhook_target
 
 MODULE_SRCS := $(wildcard $(SRC)/*.c $(SRC)/*.h) $(TOP)/config
 SIM_SRCS    := $(wildcard $(TOP)/sim/*.c $(TOP)/sim/*.h) \
@@ -59,13 +60,14 @@ $(SIM): $(SIM_SRCS)
 	    -lssl -lcrypto
 
 # unit tests: the pure-C layers, each with cmocka
+UNIT_SRCS := $(SRC)/ngx_fcfh_apf.c $(SRC)/ngx_fcfh_proxy_parse.c \
+             $(SRC)/ngx_fcfh_webhook_target.c $(SRC)/ngx_fcfh_preamble.c \
+             $(SRC)/ngx_fcfh_escape.c
+
 $(BUILD)/test_%: $(TOP)/t/unit/test_%.c $(wildcard $(SRC)/ngx_fcfh_*.h) \
-                 $(SRC)/ngx_fcfh_apf.c $(SRC)/ngx_fcfh_proxy_parse.c \
-                 $(SRC)/ngx_fcfh_preamble.c $(SRC)/ngx_fcfh_escape.c
+                 $(UNIT_SRCS)
 	@mkdir -p $(BUILD)
-	$(CC) $(OPT) $(WARN) -I$(SRC) -o $@ $< $(SRC)/ngx_fcfh_apf.c \
-	    $(SRC)/ngx_fcfh_proxy_parse.c $(SRC)/ngx_fcfh_preamble.c \
-	    $(SRC)/ngx_fcfh_escape.c -lcmocka -lcrypto
+	$(CC) $(OPT) $(WARN) -I$(SRC) -o $@ $< $(UNIT_SRCS) -lcmocka -lcrypto
 
 unit: $(UNIT)
 	@for u in $(UNIT); do echo "== $$u"; $$u || exit 1; done

@@ -20,6 +20,7 @@
 #include <ngx_event_connect.h>
 
 #include "ngx_fcfh_apf.h"
+#include "ngx_fcfh_webhook_target.h"
 
 
 #define NGX_FCFH_VERSION             "0.1.0"
@@ -134,6 +135,8 @@ typedef struct {
     ngx_socket_t                     alert_fd[2]; /* UDP: IPv4, IPv6 */
 
     ngx_str_t                        webhooks_state;
+    ngx_array_t                     *webhook_allow;  /* NULL: the default */
+    ngx_array_t                     *webhook_own;    /* our listeners */
     ngx_fcfh_hook_t                  hooks[NGX_FCFH_WEBHOOKS];
 
     ngx_str_t                        relay_dir;

@@ -86,6 +86,13 @@ static ngx_command_t  ngx_fcfh_commands[] = {
       0,
       NULL },
 
+    { ngx_string("fcfh_webhook_allow"),
+      NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE12,
+      ngx_fcfh_webhook_allow,
+      0,
+      0,
+      NULL },
+
       ngx_null_command
 };
 
@@ -129,6 +136,8 @@ ngx_fcfh_create_conf(ngx_cycle_t *cycle)
      *     fmcf->shm_zone = NULL;
      *     fmcf->scratch = NULL;
      *     fmcf->free_chunks = NULL;
+     *     fmcf->webhook_allow = NULL;
+     *     fmcf->webhook_own = NULL;
      */
 
     fmcf->zone_size = NGX_CONF_UNSET_SIZE;
@@ -150,6 +159,13 @@ ngx_fcfh_init_conf(ngx_cycle_t *cycle, void *conf)
     if (fmcf->max_tunnels < 0) {
         ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
                       "\"fcfh_max_tunnels\" must not be negative");
+        return NGX_CONF_ERROR;
+    }
+
+    /* the http and stream blocks have added their listening sockets */
+    if (fmcf->shm_zone
+        && ngx_fcfh_webhook_listeners(cycle, fmcf) != NGX_OK)
+    {
         return NGX_CONF_ERROR;
     }
 

@@ -134,8 +134,7 @@ ngx_fcfh_registry_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     shpool->log_nomem = 0;
 
     /* a fresh zone: the webhook subscribers of the last run */
-    ngx_fcfh_webhook_load(shpool, zone, &fmcf->webhooks_state,
-                          shm_zone->shm.log);
+    ngx_fcfh_webhook_load(fmcf, shpool, zone, shm_zone->shm.log);
 
     return NGX_OK;
 }

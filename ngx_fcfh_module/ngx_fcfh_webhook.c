@@ -20,6 +20,7 @@
 #include <ngx_core.h>
 #include <ngx_event.h>
 #include <ngx_event_connect.h>
+#include <ifaddrs.h>
 
 #include "ngx_fcfh.h"
 #include "ngx_fcfh_registry.h"
@@ -32,12 +33,20 @@
 
 static ngx_int_t ngx_fcfh_webhook_parse_url(ngx_str_t *url,
     ngx_fcfh_webhook_t *wh, const char **err);
+static ngx_int_t ngx_fcfh_webhook_check(ngx_fcfh_main_conf_t *fmcf,
+    struct sockaddr *sa, socklen_t socklen, const char **err);
+static ngx_int_t ngx_fcfh_webhook_own(ngx_array_t *own, int family,
+    u_char *addr, ngx_uint_t prefix, in_port_t port);
 static void ngx_fcfh_webhook_next(ngx_fcfh_main_conf_t *fmcf,
     ngx_fcfh_zone_t *zone, ngx_uint_t i);
 static void ngx_fcfh_webhook_start(ngx_fcfh_main_conf_t *fmcf,
     ngx_uint_t i, ngx_fcfh_webhook_t *wh, ngx_fcfh_event_t *e);
 static void ngx_fcfh_webhook_handler(ngx_event_t *ev);
 static void ngx_fcfh_webhook_done(ngx_fcfh_hook_t *hook, const char *error);
+
+
+/* the text of the last refusal: a worker does one thing at a time */
+static u_char  ngx_fcfh_webhook_refusal[NGX_SOCKADDR_STRLEN + 96];
 
 
 /* "http://<ip>:<port>/path": no resolver in a worker's event loop */
@@ -101,6 +110,326 @@ ngx_fcfh_webhook_parse_url(ngx_str_t *url, ngx_fcfh_webhook_t *wh,
 }
 
 
+/*
+ * NGX_OK, or NGX_DECLINED with *err saying which rule refuses the target
+ * (see ngx_fcfh_webhook_target.h).
+ */
+
+static ngx_int_t
+ngx_fcfh_webhook_check(ngx_fcfh_main_conf_t *fmcf, struct sockaddr *sa,
+    socklen_t socklen, const char **err)
+{
+    int                      rc;
+    u_char                  *p, text[NGX_SOCKADDR_STRLEN];
+    size_t                   len, nallow, nown;
+    const char              *why;
+    ngx_fcfh_target_rule_t  *allow, *own;
+
+    allow = NULL;
+    nallow = 0;
+
+    if (fmcf->webhook_allow) {
+        allow = fmcf->webhook_allow->elts;
+        nallow = fmcf->webhook_allow->nelts;
+    }
+
+    own = NULL;
+    nown = 0;
+
+    if (fmcf->webhook_own) {
+        own = fmcf->webhook_own->elts;
+        nown = fmcf->webhook_own->nelts;
+    }
+
+    rc = ngx_fcfh_webhook_target_allowed(sa, socklen, allow, nallow, own,
+                                         nown, &why);
+
+    if (rc == NGX_FCFH_TARGET_OK) {
+        return NGX_OK;
+    }
+
+    /* the port matters only to these two */
+    len = ngx_sock_ntop(sa, socklen, text, NGX_SOCKADDR_STRLEN,
+                        rc == NGX_FCFH_TARGET_LISTENER
+                        || rc == NGX_FCFH_TARGET_NOT_ALLOWED);
+
+    p = ngx_snprintf(ngx_fcfh_webhook_refusal,
+                     sizeof(ngx_fcfh_webhook_refusal) - 1,
+                     "webhook target %*s %s", len, text, why);
+    *p = '\0';
+
+    *err = (const char *) ngx_fcfh_webhook_refusal;
+
+    return NGX_DECLINED;
+}
+
+
+/*
+ * "fcfh_webhook_allow <address>[/<bits>]|all [<port>[-<port>]|*]": when
+ * any is given, a webhook target must match one (loopback and link-local
+ * only an entry inside their range, see ngx_fcfh_webhook_target.h).
+ */
+
+char *
+ngx_fcfh_webhook_allow(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_fcfh_main_conf_t  *fmcf = conf;
+
+    u_char                  *mask, *dash;
+    ngx_int_t                rc, lo, hi;
+    ngx_str_t               *value;
+    ngx_uint_t               i, n, bits;
+    ngx_cidr_t               cidr;
+    ngx_fcfh_target_rule_t  *r;
+
+    value = cf->args->elts;
+
+    if (fmcf->webhook_allow == NULL) {
+        fmcf->webhook_allow = ngx_array_create(cf->pool, 4,
+                                               sizeof(ngx_fcfh_target_rule_t));
+        if (fmcf->webhook_allow == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    r = ngx_array_push(fmcf->webhook_allow);
+    if (r == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(r, sizeof(ngx_fcfh_target_rule_t));
+
+    if (value[1].len == 3 && ngx_strncmp(value[1].data, "all", 3) == 0) {
+        r->family = AF_UNSPEC;
+
+    } else {
+        rc = ngx_ptocidr(&value[1], &cidr);
+
+        if (rc == NGX_ERROR
+            || (cidr.family != AF_INET && cidr.family != AF_INET6))
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid network \"%V\", expected an IP "
+                               "address, address/bits or \"all\"",
+                               &value[1]);
+            return NGX_CONF_ERROR;
+        }
+
+        if (rc == NGX_DONE) {
+            ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                               "low address bits of %V are meaningless",
+                               &value[1]);
+        }
+
+        r->family = cidr.family;
+
+        if (cidr.family == AF_INET) {
+            ngx_memcpy(r->addr, &cidr.u.in.addr, 4);
+            mask = (u_char *) &cidr.u.in.mask;
+            n = 4;
+
+        } else {
+#if (NGX_HAVE_INET6)
+            ngx_memcpy(r->addr, cidr.u.in6.addr.s6_addr, 16);
+            mask = cidr.u.in6.mask.s6_addr;
+            n = 16;
+#else
+            return NGX_CONF_ERROR;
+#endif
+        }
+
+        /* the mask is contiguous: its bits are the prefix */
+        for (bits = 0, i = 0; i < n * 8; i++) {
+            bits += (mask[i / 8] >> (7 - i % 8)) & 1;
+        }
+
+        r->prefix = bits;
+    }
+
+    lo = 1;
+    hi = 65535;
+
+    if (cf->args->nelts == 3
+        && !(value[2].len == 1 && value[2].data[0] == '*'))
+    {
+        dash = ngx_strlchr(value[2].data, value[2].data + value[2].len, '-');
+
+        if (dash) {
+            lo = ngx_atoi(value[2].data, dash - value[2].data);
+            hi = ngx_atoi(dash + 1, value[2].data + value[2].len - dash - 1);
+
+        } else {
+            lo = ngx_atoi(value[2].data, value[2].len);
+            hi = lo;
+        }
+
+        if (lo < 1 || hi > 65535 || lo > hi) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid port \"%V\", expected a port, a "
+                               "range such as 8000-8099, or \"*\"",
+                               &value[2]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    r->port_lo = (uint16_t) lo;
+    r->port_hi = (uint16_t) hi;
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * The addresses and ports this cycle listens on (http, stream, any
+ * module), which no webhook may target: itself, or through a loop of
+ * events, itself again.  A wildcard listener is reachable on loopback
+ * and on every address of the host's interfaces, as they are now.
+ */
+
+ngx_int_t
+ngx_fcfh_webhook_listeners(ngx_cycle_t *cycle, ngx_fcfh_main_conf_t *fmcf)
+{
+    u_char           *addr, loop4[4], loop6[16];
+    in_port_t         port, *wport;
+    ngx_uint_t        i, j;
+    ngx_array_t      *own, wild;
+    struct ifaddrs   *ifa, *ifs;
+    ngx_listening_t  *ls;
+    struct sockaddr  *sa;
+
+    own = ngx_array_create(cycle->pool, cycle->listening.nelts + 4,
+                           sizeof(ngx_fcfh_target_rule_t));
+    if (own == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_array_init(&wild, cycle->pool, 4, sizeof(in_port_t)) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(loop4, 4);
+    loop4[0] = 127;
+    ngx_memzero(loop6, 16);
+    loop6[15] = 1;
+
+    ls = cycle->listening.elts;
+
+    for (i = 0; i < cycle->listening.nelts; i++) {
+        sa = ls[i].sockaddr;
+
+        if (sa->sa_family == AF_INET) {
+            addr = (u_char *) &((struct sockaddr_in *) sa)->sin_addr;
+
+#if (NGX_HAVE_INET6)
+        } else if (sa->sa_family == AF_INET6) {
+            addr = ((struct sockaddr_in6 *) sa)->sin6_addr.s6_addr;
+#endif
+
+        } else {
+            continue;
+        }
+
+        port = ngx_inet_get_port(sa);
+
+        if (!ngx_inet_wildcard(sa)) {
+            if (ngx_fcfh_webhook_own(own, sa->sa_family, addr,
+                                     sa->sa_family == AF_INET ? 32 : 128,
+                                     port)
+                != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_fcfh_webhook_own(own, AF_INET, loop4, 8, port) != NGX_OK
+            || ngx_fcfh_webhook_own(own, AF_INET6, loop6, 128, port)
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        wport = ngx_array_push(&wild);
+        if (wport == NULL) {
+            return NGX_ERROR;
+        }
+
+        *wport = port;
+    }
+
+    if (wild.nelts) {
+        if (getifaddrs(&ifs) == -1) {
+            ngx_log_error(NGX_LOG_EMERG, cycle->log, ngx_errno,
+                          "getifaddrs() failed");
+            return NGX_ERROR;
+        }
+
+        wport = wild.elts;
+
+        for (ifa = ifs; ifa; ifa = ifa->ifa_next) {
+            sa = ifa->ifa_addr;
+
+            if (sa == NULL) {
+                continue;
+            }
+
+            if (sa->sa_family == AF_INET) {
+                addr = (u_char *) &((struct sockaddr_in *) sa)->sin_addr;
+
+#if (NGX_HAVE_INET6)
+            } else if (sa->sa_family == AF_INET6) {
+                addr = ((struct sockaddr_in6 *) sa)->sin6_addr.s6_addr;
+#endif
+
+            } else {
+                continue;
+            }
+
+            for (j = 0; j < wild.nelts; j++) {
+                if (ngx_fcfh_webhook_own(own, sa->sa_family, addr,
+                                         sa->sa_family == AF_INET ? 32 : 128,
+                                         wport[j])
+                    != NGX_OK)
+                {
+                    freeifaddrs(ifs);
+                    return NGX_ERROR;
+                }
+            }
+        }
+
+        freeifaddrs(ifs);
+    }
+
+    fmcf->webhook_own = own;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_fcfh_webhook_own(ngx_array_t *own, int family, u_char *addr,
+    ngx_uint_t prefix, in_port_t port)
+{
+    ngx_fcfh_target_rule_t  *r;
+
+    r = ngx_array_push(own);
+    if (r == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(r, sizeof(ngx_fcfh_target_rule_t));
+
+    r->family = family;
+    r->prefix = prefix;
+    r->port_lo = port;
+    r->port_hi = port;
+    ngx_memcpy(r->addr, addr, family == AF_INET ? 4 : 16);
+
+    return NGX_OK;
+}
+
+
 /* adds a subscriber; it gets the events from now on */
 
 ngx_int_t
@@ -116,15 +445,20 @@ ngx_fcfh_webhook_add(ngx_str_t *url, uint32_t types, uint32_t id,
         return NGX_ERROR;
     }
 
-    return ngx_fcfh_webhook_add_zone(shpool, zone, url, types, id, err);
+    return ngx_fcfh_webhook_add_zone(ngx_fcfh_get_main_conf(ngx_cycle),
+                                     shpool, zone, url, types, id, err);
 }
 
 
-/* returns the new id (> 0), NGX_DECLINED (bad url), NGX_BUSY (full) */
+/*
+ * Returns the new id (> 0), NGX_DECLINED (bad url, or a target fmcf's
+ * rules refuse), NGX_BUSY (full).
+ */
 
 ngx_int_t
-ngx_fcfh_webhook_add_zone(ngx_slab_pool_t *shpool, ngx_fcfh_zone_t *zone,
-    ngx_str_t *url, uint32_t types, uint32_t id, const char **err)
+ngx_fcfh_webhook_add_zone(ngx_fcfh_main_conf_t *fmcf,
+    ngx_slab_pool_t *shpool, ngx_fcfh_zone_t *zone, ngx_str_t *url,
+    uint32_t types, uint32_t id, const char **err)
 {
     ngx_uint_t           i;
     ngx_fcfh_webhook_t   wh;
@@ -132,6 +466,12 @@ ngx_fcfh_webhook_add_zone(ngx_slab_pool_t *shpool, ngx_fcfh_zone_t *zone,
     ngx_memzero(&wh, sizeof(ngx_fcfh_webhook_t));
 
     if (ngx_fcfh_webhook_parse_url(url, &wh, err) != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    if (ngx_fcfh_webhook_check(fmcf, &wh.sockaddr.sockaddr, wh.socklen, err)
+        != NGX_OK)
+    {
         return NGX_DECLINED;
     }
 
@@ -293,16 +633,18 @@ ngx_fcfh_webhook_save(ngx_str_t *file, ngx_log_t *log)
 /* at start, into a fresh zone (the master, before the workers) */
 
 void
-ngx_fcfh_webhook_load(ngx_slab_pool_t *shpool, ngx_fcfh_zone_t *zone,
-    ngx_str_t *file, ngx_log_t *log)
+ngx_fcfh_webhook_load(ngx_fcfh_main_conf_t *fmcf, ngx_slab_pool_t *shpool,
+    ngx_fcfh_zone_t *zone, ngx_log_t *log)
 {
     u_char       *p, *last, *eol, *sp1, *sp2, buf[8192];
     ssize_t       n;
     ngx_fd_t      fd;
     ngx_int_t     id, types;
-    ngx_str_t     url;
+    ngx_str_t     url, *file;
     ngx_uint_t    line;
     const char   *err;
+
+    file = &fmcf->webhooks_state;
 
     if (file->len == 0) {
         return;
@@ -349,15 +691,18 @@ ngx_fcfh_webhook_load(ngx_slab_pool_t *shpool, ngx_fcfh_zone_t *zone,
         url.data = sp2 + 1;
         url.len = eol - url.data;
 
+        err = "malformed";
+
+        /* a target this configuration refuses is dropped here too */
         if (id <= 0 || types < 0
-            || ngx_fcfh_webhook_add_zone(shpool, zone, &url,
+            || ngx_fcfh_webhook_add_zone(fmcf, shpool, zone, &url,
                                          (uint32_t) types, (uint32_t) id,
                                          &err)
                <= 0)
         {
             ngx_log_error(NGX_LOG_WARN, log, 0,
-                          "webhook state \"%V\" line %ui ignored", file,
-                          line);
+                          "webhook state \"%V\" line %ui ignored: %s",
+                          file, line, err);
         }
     }
 }
@@ -462,6 +807,7 @@ ngx_fcfh_webhook_start(ngx_fcfh_main_conf_t *fmcf, ngx_uint_t i,
     ngx_int_t          rc;
     ngx_fcfh_hook_t   *hook;
     ngx_connection_t  *c;
+    const char        *err;
 
     hook = &fmcf->hooks[i];
 
@@ -471,6 +817,17 @@ ngx_fcfh_webhook_start(ngx_fcfh_main_conf_t *fmcf, ngx_uint_t i,
     hook->seq = e->seq;
     hook->index = i;
     hook->fmcf = fmcf;
+
+    /* again: a reload may have changed the rules or the listeners */
+    if (ngx_fcfh_webhook_check(fmcf, &wh->sockaddr.sockaddr, wh->socklen,
+                               &err)
+        != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "fcfh: webhook %uD not delivered: %s", wh->id, err);
+        ngx_fcfh_webhook_done(hook, "target not allowed");
+        return;
+    }
 
     p = ngx_fcfh_event_json(json, e);
 

@@ -3,6 +3,13 @@
 # nginx runs, kept across a restart in fcfh_webhooks_state, events POSTed
 # as JSON; a receiver that fails, hangs and recovers gets every event in
 # order, with retries and backoff visible in the API, stats and log.
+# Targets: fcfh_webhook_allow lets the loopback receiver in; without it,
+# loopback, unspecified, link-local, multicast and broadcast targets are
+# refused (400, and skipped in the state file), the gateway's own
+# listening sockets always, and a delivery is checked again after a
+# reload.  Only loopback targets may ever be connected to here: other
+# classes are only refused (private and public ones in
+# t/unit/test_webhook_target.c).
 use strict;
 use warnings;
 use Test::More;
@@ -49,7 +56,8 @@ sub serve {
 
 my $t = FcfhTest->new;
 my $conf = std_config(idle => '120s',
-    main => 'fcfh_webhooks_state %%PREFIX%%/webhooks.state;',
+    main => "fcfh_webhooks_state %%PREFIX%%/webhooks.state;
+             fcfh_webhook_allow 127.0.0.1 $rport;",
     http => 'server { listen 127.0.0.1:%%PORT_3%%; location /api/ { fcfh_api; } }');
 $t->write_config($conf);
 $t->run;
@@ -73,8 +81,31 @@ like($doc->{error} // '', qr/IP address/, '... saying why');
 ($st, $doc) = api('POST', "/api/webhooks?url=$url&events=bogus");
 is($st, 400, 'an unknown event type: 400');
 
+# what the allow list leaves out: refused before any connection
+sub post_url {
+    my ($u) = @_;
+    return api('POST', '/api/webhooks?url=' . URI::Escape::uri_escape($u));
+}
+my $closed = $t->port(9);
+($st, $doc) = post_url("http://127.0.0.1:$closed/hook");
+is($st, 400, 'the allowed address on another port: 400');
+is($doc->{error}, "webhook target 127.0.0.1:$closed is not allowed by fcfh_webhook_allow",
+   '... naming the target and the directive');
+($st, $doc) = post_url("http://127.0.0.2:$rport/hook");
+is($st, 400, 'another loopback address: 400');
+is($doc->{error}, 'webhook target 127.0.0.2 is a loopback address; allow it with fcfh_webhook_allow',
+   '... as a loopback address');
+($st, $doc) = post_url('http://10.0.0.1:80/hook');
+is($st, 400, 'a private address outside the list: 400');
+like($doc->{error} // '', qr/^webhook target 10\.0\.0\.1:80 is not allowed by fcfh_webhook_allow$/,
+     '... not allowed');
+($st, $doc) = post_url("http://127.0.0.1:$api/api/stats");
+is($st, 400, "the gateway's own API listener: 400");
+is($doc->{error}, "webhook target 127.0.0.1:$api is a listening socket of this gateway",
+   '... as a listening socket');
+
 ($st, $doc) = api('GET', '/api/webhooks');
-is(scalar @{$doc->{webhooks} // []}, 1, 'listed');
+is(scalar @{$doc->{webhooks} // []}, 1, 'listed, and none of the refused');
 is($doc->{webhooks}[0]{url}, "http://127.0.0.1:$rport/hook", 'with its url');
 
 # an event is delivered
@@ -130,10 +161,19 @@ cmp_ok($stats->{webhook_deliveries}, '>=', 3, 'stats: webhook deliveries');
 # them with fcfh_drain off)
 FcfhApf::close_all();
 $t->stop;
+# lines the allow list refuses are skipped when the file is read
+open my $sf, '>>', $t->prefix . '/webhooks.state' or die "state: $!";
+print $sf "90 0 http://127.0.0.2:$rport/hook\n91 0 http://10.0.0.1:80/hook\n";
+close $sf;
+my $mark = $t->log_mark;
 $t->run;
 ($st, $doc) = api('GET', '/api/webhooks');
 is(scalar @{$doc->{webhooks} // []}, 1, 'the subscriber survived a restart');
 is($doc->{webhooks}[0]{id}, $id, '... with its id');
+ok($t->wait_for_log(qr/\[warn\].*webhook state ".*" line 2 ignored: webhook target 127\.0\.0\.2 is a loopback address/,
+                    T(3), $mark), 'a refused loopback subscriber in the state file: skipped, warn');
+ok($t->wait_for_log(qr/\[warn\].*webhook state ".*" line 3 ignored: webhook target 10\.0\.0\.1:80 is not allowed/,
+                    T(3), $mark), '... and one outside the allow list');
 my $d3 = FcfhApf->connect($t->port(1));
 $d3->handshake('00000000-0000-4000-8000-0000000000b9', 'admin', 'P@ssw0rd', [16992], 'again.example.test');
 ok(serve(T(5), sub { grep { ($_->{json}{fqdn} // '') eq 'again.example.test' } @got }),
@@ -162,5 +202,127 @@ $t->stop;
 $t->run;
 ($st, $doc) = api('GET', '/api/webhooks');
 is(scalar @{$doc->{webhooks} // []}, 0, 'the removal survived a restart too');
+FcfhApf::close_all();
+$t->stop;
+
+# ---- without fcfh_webhook_allow: the default refusals ----------------------
+
+my $t2 = FcfhTest->new;
+my $rx2 = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
+                                Listen => 4, ReuseAddr => 1) or BAIL_OUT("listen: $!");
+my $r2 = $rx2->sockport;
+$t2->write_file('webhooks.state', "5 0 http://127.0.0.1:$r2/hook\n"
+                                . "6 0 http://[::1]:$r2/hook\n"
+                                . "7 0 http://169.254.169.254:80/latest\n");
+my %conf2 = (idle => '120s',
+    main => 'fcfh_webhooks_state %%PREFIX%%/webhooks.state;',
+    http => 'server { listen 127.0.0.1:%%PORT_3%%; location /api/ { fcfh_api; } }');
+$t2->write_config(std_config(%conf2));
+$t2->run;
+$api = $t2->port(3);
+
+ok($t2->wait_for_log(qr/\[warn\].*webhook state ".*" line 1 ignored: webhook target 127\.0\.0\.1 is a loopback address; allow it with fcfh_webhook_allow/, T(3)),
+   'default: a loopback subscriber in the state file skipped, warn');
+ok($t2->wait_for_log(qr/\[warn\].*line 2 ignored: webhook target ::1 is a loopback address/, T(3)),
+   '... an IPv6 loopback one');
+ok($t2->wait_for_log(qr/\[warn\].*line 3 ignored: webhook target 169\.254\.169\.254 is a link-local address/, T(3)),
+   '... a link-local one');
+
+my @refused = (
+    [ "http://127.0.0.1:$r2/hook",               '127.0.0.1', 'a loopback address; allow it with fcfh_webhook_allow' ],
+    [ "http://127.8.9.10:$r2/hook",              '127.8.9.10', 'a loopback address; allow it with fcfh_webhook_allow' ],
+    [ "http://[::1]:$r2/hook",                   '::1', 'a loopback address; allow it with fcfh_webhook_allow' ],
+    [ "http://[::ffff:127.0.0.1]:$r2/hook",      '::ffff:127.0.0.1', 'a loopback address; allow it with fcfh_webhook_allow' ],
+    [ "http://0.0.0.0:$r2/hook",                 '0.0.0.0', 'an unspecified address' ],
+    [ "http://[::]:$r2/hook",                    '::', 'an unspecified address' ],
+    [ "http://[::ffff:0.0.0.0]:$r2/hook",        '::ffff:0.0.0.0', 'an unspecified address' ],
+    [ 'http://169.254.169.254:80/latest',        '169.254.169.254', 'a link-local address; allow it with fcfh_webhook_allow' ],
+    [ 'http://[fe80::1]:80/hook',                'fe80::1', 'a link-local address; allow it with fcfh_webhook_allow' ],
+    [ 'http://[::ffff:169.254.1.1]:80/hook',     '::ffff:169.254.1.1', 'a link-local address; allow it with fcfh_webhook_allow' ],
+    [ 'http://224.0.0.1:80/hook',                '224.0.0.1', 'a multicast address' ],
+    [ 'http://[ff02::1]:80/hook',                'ff02::1', 'a multicast address' ],
+    [ 'http://[::ffff:239.1.2.3]:80/hook',       '::ffff:239.1.2.3', 'a multicast address' ],
+    [ 'http://255.255.255.255:80/hook',          '255.255.255.255', 'the broadcast address' ],
+    [ 'http://[::ffff:255.255.255.255]:80/hook', '::ffff:255.255.255.255', 'the broadcast address' ],
+);
+for my $r (@refused) {
+    my ($u, $addr, $why) = @$r;
+    ($st, $doc) = post_url($u);
+    is($st, 400, "default: $u refused: 400");
+    is($doc->{error}, "webhook target $addr is $why", "... $why");
+}
+for my $port (map { $t2->port($_) } 1, 2, 3) {
+    ($st, $doc) = post_url("http://127.0.0.1:$port/");
+    is($st, 400, "default: the gateway's listener 127.0.0.1:$port refused");
+}
+($st, $doc) = api('GET', '/api/webhooks');
+is(scalar @{$doc->{webhooks} // []}, 0, 'default: no subscriber added');
+
+# loopback allowed: the gateway's own listening sockets still are not
+$t2->write_config(std_config(%conf2, main => $conf2{main} . "\nfcfh_webhook_allow 127.0.0.0/8;"));
+ok($t2->reload, 'reload with fcfh_webhook_allow 127.0.0.0/8');
+for my $n (1, 2, 3) {
+    my $port = $t2->port($n);
+    ($st, $doc) = post_url("http://127.0.0.1:$port/");
+    is($st, 400, "127.0.0.0/8 allowed: the gateway's listener 127.0.0.1:$port still refused");
+    is($doc->{error}, "webhook target 127.0.0.1:$port is a listening socket of this gateway",
+       '... as its own listening socket');
+}
+($st, $doc) = post_url("http://[::ffff:127.0.0.1]:$api/");
+is($st, 400, '... also as an IPv4-mapped address');
+($st, $doc) = api('GET', '/api/webhooks');
+is(scalar @{$doc->{webhooks} // []}, 0, '... none added');
+($st, $doc) = post_url("http://127.0.0.1:$r2/hook");
+is($st, 201, 'a loopback receiver, now allowed: 201');
+my $id2 = $doc->{id};
+
+# a reload back to the default: the subscriber stays in the zone, but
+# nothing goes to it
+$t2->write_config(std_config(%conf2));
+ok($t2->reload, 'reload without fcfh_webhook_allow');
+$mark = $t2->log_mark;
+my $d4 = FcfhApf->connect($t2->port(1));
+$d4->handshake('00000000-0000-4000-8000-0000000000ba', 'admin', 'P@ssw0rd', [16992], 'refused.example.test');
+ok($t2->wait_for_log(qr/\[warn\].*webhook $id2 not delivered: webhook target 127\.0\.0\.1 is a loopback address/,
+                     T(3), $mark), 'at delivery the target is checked again: not delivered, warn');
+ok(!IO::Select->new($rx2)->can_read(T(1)), '... and never connected to');
+($st, $doc) = api('GET', '/api/webhooks');
+is($doc->{webhooks}[0]{last_error}, 'target not allowed', '... last_error says so');
+is($doc->{webhooks}[0]{delivered}, 0, '... nothing delivered');
+($st) = api('DELETE', "/api/webhooks/$id2");
+is($st, 200, 'removed');
+FcfhApf::close_all();
+
+# ---- nginx -t: bad fcfh_webhook_allow values -------------------------------
+
+my $t3 = FcfhTest->new;
+for my $c (
+    [ 'fcfh_webhook_allow 10.0.0.0/33;',       qr/invalid network "10\.0\.0\.0\/33", expected an IP address, address\/bits or "all"/ ],
+    [ 'fcfh_webhook_allow receiver.example;',  qr/invalid network "receiver\.example"/ ],
+    [ 'fcfh_webhook_allow ::1/129;',           qr/invalid network "::1\/129"/ ],
+    [ 'fcfh_webhook_allow 10.0.0.0/8 0;',      qr/invalid port "0", expected a port, a range such as 8000-8099, or "\*"/ ],
+    [ 'fcfh_webhook_allow 10.0.0.0/8 65536;',  qr/invalid port "65536"/ ],
+    [ 'fcfh_webhook_allow 10.0.0.0/8 9000-8000;', qr/invalid port "9000-8000"/ ],
+    [ 'fcfh_webhook_allow 10.0.0.0/8 80-;',    qr/invalid port "80-"/ ],
+    [ 'fcfh_webhook_allow all http;',          qr/invalid port "http"/ ],
+    [ 'fcfh_webhook_allow 10.0.0.0/8 80 81;',  qr/invalid number of arguments in "fcfh_webhook_allow"/ ],
+    [ 'fcfh_webhook_allow;',                   qr/invalid number of arguments in "fcfh_webhook_allow"/ ],
+) {
+    $t3->write_config(std_config(main => $c->[0]));
+    my ($out, $code) = $t3->nginx_t;
+    isnt($code, 0, "nginx -t fails: $c->[0]");
+    like($out, $c->[1], '... saying why') or diag($out);
+}
+$t3->write_config(std_config(http => 'fcfh_webhook_allow 10.0.0.0/8;'));
+my ($out, $code) = $t3->nginx_t;
+isnt($code, 0, 'nginx -t fails: fcfh_webhook_allow in http');
+like($out, qr/"fcfh_webhook_allow" directive is not allowed here/, '... not allowed here');
+$t3->write_config(std_config(main => "fcfh_webhook_allow 10.1.2.3/8 8000-8099;
+    fcfh_webhook_allow all *; fcfh_webhook_allow fd00::/8 443;
+    fcfh_webhook_allow ::ffff:127.0.0.1 9000;"));
+($out, $code) = $t3->nginx_t;
+is($code, 0, 'nginx -t passes with good values') or diag($out);
+like($out, qr/\[warn\].*low address bits of 10\.1\.2\.3\/8 are meaningless/,
+     '... warning about host bits in a network');
 
 $t->done_testing;
