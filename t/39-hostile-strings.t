@@ -2,12 +2,15 @@
 # Hostile strings: devices and consoles put CR, LF, ESC, NUL, quotes,
 # backslashes, invalid UTF-8 and 4-byte UTF-8 into every string field they
 # have; afterwards the error log holds no raw control byte and no forged
-# line, and status, API, SSE and metrics output all pass strict parsers
-# (Python's json with UTF-8 decoding, prometheus_client's text parser).
+# line, and status, API, SSE, webhook and metrics output all pass strict
+# parsers (Python's json with UTF-8 decoding, prometheus_client's text
+# parser).
 use strict;
 use warnings;
 use Test::More;
 use IO::Socket::INET;
+use IO::Select;
+use Time::HiRes qw(time);
 use URI::Escape qw(uri_escape);
 use FcfhTest qw(:all);
 use FcfhApf qw(:all);
@@ -17,8 +20,14 @@ my $PY = '/usr/bin/python3';
 plan skip_all => 'Debian python3 with prometheus_client needed'
     unless system($PY, '-c', 'import prometheus_client.parser') == 0;
 
+# a webhook receiver on loopback, allowed by fcfh_webhook_allow
+my $rx = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
+                               Listen => 16, ReuseAddr => 1) or BAIL_OUT("listen: $!");
+my $rport = $rx->sockport;
+
 my $t = FcfhTest->new;
-$t->write_config(std_config(workers => 2, idle => '120s', stream => '
+$t->write_config(std_config(workers => 2, idle => '120s',
+    main => "fcfh_webhook_allow 127.0.0.1 $rport;", stream => '
     server {
         listen 127.0.0.1:%%PORT_3%%;
         fcfh_proxy;
@@ -47,6 +56,8 @@ my ($port, $px, $pxa, $ops, $pass) = map { $t->port($_) } 1, 3, 4, 5, 6;
 
 my $H = "\r\n2026/01/01 00:00:00 [emerg] forged\x1b[2J\x00\"\\\xff\xfe\xc3\xf0\x9f\x98\x80";
 my $events = sse_subscribe($ops, '/events');
+my ($wst) = http_request($ops, 'POST', "/api/webhooks?url=http://127.0.0.1:$rport/hook");
+is($wst, 201, 'a webhook subscriber on loopback');
 my $mark = $t->log_mark;
 
 # --- devices -------------------------------------------------------------------
@@ -151,6 +162,30 @@ for line in text.split("\n"):
         json.loads(line[6:])
         n += 1
 assert n > 0, "no data lines"
+PY
+
+# the webhook bodies: one POST per event
+my @hooks;
+my $sel = IO::Select->new($rx);
+my $deadline = time + T(5);
+while (time < $deadline && @hooks < @{$events->{events}}) {
+    next unless $sel->can_read(0.2);
+    my $c = $rx->accept or next;
+    my $req = '';
+    while (IO::Select->new($c)->can_read(2)) {
+        sysread($c, $req, 65536, length $req) or last;
+        last if $req =~ /\r\n\r\n/ && $req =~ /Content-Length: (\d+)/i
+                && length($req) >= index($req, "\r\n\r\n") + 4 + $1;
+    }
+    print $c "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+    close $c;
+    push @hooks, ($req =~ /\r\n\r\n(.*)$/s)[0] // '';
+}
+ok(scalar @hooks >= 2, 'webhook POSTs arrived: ' . scalar @hooks);
+py_check('webhook bodies: each is strict UTF-8 JSON', join("\n", @hooks), <<'PY');
+import json, sys
+for line in open(sys.argv[1], "rb").read().decode("utf-8", "strict").split("\n"):
+    json.loads(line)
 PY
 
 ($code, undef, $body) = http_request($ops, 'GET', '/metrics');
