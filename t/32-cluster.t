@@ -381,6 +381,46 @@ ok($t[0]->wait_for_log(qr/\Q$GD\E has a newer tunnel on node "node2"/, T(3)),
    '... and node1 says why');
 redis('DEL', "fcfh:d:$GD");
 
+# --- a name belongs to one device across nodes --------------------------------
+
+# B (node2) holds b0.example.test: a device on node3 naming itself so is
+# not registered by it, on node3 or in the directory
+my $GN = guid(0xe1);
+my $n3 = FcfhApf->connect($t[2]->port(1));
+$n3->handshake($GN, 'admin', 'P@ssw0rd', [16992], 'b0.example.test');
+ok($n3->{established}, "a device on node3 claims B's name");
+ok($t[2]->wait_for_log(qr/device name "b0\.example\.test" of \Q$GN\E is held by device \Q$GB\E on another node/, T(5)),
+   '... node3 is told the name is held and says so');
+is(redis('GET', 'fcfh:f:b0.example.test'), $GB, '... the directory keeps it for B');
+is(redis('HGET', "fcfh:d:$GN", 'fqdn'), '', '... and records no name for the claimer');
+ok(wait_for(sub { !(find_tunnel(status_json($t[2]->port(2)), $GN) // {})->{fqdn} }, T(3)),
+   '... which node3 no longer routes the name to');
+for my $n (3, 1) {
+    my ($code, $body) = curl("--socks5-hostname 127.0.0.1:" . $t[$n - 1]->port(3), $ct,
+                             '--data-binary', "\@$identify", 'http://b0.example.test:16992/wsman');
+    ok($code == 200 && $body =~ /IdentifyResponse/, "node$n: the name reaches B") or diag("$code $body");
+}
+my $m3 = $n3->read_msg(0.5);
+ok(!$m3 || $m3->{type} != CHANNEL_OPEN, 'the claimer got no console');
+
+# the other order: the first claimer on node1 keeps the name against node3
+my ($GF1, $GF2) = (guid(0xf1), guid(0xf2));
+my $f1 = FcfhApf->connect($t[0]->port(1));
+$f1->handshake($GF1, 'admin', 'P@ssw0rd', [16992], 'f.example.test');
+ok(wait_for(sub { redis('GET', 'fcfh:f:f.example.test') eq $GF1 }, T(5)),
+   'a device on node1 holds f.example.test');
+my $f2 = FcfhApf->connect($t[2]->port(1));
+$f2->handshake($GF2, 'admin', 'P@ssw0rd', [16992], 'f.example.test');
+ok($t[2]->wait_for_log(qr/device name "f\.example\.test" of \Q$GF2\E is held by device \Q$GF1\E/, T(5)),
+   'a later claimer on node3 is refused the name');
+is(redis('GET', 'fcfh:f:f.example.test'), $GF1, '... which stays with the first');
+my $s = socks5_begin($t[1]->port(3), 'f.example.test', 16992);
+my $open = $f1->read_msg(T(5));
+is($open && $open->{type}, CHANNEL_OPEN, 'a console on node2 naming it reaches the holder');
+$f1->send(channel_failure($open->{sender}, 2)) if $open && $open->{type} == CHANNEL_OPEN;
+close $s if $s;
+$_->close for $n3, $f1, $f2;
+
 # --- Redis down: local devices work, remote ones fail clearly -----------------
 
 redis_stop();
