@@ -256,24 +256,33 @@ ngx_module_t  ngx_fcfh_cluster_module = {
  * The directory's scripts: each runs atomically in Redis, so a claim, a
  * removal or a lookup never sees half of another.
  *
- * claim: KEYS[1] device key; ARGV node, serial, since, ttl, fqdn.
- * The newest tunnel wins, by connection time (the nodes' clocks must
- * agree: NTP).  Answers {kind, node, serial, address, GUID, holder,
- * own serial}: kind "moved" when another live node held an older tunnel
- * (it must close it), "newer" when another live node holds a newer one
- * (this node's is stale: it closes it, the entry stays), "held" when
- * only the name was refused; else 0.  A name belongs to one device: when
- * another device's live entry holds it, the claim leaves it out and
- * names that device in "holder".
+ * claim: KEYS[1] device key; ARGV node, serial, since, ttl, fqdn,
+ * identity, bound.  The newest tunnel wins, by connection time (the
+ * nodes' clocks must agree: NTP), but only against a tunnel of the same
+ * identity, or of one merely allowed any GUID when this one's binding
+ * names it: the rule of one node, across nodes.  Answers {kind, node,
+ * serial, address, GUID, holder, own serial}: kind "moved" when another
+ * live node held an older tunnel (it must close it), "newer" when another
+ * live node holds a newer one (this node's is stale: it closes it, the
+ * entry stays), "taken" when another live node holds it as another
+ * identity (this node closes its tunnel), "held" when only the name was
+ * refused; else 0.  A name belongs to one device: when another device's
+ * live entry holds it, the claim leaves it out and names that device in
+ * "holder".
  */
 
 static const char  ngx_fcfh_cluster_claim_lua[] =
     "local k = KEYS[1] "
     "local g = string.sub(k, 8) "
-    "local old = redis.call('HMGET', k, 'node', 'serial', 'since') "
+    "local old = redis.call('HMGET', k, 'node', 'serial', 'since', "
+    "                       'identity', 'bound') "
     "local a = false "
     "if old[1] and old[1] ~= ARGV[1] then "
     "  a = redis.call('GET', 'fcfh:n:' .. old[1]) "
+    "  if a and old[4] and old[4] ~= ARGV[6] "
+    "     and not (ARGV[7] == '1' and old[5] ~= '1') then "
+    "    return {'taken', old[1], ARGV[2], '', g, '', ARGV[2]} "
+    "  end "
     "  if a and tonumber(old[3] or '0') > tonumber(ARGV[3]) then "
     "    return {'newer', old[1], ARGV[2], '', g, '', ARGV[2]} "
     "  end "
@@ -292,7 +301,8 @@ static const char  ngx_fcfh_cluster_claim_lua[] =
     "  end "
     "end "
     "redis.call('HSET', k, 'node', ARGV[1], 'serial', ARGV[2], "
-    "           'since', ARGV[3], 'fqdn', f) "
+    "           'since', ARGV[3], 'fqdn', f, 'identity', ARGV[6], "
+    "           'bound', ARGV[7]) "
     "redis.call('EXPIRE', k, ARGV[4]) "
     "if f ~= '' then "
     "  redis.call('SET', 'fcfh:f:' .. f, g, 'EX', ARGV[4]) "
@@ -1429,8 +1439,9 @@ ngx_fcfh_cluster_publish(ngx_fcfh_entry_t *e, ngx_log_t *log)
     u_char                    since[NGX_TIME_T_LEN];
     u_char                    ttl[NGX_INT_T_LEN];
     u_char                    text[NGX_FCFH_APF_GUID_TEXT_SIZE];
-    size_t                    len[9];
-    const char               *argv[9];
+    u_char                    identity[NGX_FCFH_CLUSTER_IDENTITY_MAX];
+    size_t                    len[11];
+    const char               *argv[11];
     ngx_fcfh_cluster_conf_t  *ccf;
 
     ccf = ngx_fcfh_cluster_get_conf(ngx_cycle);
@@ -1459,7 +1470,17 @@ ngx_fcfh_cluster_publish(ngx_fcfh_entry_t *e, ngx_log_t *log)
     argv[8] = (char *) (e->fqdn_len ? e->fqdn : (u_char *) "");
     len[8] = e->fqdn_len;
 
-    if (ngx_fcfh_cluster_command(ccf, ngx_fcfh_cluster_claimed, NULL, 9,
+    /* who the tunnel authenticated as: "password:" or "certificate:" */
+    argv[9] = (char *) identity;
+    len[9] = ngx_snprintf(identity, sizeof(identity), "%s:%*s",
+                          e->auth == NGX_FCFH_AUTH_CERTIFICATE
+                          ? "certificate" : "password",
+                          (size_t) e->identity_len, e->data)
+             - identity;
+    argv[10] = e->bound ? "1" : "0";
+    len[10] = 1;
+
+    if (ngx_fcfh_cluster_command(ccf, ngx_fcfh_cluster_claimed, NULL, 11,
                                  argv, len)
         != NGX_OK)
     {
@@ -1511,6 +1532,18 @@ ngx_fcfh_cluster_claimed(redisAsyncContext *ac, void *r, void *privdata)
     }
 
     serial = ngx_fcfh_cluster_serial(f[2]);
+
+    if (f[0]->len == 5 && ngx_strncmp(f[0]->str, "taken", 5) == 0) {
+        /* the same rule as between the workers of one node */
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "fcfh cluster: device GUID %s is connected to node "
+                      "\"%s\" as another identity, closing this tunnel",
+                      f[4]->str, f[1]->str);
+
+        (void) ngx_fcfh_registry_close_guid(guid,
+                                            ngx_fcfh_cluster_serial(f[6]), 0);
+        return;
+    }
 
     if (f[0]->len == 5 && ngx_strncmp(f[0]->str, "newer", 5) == 0) {
         /* a stale tunnel of ours: the device is on the other node now */

@@ -45,6 +45,9 @@
 #define NGX_FCFH_CLUSTER_CONNECT     5000    /* ms: another node */
 #define NGX_FCFH_CLUSTER_NAME_MAX    32
 
+/* "certificate:" and the identity, as the directory keeps it */
+#define NGX_FCFH_CLUSTER_IDENTITY_MAX  (sizeof("certificate:") + 255)
+
 #define NGX_FCFH_CLUSTER_PAGE        500     /* devices per list page */
 
 

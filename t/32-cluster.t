@@ -94,9 +94,14 @@ is(redis('PING'), 'PONG', 'redis answers');
 
 # --- three nodes --------------------------------------------------------------
 
+# every node's credentials: the demo file plus "ops", another identity
+# allowed any unbound GUID
+my $creds = $rt->read_file($rt->certs . '/devices.htpasswd')
+            . 'ops:' . `openssl passwd -apr1 'ops-secret'`;
+
 sub node_config {
     my ($n) = @_;
-    return std_config(workers => 2, idle => '60s',
+    return std_config(workers => 2, idle => '60s', auth => '%%PREFIX%%/devices.htpasswd',
         main => "
 fcfh_cluster_node node$n;
 fcfh_cluster_address 127.0.0.1:%%PORT_10%%;
@@ -133,6 +138,7 @@ fcfh_cluster_ssl_trusted_certificate %%CERTS%%/cluster-ca.crt;",
 my @t;
 for my $n (1 .. 3) {
     my $t = FcfhTest->new;
+    $t->write_file('devices.htpasswd', $creds);
     $t->write_config(node_config($n));
     $t->run;
     push @t, $t;
@@ -381,6 +387,22 @@ ok($t[0]->wait_for_log(qr/\Q$GD\E has a newer tunnel on node "node2"/, T(3)),
    '... and node1 says why');
 redis('DEL', "fcfh:d:$GD");
 
+# --- another identity cannot take a GUID on another node ----------------------
+
+my $GI = guid(0xe9);
+my $i1 = FcfhApf->connect($t[0]->port(1));
+$i1->handshake($GI, 'admin', 'P@ssw0rd', [16992], 'i.example.test');
+ok(wait_for(sub { redis('HGET', "fcfh:d:$GI", 'node') eq 'node1' }, T(5)),
+   'a device of identity admin on node1');
+my $i3 = FcfhApf->connect($t[2]->port(1));
+$i3->handshake($GI, 'ops', 'ops-secret', [16992], 'i.example.test');
+ok(defined $i3->expect_disconnect(T(5)), 'its GUID as identity ops on node3: closed');
+ok($t[2]->wait_for_log(qr/device GUID \Q$GI\E is connected to node "node1" as another identity/, T(3)),
+   '... node3 says why');
+is(redis('HGET', "fcfh:d:$GI", 'node'), 'node1', '... the directory keeps node1');
+ok($i1->ping(1, T(3)), '... and node1\'s tunnel is untouched');
+$i1->close;
+
 # --- a name belongs to one device across nodes --------------------------------
 
 # B (node2) holds b0.example.test: a device on node3 naming itself so is
@@ -487,6 +509,7 @@ is($code, 404, 'A (held by dead node1) is unknown, not a hanging request');
     for my $pw ('s3cret', 'wrong') {
         my $t = FcfhTest->new;
         $t->write_file('redis.auth', "$pw\n");
+        $t->write_file('devices.htpasswd', $creds);
         chmod 0600, $t->prefix . '/redis.auth';
         my $conf = node_config(3);
         # the first server listed drops connection attempts (its accept
