@@ -1525,7 +1525,9 @@ ngx_stream_fcfh_tunnel_claim_name(ngx_stream_fcfh_tunnel_t *t,
                    : "not a DNS name or IP address");
     }
 
-    if (t->renames >= NGX_FCFH_MAX_RENAMES) {
+    /* each claim costs memory, a lookup and maybe a regex: bounded */
+
+    if (t->renames++ >= NGX_FCFH_MAX_RENAMES) {
         return ngx_stream_fcfh_tunnel_name_refused(t, &shown,
                                            "the device renamed itself too "
                                            "often");
@@ -1559,8 +1561,6 @@ ngx_stream_fcfh_tunnel_claim_name(ngx_stream_fcfh_tunnel_t *t,
     if (t->link.entry == NULL) {
         return NGX_OK;
     }
-
-    t->renames++;
 
     rc = ngx_fcfh_registry_set_fqdn(t->link.entry, name.data, name.len,
                                     holder, c->log);
