@@ -17,12 +17,21 @@
 #define NGX_FCFH_PROXY_CONNECT_STR   "CONNECT"
 #define NGX_FCFH_PROXY_AUTH_HEADER   "proxy-authorization"
 #define NGX_FCFH_PROXY_BASIC         "basic"
+#define NGX_FCFH_PROXY_LENGTH_HEADER "content-length"
+#define NGX_FCFH_PROXY_TE_HEADER     "transfer-encoding"
+#define NGX_FCFH_PROXY_CHUNKED       "chunked"
 
 
 static ssize_t ngx_fcfh_proxy_request_line(const uint8_t *p, size_t len,
     ngx_fcfh_proxy_connect_t *c);
 static ssize_t ngx_fcfh_proxy_header_line(const uint8_t *p, size_t len,
     ngx_fcfh_proxy_connect_t *c);
+static ssize_t ngx_fcfh_proxy_status_line(const uint8_t *p, size_t len,
+    ngx_fcfh_proxy_response_t *r);
+static ssize_t ngx_fcfh_proxy_response_header(const uint8_t *p, size_t len,
+    ngx_fcfh_proxy_response_t *r);
+static ssize_t ngx_fcfh_proxy_content_length(const uint8_t *v, size_t len,
+    uint64_t *n);
 static ssize_t ngx_fcfh_proxy_authority(const uint8_t *p, size_t len,
     int port_required, ngx_fcfh_proxy_host_t *host, uint16_t *port);
 static ssize_t ngx_fcfh_proxy_port(const uint8_t *p, size_t len,
@@ -542,6 +551,235 @@ ngx_fcfh_proxy_header_line(const uint8_t *p, size_t len,
 
         c->proxy_authorization.len = vlen;
         c->proxy_authorization.data = v;
+    }
+
+    return 0;
+}
+
+
+ssize_t
+ngx_fcfh_proxy_response_parse(const uint8_t *buf, size_t len,
+    size_t max_head, ngx_fcfh_proxy_response_t *r)
+{
+    size_t          pos, end, limit;
+    ssize_t         rc;
+    const uint8_t  *lf;
+
+    memset(r, 0, sizeof(*r));
+
+    limit = len < max_head ? len : max_head;
+    pos = 0;
+
+    while (pos < limit) {
+        lf = memchr(buf + pos, '\n', limit - pos);
+
+        if (lf == NULL) {
+            break;
+        }
+
+        end = (size_t) (lf - buf);
+
+        if (end > pos && buf[end - 1] == '\r') {
+            end--;
+        }
+
+        if (pos == 0) {
+            rc = ngx_fcfh_proxy_status_line(buf, end, r);
+
+        } else if (end == pos) {
+            return (ssize_t) (lf - buf + 1);
+
+        } else {
+            rc = ngx_fcfh_proxy_response_header(buf + pos, end - pos, r);
+            r->nheaders++;
+        }
+
+        if (rc < 0) {
+            return rc;
+        }
+
+        pos = (size_t) (lf - buf + 1);
+    }
+
+    if (len >= max_head) {
+        return NGX_FCFH_PROXY_ERR_TOO_LARGE;
+    }
+
+    return NGX_FCFH_PROXY_AGAIN;
+}
+
+
+/* one line, its CRLF or LF cut off */
+
+static ssize_t
+ngx_fcfh_proxy_status_line(const uint8_t *p, size_t len,
+    ngx_fcfh_proxy_response_t *r)
+{
+    size_t  i;
+
+    /* first: a CR left in a line is how a head is smuggled */
+
+    if (memchr(p, '\r', len) != NULL) {
+        return NGX_FCFH_PROXY_ERR_BARE_CR;
+    }
+
+    for (i = 0; i < len; i++) {
+        if ((p[i] < 0x20 && p[i] != '\t') || p[i] == 0x7f) {
+            return NGX_FCFH_PROXY_ERR_STATUS_LINE;
+        }
+    }
+
+    /* "HTTP/D.D DDD", then nothing, or SP and a reason phrase */
+
+    if (len < 12 || memcmp(p, "HTTP/", 5) != 0
+        || p[5] < '0' || p[5] > '9' || p[6] != '.'
+        || p[7] < '0' || p[7] > '9' || p[8] != ' '
+        || p[9] < '1' || p[9] > '5' || p[10] < '0' || p[10] > '9'
+        || p[11] < '0' || p[11] > '9' || (len > 12 && p[12] != ' '))
+    {
+        return NGX_FCFH_PROXY_ERR_STATUS_LINE;
+    }
+
+    if (p[5] != '1' || (p[7] != '0' && p[7] != '1')) {
+        return NGX_FCFH_PROXY_ERR_HTTP_VERSION;
+    }
+
+    r->http_minor = (unsigned) (p[7] - '0');
+    r->status = (unsigned) ((p[9] - '0') * 100 + (p[10] - '0') * 10
+                            + (p[11] - '0'));
+
+    return 0;
+}
+
+
+static ssize_t
+ngx_fcfh_proxy_response_header(const uint8_t *p, size_t len,
+    ngx_fcfh_proxy_response_t *r)
+{
+    size_t          i, nlen, vlen;
+    ssize_t         rc;
+    uint64_t        n;
+    const uint8_t  *colon, *v;
+
+    if (p[0] == ' ' || p[0] == '\t') {
+        return NGX_FCFH_PROXY_ERR_OBS_FOLD;
+    }
+
+    if (memchr(p, '\r', len) != NULL) {
+        return NGX_FCFH_PROXY_ERR_BARE_CR;
+    }
+
+    colon = memchr(p, ':', len);
+
+    if (colon == NULL || colon == p) {
+        return NGX_FCFH_PROXY_ERR_BAD_HEADER;
+    }
+
+    nlen = (size_t) (colon - p);
+
+    for (i = 0; i < nlen; i++) {
+        if (!ngx_fcfh_proxy_tchar[p[i]]) {
+            return NGX_FCFH_PROXY_ERR_BAD_HEADER;
+        }
+    }
+
+    v = colon + 1;
+    vlen = len - nlen - 1;
+
+    for (i = 0; i < vlen; i++) {
+        if ((v[i] < 0x20 && v[i] != '\t') || v[i] == 0x7f) {
+            return NGX_FCFH_PROXY_ERR_BAD_HEADER;
+        }
+    }
+
+    while (vlen && (v[0] == ' ' || v[0] == '\t')) {
+        v++;
+        vlen--;
+    }
+
+    while (vlen && (v[vlen - 1] == ' ' || v[vlen - 1] == '\t')) {
+        vlen--;
+    }
+
+    /*
+     * RFC 9112 section 6.3: one framing or none.  Equal repeated lengths
+     * are refused too: AMT never sends them, and passing one of two
+     * headers would frame the body differently for the console.
+     */
+
+    if (ngx_fcfh_proxy_caseeq(p, nlen, NGX_FCFH_PROXY_LENGTH_HEADER)) {
+        rc = ngx_fcfh_proxy_content_length(v, vlen, &n);
+
+        if (rc < 0) {
+            return rc;
+        }
+
+        if (r->framing == NGX_FCFH_PROXY_FRAMING_LENGTH) {
+            return NGX_FCFH_PROXY_ERR_LENGTH_CONFLICT;
+        }
+
+        if (r->framing == NGX_FCFH_PROXY_FRAMING_CHUNKED) {
+            return NGX_FCFH_PROXY_ERR_LENGTH_AND_CODING;
+        }
+
+        r->framing = NGX_FCFH_PROXY_FRAMING_LENGTH;
+        r->content_length = n;
+
+        return 0;
+    }
+
+    if (ngx_fcfh_proxy_caseeq(p, nlen, NGX_FCFH_PROXY_TE_HEADER)) {
+
+        if (r->framing == NGX_FCFH_PROXY_FRAMING_LENGTH) {
+            return NGX_FCFH_PROXY_ERR_LENGTH_AND_CODING;
+        }
+
+        /* chunked once, last and only: nothing else is decoded here */
+
+        if (r->framing == NGX_FCFH_PROXY_FRAMING_CHUNKED
+            || r->http_minor == 0
+            || !ngx_fcfh_proxy_caseeq(v, vlen, NGX_FCFH_PROXY_CHUNKED))
+        {
+            return NGX_FCFH_PROXY_ERR_TRANSFER_CODING;
+        }
+
+        r->framing = NGX_FCFH_PROXY_FRAMING_CHUNKED;
+    }
+
+    return 0;
+}
+
+
+/* the OWS-trimmed value: 1*DIGIT, no list, at most LENGTH_MAX */
+
+static ssize_t
+ngx_fcfh_proxy_content_length(const uint8_t *v, size_t len, uint64_t *n)
+{
+    size_t    i;
+    uint64_t  d;
+
+    if (memchr(v, ',', len) != NULL) {
+        return NGX_FCFH_PROXY_ERR_LENGTH_CONFLICT;
+    }
+
+    if (len == 0) {
+        return NGX_FCFH_PROXY_ERR_BAD_LENGTH;
+    }
+
+    *n = 0;
+
+    for (i = 0; i < len; i++) {
+        if (v[i] < '0' || v[i] > '9') {
+            return NGX_FCFH_PROXY_ERR_BAD_LENGTH;
+        }
+
+        d = (uint64_t) (v[i] - '0');
+
+        if (*n > (NGX_FCFH_PROXY_LENGTH_MAX - d) / 10) {
+            return NGX_FCFH_PROXY_ERR_BAD_LENGTH;
+        }
+
+        *n = *n * 10 + d;
     }
 
     return 0;
@@ -1255,7 +1493,7 @@ ngx_fcfh_proxy_strerror(ssize_t rc)
         return "address type not supported";
 
     case NGX_FCFH_PROXY_ERR_TOO_LARGE:
-        return "request head too large";
+        return "head too large";
 
     case NGX_FCFH_PROXY_ERR_TOO_MANY_HEADERS:
         return "too many header lines";
@@ -1307,6 +1545,24 @@ ngx_fcfh_proxy_strerror(ssize_t rc)
 
     case NGX_FCFH_PROXY_ERR_BUFFER:
         return "output buffer too small";
+
+    case NGX_FCFH_PROXY_ERR_STATUS_LINE:
+        return "malformed status line";
+
+    case NGX_FCFH_PROXY_ERR_BARE_CR:
+        return "CR not followed by LF";
+
+    case NGX_FCFH_PROXY_ERR_BAD_LENGTH:
+        return "invalid Content-Length";
+
+    case NGX_FCFH_PROXY_ERR_LENGTH_CONFLICT:
+        return "more than one Content-Length";
+
+    case NGX_FCFH_PROXY_ERR_LENGTH_AND_CODING:
+        return "Content-Length with Transfer-Encoding";
+
+    case NGX_FCFH_PROXY_ERR_TRANSFER_CODING:
+        return "Transfer-Encoding other than chunked";
 
     default:
         return rc > 0 ? "no error" : "unknown error";

@@ -7,16 +7,16 @@
 /*
  * Console front door parsers: SOCKS5 (RFC 1928, RFC 1929), HTTP CONNECT
  * request heads, Basic proxy credentials and absolute-form request
- * targets.
+ * targets; and the head of a device's HTTP answer to fcfh_pass.
  *
  * Pure C99: no nginx headers, no allocation, no I/O.  Nothing is read at
  * or past buf + len.  Strings in a result point into the caller's buffer
  * (or at a static string where said); they are valid only as long as
  * those bytes are, and are not NUL-terminated.
  *
- * The incremental parsers (SOCKS5 messages, CONNECT head) return 0 when
- * more bytes are needed, the size N > 0 of the message (the caller keeps
- * any bytes after it: a client may pipeline), or a negative
+ * The incremental parsers (SOCKS5 messages, CONNECT head, answer head)
+ * return 0 when more bytes are needed, the size N > 0 of the message (the
+ * caller keeps any bytes after it: a client may pipeline), or a negative
  * NGX_FCFH_PROXY_ERR_*.  They may be called again on the grown buffer;
  * an error is reported as soon as the bytes that prove it are present,
  * so a prefix of the input answers either 0 or the same error as the
@@ -93,6 +93,22 @@
 /* Basic, base64: the output buffer is too small */
 #define NGX_FCFH_PROXY_ERR_BUFFER              -24
 
+/* answer: status line not "HTTP/1.x DDD[ reason]", a CTL, code not 1xx-5xx */
+#define NGX_FCFH_PROXY_ERR_STATUS_LINE         -25
+/* answer: a CR not followed by LF in the status line or a header line */
+#define NGX_FCFH_PROXY_ERR_BARE_CR             -26
+/* answer: Content-Length not 1*DIGIT (empty, a sign) or over 2^63 - 1 */
+#define NGX_FCFH_PROXY_ERR_BAD_LENGTH          -27
+/* answer: Content-Length given twice or as a list, even of equal values */
+#define NGX_FCFH_PROXY_ERR_LENGTH_CONFLICT     -28
+/* answer: Content-Length and Transfer-Encoding together */
+#define NGX_FCFH_PROXY_ERR_LENGTH_AND_CODING   -29
+/*
+ * answer: Transfer-Encoding other than exactly "chunked", given twice, or
+ * in an HTTP/1.0 answer
+ */
+#define NGX_FCFH_PROXY_ERR_TRANSFER_CODING     -30
+
 
 /* first byte dispatch: ngx_fcfh_proxy_sniff() */
 #define NGX_FCFH_PROXY_UNKNOWN                 0
@@ -159,6 +175,15 @@
 #define NGX_FCFH_PROXY_SCHEME_HTTPS            2
 
 
+/* how an answer's body ends (RFC 9112 section 6.3) */
+#define NGX_FCFH_PROXY_FRAMING_CLOSE           0
+#define NGX_FCFH_PROXY_FRAMING_LENGTH          1
+#define NGX_FCFH_PROXY_FRAMING_CHUNKED         2
+
+/* the largest Content-Length accepted: what an off_t holds */
+#define NGX_FCFH_PROXY_LENGTH_MAX              0x7fffffffffffffffULL
+
+
 /* suggested CONNECT limits */
 #define NGX_FCFH_PROXY_DEFAULT_MAX_HEAD        4096
 #define NGX_FCFH_PROXY_DEFAULT_MAX_HEADERS     32
@@ -222,6 +247,15 @@ typedef struct {
     /* OWS-trimmed value; data is NULL when the header is absent */
     ngx_fcfh_proxy_str_t     proxy_authorization;
 } ngx_fcfh_proxy_connect_t;
+
+
+typedef struct {
+    unsigned                 status;       /* 100..599 */
+    unsigned                 http_minor;   /* HTTP/1.0 or HTTP/1.1 */
+    unsigned                 nheaders;
+    int                      framing;      /* NGX_FCFH_PROXY_FRAMING_* */
+    uint64_t                 content_length;   /* FRAMING_LENGTH */
+} ngx_fcfh_proxy_response_t;
 
 
 typedef struct {
@@ -320,6 +354,31 @@ size_t ngx_fcfh_proxy_socks5_write_reply(uint8_t *buf, size_t size,
  */
 ssize_t ngx_fcfh_proxy_connect_parse(const uint8_t *buf, size_t len,
     size_t max_head, unsigned max_headers, ngx_fcfh_proxy_connect_t *c);
+
+/*
+ * HTTP/1.1 answer head (RFC 9112), as a device sends it back, with the
+ * framing of its body.  Lines end in CRLF or a bare LF; the head ends at
+ * the first empty line.  Returns 0 (need more), the head size N (<=
+ * max_head; bytes after it are body), or:
+ *   ERR_TOO_LARGE          no end of head in the first max_head bytes
+ *   ERR_BARE_CR            a CR not followed by LF (CR CR LF included)
+ *   ERR_STATUS_LINE        not "HTTP/D.D SP DDD [SP reason]", a CTL other
+ *                          than HTAB in the reason, a code outside 100..599
+ *   ERR_HTTP_VERSION       HTTP/D.D but not 1.0 or 1.1
+ *   ERR_OBS_FOLD           a header line starting with SP or HTAB
+ *   ERR_BAD_HEADER         empty or non-token name, space before ':',
+ *                          no ':', a CTL other than HTAB in the value
+ *   ERR_BAD_LENGTH         a Content-Length that is not 1*DIGIT, or too big
+ *   ERR_LENGTH_CONFLICT    Content-Length twice, or a comma list
+ *   ERR_LENGTH_AND_CODING  Content-Length and Transfer-Encoding
+ *   ERR_TRANSFER_CODING    Transfer-Encoding not exactly "chunked" (any
+ *                          case, OWS around it), twice, or in HTTP/1.0
+ * Errors are found line by line, in order.  Without either header the
+ * body runs until the connection closes (FRAMING_CLOSE); the caller
+ * applies what the method and status say (HEAD, 1xx, 204, 304).
+ */
+ssize_t ngx_fcfh_proxy_response_parse(const uint8_t *buf, size_t len,
+    size_t max_head, ngx_fcfh_proxy_response_t *r);
 
 /*
  * The HTTP status for a negative result of ngx_fcfh_proxy_connect_parse()

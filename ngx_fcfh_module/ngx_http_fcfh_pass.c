@@ -13,6 +13,11 @@
  *
  * A keep-alive console connection keeps its channel: the next request to
  * the same device and port reuses it, as Intel recommends for CIRA.
+ *
+ * The device's answer head is checked whole and strictly (RFC 9112,
+ * ngx_fcfh_proxy_response_parse()) before nginx's lenient parsers see it:
+ * an answer with ambiguous framing or a malformed head becomes a 502 of
+ * ours, and its channel is closed, never kept.
  */
 
 
@@ -66,11 +71,15 @@ typedef struct {
     ngx_http_fcfh_pass_cache_t      *cache;
     ngx_http_status_t                http_status;
     ngx_http_chunked_t               chunked;
+    ngx_fcfh_proxy_response_t        response;
+    /* bytes of the answer searched for the end of its head */
+    size_t                           scanned;
     struct sockaddr_un               sun;
     ngx_str_t                        name;
 
     unsigned                         reused:1;
     unsigned                         other_node:1;
+    unsigned                         invalid:1;
 } ngx_http_fcfh_pass_ctx_t;
 
 
@@ -105,10 +114,16 @@ static ngx_int_t ngx_http_fcfh_pass_create_request(ngx_http_request_t *r);
 static ngx_int_t ngx_http_fcfh_pass_reinit_request(ngx_http_request_t *r);
 static ngx_int_t ngx_http_fcfh_pass_process_status_line(
     ngx_http_request_t *r);
+static ngx_uint_t ngx_http_fcfh_pass_head_end(ngx_http_fcfh_pass_ctx_t *ctx,
+    ngx_buf_t *b);
 static ngx_int_t ngx_http_fcfh_pass_process_header(ngx_http_request_t *r);
+static ngx_int_t ngx_http_fcfh_pass_invalid(ngx_http_request_t *r,
+    ssize_t reason);
 static ngx_int_t ngx_http_fcfh_pass_input_filter_init(void *data);
 static ngx_int_t ngx_http_fcfh_pass_copy_filter(void *data, ssize_t bytes);
 static ngx_int_t ngx_http_fcfh_pass_chunked_filter(void *data,
+    ssize_t bytes);
+static ngx_int_t ngx_http_fcfh_pass_discard_filter(void *data,
     ssize_t bytes);
 static void ngx_http_fcfh_pass_abort_request(ngx_http_request_t *r);
 static void ngx_http_fcfh_pass_finalize_request(ngx_http_request_t *r,
@@ -210,11 +225,20 @@ static ngx_str_t  ngx_http_fcfh_pass_skip[] = {
 };
 
 
+/*
+ * Content-Length is written anew from the checked value (nginx prints
+ * content_length_n), never copied as the device spelled it.
+ */
 static ngx_str_t  ngx_http_fcfh_pass_hide_headers[] = {
     ngx_string("Keep-Alive"),
     ngx_string("Proxy-Connection"),
+    ngx_string("Content-Length"),
     ngx_null_string
 };
+
+
+static u_char  ngx_http_fcfh_pass_invalid_text[] =
+    "invalid answer from device";
 
 
 static ngx_int_t
@@ -1029,27 +1053,52 @@ ngx_http_fcfh_pass_reinit_request(ngx_http_request_t *r)
 }
 
 
+/*
+ * Nothing of the answer is taken before its whole head is here and has
+ * passed the strict parser: nginx's own parsers, run on it afterwards for
+ * the headers, would frame "Content-Length: -1" as until-close, keep the
+ * last of two lengths and take "gzip, chunked" as chunked.
+ */
+
 static ngx_int_t
 ngx_http_fcfh_pass_process_status_line(ngx_http_request_t *r)
 {
+    ssize_t                    n;
     ngx_int_t                  rc;
+    ngx_buf_t                 *b;
     ngx_http_upstream_t       *u;
     ngx_http_fcfh_pass_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_fcfh_pass_module);
     u = r->upstream;
+    b = &u->buffer;
 
-    rc = ngx_http_parse_status_line(r, &u->buffer, &ctx->http_status);
+    /* a full buffer without the end: the parser says why (too large) */
 
-    if (rc == NGX_AGAIN) {
-        return rc;
+    if (!ngx_http_fcfh_pass_head_end(ctx, b) && b->last < b->end) {
+        return NGX_AGAIN;
     }
 
-    if (rc == NGX_ERROR) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "fcfh: device %V sent no valid HTTP status line",
-                      &ctx->host);
-        return NGX_HTTP_UPSTREAM_INVALID_HEADER;
+    n = ngx_fcfh_proxy_response_parse(b->pos, b->last - b->pos,
+                                      b->end - b->pos, &ctx->response);
+
+    if (n == NGX_FCFH_PROXY_AGAIN) {
+        return NGX_AGAIN;
+    }
+
+    if (n < 0) {
+        return ngx_http_fcfh_pass_invalid(r, n);
+    }
+
+    if (ctx->response.content_length > (uint64_t) NGX_MAX_OFF_T_VALUE) {
+        return ngx_http_fcfh_pass_invalid(r, NGX_FCFH_PROXY_ERR_BAD_LENGTH);
+    }
+
+    rc = ngx_http_parse_status_line(r, b, &ctx->http_status);
+
+    if (rc != NGX_OK) {
+        /* nginx disagrees with a head we accepted: refuse it all the same */
+        return ngx_http_fcfh_pass_invalid(r, NGX_FCFH_PROXY_ERR_STATUS_LINE);
     }
 
     if (u->state && u->state->status == 0) {
@@ -1073,11 +1122,43 @@ ngx_http_fcfh_pass_process_status_line(ngx_http_request_t *r)
         u->headers_in.connection_close = 1;
     }
 
-    u->process_header = ngx_http_fcfh_pass_process_header;
-
     return ngx_http_fcfh_pass_process_header(r);
 }
 
+
+/*
+ * 1 when the buffer holds the empty line that ends the head.  Each byte
+ * is looked at once: a device may send its head a byte at a time.
+ */
+
+static ngx_uint_t
+ngx_http_fcfh_pass_head_end(ngx_http_fcfh_pass_ctx_t *ctx, ngx_buf_t *b)
+{
+    u_char  *p;
+
+    for (p = b->pos + ctx->scanned; p < b->last; p++) {
+
+        if (*p != LF) {
+            continue;
+        }
+
+        if (b->last - p < 2 || (p[1] == CR && b->last - p < 3)) {
+            /* look at this LF again when more is here */
+            break;
+        }
+
+        if (p[1] == LF || (p[1] == CR && p[2] == LF)) {
+            return 1;
+        }
+    }
+
+    ctx->scanned = p - b->pos;
+
+    return 0;
+}
+
+
+/* the head is complete and checked: the status line is consumed */
 
 static ngx_int_t
 ngx_http_fcfh_pass_process_header(ngx_http_request_t *r)
@@ -1085,10 +1166,12 @@ ngx_http_fcfh_pass_process_header(ngx_http_request_t *r)
     ngx_int_t                       rc;
     ngx_table_elt_t                *h;
     ngx_http_upstream_t            *u;
+    ngx_http_fcfh_pass_ctx_t       *ctx;
     ngx_http_upstream_header_t     *hh;
     ngx_http_upstream_main_conf_t  *umcf;
 
     umcf = ngx_http_get_module_main_conf(r, ngx_http_upstream_module);
+    ctx = ngx_http_get_module_ctx(r, ngx_http_fcfh_pass_module);
     u = r->upstream;
 
     for ( ;; ) {
@@ -1138,35 +1221,106 @@ ngx_http_fcfh_pass_process_header(ngx_http_request_t *r)
             continue;
         }
 
-        if (rc == NGX_HTTP_PARSE_HEADER_DONE) {
-
-            if (u->headers_in.chunked) {
-                u->headers_in.content_length_n = -1;
-            }
-
-            if (u->headers_in.status_n == NGX_HTTP_NO_CONTENT
-                || u->headers_in.status_n == NGX_HTTP_NOT_MODIFIED
-                || r->method == NGX_HTTP_HEAD
-                || (!u->headers_in.chunked
-                    && u->headers_in.content_length_n == 0))
-            {
-                u->keepalive = !u->headers_in.connection_close;
-            }
-
-            return NGX_OK;
+        if (rc != NGX_HTTP_PARSE_HEADER_DONE) {
+            /* NGX_AGAIN too: the whole head is in the buffer */
+            return ngx_http_fcfh_pass_invalid(r,
+                                              NGX_FCFH_PROXY_ERR_BAD_HEADER);
         }
 
-        if (rc == NGX_AGAIN) {
-            return NGX_AGAIN;
+        /* the framing is the strict parser's, not nginx's */
+
+        switch (ctx->response.framing) {
+
+        case NGX_FCFH_PROXY_FRAMING_CHUNKED:
+            u->headers_in.chunked = 1;
+            u->headers_in.content_length_n = -1;
+            break;
+
+        case NGX_FCFH_PROXY_FRAMING_LENGTH:
+            u->headers_in.chunked = 0;
+            u->headers_in.content_length_n =
+                                     (off_t) ctx->response.content_length;
+            break;
+
+        default: /* NGX_FCFH_PROXY_FRAMING_CLOSE */
+            u->headers_in.chunked = 0;
+            u->headers_in.content_length_n = -1;
+            break;
         }
 
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "fcfh: device sent an invalid header: \"%*s\"",
-                      r->header_end - r->header_name_start,
-                      r->header_name_start);
+        if (u->headers_in.status_n == NGX_HTTP_NO_CONTENT
+            || u->headers_in.status_n == NGX_HTTP_NOT_MODIFIED
+            || r->method == NGX_HTTP_HEAD
+            || (!u->headers_in.chunked
+                && u->headers_in.content_length_n == 0))
+        {
+            u->keepalive = !u->headers_in.connection_close;
+        }
 
-        return NGX_HTTP_UPSTREAM_INVALID_HEADER;
+        return NGX_OK;
     }
+}
+
+
+/*
+ * An answer refused by RFC 9112 framing or head syntax.  The console gets
+ * a 502 of ours in its place; what the device sent after it is not
+ * trusted, so the channel is closed, not kept.  Only the fixed reason is
+ * logged, no byte of the answer.
+ */
+
+static ngx_int_t
+ngx_http_fcfh_pass_invalid(ngx_http_request_t *r, ssize_t reason)
+{
+    ngx_http_upstream_t       *u;
+    ngx_http_fcfh_pass_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_fcfh_pass_module);
+    u = r->upstream;
+
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "fcfh: invalid answer from device \"%V\": %s",
+                  &ctx->host, ngx_fcfh_proxy_strerror(reason));
+
+    ctx->invalid = 1;
+    u->keepalive = 0;
+
+    /* nginx's parser may have stopped inside a line */
+    r->state = 0;
+
+    /* whatever nginx's parser took from the answer goes */
+
+    ngx_memzero(&u->headers_in, sizeof(ngx_http_upstream_headers_in_t));
+    u->headers_in.content_length_n = sizeof(ngx_http_fcfh_pass_invalid_text)
+                                     - 1;
+    u->headers_in.last_modified_time = -1;
+    u->headers_in.status_n = NGX_HTTP_BAD_GATEWAY;
+
+    if (ngx_list_init(&u->headers_in.headers, r->pool, 1,
+                      sizeof(ngx_table_elt_t))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (ngx_list_init(&u->headers_in.trailers, r->pool, 1,
+                      sizeof(ngx_table_elt_t))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (u->state) {
+        u->state->status = NGX_HTTP_BAD_GATEWAY;
+    }
+
+    /* as ngx_http_fcfh_pass_error() answers */
+    r->headers_out.content_type_len = sizeof("text/plain") - 1;
+    ngx_str_set(&r->headers_out.content_type, "text/plain");
+
+    u->buffer.pos = u->buffer.last;
+
+    return NGX_OK;
 }
 
 
@@ -1175,11 +1329,34 @@ ngx_http_fcfh_pass_input_filter_init(void *data)
 {
     ngx_http_request_t  *r = data;
 
+    ngx_chain_t               *cl;
     ngx_http_upstream_t       *u;
     ngx_http_fcfh_pass_ctx_t  *ctx;
 
     u = r->upstream;
     ctx = ngx_http_get_module_ctx(r, ngx_http_fcfh_pass_module);
+
+    if (ctx->invalid) {
+        /* the 502 body in place of the device's */
+
+        cl = ngx_chain_get_free_buf(r->pool, &u->free_bufs);
+        if (cl == NULL) {
+            return NGX_ERROR;
+        }
+
+        cl->buf->pos = ngx_http_fcfh_pass_invalid_text;
+        cl->buf->last = cl->buf->pos
+                        + sizeof(ngx_http_fcfh_pass_invalid_text) - 1;
+        cl->buf->memory = 1;
+        cl->buf->flush = 1;
+        cl->buf->tag = u->output.tag;
+
+        u->out_bufs = cl;
+        u->input_filter = ngx_http_fcfh_pass_discard_filter;
+        u->length = 0;
+
+        return NGX_OK;
+    }
 
     if (u->headers_in.status_n == NGX_HTTP_NO_CONTENT
         || u->headers_in.status_n == NGX_HTTP_NOT_MODIFIED
@@ -1348,6 +1525,15 @@ ngx_http_fcfh_pass_chunked_filter(void *data, ssize_t bytes)
         return NGX_ERROR;
     }
 
+    return NGX_OK;
+}
+
+
+/* after a refused answer: the device's bytes go nowhere */
+
+static ngx_int_t
+ngx_http_fcfh_pass_discard_filter(void *data, ssize_t bytes)
+{
     return NGX_OK;
 }
 

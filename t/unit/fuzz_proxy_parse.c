@@ -16,7 +16,9 @@
  * set, sizes and strings lie inside the input, a prefix of the input
  * answers "need more" or the same error (and "need more" before a good
  * message ends), hosts round-trip through their binary form, base64
- * round-trips through an encoder, credentials rebuild the decoded text.
+ * round-trips through an encoder, credentials rebuild the decoded text,
+ * an accepted answer head has no CR but before LF, no other CTL but HTAB,
+ * no line starting with SP or HTAB, and one framing.
  */
 
 
@@ -53,6 +55,7 @@ static void check_inet(const uint8_t *b, size_t len,
     const ngx_fcfh_proxy_host_t *h);
 static void fuzz_socks5(const uint8_t *b, size_t len);
 static void fuzz_connect(const uint8_t *b, size_t len, const limits_t *l);
+static void fuzz_answer(const uint8_t *b, size_t len, size_t max_head);
 static void fuzz_basic(const uint8_t *b, size_t len);
 static void fuzz_target(const uint8_t *b, size_t len);
 static size_t b64_encode(const uint8_t *in, size_t len, uint8_t *out);
@@ -232,6 +235,16 @@ connect_head(const uint8_t *b, size_t len, void *ctx)
 }
 
 
+static ssize_t
+answer_head(const uint8_t *b, size_t len, void *ctx)
+{
+    size_t                     *max_head = ctx;
+    ngx_fcfh_proxy_response_t   r;
+
+    return ngx_fcfh_proxy_response_parse(b, len, *max_head, &r);
+}
+
+
 static void
 fuzz_socks5(const uint8_t *b, size_t len)
 {
@@ -376,6 +389,57 @@ fuzz_connect(const uint8_t *b, size_t len, const limits_t *l)
     }
 
     check_prefixes(connect_head, (void *) l, b, len, rc);
+}
+
+
+static void
+fuzz_answer(const uint8_t *b, size_t len, size_t max_head)
+{
+    size_t                     i, n;
+    ssize_t                    rc;
+    ngx_fcfh_proxy_response_t  r;
+
+    rc = ngx_fcfh_proxy_response_parse(b, len, max_head, &r);
+
+    CHECK(rc >= NGX_FCFH_PROXY_ERR_TRANSFER_CODING);
+    CHECK(rc >= 0 || rc <= NGX_FCFH_PROXY_ERR_STATUS_LINE
+          || rc == NGX_FCFH_PROXY_ERR_TOO_LARGE
+          || rc == NGX_FCFH_PROXY_ERR_HTTP_VERSION
+          || rc == NGX_FCFH_PROXY_ERR_BAD_HEADER
+          || rc == NGX_FCFH_PROXY_ERR_OBS_FOLD);
+
+    if (rc == 0) {
+        CHECK(len < max_head);
+    }
+
+    if (rc > 0) {
+        n = (size_t) rc;
+        CHECK(n <= len && n <= max_head);
+        CHECK(b[n - 1] == '\n');
+        CHECK(memcmp(b, "HTTP/1.", 7) == 0);
+        CHECK(r.status >= 100 && r.status <= 599);
+        CHECK(r.http_minor <= 1);
+        CHECK(r.framing == NGX_FCFH_PROXY_FRAMING_CLOSE
+              || r.framing == NGX_FCFH_PROXY_FRAMING_LENGTH
+              || (r.framing == NGX_FCFH_PROXY_FRAMING_CHUNKED
+                  && r.http_minor == 1));
+        CHECK(r.framing == NGX_FCFH_PROXY_FRAMING_LENGTH
+              || r.content_length == 0);
+        CHECK(r.content_length <= NGX_FCFH_PROXY_LENGTH_MAX);
+
+        for (i = 0; i < n; i++) {
+            CHECK(b[i] != '\r' || (i + 1 < n && b[i + 1] == '\n'));
+            CHECK(b[i] >= 0x20 || b[i] == '\t' || b[i] == '\r'
+                  || b[i] == '\n');
+            CHECK(b[i] != 0x7f);
+
+            if (b[i] == '\n' && i + 1 < n) {
+                CHECK(b[i + 1] != ' ' && b[i + 1] != '\t');
+            }
+        }
+    }
+
+    check_prefixes(answer_head, &max_head, b, len, rc);
 }
 
 
@@ -569,6 +633,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         l.max_head = copy[size - 1] * 2u;
         l.max_headers = copy[size - 2] % 8;
         fuzz_connect(copy, size, &l);
+    }
+
+    fuzz_answer(copy, size, NGX_FCFH_PROXY_DEFAULT_MAX_HEAD);
+
+    if (size >= 1) {
+        fuzz_answer(copy, size, copy[size - 1] * 2u);
     }
 
     fuzz_basic(copy, size);

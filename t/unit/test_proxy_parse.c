@@ -94,6 +94,15 @@ connect_head(const uint8_t *buf, size_t len)
 }
 
 
+static ssize_t
+answer_head(const uint8_t *buf, size_t len)
+{
+    ngx_fcfh_proxy_response_t  r;
+
+    return ngx_fcfh_proxy_response_parse(buf, len, MAX_HEAD, &r);
+}
+
+
 /*
  * Parses a copy of exactly len bytes on the heap so that ASan catches a
  * read past the end.
@@ -823,6 +832,289 @@ test_connect_malformed(void **state)
 }
 
 
+#define ANSWER                                                               \
+    "HTTP/1.1 200 OK\r\n"                                                     \
+    "Content-Type: application/soap+xml;charset=UTF-8\r\n"                    \
+    "Content-Length: 5\r\n"                                                   \
+    "Connection: keep-alive\r\n"                                              \
+    "\r\n"
+
+
+static void
+test_response_good(void **state)
+{
+    ssize_t                    rc;
+    ngx_fcfh_proxy_response_t  r;
+
+    rc = ngx_fcfh_proxy_response_parse(V(ANSWER "hello"), MAX_HEAD, &r);
+    assert_int_equal(rc, sizeof(ANSWER) - 1);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(r.http_minor, 1);
+    assert_int_equal(r.nheaders, 3);
+    assert_int_equal(r.framing, NGX_FCFH_PROXY_FRAMING_LENGTH);
+    assert_true(r.content_length == 5);
+
+    check_good(answer_head, V(ANSWER), sizeof(ANSWER) - 1);
+    check_good(answer_head, V(ANSWER "hello"), sizeof(ANSWER) - 1);
+
+    /* chunked, any case, OWS around it */
+    rc = ngx_fcfh_proxy_response_parse(V("HTTP/1.1 401 Unauthorized\r\n"
+                                         "WWW-Authenticate: Digest realm=x\r\n"
+                                         "transfer-encoding: \t ChUnKeD \t\r\n"
+                                         "\r\n5\r\nhello\r\n0\r\n\r\n"),
+                                       MAX_HEAD, &r);
+    assert_int_equal(rc, 95);
+    assert_int_equal(r.status, 401);
+    assert_int_equal(r.framing, NGX_FCFH_PROXY_FRAMING_CHUNKED);
+    assert_int_equal(r.nheaders, 2);
+
+    /* neither: until close; bare LF; HTTP/1.0; no reason phrase */
+    rc = ngx_fcfh_proxy_response_parse(V("HTTP/1.0 200\nServer: AMT\n\nbody"),
+                                       MAX_HEAD, &r);
+    assert_int_equal(rc, 26);
+    assert_int_equal(r.http_minor, 0);
+    assert_int_equal(r.framing, NGX_FCFH_PROXY_FRAMING_CLOSE);
+    check_good(answer_head, V("HTTP/1.0 200\nServer: AMT\n\n"), 26);
+
+    /* an empty reason, a reason with HTAB and obs-text, no headers */
+    rc = ngx_fcfh_proxy_response_parse(V("HTTP/1.1 204 \r\n\r\n"), MAX_HEAD,
+                                       &r);
+    assert_int_equal(rc, 17);
+    assert_int_equal(r.status, 204);
+    assert_int_equal(r.nheaders, 0);
+    assert_int_equal(r.framing, NGX_FCFH_PROXY_FRAMING_CLOSE);
+    assert_int_equal(ngx_fcfh_proxy_response_parse(
+                         V("HTTP/1.1 599 A\tb \xc3\xa4\r\n\r\n"), MAX_HEAD,
+                         &r), 23);
+    assert_int_equal(r.status, 599);
+    assert_int_equal(ngx_fcfh_proxy_response_parse(
+                         V("HTTP/1.1 100 Continue\r\n\r\n"), MAX_HEAD, &r),
+                     25);
+    assert_int_equal(r.status, 100);
+
+    /* lengths: 0, leading zeros, OWS, the largest an off_t holds */
+    assert_true(ngx_fcfh_proxy_response_parse(V("HTTP/1.1 200 OK\r\n"
+                                                "Content-Length: 0\r\n\r\n"),
+                                              MAX_HEAD, &r) > 0);
+    assert_int_equal(r.framing, NGX_FCFH_PROXY_FRAMING_LENGTH);
+    assert_true(r.content_length == 0);
+    assert_true(ngx_fcfh_proxy_response_parse(V("HTTP/1.1 200 OK\r\n"
+                                                "content-length:\t007 \r\n"
+                                                "\r\n"),
+                                              MAX_HEAD, &r) > 0);
+    assert_true(r.content_length == 7);
+    assert_true(ngx_fcfh_proxy_response_parse(V("HTTP/1.1 200 OK\r\n"
+                                                "Content-Length: "
+                                                "9223372036854775807\r\n"
+                                                "\r\n"),
+                                              MAX_HEAD, &r) > 0);
+    assert_true(r.content_length == NGX_FCFH_PROXY_LENGTH_MAX);
+
+    /* names that only look alike frame nothing */
+    assert_true(ngx_fcfh_proxy_response_parse(V("HTTP/1.1 200 OK\r\n"
+                                                "Content-Lengths: x\r\n"
+                                                "X-Content-Length: 1, 2\r\n"
+                                                "Transfer-Encodings: gzip\r\n"
+                                                "Content-Length: 3\r\n\r\n"),
+                                              MAX_HEAD, &r) > 0);
+    assert_int_equal(r.framing, NGX_FCFH_PROXY_FRAMING_LENGTH);
+    assert_true(r.content_length == 3);
+    assert_int_equal(r.nheaders, 4);
+}
+
+
+static void
+test_response_limits(void **state)
+{
+    char                       head[8192];
+    size_t                     n;
+    ngx_fcfh_proxy_response_t  r;
+
+    n = sizeof(ANSWER) - 1;
+    assert_int_equal(ngx_fcfh_proxy_response_parse(V(ANSWER), n, &r),
+                     (ssize_t) n);
+    assert_int_equal(ngx_fcfh_proxy_response_parse(V(ANSWER), n - 1, &r),
+                     NGX_FCFH_PROXY_ERR_TOO_LARGE);
+    assert_int_equal(ngx_fcfh_proxy_response_parse(
+                         (const uint8_t *) ANSWER, n - 1, n, &r), 0);
+
+    /* a long header fills the buffer: too large, not "need more" */
+    strcpy(head, "HTTP/1.1 200 OK\r\nX-Pad: ");
+    n = strlen(head);
+    memset(head + n, 'a', 5000);
+    assert_int_equal(ngx_fcfh_proxy_response_parse((const uint8_t *) head,
+                                                   n + 5000, MAX_HEAD, &r),
+                     NGX_FCFH_PROXY_ERR_TOO_LARGE);
+    assert_int_equal(ngx_fcfh_proxy_response_parse((const uint8_t *) head,
+                                                   n + 4000, MAX_HEAD, &r),
+                     0);
+
+    /* an error found before the limit wins */
+    strcpy(head, "HTTP/1.1 200 OK\r\n x\r\n");
+    n = strlen(head);
+    memset(head + n, 'a', 5000);
+    assert_int_equal(ngx_fcfh_proxy_response_parse((const uint8_t *) head,
+                                                   n + 5000, MAX_HEAD, &r),
+                     NGX_FCFH_PROXY_ERR_OBS_FOLD);
+
+    assert_int_equal(ngx_fcfh_proxy_response_parse((const uint8_t *) "", 0,
+                                                   0, &r),
+                     NGX_FCFH_PROXY_ERR_TOO_LARGE);
+}
+
+
+#define OK_LINE  "HTTP/1.1 200 OK\r\n"
+
+
+static const bad_t  bad_answer[] = {
+    BAD("two lengths", OK_LINE "Content-Length: 5\r\nContent-Length: 10\r\n"
+        "\r\n", NGX_FCFH_PROXY_ERR_LENGTH_CONFLICT),
+    BAD("two equal lengths", OK_LINE "Content-Length: 5\r\n"
+        "content-length: 5\r\n\r\n", NGX_FCFH_PROXY_ERR_LENGTH_CONFLICT),
+    BAD("length list", OK_LINE "Content-Length: 5, 10\r\n\r\n",
+        NGX_FCFH_PROXY_ERR_LENGTH_CONFLICT),
+    BAD("equal length list", OK_LINE "Content-Length: 5,5\r\n\r\n",
+        NGX_FCFH_PROXY_ERR_LENGTH_CONFLICT),
+    BAD("length list, empty element", OK_LINE "Content-Length: 5,\r\n\r\n",
+        NGX_FCFH_PROXY_ERR_LENGTH_CONFLICT),
+    BAD("length -1", OK_LINE "Content-Length: -1\r\n\r\n",
+        NGX_FCFH_PROXY_ERR_BAD_LENGTH),
+    BAD("length +5", OK_LINE "Content-Length: +5\r\n\r\n",
+        NGX_FCFH_PROXY_ERR_BAD_LENGTH),
+    BAD("length not digits", OK_LINE "Content-Length: abc\r\n\r\n",
+        NGX_FCFH_PROXY_ERR_BAD_LENGTH),
+    BAD("length hex", OK_LINE "Content-Length: 0x10\r\n\r\n",
+        NGX_FCFH_PROXY_ERR_BAD_LENGTH),
+    BAD("length with space inside", OK_LINE "Content-Length: 1 0\r\n\r\n",
+        NGX_FCFH_PROXY_ERR_BAD_LENGTH),
+    BAD("length empty", OK_LINE "Content-Length:\r\n\r\n",
+        NGX_FCFH_PROXY_ERR_BAD_LENGTH),
+    BAD("length blank", OK_LINE "Content-Length:  \t \r\n\r\n",
+        NGX_FCFH_PROXY_ERR_BAD_LENGTH),
+    BAD("length 2^63", OK_LINE "Content-Length: 9223372036854775808\r\n"
+        "\r\n", NGX_FCFH_PROXY_ERR_BAD_LENGTH),
+    BAD("length 2^64", OK_LINE "Content-Length: 18446744073709551616\r\n"
+        "\r\n", NGX_FCFH_PROXY_ERR_BAD_LENGTH),
+    BAD("length 30 digits", OK_LINE "Content-Length: "
+        "999999999999999999999999999999\r\n\r\n",
+        NGX_FCFH_PROXY_ERR_BAD_LENGTH),
+    BAD("length then bad length", OK_LINE "Content-Length: 5\r\n"
+        "Content-Length: x\r\n\r\n", NGX_FCFH_PROXY_ERR_BAD_LENGTH),
+    BAD("length then chunked", OK_LINE "Content-Length: 5\r\n"
+        "Transfer-Encoding: chunked\r\n\r\n",
+        NGX_FCFH_PROXY_ERR_LENGTH_AND_CODING),
+    BAD("chunked then length", OK_LINE "Transfer-Encoding: chunked\r\n"
+        "Content-Length: 5\r\n\r\n", NGX_FCFH_PROXY_ERR_LENGTH_AND_CODING),
+    BAD("length then gzip", OK_LINE "Content-Length: 5\r\n"
+        "Transfer-Encoding: gzip\r\n\r\n",
+        NGX_FCFH_PROXY_ERR_LENGTH_AND_CODING),
+    BAD("gzip, chunked", OK_LINE "Transfer-Encoding: gzip, chunked\r\n\r\n",
+        NGX_FCFH_PROXY_ERR_TRANSFER_CODING),
+    BAD("chunked, gzip", OK_LINE "Transfer-Encoding: chunked, gzip\r\n\r\n",
+        NGX_FCFH_PROXY_ERR_TRANSFER_CODING),
+    BAD("chunked list twice", OK_LINE "Transfer-Encoding: chunked,chunked\r\n"
+        "\r\n", NGX_FCFH_PROXY_ERR_TRANSFER_CODING),
+    BAD("chunked header twice", OK_LINE "Transfer-Encoding: chunked\r\n"
+        "Transfer-Encoding: chunked\r\n\r\n",
+        NGX_FCFH_PROXY_ERR_TRANSFER_CODING),
+    BAD("identity", OK_LINE "Transfer-Encoding: identity\r\n\r\n",
+        NGX_FCFH_PROXY_ERR_TRANSFER_CODING),
+    BAD("chunkedx", OK_LINE "Transfer-Encoding: chunkedx\r\n\r\n",
+        NGX_FCFH_PROXY_ERR_TRANSFER_CODING),
+    BAD("chunked with parameter", OK_LINE "Transfer-Encoding: chunked;q=1\r\n"
+        "\r\n", NGX_FCFH_PROXY_ERR_TRANSFER_CODING),
+    BAD("empty coding", OK_LINE "Transfer-Encoding:\r\n\r\n",
+        NGX_FCFH_PROXY_ERR_TRANSFER_CODING),
+    BAD("chunked in HTTP/1.0", "HTTP/1.0 200 OK\r\n"
+        "Transfer-Encoding: chunked\r\n\r\n",
+        NGX_FCFH_PROXY_ERR_TRANSFER_CODING),
+    BAD("obs-fold", OK_LINE "X-A: b\r\n c\r\n\r\n",
+        NGX_FCFH_PROXY_ERR_OBS_FOLD),
+    BAD("obs-fold tab", OK_LINE "X-A: b\r\n\tc\r\n\r\n",
+        NGX_FCFH_PROXY_ERR_OBS_FOLD),
+    BAD("obs-fold of a length", OK_LINE "Content-Length:\r\n 5\r\n\r\n",
+        NGX_FCFH_PROXY_ERR_BAD_LENGTH),
+    BAD("space before first header", OK_LINE " X-A: b\r\n\r\n",
+        NGX_FCFH_PROXY_ERR_OBS_FOLD),
+    BAD("bare CR in value", OK_LINE "X-A: b\rc\r\n\r\n",
+        NGX_FCFH_PROXY_ERR_BARE_CR),
+    BAD("bare CR in name", OK_LINE "X\rA: b\r\n\r\n",
+        NGX_FCFH_PROXY_ERR_BARE_CR),
+    BAD("CR CR LF after a value", OK_LINE "X-A: b\r\r\n\r\n",
+        NGX_FCFH_PROXY_ERR_BARE_CR),
+    BAD("CR CR LF as the end", OK_LINE "X-A: b\r\n\r\r\n",
+        NGX_FCFH_PROXY_ERR_BARE_CR),
+    BAD("bare CR in reason", "HTTP/1.1 200 O\rK\r\n\r\n",
+        NGX_FCFH_PROXY_ERR_BARE_CR),
+    BAD("CR CR LF after status", "HTTP/1.1 200 OK\r\r\n\r\n",
+        NGX_FCFH_PROXY_ERR_BARE_CR),
+    BAD("bare CR as separator", "HTTP/1.1 200 OK\rX-A: b\r\n\r\n",
+        NGX_FCFH_PROXY_ERR_BARE_CR),
+    BAD("NUL in value", OK_LINE "X-A: b\0c\r\n\r\n",
+        NGX_FCFH_PROXY_ERR_BAD_HEADER),
+    BAD("NUL in name", OK_LINE "X\0A: b\r\n\r\n",
+        NGX_FCFH_PROXY_ERR_BAD_HEADER),
+    BAD("ctl in value", OK_LINE "X-A: b\x01\r\n\r\n",
+        NGX_FCFH_PROXY_ERR_BAD_HEADER),
+    BAD("ESC in value", OK_LINE "X-A: \x1b[2J\r\n\r\n",
+        NGX_FCFH_PROXY_ERR_BAD_HEADER),
+    BAD("DEL in value", OK_LINE "X-A: \x7f\r\n\r\n",
+        NGX_FCFH_PROXY_ERR_BAD_HEADER),
+    BAD("no colon", OK_LINE "X-A b\r\n\r\n", NGX_FCFH_PROXY_ERR_BAD_HEADER),
+    BAD("space before colon", OK_LINE "Content-Length : 5\r\n\r\n",
+        NGX_FCFH_PROXY_ERR_BAD_HEADER),
+    BAD("empty name", OK_LINE ": b\r\n\r\n", NGX_FCFH_PROXY_ERR_BAD_HEADER),
+    BAD("name not a token", OK_LINE "X(A): b\r\n\r\n",
+        NGX_FCFH_PROXY_ERR_BAD_HEADER),
+    BAD("a second status line", OK_LINE "HTTP/1.1 200 OK\r\n\r\n",
+        NGX_FCFH_PROXY_ERR_BAD_HEADER),
+    BAD("NUL in status line", "HTTP/1.1 200 O\0K\r\n\r\n",
+        NGX_FCFH_PROXY_ERR_STATUS_LINE),
+    BAD("ctl in status line", "HTTP/1.1 200 O\x01K\r\n\r\n",
+        NGX_FCFH_PROXY_ERR_STATUS_LINE),
+    BAD("no code", "HTTP/1.1 OK\r\n\r\n", NGX_FCFH_PROXY_ERR_STATUS_LINE),
+    BAD("two digit code", "HTTP/1.1 20 OK\r\n\r\n",
+        NGX_FCFH_PROXY_ERR_STATUS_LINE),
+    BAD("four digit code", "HTTP/1.1 2000 OK\r\n\r\n",
+        NGX_FCFH_PROXY_ERR_STATUS_LINE),
+    BAD("code 099", "HTTP/1.1 099 X\r\n\r\n", NGX_FCFH_PROXY_ERR_STATUS_LINE),
+    BAD("code 600", "HTTP/1.1 600 X\r\n\r\n", NGX_FCFH_PROXY_ERR_STATUS_LINE),
+    BAD("code 403.1", "HTTP/1.1 403.1 X\r\n\r\n",
+        NGX_FCFH_PROXY_ERR_STATUS_LINE),
+    BAD("two spaces", "HTTP/1.1  200 OK\r\n\r\n",
+        NGX_FCFH_PROXY_ERR_STATUS_LINE),
+    BAD("tab separator", "HTTP/1.1\t200 OK\r\n\r\n",
+        NGX_FCFH_PROXY_ERR_STATUS_LINE),
+    BAD("lower case http", "http/1.1 200 OK\r\n\r\n",
+        NGX_FCFH_PROXY_ERR_STATUS_LINE),
+    BAD("HTTP/0.9 body", "<html>\r\n\r\n", NGX_FCFH_PROXY_ERR_STATUS_LINE),
+    BAD("empty status line", "\r\n\r\n", NGX_FCFH_PROXY_ERR_STATUS_LINE),
+    BAD("HTTP/2.0", "HTTP/2.0 200 OK\r\n\r\n",
+        NGX_FCFH_PROXY_ERR_HTTP_VERSION),
+    BAD("HTTP/1.2", "HTTP/1.2 200 OK\r\n\r\n",
+        NGX_FCFH_PROXY_ERR_HTTP_VERSION),
+    BAD("HTTP/11", "HTTP/11 200 OK\r\n\r\n", NGX_FCFH_PROXY_ERR_STATUS_LINE),
+    BAD("error before end", OK_LINE "Content-Length: 1\r\nContent-Length: 1"
+        "\r\n", NGX_FCFH_PROXY_ERR_LENGTH_CONFLICT),
+};
+
+
+static void
+test_response_malformed(void **state)
+{
+    size_t  i;
+
+    for (i = 0; i < sizeof(bad_answer) / sizeof(bad_answer[0]); i++) {
+        check_bad(answer_head, &bad_answer[i]);
+    }
+
+    /* an error shows once its line is complete */
+    assert_int_equal(answer_head(V(OK_LINE "X-A: b\rc")), 0);
+    assert_int_equal(answer_head(V(OK_LINE "X-A: b\rc\n")),
+                     NGX_FCFH_PROXY_ERR_BARE_CR);
+}
+
+
 static void
 test_basic(void **state)
 {
@@ -1215,7 +1507,7 @@ test_strerror(void **state)
 {
     ssize_t  rc;
 
-    for (rc = NGX_FCFH_PROXY_ERR_BUFFER; rc < 0; rc++) {
+    for (rc = NGX_FCFH_PROXY_ERR_TRANSFER_CODING; rc < 0; rc++) {
         assert_string_not_equal(ngx_fcfh_proxy_strerror(rc),
                                 "unknown error");
     }
@@ -1303,6 +1595,9 @@ main(void)
         cmocka_unit_test(test_connect_good),
         cmocka_unit_test(test_connect_limits),
         cmocka_unit_test(test_connect_malformed),
+        cmocka_unit_test(test_response_good),
+        cmocka_unit_test(test_response_limits),
+        cmocka_unit_test(test_response_malformed),
         cmocka_unit_test(test_basic),
         cmocka_unit_test(test_base64),
         cmocka_unit_test(test_target_good),
