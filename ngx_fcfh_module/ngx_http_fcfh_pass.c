@@ -227,12 +227,19 @@ static ngx_str_t  ngx_http_fcfh_pass_skip[] = {
 
 /*
  * Content-Length is written anew from the checked value (nginx prints
- * content_length_n), never copied as the device spelled it.
+ * content_length_n), never copied as the device spelled it.  X-Accel-*
+ * are nginx's own instructions: a device sends none to the console, and
+ * none is obeyed (see ignore_headers).
  */
 static ngx_str_t  ngx_http_fcfh_pass_hide_headers[] = {
     ngx_string("Keep-Alive"),
     ngx_string("Proxy-Connection"),
     ngx_string("Content-Length"),
+    ngx_string("X-Accel-Expires"),
+    ngx_string("X-Accel-Redirect"),
+    ngx_string("X-Accel-Limit-Rate"),
+    ngx_string("X-Accel-Buffering"),
+    ngx_string("X-Accel-Charset"),
     ngx_null_string
 };
 
@@ -1587,6 +1594,17 @@ ngx_http_fcfh_pass_create_loc_conf(ngx_conf_t *cf)
     conf->upstream.ignore_client_abort = 0;
     conf->upstream.next_upstream_tries = 1;
     conf->upstream.next_upstream = NGX_HTTP_UPSTREAM_FT_OFF;
+
+    /*
+     * a device is no trusted backend: its X-Accel-Redirect would send the
+     * console into the gateway's internal locations, the others would set
+     * the console connection's rate and buffering
+     */
+    conf->upstream.ignore_headers = NGX_HTTP_UPSTREAM_IGN_XA_REDIRECT
+                                    |NGX_HTTP_UPSTREAM_IGN_XA_EXPIRES
+                                    |NGX_HTTP_UPSTREAM_IGN_XA_LIMIT_RATE
+                                    |NGX_HTTP_UPSTREAM_IGN_XA_BUFFERING
+                                    |NGX_HTTP_UPSTREAM_IGN_XA_CHARSET;
 
     return conf;
 }

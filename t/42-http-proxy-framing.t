@@ -20,6 +20,7 @@ $t->write_config(std_config(workers => 2,
     server {
         listen 127.0.0.1:%%PORT_3%%;
         location / { fcfh_pass; }
+        location /gateway-secret { internal; return 200 "gateway secret\n"; }
     }'));
 $t->run;
 
@@ -158,6 +159,18 @@ $dev->send(channel_data($ch->[0], "HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\no
 ($st, $head, $body) = read_response($s);
 ok($st == 200 && $body eq 'old', 'HTTP/1.0 answer with a length: 200');
 ok(channel_closed($ch), '... its channel not kept');
+
+# a device is no trusted backend: nginx's X-Accel-* are neither obeyed nor
+# passed on (X-Accel-Redirect would reach the gateway's internal locations)
+ask($s, '/xaccel');
+($ch, $opened, $req) = take_request($ch);
+$dev->send(channel_data($ch->[0], "HTTP/1.1 200 OK\r\nX-Accel-Redirect: /gateway-secret\r\n"
+                                  . "X-Accel-Limit-Rate: 1\r\nX-Accel-Buffering: yes\r\n"
+                                  . "Content-Length: 6\r\n\r\ndevice"));
+($st, $head, $body) = read_response($s);
+is($st, 200, 'an answer with X-Accel headers: 200');
+is($body, 'device', "... the device's body, not an internal location's");
+unlike($head, qr/X-Accel/i, '... no X-Accel header passed on');
 close $s;
 
 # --- answers refused --------------------------------------------------------
