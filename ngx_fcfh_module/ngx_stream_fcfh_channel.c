@@ -98,7 +98,7 @@ ngx_fcfh_open_result_text(ngx_uint_t result)
 static ngx_fcfh_channel_t *
 ngx_fcfh_channel_create(ngx_stream_fcfh_tunnel_t *t, ngx_uint_t *result)
 {
-    ngx_uint_t           id, ids, active, free_id;
+    ngx_uint_t           id, ids, active, used, free_id;
     ngx_connection_t    *c;
     ngx_fcfh_channel_t  *ch, *linger;
 
@@ -123,6 +123,7 @@ ngx_fcfh_channel_create(ngx_stream_fcfh_tunnel_t *t, ngx_uint_t *result)
      */
 
     active = 0;
+    used = 0;
     free_id = ids;
     linger = NULL;
 
@@ -131,8 +132,12 @@ ngx_fcfh_channel_create(ngx_stream_fcfh_tunnel_t *t, ngx_uint_t *result)
 
         if (ch == NULL) {
             free_id = ngx_min(free_id, id);
+            continue;
+        }
 
-        } else if (ch->peer_eof || ch->close_sent) {
+        used++;
+
+        if (ch->peer_eof || ch->close_sent) {
             if (linger == NULL && !ch->close_sent) {
                 linger = ch;
             }
@@ -155,6 +160,16 @@ ngx_fcfh_channel_create(ngx_stream_fcfh_tunnel_t *t, ngx_uint_t *result)
 
         *result = NGX_FCFH_OPEN_LIMIT;
         return NULL;
+    }
+
+    if (linger && used >= t->conf->max_channels) {
+        /*
+         * half the ids are on their way out: hurry one now, or consoles
+         * that come and go faster than the linger would find them all
+         * taken
+         */
+        (void) ngx_fcfh_channel_send_close(linger);
+        ngx_fcfh_channel_check_done(linger);
     }
 
     id = free_id;

@@ -45,7 +45,9 @@ $t->write_config(std_config(idle => '120s', handshake => '2s',
         fcfh_max_channels 4;
         fcfh_channel_window 16k;
         fcfh_channel_window_max 64k;
-        fcfh_alert_receivers 127.0.0.1:$rport;",
+        fcfh_alert_receivers 127.0.0.1:$rport;
+        # 100 device-opened channels in a row: past any alert limit
+        fcfh_alert_limit off;",
     http => 'server { listen 127.0.0.1:%%PORT_4%%; location /api/ { fcfh_api; } }'));
 $t->run;
 
