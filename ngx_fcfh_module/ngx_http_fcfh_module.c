@@ -1327,7 +1327,7 @@ ngx_http_fcfh_events_timer(ngx_event_t *ev)
 
     if (c->close || c->error) {
         ngx_http_finalize_request(r, NGX_HTTP_CLIENT_CLOSED_REQUEST);
-        return;
+        goto done;
     }
 
     for (n = 0; n < 64; n++) {
@@ -1344,7 +1344,7 @@ ngx_http_fcfh_events_timer(ngx_event_t *ev)
         cl = ngx_http_fcfh_events_buf(ctx);
         if (cl == NULL) {
             ngx_http_finalize_request(r, NGX_ERROR);
-            return;
+            goto done;
         }
 
         start = cl->buf->last;
@@ -1388,7 +1388,7 @@ ngx_http_fcfh_events_timer(ngx_event_t *ev)
 
         if (ngx_http_fcfh_events_send(ctx, cl) == NGX_ERROR) {
             ngx_http_finalize_request(r, NGX_ERROR);
-            return;
+            goto done;
         }
 
         ctx->quiet = 0;
@@ -1405,7 +1405,7 @@ ngx_http_fcfh_events_timer(ngx_event_t *ev)
             ngx_log_error(NGX_LOG_INFO, c->log, 0,
                           "fcfh: event subscriber stopped reading, closing");
             ngx_http_finalize_request(r, NGX_HTTP_REQUEST_TIME_OUT);
-            return;
+            goto done;
         }
 
         ctx->quiet = 0;
@@ -1420,14 +1420,14 @@ ngx_http_fcfh_events_timer(ngx_event_t *ev)
 
         if (cl == NULL) {
             ngx_http_finalize_request(r, NGX_ERROR);
-            return;
+            goto done;
         }
 
         cl->buf->last = ngx_cpymem(cl->buf->last, ":\n\n", 3);
 
         if (ngx_http_fcfh_events_send(ctx, cl) == NGX_ERROR) {
             ngx_http_finalize_request(r, NGX_ERROR);
-            return;
+            goto done;
         }
 
         ctx->quiet = 0;
@@ -1435,6 +1435,9 @@ ngx_http_fcfh_events_timer(ngx_event_t *ev)
 
     ngx_add_timer(&ctx->timer, NGX_HTTP_FCFH_EVENTS_POLL);
 
+done:
+
+    /* a finalized request is terminated by a posted request: run it */
     ngx_http_run_posted_requests(c);
 }
 
@@ -1494,6 +1497,22 @@ ngx_http_fcfh_events_send(ngx_http_fcfh_events_ctx_t *ctx, ngx_chain_t *cl)
 
     for (b = ctx->busy; b; b = b->next) {
         ctx->nbusy++;
+    }
+
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    /*
+     * the socket did not take it all: ask for the write event (epoll adds
+     * it only on demand), which flushes the rest once the client reads
+     */
+
+    if (ctx->busy
+        && ngx_handle_write_event(ctx->request->connection->write, 0)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
     }
 
     return rc;

@@ -9,7 +9,6 @@
 # "fcfh_events"), which makes this file last about 70 s. A simulated
 # device keeps its tunnel and its console access throughout, no worker
 # dies, no alert in the log.
-# Two checks are TODO (bugs in ngx_http_fcfh_module.c, see the TODO texts).
 use strict;
 use warnings;
 use Test::More;
@@ -229,8 +228,6 @@ my $rss3 = worker_rss();
     my $dropped = grep { $_->{event} eq 'dropped' } @{$pauser->{events}};
     diag(sprintf 'pausing subscriber: %d events (ids %s..%s), %d dropped notices; last event id %d',
          scalar @ids, $ids[0] // '-', $ids[-1] // '-', $dropped, $last);
-    local $TODO = 'a subscriber whose socket was once full never gets data again: '
-                . 'no write event is armed after EAGAIN (ngx_http_fcfh_events_send)';
     ok(@ids && $ids[-1] == $last,
        'a subscriber that paused, then reads again, catches up to the latest event');
 }
@@ -286,8 +283,6 @@ diag(sprintf 'closed %.0f s after phase A began', $closed_at);
             $sel->remove($s);
         }
     }
-    local $TODO = 'the stalled subscriber is finalized, but its connection stays open: '
-                . 'ngx_http_fcfh_events_timer returns without ngx_http_run_posted_requests()';
     is($eofs, $NSUB, '... and each connection is closed (reads to its end of file)');
 }
 close $_ for @dead;
