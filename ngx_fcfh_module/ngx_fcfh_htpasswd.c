@@ -537,35 +537,18 @@ ngx_fcfh_guid_list_allows(ngx_str_t *list, u_char *guid)
 ngx_str_t *
 ngx_fcfh_htpasswd_reserved(ngx_fcfh_htpasswd_t *h, u_char *guid)
 {
-    ngx_int_t                  rc;
-    ngx_uint_t                 lo, hi, mid;
-    ngx_fcfh_reservation_t    *r;
+    ngx_fcfh_reservation_t   key, *r;
 
     if (h == NULL || h->reserved.nelts == 0) {
         return NULL;
     }
 
-    r = h->reserved.elts;
-    lo = 0;
-    hi = h->reserved.nelts;
+    ngx_memcpy(key.guid, guid, NGX_FCFH_APF_GUID_SIZE);
 
-    while (lo < hi) {
-        mid = lo + (hi - lo) / 2;
-        rc = ngx_memcmp(guid, r[mid].guid, NGX_FCFH_APF_GUID_SIZE);
+    r = bsearch(&key, h->reserved.elts, h->reserved.nelts,
+                sizeof(ngx_fcfh_reservation_t), ngx_fcfh_reservation_cmp);
 
-        if (rc == 0) {
-            return &r[mid].cred->user;
-        }
-
-        if (rc < 0) {
-            hi = mid;
-
-        } else {
-            lo = mid + 1;
-        }
-    }
-
-    return NULL;
+    return r ? &r->cred->user : NULL;
 }
 
 
@@ -702,36 +685,18 @@ ngx_fcfh_htpasswd_reserve_names(ngx_fcfh_htpasswd_t *h, ngx_pool_t *pool,
 ngx_str_t *
 ngx_fcfh_htpasswd_name_owner(ngx_fcfh_htpasswd_t *h, ngx_str_t *name)
 {
-    ngx_int_t               rc;
-    ngx_uint_t              lo, hi, mid;
-    ngx_fcfh_name_owner_t  *r;
+    ngx_fcfh_name_owner_t   key, *r;
 
     if (h == NULL || h->names.nelts == 0) {
         return NULL;
     }
 
-    r = h->names.elts;
-    lo = 0;
-    hi = h->names.nelts;
+    key.name = *name;
 
-    while (lo < hi) {
-        mid = lo + (hi - lo) / 2;
-        rc = ngx_memn2cmp(name->data, r[mid].name.data, name->len,
-                          r[mid].name.len);
+    r = bsearch(&key, h->names.elts, h->names.nelts,
+                sizeof(ngx_fcfh_name_owner_t), ngx_fcfh_name_owner_cmp);
 
-        if (rc == 0) {
-            return &r[mid].cred->user;
-        }
-
-        if (rc < 0) {
-            hi = mid;
-
-        } else {
-            lo = mid + 1;
-        }
-    }
-
-    return NULL;
+    return r ? &r->cred->user : NULL;
 }
 
 

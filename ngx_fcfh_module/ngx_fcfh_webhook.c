@@ -35,6 +35,7 @@ static ngx_int_t ngx_fcfh_webhook_parse_url(ngx_str_t *url,
     ngx_fcfh_webhook_t *wh, const char **err);
 static ngx_int_t ngx_fcfh_webhook_check(ngx_fcfh_main_conf_t *fmcf,
     struct sockaddr *sa, socklen_t socklen, const char **err);
+static u_char *ngx_fcfh_webhook_ip(struct sockaddr *sa);
 static ngx_int_t ngx_fcfh_webhook_own(ngx_array_t *own, int family,
     u_char *addr, ngx_uint_t prefix, in_port_t port);
 static void ngx_fcfh_webhook_next(ngx_fcfh_main_conf_t *fmcf,
@@ -279,6 +280,25 @@ ngx_fcfh_webhook_allow(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/* the address bytes of an IPv4 or IPv6 socket address, else NULL */
+
+static u_char *
+ngx_fcfh_webhook_ip(struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET) {
+        return (u_char *) &((struct sockaddr_in *) sa)->sin_addr;
+    }
+
+#if (NGX_HAVE_INET6)
+    if (sa->sa_family == AF_INET6) {
+        return ((struct sockaddr_in6 *) sa)->sin6_addr.s6_addr;
+    }
+#endif
+
+    return NULL;
+}
+
+
 /*
  * The addresses and ports this cycle listens on (http, stream, any
  * module), which no webhook may target: itself, or through a loop of
@@ -317,15 +337,8 @@ ngx_fcfh_webhook_listeners(ngx_cycle_t *cycle, ngx_fcfh_main_conf_t *fmcf)
     for (i = 0; i < cycle->listening.nelts; i++) {
         sa = ls[i].sockaddr;
 
-        if (sa->sa_family == AF_INET) {
-            addr = (u_char *) &((struct sockaddr_in *) sa)->sin_addr;
-
-#if (NGX_HAVE_INET6)
-        } else if (sa->sa_family == AF_INET6) {
-            addr = ((struct sockaddr_in6 *) sa)->sin6_addr.s6_addr;
-#endif
-
-        } else {
+        addr = ngx_fcfh_webhook_ip(sa);
+        if (addr == NULL) {
             continue;
         }
 
@@ -370,19 +383,8 @@ ngx_fcfh_webhook_listeners(ngx_cycle_t *cycle, ngx_fcfh_main_conf_t *fmcf)
         for (ifa = ifs; ifa; ifa = ifa->ifa_next) {
             sa = ifa->ifa_addr;
 
-            if (sa == NULL) {
-                continue;
-            }
-
-            if (sa->sa_family == AF_INET) {
-                addr = (u_char *) &((struct sockaddr_in *) sa)->sin_addr;
-
-#if (NGX_HAVE_INET6)
-            } else if (sa->sa_family == AF_INET6) {
-                addr = ((struct sockaddr_in6 *) sa)->sin6_addr.s6_addr;
-#endif
-
-            } else {
+            addr = sa ? ngx_fcfh_webhook_ip(sa) : NULL;
+            if (addr == NULL) {
                 continue;
             }
 
