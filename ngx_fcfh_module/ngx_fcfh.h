@@ -161,9 +161,8 @@ char *ngx_fcfh_ports_slot(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 ngx_int_t ngx_fcfh_ports_allow(ngx_array_t *ports, ngx_uint_t port);
 ngx_int_t ngx_fcfh_alert_send(ngx_addr_t *to, const u_char *data, size_t len,
     ngx_log_t *log);
-size_t ngx_fcfh_printable(u_char *dst, const u_char *src, size_t len);
 ngx_str_t *ngx_fcfh_log_str(ngx_str_t *out, u_char *buf, size_t size,
-    u_char *src, size_t len);
+    const u_char *src, size_t len);
 ngx_table_elt_t *ngx_fcfh_find_header(ngx_list_t *headers, char *name);
 ngx_fcfh_chunk_t *ngx_fcfh_chunk_get(ngx_fcfh_main_conf_t *fmcf);
 void ngx_fcfh_chunk_free(ngx_fcfh_main_conf_t *fmcf, ngx_fcfh_chunk_t *ch);

@@ -606,32 +606,13 @@ ngx_fcfh_find_header(ngx_list_t *headers, char *name)
 
 
 /*
- * Device strings (user names, addresses) may hold any byte: logs and
- * JSON get a copy with quotes, backslashes and control bytes as '?'.
- */
-
-size_t
-ngx_fcfh_printable(u_char *dst, const u_char *src, size_t len)
-{
-    size_t  i;
-
-    for (i = 0; i < len; i++) {
-        dst[i] = (src[i] < 0x20 || src[i] > 0x7e
-                  || src[i] == '"' || src[i] == '\\') ? '?' : src[i];
-    }
-
-    return len;
-}
-
-
-/*
  * A string from outside as a log line shows it (ngx_fcfh_escape_log()):
  * "%V" of the result in buf, never of the raw bytes.
  */
 
 ngx_str_t *
-ngx_fcfh_log_str(ngx_str_t *out, u_char *buf, size_t size, u_char *src,
-    size_t len)
+ngx_fcfh_log_str(ngx_str_t *out, u_char *buf, size_t size,
+    const u_char *src, size_t len)
 {
     out->data = buf;
     out->len = ngx_fcfh_escape_log(buf, size, src, len);

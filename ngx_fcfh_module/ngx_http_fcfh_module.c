@@ -720,7 +720,7 @@ ngx_http_fcfh_api_close(ngx_http_request_t *r, ngx_str_t *device)
 {
     u_char     *p, *body, name[64];
     ngx_int_t   rc;
-    ngx_str_t   mode;
+    ngx_str_t   mode, shown;
 
     if (device->len == 0 || device->len > NGX_FCFH_APF_DEFAULT_MAX_STRING) {
         return ngx_http_fcfh_api_error(r, NGX_HTTP_BAD_REQUEST,
@@ -756,10 +756,9 @@ ngx_http_fcfh_api_close(ngx_http_request_t *r, ngx_str_t *device)
     }
 
     ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
-                  "fcfh: tunnel of \"%*s\" closed through the API",
-                  ngx_fcfh_printable(name, device->data,
-                                     ngx_min(device->len, 64)),
-                  name);
+                  "fcfh: tunnel of \"%V\" closed through the API",
+                  ngx_fcfh_log_str(&shown, name, sizeof(name), device->data,
+                                   device->len));
 
     body = ngx_pnalloc(r->pool, sizeof("{\"closed\":}\n") + 6 * device->len
                                 + 2);

@@ -394,8 +394,8 @@ ngx_http_fcfh_pass_check_console(ngx_http_request_t *r,
     ngx_http_fcfh_pass_loc_conf_t *plcf)
 {
     u_char                         buf[512];
-    ngx_str_t                      user, password;
     u_char                         name[64];
+    ngx_str_t                      user, password, shown;
     ngx_int_t                      rc;
     ngx_uint_t                     cached;
     ngx_table_elt_t               *h, *auth;
@@ -430,10 +430,9 @@ ngx_http_fcfh_pass_check_console(ngx_http_request_t *r,
         if (rc == NGX_DECLINED) {
             ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                           "fcfh: console authentication failed: user "
-                          "\"%*s\"",
-                          ngx_fcfh_printable(name, user.data,
-                                             ngx_min(user.len, 64)),
-                          name);
+                          "\"%V\"",
+                          ngx_fcfh_log_str(&shown, name, sizeof(name),
+                                           user.data, user.len));
         }
     }
 

@@ -712,7 +712,7 @@ ngx_stream_fcfh_proxy_check_user(ngx_stream_fcfh_proxy_ctx_t *ctx,
     const uint8_t *user, size_t ulen, const uint8_t *password, size_t plen)
 {
     u_char             text[64];
-    ngx_str_t          u, p;
+    ngx_str_t          u, p, shown;
     ngx_int_t          rc;
     ngx_uint_t         cached;
     ngx_fcfh_cred_t   *cred;
@@ -738,9 +738,9 @@ ngx_stream_fcfh_proxy_check_user(ngx_stream_fcfh_proxy_ctx_t *ctx,
 
     if (rc == NGX_DECLINED) {
         ngx_log_error(NGX_LOG_INFO, c->log, 0,
-                      "console authentication failed: user \"%*s\"",
-                      ngx_fcfh_printable(text, user, ngx_min(ulen, 64)),
-                      text);
+                      "console authentication failed: user \"%V\"",
+                      ngx_fcfh_log_str(&shown, text, sizeof(text), u.data,
+                                       u.len));
     }
 
     return rc;

@@ -23,6 +23,7 @@
 #include <ngx_stream.h>
 
 #include "ngx_fcfh.h"
+#include "ngx_fcfh_escape.h"
 #include "ngx_fcfh_registry.h"
 #include "ngx_fcfh_cluster.h"
 #include "ngx_fcfh_htpasswd.h"
@@ -411,6 +412,7 @@ ngx_stream_fcfh_tunnel_process(ngx_stream_fcfh_tunnel_t *t, u_char *buf,
     size_t              need;
     ssize_t             n;
     ngx_int_t           rc;
+    ngx_str_t           shown;
     ngx_connection_t   *c;
     ngx_fcfh_apf_msg_t  msg;
 
@@ -445,9 +447,10 @@ ngx_stream_fcfh_tunnel_process(ngx_stream_fcfh_tunnel_t *t, u_char *buf,
         if (n < 0) {
             if (n == NGX_FCFH_APF_ERR_UNKNOWN_GLOBAL) {
                 ngx_log_error(NGX_LOG_INFO, c->log, 0,
-                              "device sent unknown global request \"%*s\"",
-                              ngx_fcfh_printable(text, msg.u.global.name.data,
-                          ngx_min(msg.u.global.name.len, 64)), text);
+                              "device sent unknown global request \"%V\"",
+                              ngx_fcfh_log_str(&shown, text, sizeof(text),
+                                               msg.u.global.name.data,
+                                               msg.u.global.name.len));
 
                 if (msg.u.global.want_reply) {
                     ngx_stream_fcfh_tunnel_commit(t,
@@ -711,7 +714,7 @@ ngx_stream_fcfh_tunnel_service(ngx_stream_fcfh_tunnel_t *t,
 {
     u_char              text[64];
     ssize_t             n;
-    ngx_str_t           name;
+    ngx_str_t           name, shown;
     ngx_connection_t   *c;
 
     c = t->session->connection;
@@ -738,9 +741,9 @@ ngx_stream_fcfh_tunnel_service(ngx_stream_fcfh_tunnel_t *t,
 
     } else {
         ngx_log_error(NGX_LOG_INFO, c->log, 0,
-                      "device requested unknown service \"%*s\"",
-                      ngx_fcfh_printable(text, name.data,
-                          ngx_min(name.len, 64)), text);
+                      "device requested unknown service \"%V\"",
+                      ngx_fcfh_log_str(&shown, text, sizeof(text),
+                                       name.data, name.len));
 
         return ngx_stream_fcfh_tunnel_refuse(t,
                                        NGX_FCFH_APF_DISC_SERVICE_NOT_AVAILABLE,
@@ -761,8 +764,10 @@ ngx_stream_fcfh_tunnel_userauth(ngx_stream_fcfh_tunnel_t *t,
     ngx_fcfh_apf_msg_t *msg)
 {
     u_char                   text[64];
+    size_t                   size;
     ssize_t                  n;
     ngx_int_t                rc;
+    ngx_str_t                shown;
     ngx_connection_t        *c;
     ngx_fcfh_apf_userauth_t *ua;
 
@@ -785,17 +790,18 @@ ngx_stream_fcfh_tunnel_userauth(ngx_stream_fcfh_tunnel_t *t,
                        ua->service.len) != 0)
     {
         ngx_log_error(NGX_LOG_INFO, c->log, 0,
-                      "device authenticated for unknown service \"%*s\"",
-                      ngx_fcfh_printable(text, ua->service.data,
-                          ngx_min(ua->service.len, 64)), text);
+                      "device authenticated for unknown service \"%V\"",
+                      ngx_fcfh_log_str(&shown, text, sizeof(text),
+                                       ua->service.data, ua->service.len));
 
         return ngx_stream_fcfh_tunnel_refuse(t,
                                        NGX_FCFH_APF_DISC_SERVICE_NOT_AVAILABLE,
                                        NGX_LOG_DEBUG, "userauth service");
     }
 
-    t->user.len = ua->user.len;
-    t->user.data = ngx_pnalloc(c->pool, ua->user.len + 1);
+    size = NGX_FCFH_ESCAPE_LOG_MAX * ua->user.len;
+
+    t->user.data = ngx_pnalloc(c->pool, size + 1);
     if (t->user.data == NULL) {
         ngx_stream_fcfh_tunnel_close(t, NGX_STREAM_INTERNAL_SERVER_ERROR);
         return NGX_DONE;
@@ -803,7 +809,8 @@ ngx_stream_fcfh_tunnel_userauth(ngx_stream_fcfh_tunnel_t *t,
 
     /* a printable copy for logs and the registry; auth uses the raw one */
 
-    (void) ngx_fcfh_printable(t->user.data, ua->user.data, ua->user.len);
+    t->user.len = ngx_fcfh_escape_log(t->user.data, size, ua->user.data,
+                                      ua->user.len);
 
     rc = ngx_stream_fcfh_tunnel_identify(t, msg);
 
@@ -1131,6 +1138,7 @@ ngx_stream_fcfh_tunnel_global(ngx_stream_fcfh_tunnel_t *t,
     u_char                  text[64];
     ssize_t                 n;
     ngx_int_t               ok;
+    ngx_str_t               shown;
     ngx_connection_t       *c;
     ngx_fcfh_apf_global_t  *g;
 
@@ -1139,9 +1147,10 @@ ngx_stream_fcfh_tunnel_global(ngx_stream_fcfh_tunnel_t *t,
 
     if (!t->established) {
         ngx_log_error(NGX_LOG_INFO, c->log, 0,
-                      "device sent global request \"%*s\" before the tunnel "
-                      "was established", ngx_fcfh_printable(text, g->name.data,
-                          ngx_min(g->name.len, 64)), text);
+                      "device sent global request \"%V\" before the tunnel "
+                      "was established",
+                      ngx_fcfh_log_str(&shown, text, sizeof(text),
+                                       g->name.data, g->name.len));
 
         return ngx_stream_fcfh_tunnel_refuse(t,
                                        NGX_FCFH_APF_DISC_PROTOCOL_ERROR,
@@ -1305,7 +1314,7 @@ ngx_stream_fcfh_tunnel_channel_open(ngx_stream_fcfh_tunnel_t *t,
     u_char             text[NGX_SOCKADDR_STRLEN], type[64];
     size_t             n;
     uint32_t           reason;
-    ngx_str_t          target;
+    ngx_str_t          target, shown;
     ngx_addr_t        *addr;
     ngx_connection_t  *c;
 
@@ -1330,11 +1339,11 @@ ngx_stream_fcfh_tunnel_channel_open(ngx_stream_fcfh_tunnel_t *t,
         || ngx_strncmp(open->type.data, direct, sizeof(direct) - 1) != 0)
     {
         ngx_log_error(NGX_LOG_NOTICE, c->log, 0,
-                      "device channel open \"%*s\" to %V refused: unknown "
+                      "device channel open \"%V\" to %V refused: unknown "
                       "channel type",
-                      ngx_fcfh_printable(type, open->type.data,
-                                         ngx_min(open->type.len, 64)),
-                      type, &target);
+                      ngx_fcfh_log_str(&shown, type, sizeof(type),
+                                       open->type.data, open->type.len),
+                      &target);
 
         reason = NGX_FCFH_APF_OPEN_UNKNOWN_CHANNEL_TYPE;
         goto refused;
@@ -1388,8 +1397,9 @@ ngx_stream_fcfh_tunnel_receiver(ngx_stream_fcfh_tunnel_t *t,
 
     text = target->data;
 
-    target->len = ngx_fcfh_printable(text, address->data,
-                                     ngx_min(address->len, 64));
+    /* room for the port after at most 64 bytes of view */
+    target->len = ngx_fcfh_escape_log(text, 64, address->data,
+                                      address->len);
     target->len = ngx_snprintf(text + target->len,
                                NGX_SOCKADDR_STRLEN - target->len,
                                ":%uD", port)

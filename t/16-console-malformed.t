@@ -231,8 +231,8 @@ is($stats->{reconnects}, 0, 'simulator: no reconnects');
 is($stats->{window_violations}, 0, 'simulator: no window violations');
 is($stats->{protocol_errors}, 0, 'simulator: no protocol errors');
 
-ok($t->error_log =~ /console authentication failed: user "ad\?mi"/,
-   'a console user name is logged with control bytes as ?');
+ok($t->error_log =~ /console authentication failed: user "ad\\x0ami"/,
+   'a console user name is logged with control bytes as \\xHH');
 
 my @err = grep { /\[(error|crit|alert|emerg)\]/ } split /\n/, $t->error_log;
 ok(!@err, 'no [error] or worse in the error log') or diag(join "\n", @err[0 .. ($#err < 19 ? $#err : 19)]);

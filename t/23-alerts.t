@@ -53,8 +53,8 @@ $m = $d->read_msg(T(3));
 is($m && $m->{type}, CHANNEL_OPEN_FAILURE, 'device-opened channel: OPEN_FAILURE');
 is($m && $m->{recipient}, 3, '... to the device\'s channel');
 is($m && $m->{reason}, 1, '... reason 1 (administratively prohibited)');
-ok($t->wait_for_log(qr/device channel open "direct-tcpip" to 198\.51\.100\.9\?forged:16997 refused: not in fcfh_alert_receivers/, T(3)),
-   '... logged with the target, control bytes shown as ?');
+ok($t->wait_for_log(qr/device channel open "direct-tcpip" to 198\.51\.100\.9\\x0aforged:16997 refused: not in fcfh_alert_receivers/, T(3)),
+   '... logged with the target, control bytes shown as \\xHH');
 ok($d->ping(2, T(3)), '... and the tunnel is fine');
 
 my ($st, $h, $body) = http_request($t->port(3), 'GET', "/api/tunnels/$G");
