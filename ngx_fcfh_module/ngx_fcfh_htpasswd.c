@@ -760,6 +760,11 @@ ngx_fcfh_list_next(ngx_str_t *list, ngx_uint_t *next, ngx_str_t *item)
 {
     u_char  *p, *last, *start;
 
+    if (*next >= list->len) {
+        /* an empty list may have no data at all */
+        return NGX_DONE;
+    }
+
     p = list->data + *next;
     last = list->data + list->len;
 
