@@ -364,6 +364,7 @@ again:
     e->serial = ++zone->serial;
     e->tunnel = reg->tunnel;
     e->connected_at = ngx_time();
+    e->ports_at = e->connected_at;
     e->trigger = reg->trigger;
     e->major = (uint16_t) reg->major;
     e->minor = (uint16_t) reg->minor;
@@ -604,6 +605,7 @@ ngx_fcfh_registry_set_ports(ngx_fcfh_entry_t *entry, uint16_t *ports,
     ngx_shmtx_lock(&shpool->mutex);
     ngx_memcpy(entry->ports, ports, n * sizeof(uint16_t));
     entry->nports = (uint16_t) n;
+    entry->ports_at = ngx_time();
     ngx_shmtx_unlock(&shpool->mutex);
 }
 
@@ -724,6 +726,7 @@ ngx_fcfh_registry_route(ngx_str_t *device, ngx_fcfh_route_t *route)
         route->serial = e->serial;
         route->nports = e->nports;
         ngx_memcpy(route->ports, e->ports, sizeof(e->ports));
+        route->settled = (ngx_time() - e->ports_at >= NGX_FCFH_SETTLE);
         route->local = (e->pid == ngx_pid) ? e->tunnel : NULL;
     }
 

@@ -68,6 +68,13 @@ typedef struct {
 #define NGX_FCFH_EVENT_FQDN_CONFLICT 5
 #define NGX_FCFH_EVENT_MAX           6
 
+/*
+ * AMT registers its ports one forward at a time after it connects: until
+ * its ports have not changed for this long (s), a port it has not
+ * registered is "not reachable yet", not "refused"
+ */
+#define NGX_FCFH_SETTLE              2
+
 /* an alert this soon after connecting: the alert brought the device */
 #define NGX_FCFH_ALERT_EVIDENCE      10
 
@@ -193,6 +200,7 @@ struct ngx_fcfh_entry_s {
 
     uint16_t                         ports[NGX_FCFH_MAX_PORTS];
     uint16_t                         nports;
+    time_t                           ports_at;    /* the last change */
 
     uint16_t                         fqdn_len;
     u_char                          *fqdn;       /* own slab allocation */
@@ -268,6 +276,7 @@ typedef struct {
     uint64_t                         serial;
     ngx_uint_t                       nports;
     uint16_t                         ports[NGX_FCFH_MAX_PORTS];
+    ngx_uint_t                       settled;    /* see NGX_FCFH_SETTLE */
     ngx_fcfh_link_t                 *local;      /* owned by this worker */
 } ngx_fcfh_route_t;
 

@@ -287,9 +287,13 @@ ngx_http_fcfh_amt_start(ngx_http_request_t *r, ngx_str_t *device,
     }
 
     if (i == route.nports) {
-        return ngx_http_fcfh_api_error(r, NGX_HTTP_CONFLICT,
-                                       "the device does not forward port "
-                                       "16992 (WS-Management)");
+        return route.settled
+               ? ngx_http_fcfh_api_error(r, NGX_HTTP_CONFLICT,
+                                         "the device does not forward port "
+                                         "16992 (WS-Management)")
+               : ngx_http_fcfh_api_error(r, NGX_HTTP_NOT_FOUND,
+                                         "the device is still registering "
+                                         "its ports");
     }
 
     ngx_fcfh_apf_guid_to_text(route.guid, text);

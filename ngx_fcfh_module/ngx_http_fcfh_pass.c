@@ -343,6 +343,14 @@ ngx_http_fcfh_pass_handler(ngx_http_request_t *r)
     }
 
     if (!ctx->other_node && i == ctx->route.nports) {
+
+        if (!ctx->route.settled) {
+            /* a device still registering its ports is not there yet */
+            ngx_fcfh_count(opens[NGX_FCFH_OPEN_NO_TUNNEL], 1);
+            return ngx_http_fcfh_pass_error(r, NGX_HTTP_NOT_FOUND,
+                                            "unknown device");
+        }
+
         ngx_fcfh_count(opens[NGX_FCFH_OPEN_PORT], 1);
         return ngx_http_fcfh_pass_error(r, NGX_HTTP_FORBIDDEN,
                                         "port not registered by the device");

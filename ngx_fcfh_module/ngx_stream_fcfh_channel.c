@@ -433,7 +433,10 @@ ngx_fcfh_channel_open(void *tunnel, ngx_uint_t port, ngx_str_t *originator,
     }
 
     if (i == t->nports) {
-        return NGX_FCFH_OPEN_PORT;
+        /* a device still registering its ports is not there yet */
+        return (t->link.entry
+                && ngx_time() - t->link.entry->ports_at < NGX_FCFH_SETTLE)
+               ? NGX_FCFH_OPEN_NO_TUNNEL : NGX_FCFH_OPEN_PORT;
     }
 
     ch = ngx_fcfh_channel_create(t, &result);

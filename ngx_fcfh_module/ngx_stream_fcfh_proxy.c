@@ -792,7 +792,10 @@ ngx_stream_fcfh_proxy_route(ngx_stream_fcfh_proxy_ctx_t *ctx,
     }
 
     if (i == ctx->route.nports) {
-        ngx_stream_fcfh_proxy_result(ctx, NGX_FCFH_OPEN_PORT, 0);
+        /* a device still registering its ports is not there yet */
+        ngx_stream_fcfh_proxy_result(ctx, ctx->route.settled
+                                          ? NGX_FCFH_OPEN_PORT
+                                          : NGX_FCFH_OPEN_NO_TUNNEL, 0);
         return;
     }
 

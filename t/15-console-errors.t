@@ -119,8 +119,20 @@ connect_case('unknown device', '00000000-0000-4000-8000-0000000000ff', 16992, 40
 connect_case('unknown device by name', 'nosuch.example.test', 16993, 404, 'unknown device');
 socks_case('port not allowed', $G{a}, 8080, 2);
 connect_case('port not allowed', $F{a}, 22, 403, 'port not allowed');
+# a device registering its ports (AMT sends one forward at a time) is not
+# there yet for a port it has not forwarded: "unreachable", not "refused"
+my $late = FcfhApf->connect($t->port(1)) or BAIL_OUT("connect: $FcfhApf::ERROR");
+$late->handshake('00000000-0000-4000-8000-000000000b7e', 'admin', 'P@ssw0rd', [16992],
+                 'late.example.test');
+socks_case('port not registered yet', '00000000-0000-4000-8000-000000000b7e', 16993, 4);
+connect_case('port not registered yet', 'late.example.test', 16993, 404, 'unknown device');
+# once its forwards have settled (2 s), the same is a refusal
+sleep 2.2;
 socks_case('port not registered', $G{a}, 16993, 2);
 connect_case('port not registered', $F{a}, 16993, 403, 'port not registered by the device');
+socks_case('port not registered after the forwards settled',
+           '00000000-0000-4000-8000-000000000b7e', 16993, 2);
+$late->close;
 
 # none of these reached the device
 $A->send(keepalive_request(1));
