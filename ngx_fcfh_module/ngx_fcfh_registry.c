@@ -323,7 +323,26 @@ again:
             ngx_fcfh_registry_sweep(log);
             goto again;
         }
+    }
 
+    max = ngx_fcfh_get_main_conf(ngx_cycle)->max_tunnels;
+
+    /* a device replacing its own tunnel is no new tunnel */
+
+    if (old == NULL && max && zone->count >= (ngx_uint_t) max) {
+        ngx_shmtx_unlock(&shpool->mutex);
+        return NGX_ABORT;
+    }
+
+    /* a full zone refuses the newcomer only: the old tunnel keeps serving */
+
+    e = ngx_slab_alloc_locked(shpool, size);
+    if (e == NULL) {
+        ngx_shmtx_unlock(&shpool->mutex);
+        return NGX_BUSY;
+    }
+
+    if (old) {
         /*
          * newest wins: AMT reconnects before the old TCP connection dies;
          * and an identity whose binding names the GUID takes it back from
@@ -339,21 +358,6 @@ again:
         } else {
             zone->workers[old->slot].evictions++;
         }
-    }
-
-    max = ngx_fcfh_get_main_conf(ngx_cycle)->max_tunnels;
-
-    /* a device replacing its own tunnel is no new tunnel */
-
-    if (old == NULL && max && zone->count >= (ngx_uint_t) max) {
-        ngx_shmtx_unlock(&shpool->mutex);
-        return NGX_ABORT;
-    }
-
-    e = ngx_slab_alloc_locked(shpool, size);
-    if (e == NULL) {
-        ngx_shmtx_unlock(&shpool->mutex);
-        return NGX_BUSY;
     }
 
     ngx_memzero(e, offsetof(ngx_fcfh_entry_t, data));
