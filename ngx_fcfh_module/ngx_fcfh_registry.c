@@ -1237,6 +1237,7 @@ void
 ngx_fcfh_registry_sweep(ngx_log_t *log)
 {
     ngx_pid_t          pids[NGX_FCFH_MAX_WORKERS];
+    ngx_uint_t         gens[NGX_FCFH_MAX_WORKERS];
     ngx_uint_t         i, ndead, freed, ngone;
     ngx_queue_t       *q, *next;
     ngx_fcfh_zone_t   *zone;
@@ -1253,6 +1254,7 @@ ngx_fcfh_registry_sweep(ngx_log_t *log)
 
     for (i = 0; i < NGX_FCFH_MAX_WORKERS; i++) {
         pids[i] = zone->workers[i].pid;
+        gens[i] = zone->workers[i].generation;
     }
 
     ngx_shmtx_unlock(&shpool->mutex);
@@ -1287,7 +1289,16 @@ ngx_fcfh_registry_sweep(ngx_log_t *log)
     ngx_shmtx_lock(&shpool->mutex);
 
     for (i = 0; i < NGX_FCFH_MAX_WORKERS; i++) {
-        if (pids[i] == 0 || zone->workers[i].pid != pids[i]) {
+
+        /*
+         * liveness was checked outside the lock: a new worker that got
+         * the dead one's pid from the kernel may have taken the slot
+         * since, which its generation tells
+         */
+
+        if (pids[i] == 0 || zone->workers[i].pid != pids[i]
+            || zone->workers[i].generation != gens[i])
+        {
             pids[i] = 0;
             continue;
         }
@@ -1416,6 +1427,7 @@ ngx_fcfh_registry_worker_init(ngx_cycle_t *cycle)
 
     if (slot < NGX_FCFH_MAX_WORKERS) {
         zone->workers[slot].pid = ngx_pid;
+        zone->workers[slot].generation++;
         zone->workers[slot].evictions = 0;
     }
 

@@ -38,6 +38,7 @@
 
 typedef struct {
     ngx_pid_t                        pid;
+    ngx_uint_t                       generation;  /* each worker taking it */
     ngx_uint_t                       evictions;   /* bumped by others */
 } ngx_fcfh_worker_slot_t;
 

@@ -143,6 +143,7 @@ static void ngx_stream_fcfh_proxy_reply(ngx_stream_fcfh_proxy_ctx_t *ctx,
     u_char *data, size_t len, ngx_uint_t close_after);
 static void ngx_stream_fcfh_proxy_start(ngx_stream_fcfh_proxy_ctx_t *ctx);
 static void ngx_stream_fcfh_proxy_splice(ngx_event_t *ev);
+static ngx_int_t ngx_stream_fcfh_proxy_half_close(ngx_connection_t *c);
 static ngx_int_t ngx_stream_fcfh_proxy_pump(ngx_connection_t *src,
     ngx_connection_t *dst, ngx_fcfh_proxy_buf_t *b, ngx_uint_t *eof);
 static void ngx_stream_fcfh_proxy_finalize(ngx_stream_fcfh_proxy_ctx_t *ctx,
@@ -1437,15 +1438,68 @@ ngx_stream_fcfh_proxy_splice(ngx_event_t *ev)
 
     if (up_eof && !ctx->up_shut) {
         /* the console is done sending: pass the half close on */
-        ctx->up_shut = 1;
 
-        if (ngx_shutdown_socket(rc->fd, NGX_WRITE_SHUTDOWN) == -1) {
+        switch (ngx_stream_fcfh_proxy_half_close(rc)) {
+
+        case NGX_OK:
+            ctx->up_shut = 1;
+            break;
+
+        case NGX_AGAIN:
+            /* the next write event tries again */
+            break;
+
+        default:
             ngx_stream_fcfh_proxy_finalize(ctx, NGX_STREAM_OK);
             return;
         }
     }
 
     ngx_add_timer(c->read, ctx->conf->idle_timeout);
+}
+
+
+/*
+ * A half close toward the owner: a plain FIN on the relay socket, and on
+ * a TLS connection to another node its close_notify first (TLS 1.3 lets
+ * the other node go on sending), never a FIN under the TLS layer, which
+ * would leave the later close_notify nowhere to go and make a cut-short
+ * stream look like a clean end.
+ */
+
+static ngx_int_t
+ngx_stream_fcfh_proxy_half_close(ngx_connection_t *c)
+{
+#if (NGX_STREAM_SSL)
+    int  n, sslerr;
+
+    if (c->ssl) {
+        ERR_clear_error();
+
+        n = SSL_shutdown(c->ssl->connection);
+
+        if (n >= 0) {
+            /* 0: ours is sent, the other node's is still to come */
+            return NGX_OK;
+        }
+
+        sslerr = SSL_get_error(c->ssl->connection, n);
+
+        if (sslerr == SSL_ERROR_WANT_WRITE) {
+            return (ngx_handle_write_event(c->write, 0) == NGX_OK)
+                   ? NGX_AGAIN : NGX_ERROR;
+        }
+
+        ngx_ssl_error(NGX_LOG_INFO, c->log, 0, "SSL_shutdown() failed");
+        return NGX_ERROR;
+    }
+#endif
+
+    if (ngx_shutdown_socket(c->fd, NGX_WRITE_SHUTDOWN) == -1) {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 

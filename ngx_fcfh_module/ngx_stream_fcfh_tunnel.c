@@ -217,6 +217,15 @@ ngx_stream_fcfh_tunnel_read_handler(ngx_event_t *rev)
         return;
     }
 
+    if (t->out_failed) {
+        ngx_log_error(NGX_LOG_ERR, c->log, 0,
+                      "no memory for a message to the device, closing");
+        t->close_reason = "out of memory";
+        t->close_kind = NGX_FCFH_CLOSE_ERROR;
+        ngx_stream_fcfh_tunnel_close(t, NGX_STREAM_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
     /* an event or a caller's retry: the socket may hold data again */
     t->drained = 0;
 
@@ -1945,6 +1954,12 @@ void
 ngx_stream_fcfh_tunnel_commit(ngx_stream_fcfh_tunnel_t *t, size_t n)
 {
     if (t->out_failed) {
+        /*
+         * a message toward the device is lost (no memory): the channel
+         * states no longer match the device's, so the tunnel ends, from
+         * the read handler, not under the caller's feet
+         */
+        ngx_post_event(t->session->connection->read, &ngx_posted_events);
         return;
     }
 
