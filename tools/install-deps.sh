@@ -11,6 +11,14 @@ pkgs="nginx libnginx-mod-stream nginx-dev build-essential dpkg-dev
       procps psmisc iproute2 bc time clang-14 libclang-rt-14-dev
       libhiredis-dev redis-server keepalived"
 
+# Node.js and npm (t/43-meshcentral-client.t: its WebSocket bridge, and
+# npm to install MeshCentral's client): machines of this project's kind
+# come with Node.js 20 and its own npm, which conflicts with Debian's npm
+# package; elsewhere Debian's (18; the bridge works with it)
+if ! command -v node >/dev/null 2>&1; then
+    pkgs="$pkgs nodejs npm"
+fi
+
 missing=
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' \
