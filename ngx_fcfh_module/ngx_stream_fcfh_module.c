@@ -27,6 +27,8 @@ static char *ngx_stream_fcfh_merge_srv_conf(ngx_conf_t *cf, void *parent,
     void *child);
 static char *ngx_stream_fcfh_tunnel(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_stream_fcfh_keepalive_options(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static char *ngx_stream_fcfh_drain(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_stream_fcfh_alert_limit(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -107,6 +109,13 @@ static ngx_command_t  ngx_stream_fcfh_commands[] = {
       ngx_conf_set_sec_slot,
       NGX_STREAM_SRV_CONF_OFFSET,
       offsetof(ngx_stream_fcfh_srv_conf_t, keepalive),
+      NULL },
+
+    { ngx_string("fcfh_keepalive_options"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE12,
+      ngx_stream_fcfh_keepalive_options,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      0,
       NULL },
 
     { ngx_string("fcfh_max_forwards"),
@@ -328,6 +337,8 @@ ngx_stream_fcfh_create_srv_conf(ngx_conf_t *cf)
     conf->handshake_timeout = NGX_CONF_UNSET_MSEC;
     conf->idle_timeout = NGX_CONF_UNSET_MSEC;
     conf->keepalive = NGX_CONF_UNSET;
+    conf->keepalive_options = NGX_CONF_UNSET_UINT;
+    conf->keepalive_quiet = NGX_CONF_UNSET_MSEC;
     conf->max_forwards = NGX_CONF_UNSET_UINT;
     conf->max_channels = NGX_CONF_UNSET_UINT;
     conf->channel_window = NGX_CONF_UNSET_SIZE;
@@ -375,6 +386,17 @@ ngx_stream_fcfh_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
                               prev->handshake_timeout, 30000);
     ngx_conf_merge_msec_value(conf->idle_timeout, prev->idle_timeout, 90000);
     ngx_conf_merge_sec_value(conf->keepalive, prev->keepalive, 30);
+
+    if (conf->keepalive_options == NGX_CONF_UNSET_UINT) {
+        conf->keepalive_options = prev->keepalive_options;
+        conf->keepalive_quiet = prev->keepalive_quiet;
+    }
+
+    ngx_conf_merge_uint_value(conf->keepalive_options,
+                              prev->keepalive_options,
+                              NGX_FCFH_KA_OPTIONS_5900);
+    ngx_conf_merge_msec_value(conf->keepalive_quiet, prev->keepalive_quiet,
+                              1000);
     ngx_conf_merge_uint_value(conf->max_forwards, prev->max_forwards, 16);
     ngx_conf_merge_uint_value(conf->max_channels, prev->max_channels, 16);
     ngx_conf_merge_size_value(conf->channel_window, prev->channel_window,
@@ -425,6 +447,16 @@ ngx_stream_fcfh_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
+    if (conf->keepalive_options == NGX_FCFH_KA_OPTIONS_QUIET
+        && conf->keepalive_quiet >= conf->idle_timeout)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"fcfh_keepalive_options\" time %Mms is not "
+                           "shorter than \"fcfh_idle_timeout\" %Mms",
+                           conf->keepalive_quiet, conf->idle_timeout);
+        return NGX_CONF_ERROR;
+    }
+
     if ((ngx_msec_t) conf->keepalive * 1000 >= conf->idle_timeout) {
         /* devices would be dropped between two keepalives */
         ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
@@ -464,6 +496,68 @@ ngx_stream_fcfh_tunnel(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     return NGX_CONF_OK;
 }
 
+
+
+/*
+ * "after_5900", "after_forwards [time]" or "off": when the gateway sends
+ * KEEPALIVE_OPTIONS_REQUEST.  Some APF clients close the connection on
+ * it, and they never register 5900, which real AMT registers last.
+ */
+
+static char *
+ngx_stream_fcfh_keepalive_options(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_stream_fcfh_srv_conf_t *fscf = conf;
+
+    ngx_str_t   *value;
+    ngx_msec_t   quiet;
+
+    if (fscf->keepalive_options != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    quiet = 1000;
+
+    if (ngx_strcmp(value[1].data, "after_forwards") == 0) {
+
+        if (cf->args->nelts > 2) {
+            quiet = ngx_parse_time(&value[2], 0);
+
+            if (quiet == (ngx_msec_t) NGX_ERROR || quiet == 0) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid time \"%V\"", &value[2]);
+                return NGX_CONF_ERROR;
+            }
+        }
+
+        fscf->keepalive_options = NGX_FCFH_KA_OPTIONS_QUIET;
+        fscf->keepalive_quiet = quiet;
+        return NGX_CONF_OK;
+    }
+
+    if (cf->args->nelts > 2) {
+        return "takes a time only with \"after_forwards\"";
+    }
+
+    if (ngx_strcmp(value[1].data, "after_5900") == 0) {
+        fscf->keepalive_options = NGX_FCFH_KA_OPTIONS_5900;
+
+    } else if (ngx_strcmp(value[1].data, "off") == 0) {
+        fscf->keepalive_options = NGX_FCFH_KA_OPTIONS_OFF;
+
+    } else {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V\", expected \"after_5900\", "
+                           "\"after_forwards\" or \"off\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    fscf->keepalive_quiet = quiet;
+
+    return NGX_CONF_OK;
+}
 
 
 /* "off", or the time an exiting worker waits before draining */

@@ -46,7 +46,9 @@
 static void ngx_stream_fcfh_tunnel_read_handler(ngx_event_t *rev);
 static void ngx_stream_fcfh_tunnel_write_handler(ngx_event_t *wev);
 static ngx_int_t ngx_stream_fcfh_tunnel_resume(ngx_stream_fcfh_tunnel_t *t);
+static ngx_int_t ngx_stream_fcfh_tunnel_timer(ngx_stream_fcfh_tunnel_t *t);
 static void ngx_stream_fcfh_tunnel_established(ngx_stream_fcfh_tunnel_t *t);
+static ngx_int_t ngx_stream_fcfh_tunnel_options(ngx_stream_fcfh_tunnel_t *t);
 static ngx_int_t ngx_stream_fcfh_tunnel_process(ngx_stream_fcfh_tunnel_t *t,
     u_char *buf, size_t len);
 static ngx_int_t ngx_stream_fcfh_tunnel_message(ngx_stream_fcfh_tunnel_t *t,
@@ -204,7 +206,7 @@ ngx_stream_fcfh_tunnel_read_handler(ngx_event_t *rev)
     u_char                    *scratch;
     size_t                     held;
     ssize_t                    n;
-    ngx_msec_t                 idle;
+    ngx_int_t                  rc;
     ngx_connection_t          *c;
     ngx_stream_session_t      *s;
     ngx_stream_fcfh_tunnel_t  *t;
@@ -233,11 +235,10 @@ ngx_stream_fcfh_tunnel_read_handler(ngx_event_t *rev)
         rev->timedout = 0;
 
         if (t->established) {
-            idle = ngx_current_msec - t->last_input;
+            rc = ngx_stream_fcfh_tunnel_timer(t);
 
-            if (idle < t->conf->idle_timeout) {
-                /* the device spoke since the timer was set: re-arm */
-                ngx_add_timer(rev, t->conf->idle_timeout - idle);
+            if (rc != NGX_DECLINED) {
+                /* re-armed, or the tunnel is closed */
                 return;
             }
         }
@@ -375,6 +376,12 @@ ngx_stream_fcfh_tunnel_resume(ngx_stream_fcfh_tunnel_t *t)
     u_char  *scratch;
     size_t   len;
 
+    if (t->held) {
+        /* the device's input waited for a console, not for the device */
+        t->held = 0;
+        t->last_input = ngx_current_msec;
+    }
+
     t->paused = 0;
 
     scratch = t->fmcf->scratch;
@@ -392,10 +399,68 @@ ngx_stream_fcfh_tunnel_resume(ngx_stream_fcfh_tunnel_t *t)
 
 
 /*
+ * The read timer of an established tunnel fired: sends the keepalive
+ * options when their quiet time is over, and re-arms for what is next.
+ * Returns NGX_DECLINED when the device was idle too long, NGX_DONE when
+ * the tunnel was closed, NGX_OK otherwise.
+ */
+
+static ngx_int_t
+ngx_stream_fcfh_tunnel_timer(ngx_stream_fcfh_tunnel_t *t)
+{
+    ngx_msec_t      idle, left;
+    ngx_msec_int_t  wait;
+
+    if (t->options_wait) {
+        wait = (ngx_msec_int_t) (t->options_at - ngx_current_msec);
+
+        if (wait <= 0) {
+            t->options_wait = 0;
+
+            if (ngx_stream_fcfh_tunnel_options(t) != NGX_OK) {
+                return NGX_DONE;
+            }
+
+            if (ngx_stream_fcfh_tunnel_flush(t) != NGX_OK) {
+                ngx_stream_fcfh_tunnel_close(t, NGX_STREAM_OK);
+                return NGX_DONE;
+            }
+        }
+    }
+
+    if (t->held) {
+        /*
+         * Input waits unread for a console: what the device sent since,
+         * keepalives too, is in it, so the idle time starts over.
+         */
+        t->last_input = ngx_current_msec;
+    }
+
+    idle = ngx_current_msec - t->last_input;
+
+    if (idle >= t->conf->idle_timeout) {
+        return NGX_DECLINED;
+    }
+
+    /* the device spoke since the timer was set */
+    left = t->conf->idle_timeout - idle;
+
+    if (t->options_wait) {
+        wait = (ngx_msec_int_t) (t->options_at - ngx_current_msec);
+        left = ngx_min(left, (ngx_msec_t) ngx_max(wait, 1));
+    }
+
+    ngx_add_timer(t->session->connection->read, left);
+
+    return NGX_OK;
+}
+
+
+/*
  * The APF handshake is over: the idle timeout replaces its deadline.
  * Moving the timer for each keepalive would cost a timer tree delete and
  * insert each time; it is set once per idle period instead, and re-armed
- * for what is left of it when it fires (the read handler).
+ * for what is left of it when it fires (ngx_stream_fcfh_tunnel_timer).
  */
 
 static void
@@ -490,6 +555,7 @@ ngx_stream_fcfh_tunnel_process(ngx_stream_fcfh_tunnel_t *t, u_char *buf,
         if (rc == NGX_AGAIN) {
             /* a channel's buffer is full: keep this message for later */
             t->paused = 1;
+            t->held = 1;
             need = 0;
             goto hold;
         }
@@ -520,33 +586,64 @@ done:
             ngx_fcfh_registry_set_ports(t->link.entry, t->ports, t->nports);
         }
 
-        if (!t->options_sent) {
-            /*
-             * Ask for keepalives once the forwards are in: some AMT 15
-             * firmware otherwise uses 90 s, the common idle timeout.
-             */
-            t->options_sent = 1;
-
+        if (!t->connected) {
             /* the tunnel is usable now: tell the event subscribers */
+            t->connected = 1;
+
             ngx_fcfh_event_emit(NGX_FCFH_EVENT_CONNECTED, 0, t->guid,
                                 &t->fqdn, &t->identity, &t->user, &t->peer,
                                 t->trigger);
+        }
+    }
 
-            n = ngx_fcfh_apf_write_keepalive_options(
-                    ngx_stream_fcfh_tunnel_reserve(t),
-                    NGX_FCFH_CONTROL_MAX,
-                    NGX_FCFH_APF_KEEPALIVE_OPTIONS_REQUEST,
-                    (uint32_t) t->conf->keepalive, 0);
+    if (t->options_due) {
+        t->options_due = 0;
 
-            if (ngx_stream_fcfh_tunnel_queued(t, n) != NGX_OK) {
-                return NGX_DONE;
-            }
+        if (ngx_stream_fcfh_tunnel_options(t) != NGX_OK) {
+            return NGX_DONE;
         }
     }
 
     if (t->out && ngx_stream_fcfh_tunnel_flush(t) != NGX_OK) {
         ngx_stream_fcfh_tunnel_close(t, NGX_STREAM_OK);
         return NGX_DONE;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Queues KEEPALIVE_OPTIONS_REQUEST, once: some AMT 15 firmware otherwise
+ * sends keepalives every 90 s, the common idle timeout.  When is up to
+ * fcfh_keepalive_options.
+ */
+
+static ngx_int_t
+ngx_stream_fcfh_tunnel_options(ngx_stream_fcfh_tunnel_t *t)
+{
+    ssize_t  n;
+
+    if (t->options_sent) {
+        return NGX_OK;
+    }
+
+    t->options_sent = 1;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_STREAM, t->session->connection->log, 0,
+                   "fcfh: keepalive options %T", t->conf->keepalive);
+
+    n = ngx_fcfh_apf_write_keepalive_options(
+            ngx_stream_fcfh_tunnel_reserve(t), NGX_FCFH_CONTROL_MAX,
+            NGX_FCFH_APF_KEEPALIVE_OPTIONS_REQUEST,
+            (uint32_t) t->conf->keepalive, 0);
+
+    if (ngx_stream_fcfh_tunnel_queued(t, n) != NGX_OK) {
+        return NGX_DONE;
+    }
+
+    if (t->link.entry) {
+        t->link.entry->keepalive = (uint32_t) t->conf->keepalive;
     }
 
     return NGX_OK;
@@ -1066,7 +1163,7 @@ ngx_stream_fcfh_tunnel_register(ngx_stream_fcfh_tunnel_t *t)
     reg.trigger = t->trigger;
     reg.major = t->major;
     reg.minor = t->minor;
-    reg.keepalive = (uint32_t) t->conf->keepalive;
+    reg.keepalive = 0;          /* until the gateway asks for it */
     reg.tunnel = &t->link;
 
 #if (NGX_STREAM_SSL)
@@ -1829,6 +1926,15 @@ ngx_stream_fcfh_tunnel_forward(ngx_stream_fcfh_tunnel_t *t,
 
     c = t->session->connection;
 
+    if (t->conf->keepalive_options == NGX_FCFH_KA_OPTIONS_QUIET
+        && !t->options_sent)
+    {
+        /* the options wait until the device stopped registering ports */
+        t->options_wait = 1;
+        t->options_at = ngx_current_msec + t->conf->keepalive_quiet;
+        ngx_add_timer(c->read, t->conf->keepalive_quiet);
+    }
+
     if (g->port == 0 || g->port > 65535) {
         ngx_log_error(NGX_LOG_INFO, c->log, 0,
                       "device asked to forward invalid port %uD", g->port);
@@ -1864,6 +1970,13 @@ ngx_stream_fcfh_tunnel_forward(ngx_stream_fcfh_tunnel_t *t,
     {
         ngx_stream_fcfh_tunnel_close(t, NGX_STREAM_INTERNAL_SERVER_ERROR);
         return NGX_DONE;
+    }
+
+    if (g->port == NGX_FCFH_PORT_KVM
+        && t->conf->keepalive_options == NGX_FCFH_KA_OPTIONS_5900)
+    {
+        /* real AMT registers it last; the options follow its answer */
+        t->options_due = 1;
     }
 
     n = ngx_fcfh_apf_write_request_success(ngx_stream_fcfh_tunnel_reserve(t),

@@ -25,6 +25,14 @@
 /* "fcfh_drain off" (not NGX_CONF_UNSET, which merging would replace) */
 #define NGX_FCFH_DRAIN_OFF           -2
 
+/* fcfh_keepalive_options: when KEEPALIVE_OPTIONS_REQUEST is sent */
+#define NGX_FCFH_KA_OPTIONS_OFF      0
+#define NGX_FCFH_KA_OPTIONS_5900     1
+#define NGX_FCFH_KA_OPTIONS_QUIET    2
+
+/* the port real AMT registers last (KVM, VNC) */
+#define NGX_FCFH_PORT_KVM            5900
+
 
 typedef struct {
     ngx_flag_t                       enabled;
@@ -35,6 +43,8 @@ typedef struct {
     ngx_msec_t                       handshake_timeout;
     ngx_msec_t                       idle_timeout;
     time_t                           keepalive;
+    ngx_uint_t                       keepalive_options; /* KA_OPTIONS_* */
+    ngx_msec_t                       keepalive_quiet;
     ngx_uint_t                       max_forwards;
     ngx_uint_t                       max_channels;
     size_t                           channel_window;
@@ -90,6 +100,7 @@ typedef struct {
     uint64_t                         bytes_in;
     uint64_t                         bytes_out;
     ngx_msec_t                       last_input; /* for the idle timer */
+    ngx_msec_t                       options_at; /* after_forwards */
 
     ngx_uint_t                       auth;       /* NGX_FCFH_AUTH_* */
     uint32_t                         disconnect; /* reason we sent */
@@ -103,8 +114,12 @@ typedef struct {
     unsigned                         bound:1;    /* its binding names it */
     unsigned                         established:1;
     unsigned                         forwards_changed:1;
+    unsigned                         connected:1; /* event emitted */
+    unsigned                         options_due:1;  /* send them now */
+    unsigned                         options_wait:1; /* at options_at */
     unsigned                         options_sent:1;
     unsigned                         paused:1;
+    unsigned                         held:1;     /* paused for a console */
     unsigned                         draining:1;
     unsigned                         out_failed:1;
     unsigned                         closing:1;

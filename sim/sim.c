@@ -1482,7 +1482,7 @@ sim_usage(FILE *f)
 "  --cert FILE --key FILE  client certificate (FMT with %%d allowed)\n"
 "  --auth password|none    USERAUTH method (password)\n"
 "  --ca FILE               verify the gateway certificate (default: none)\n"
-"  --ports LIST            forwarded ports (16992,16993,16994,16995)\n"
+"  --ports LIST            forwarded ports (16992,16993,16994,16995,5900)\n"
 "  --fqdn FMT              address in tcpip-forward (dev%%d.example.test)\n"
 "  --trigger N             PROTOCOLVERSION trigger reason (1)\n"
 "  --tls 1.0|1.1|1.2|1.3   pin the TLS version (default: 1.2 or newer)\n"
@@ -1722,7 +1722,7 @@ sim_options(int argc, char **argv)
     sim_conf.max_pending = 500;
     sim_conf.window = 32768;
     sim_conf.selftest_service = 16992;
-    sim_parse_ports("16992,16993,16994,16995");
+    sim_parse_ports("16992,16993,16994,16995,5900");
 
     while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
         switch (c) {

@@ -15,7 +15,8 @@ my $sport = $t->port(2);
 
 my $GUID = '4c4c4544-004b-4210-8033-b6c04f504633';
 my $FQDN = 'dev0.example.test';
-my @PORTS = (16992, 16993, 16994, 16995);
+# what real AMT registers, in its order: 5900 last
+my @PORTS = (16993, 16992, 664, 623, 16995, 16994, 5900);
 
 # --- scripted device -------------------------------------------------------
 
@@ -25,7 +26,7 @@ ok($c->{established}, 'handshake established') or diag(explain $got);
 
 my @types = map { $_->{type} } @$got;
 is_deeply(\@types, [SERVICE_ACCEPT, USERAUTH_SUCCESS, SERVICE_ACCEPT,
-                    (REQUEST_SUCCESS) x 4, KEEPALIVE_OPTIONS_REQUEST],
+                    (REQUEST_SUCCESS) x 7, KEEPALIVE_OPTIONS_REQUEST],
           'message sequence') or diag(explain $got);
 is($got->[0]{service}, AUTH_SERVICE, 'SERVICE_ACCEPT echoes auth service');
 is($got->[2]{service}, PFWD_SERVICE, 'SERVICE_ACCEPT echoes pfwd service');

@@ -190,7 +190,7 @@ for my $case (@table) {
     $GUID = sprintf '00000000-0000-4000-8000-%012x', 0x9000 + ++$n;
     my $c = FcfhApf->connect($port);
     my $start = time;
-    my $hs = PV() . ASVC() . AUTH() . PSVC() . global_forward('drip.example.test', 16992);
+    my $hs = PV() . ASVC() . AUTH() . PSVC() . global_forward('drip.example.test', 5900);
     $c->note_sent(global_forward('x', 1));
     my @chunks = ((map { substr($hs, $_, 1) } 0 .. 9), unpack('(a24)*', substr($hs, 10)));
     for (@chunks) { $c->write_raw($_); sleep 0.2 }

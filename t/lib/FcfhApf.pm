@@ -346,6 +346,13 @@ sub read_msg {
     $self->{timed_out} = 0;
     while (1) {
         my $m = $self->parse_one;
+        if ($m && $m->{type} == KEEPALIVE_OPTIONS_REQUEST && $self->{options_fatal}) {
+            # MeshCentral's APF client: "CMD: 210 is not implemented", close
+            $self->{options_refused} = 1;
+            $self->close;
+            $self->{eof} = 1;
+            return;
+        }
         if ($m) {
             push @{$self->{seen}}, $m;
             $self->{disconnect} //= $m->{reason} if $m->{type} == DISCONNECT;
@@ -389,11 +396,19 @@ sub wait_closed {
 # Whole device handshake. Returns an arrayref of the messages received;
 # $c->{established} tells whether every step succeeded.
 # Options: method => 'password'|'none', trigger => N, split => pause-seconds,
-#          timeout => per-step seconds, pipeline => 1 (send everything at once).
+#          timeout => per-step seconds, pipeline => 1 (send everything at once),
+#          want_reply => 0|1 on the forwards (1),
+#          options => 1|0: wait for KEEPALIVE_OPTIONS_REQUEST after the
+#          forwards (the gateway's default sends it after the one for 5900,
+#          so: whether 5900 is among the ports),
+#          options_fatal => 1: close the connection on a KEEPALIVE_OPTIONS_REQUEST,
+#          now or later, as MeshCentral's APF client does ($c->{options_refused}).
 sub handshake {
     my ($self, $guid, $user, $password, $ports, $fqdn, %o) = @_;
     $ports //= [];
     my $to = $o{timeout} // $TIMEOUT;
+    my $want_options = $o{options} // scalar grep { $_ == 5900 } @$ports;
+    $self->{options_fatal} = 1 if $o{options_fatal};
     my @got;
     my $send = defined $o{split}
         ? sub { $self->send_split(join('', @_), $o{split}) } : sub { $self->send(@_) };
@@ -405,7 +420,7 @@ sub handshake {
     };
     my $auth = ($o{method} // 'password') eq 'none'
         ? userauth_none($user) : userauth_password($user, $password);
-    my @fwd = map { global_forward($fqdn // '', $_, 1) } @$ports;
+    my @fwd = map { global_forward($fqdn // '', $_, $o{want_reply} // 1) } @$ports;
     $self->{established} = 0;
 
     if ($o{pipeline}) {
@@ -423,7 +438,7 @@ sub handshake {
         $step->(SERVICE_ACCEPT) or return \@got;
         if (@fwd) { $send->(@fwd) or return \@got }
     }
-    my ($ok, $ka) = (0, !@fwd);
+    my ($ok, $ka) = (0, !@fwd || !$want_options);
     while ($ok < @fwd || !$ka) {
         my $m = $self->read_msg($to) or last;
         push @got, $m;
