@@ -96,7 +96,7 @@ while (time < ($held ? $held + 8 : $t0 + T(10))) {
 close $go_w;
 ok($held, sprintf('the gateway held the device input after %d KiB', $data / 1024));
 ok($data > 65536, '... more than the window was sent');
-cmp_ok($k, '>=', 8, "... and $k keepalives, one a second");
+cmp_ok($k, q(>=), 6, "... and $k keepalives, about one a second (more than the idle timeout covers)");
 
 # whatever is still queued, then every keepalive answered, in order
 my $deadline = time + T(5);
