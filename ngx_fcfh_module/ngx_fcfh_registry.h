@@ -28,7 +28,7 @@
 #include "ngx_fcfh.h"
 
 
-#define NGX_FCFH_ZONE_LAYOUT         7
+#define NGX_FCFH_ZONE_LAYOUT         8
 #define NGX_FCFH_MAX_WORKERS         256
 #define NGX_FCFH_ZONE_SECRET_SIZE    32
 
@@ -134,6 +134,8 @@ typedef struct {
     ngx_atomic_t                     bytes_out;
     ngx_atomic_t                     channel_bytes_in;
     ngx_atomic_t                     channel_bytes_out;
+    ngx_atomic_t                     channel_errors;  /* channel closed */
+    ngx_atomic_t                     channel_strays;  /* no such channel */
     ngx_atomic_t                     relay_errors;
     ngx_atomic_t                     alerts_relayed;  /* udp and tcp */
     ngx_atomic_t                     alerts_refused;

@@ -800,7 +800,7 @@ ngx_http_fcfh_api_stats(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    len = 1856 + (NGX_FCFH_FAIL_MAX + NGX_FCFH_CLOSE_MAX + NGX_FCFH_OPEN_MAX)
+    len = 1936 + (NGX_FCFH_FAIL_MAX + NGX_FCFH_CLOSE_MAX + NGX_FCFH_OPEN_MAX)
                  * (64 + NGX_ATOMIC_T_LEN);
 
     body = ngx_pnalloc(r->pool, len);
@@ -837,6 +837,7 @@ ngx_http_fcfh_api_stats(ngx_http_request_t *r)
 
     p = ngx_sprintf(p, "},\"bytes_in\":%uA,\"bytes_out\":%uA,"
                     "\"channel_bytes_in\":%uA,\"channel_bytes_out\":%uA,"
+                    "\"channel_errors\":%uA,\"channel_strays\":%uA,"
                     "\"relay_errors\":%uA,\"alerts_relayed\":%uA,"
                     "\"alerts_refused\":%uA,\"alerts_limited\":%uA,"
                     "\"auth_cache_hits\":%uA,\"events\":%uA,"
@@ -844,7 +845,8 @@ ngx_http_fcfh_api_stats(ngx_http_request_t *r)
                     "\"webhook_failures\":%uA,\"cluster_relays\":%uA,"
                     "\"cluster\":",
                     cn->bytes_in, cn->bytes_out, cn->channel_bytes_in,
-                    cn->channel_bytes_out, cn->relay_errors,
+                    cn->channel_bytes_out, cn->channel_errors,
+                    cn->channel_strays, cn->relay_errors,
                     cn->alerts_relayed, cn->alerts_refused,
                     cn->alerts_limited, cn->auth_cache_hits, cn->events,
                     cn->events_dropped, cn->webhook_deliveries,
@@ -971,7 +973,7 @@ ngx_http_fcfh_metrics_handler(ngx_http_request_t *r)
              ? info[i].trigger - 1 : 4]++;
     }
 
-    len = 9216 + 64 + NGX_ATOMIC_T_LEN
+    len = 9600 + 64 + NGX_ATOMIC_T_LEN
           + NGX_FCFH_ESCAPE_PROM_MAX * NGX_FCFH_CLUSTER_NAME_MAX
           + (NGX_FCFH_FAIL_MAX + NGX_FCFH_CLOSE_MAX + NGX_FCFH_OPEN_MAX)
             * (96 + NGX_ATOMIC_T_LEN);
@@ -1046,6 +1048,12 @@ ngx_http_fcfh_metrics_handler(ngx_http_request_t *r)
         "# TYPE fcfh_channel_bytes_total counter\n"
         "fcfh_channel_bytes_total{direction=\"from_device\"} %uA\n"
         "fcfh_channel_bytes_total{direction=\"to_device\"} %uA\n"
+        "# HELP fcfh_channel_errors_total Device channel messages that "
+        "contradicted the channel's state (the channel was closed) or "
+        "named no open channel (dropped, within a budget per tunnel).\n"
+        "# TYPE fcfh_channel_errors_total counter\n"
+        "fcfh_channel_errors_total{kind=\"state\"} %uA\n"
+        "fcfh_channel_errors_total{kind=\"no_channel\"} %uA\n"
         "# HELP fcfh_relay_errors_total Relays to a worker that was "
         "gone, and relay peers or sockets refused.\n"
         "# TYPE fcfh_relay_errors_total counter\n"
@@ -1080,9 +1088,9 @@ ngx_http_fcfh_metrics_handler(ngx_http_request_t *r)
         "# TYPE fcfh_cluster_relays_total counter\n"
         "fcfh_cluster_relays_total %uA\n",
         channels, bin, bout, cn->channel_bytes_in, cn->channel_bytes_out,
-        cn->relay_errors, cn->alerts_relayed, cn->alerts_refused,
-        cn->alerts_limited, cn->auth_cache_hits, cn->events,
-        cn->events_dropped,
+        cn->channel_errors, cn->channel_strays, cn->relay_errors,
+        cn->alerts_relayed, cn->alerts_refused, cn->alerts_limited,
+        cn->auth_cache_hits, cn->events, cn->events_dropped,
         cn->webhook_deliveries, cn->webhook_failures, size, used,
         cn->cluster_relays);
 

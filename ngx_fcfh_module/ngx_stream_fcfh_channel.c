@@ -15,7 +15,12 @@
  *
  * Close: CHANNEL_CLOSE is sent exactly once; our channel id is reused
  * only after the device's CHANNEL_CLOSE too (AMT reuses ids once it has
- * seen a CLOSE, so a second one could kill an unrelated channel).
+ * seen a CLOSE, so a second one could kill an unrelated channel), and
+ * not right away: ids are handed out in turn.
+ *
+ * Device errors: a message that contradicts its channel's state ends that
+ * channel, not the tunnel; messages for no channel of ours are dropped
+ * within a budget per tunnel.
  */
 
 
@@ -40,6 +45,13 @@
 /* the same after the device's answer was all delivered: likely gone */
 #define NGX_FCFH_CHANNEL_LINGER_QUIET  500
 
+/* how long a channel the device contradicted waits for its CLOSE */
+#define NGX_FCFH_CHANNEL_CLOSE_WAIT    30000
+
+/* messages for no channel of ours a tunnel may send per period */
+#define NGX_FCFH_CHANNEL_STRAYS        16
+#define NGX_FCFH_CHANNEL_STRAY_PERIOD  60000
+
 /* channel ids of a tunnel: in use ones, and as many lingering */
 #define ngx_fcfh_channel_ids(t)        (2 * (t)->conf->max_channels)
 
@@ -62,8 +74,19 @@ static ngx_fcfh_channel_t *ngx_fcfh_channel_create(
 static void ngx_fcfh_channel_receiver_wait(ngx_event_t *rev);
 static void ngx_fcfh_channel_receiver_connected(ngx_event_t *wev);
 static void ngx_fcfh_channel_receiver_done(ngx_fcfh_channel_t *ch);
+static void ngx_fcfh_channel_receiver_fail(ngx_fcfh_channel_t *ch);
 static ngx_fcfh_channel_t *ngx_fcfh_channel_find(
     ngx_stream_fcfh_tunnel_t *t, uint32_t id);
+static ngx_int_t ngx_fcfh_channel_expects(ngx_fcfh_channel_t *ch,
+    ngx_uint_t type);
+static const char *ngx_fcfh_channel_state(ngx_fcfh_channel_t *ch);
+static ngx_int_t ngx_fcfh_channel_fault(ngx_stream_fcfh_tunnel_t *t,
+    ngx_fcfh_channel_t *ch, ngx_fcfh_apf_msg_t *msg);
+static ngx_int_t ngx_fcfh_channel_stray(ngx_stream_fcfh_tunnel_t *t,
+    ngx_fcfh_apf_msg_t *msg, uint32_t id);
+static void ngx_fcfh_channel_release(ngx_fcfh_channel_t *ch,
+    ngx_uint_t result);
+static void ngx_fcfh_channel_close_timeout(ngx_event_t *ev);
 
 
 static const char  *ngx_fcfh_open_results[] = {
@@ -98,7 +121,7 @@ ngx_fcfh_open_result_text(ngx_uint_t result)
 static ngx_fcfh_channel_t *
 ngx_fcfh_channel_create(ngx_stream_fcfh_tunnel_t *t, ngx_uint_t *result)
 {
-    ngx_uint_t           id, ids, active, used, free_id;
+    ngx_uint_t           i, id, ids, active, used, free_id, unanswered;
     ngx_connection_t    *c;
     ngx_fcfh_channel_t  *ch, *linger;
 
@@ -119,27 +142,43 @@ ngx_fcfh_channel_create(ngx_stream_fcfh_tunnel_t *t, ngx_uint_t *result)
      * fcfh_max_channels counts channels in use.  A channel whose console
      * sent end of file lingers (it may be a half close) but does not
      * count: a console that opens and closes quickly must not find the
-     * device full for NGX_FCFH_CHANNEL_LINGER.  Ids are twice the limit.
+     * device full for NGX_FCFH_CHANNEL_LINGER.  Nor does an open given up
+     * (timed out, or its console left) that the device has not answered:
+     * a device busy for a while must not lock consoles out until it
+     * reconnects.  Ids are twice the limit.
+     *
+     * The search for a free id starts after the last one given: a stale
+     * message of the device for a channel just freed then finds no
+     * channel rather than a new one on the same id.
      */
 
     active = 0;
     used = 0;
+    unanswered = 0;
     free_id = ids;
     linger = NULL;
 
-    for (id = 0; id < ids; id++) {
+    for (i = 0; i < ids; i++) {
+        id = (t->channel_next + i) % ids;
         ch = t->channels[id];
 
         if (ch == NULL) {
-            free_id = ngx_min(free_id, id);
+            if (free_id == ids) {
+                free_id = id;
+            }
+
             continue;
         }
 
         used++;
 
-        if (ch->peer_eof || ch->close_sent) {
-            if (linger == NULL && !ch->close_sent) {
+        if (ch->peer_eof || ch->close_sent || ch->aborted) {
+            if (linger == NULL && ch->confirmed && !ch->close_sent) {
                 linger = ch;
+            }
+
+            if (!ch->confirmed) {
+                unanswered++;
             }
 
         } else {
@@ -148,9 +187,19 @@ ngx_fcfh_channel_create(ngx_stream_fcfh_tunnel_t *t, ngx_uint_t *result)
     }
 
     if (active >= t->conf->max_channels || free_id == ids) {
-        ngx_log_error(NGX_LOG_WARN, c->log, 0,
-                      "device has %ui channels open, refusing another",
-                      active);
+
+        if (active >= t->conf->max_channels) {
+            ngx_log_error(NGX_LOG_WARN, c->log, 0,
+                          "device has %ui channels open, refusing another",
+                          active);
+
+        } else {
+            ngx_log_error(NGX_LOG_WARN, c->log, 0,
+                          "device has no free channel id (%ui channels "
+                          "open, %ui opens it never answered, %ui "
+                          "closing), refusing another",
+                          active, unanswered, used - active - unanswered);
+        }
 
         if (free_id == ids && linger) {
             /* ids all taken by channels on their way out: hurry one */
@@ -196,6 +245,7 @@ ngx_fcfh_channel_create(ngx_stream_fcfh_tunnel_t *t, ngx_uint_t *result)
 
     t->channels[id] = ch;
     t->nchannels++;
+    t->channel_next = (id + 1) % ids;
 
     if (t->link.entry) {
         t->link.entry->nchannels = (uint32_t) t->nchannels;
@@ -360,7 +410,24 @@ ngx_fcfh_channel_receiver_connected(ngx_event_t *wev)
 
 failed:
 
-    /* never confirmed: the failure frees the device's id, no CLOSE */
+    ngx_fcfh_channel_receiver_fail(ch);
+}
+
+
+/*
+ * A device channel not confirmed yet ends: never confirmed, the failure
+ * frees the device's id, no CLOSE
+ */
+
+static void
+ngx_fcfh_channel_receiver_fail(ngx_fcfh_channel_t *ch)
+{
+    size_t                     n;
+    ngx_connection_t          *rcv;
+    ngx_stream_fcfh_tunnel_t  *t;
+
+    t = ch->tunnel;
+    rcv = ch->data;
 
     n = ngx_fcfh_apf_write_channel_open_failure(
             ngx_stream_fcfh_tunnel_reserve(t), NGX_FCFH_CONTROL_MAX,
@@ -373,7 +440,11 @@ failed:
 
     ch->done = NULL;
     ch->data = NULL;
-    ngx_close_connection(c);
+
+    if (rcv) {
+        ngx_close_connection(rcv);
+    }
+
     ngx_fcfh_channel_free(ch);
 }
 
@@ -490,10 +561,14 @@ ngx_fcfh_channel_open_timeout(ngx_event_t *ev)
     ngx_fcfh_channel_open_pt  opened;
 
     ngx_log_error(NGX_LOG_WARN, ch->log, 0,
-                  "device did not answer channel open to port %ui in time",
-                  (ngx_uint_t) ch->port);
+                  "device did not answer channel open to port %ui in time "
+                  "(channel %uD)", (ngx_uint_t) ch->port, ch->id);
 
-    /* the id stays taken until the device answers or the tunnel ends */
+    /*
+     * the id stays taken until the device answers or the tunnel ends (a
+     * late answer must not find a new channel on it); it no longer counts
+     * against fcfh_max_channels
+     */
 
     ch->aborted = 1;
 
@@ -507,6 +582,61 @@ ngx_fcfh_channel_open_timeout(ngx_event_t *ev)
     if (opened) {
         opened(ch, NGX_FCFH_OPEN_TIMEOUT, 0);
     }
+}
+
+
+/*
+ * The console side is told (result, for an opener still waiting) and
+ * let go; the channel stays, without it, for the device's answer or CLOSE.
+ */
+
+static void
+ngx_fcfh_channel_release(ngx_fcfh_channel_t *ch, ngx_uint_t result)
+{
+    ngx_fcfh_channel_done_pt   done;
+    ngx_fcfh_channel_open_pt   opened;
+
+    opened = ch->opened;
+    done = ch->done;
+
+    ch->opened = NULL;
+    ch->done = NULL;
+    ch->aborted = 1;
+
+    if (ch->peer && ch->started) {
+        /* our handlers: nothing of ours may run after the peer is gone */
+
+        if (ch->peer->read->posted) {
+            ngx_delete_posted_event(ch->peer->read);
+        }
+
+        if (ch->peer->write->posted) {
+            ngx_delete_posted_event(ch->peer->write);
+        }
+    }
+
+    ngx_fcfh_channel_detach(ch);
+
+    if (opened) {
+        opened(ch, result, 0);
+
+    } else if (done) {
+        done(ch);
+    }
+}
+
+
+/* the device did not close a channel it contradicted: free the id */
+
+static void
+ngx_fcfh_channel_close_timeout(ngx_event_t *ev)
+{
+    ngx_fcfh_channel_t  *ch = ev->data;
+
+    ngx_log_error(NGX_LOG_INFO, ch->log, 0,
+                  "device did not close channel %uD, freeing it", ch->id);
+
+    ngx_fcfh_channel_finish(ch);
 }
 
 
@@ -647,7 +777,9 @@ ngx_fcfh_channel_find(ngx_stream_fcfh_tunnel_t *t, uint32_t id)
 /*
  * A channel message from the device.  NGX_OK: handled; NGX_AGAIN: data
  * that does not fit yet (the caller holds it and stops reading);
- * NGX_ERROR: protocol error, the caller disconnects the device.
+ * NGX_ERROR: the connection as a whole is broken, the caller disconnects
+ * the device.  A message that contradicts its channel's state ends that
+ * channel only; one for no channel of ours is dropped, within a budget.
  */
 
 ngx_int_t
@@ -655,6 +787,7 @@ ngx_stream_fcfh_channel_message(ngx_stream_fcfh_tunnel_t *t,
     ngx_fcfh_apf_msg_t *msg)
 {
     size_t                     len, room, off, part;
+    uint32_t                   id;
     uint64_t                   window;
     ngx_connection_t          *c;
     ngx_fcfh_channel_t        *ch;
@@ -665,12 +798,39 @@ ngx_stream_fcfh_channel_message(ngx_stream_fcfh_tunnel_t *t,
     switch (msg->type) {
 
     case NGX_FCFH_APF_CHANNEL_OPEN_CONFIRMATION:
-        ch = ngx_fcfh_channel_find(t, msg->u.confirmation.recipient);
+        id = msg->u.confirmation.recipient;
+        break;
 
-        if (ch == NULL || ch->confirmed || ch->inbound) {
-            goto unknown;
-        }
+    case NGX_FCFH_APF_CHANNEL_OPEN_FAILURE:
+        id = msg->u.open_failure.recipient;
+        break;
 
+    case NGX_FCFH_APF_CHANNEL_WINDOW_ADJUST:
+        id = msg->u.window_adjust.recipient;
+        break;
+
+    case NGX_FCFH_APF_CHANNEL_DATA:
+        id = msg->u.channel_data.recipient;
+        break;
+
+    default: /* NGX_FCFH_APF_CHANNEL_CLOSE */
+        id = msg->u.recipient;
+        break;
+    }
+
+    ch = ngx_fcfh_channel_find(t, id);
+
+    if (ch == NULL) {
+        return ngx_fcfh_channel_stray(t, msg, id);
+    }
+
+    if (!ngx_fcfh_channel_expects(ch, msg->type)) {
+        return ngx_fcfh_channel_fault(t, ch, msg);
+    }
+
+    switch (msg->type) {
+
+    case NGX_FCFH_APF_CHANNEL_OPEN_CONFIRMATION:
         ch->confirmed = 1;
         ch->remote_id = msg->u.confirmation.sender;
         ch->remote_window = msg->u.confirmation.window;
@@ -680,7 +840,16 @@ ngx_stream_fcfh_channel_message(ngx_stream_fcfh_tunnel_t *t,
         }
 
         if (ch->aborted) {
-            /* nobody waits for it any more */
+            /* nobody waits for it any more: freed on the device's CLOSE */
+            ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                          "device confirmed channel %uD after its open was "
+                          "given up, closing it", ch->id);
+
+            if (ch->faulted) {
+                ch->open_timer.handler = ngx_fcfh_channel_close_timeout;
+                ngx_add_timer(&ch->open_timer, NGX_FCFH_CHANNEL_CLOSE_WAIT);
+            }
+
             return ngx_fcfh_channel_send_close(ch);
         }
 
@@ -694,15 +863,18 @@ ngx_stream_fcfh_channel_message(ngx_stream_fcfh_tunnel_t *t,
         return NGX_OK;
 
     case NGX_FCFH_APF_CHANNEL_OPEN_FAILURE:
-        ch = ngx_fcfh_channel_find(t, msg->u.open_failure.recipient);
+        if (ch->aborted) {
+            ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                          "device refused channel %uD to port %ui after its "
+                          "open was given up, reason %uD",
+                          ch->id, (ngx_uint_t) ch->port,
+                          msg->u.open_failure.reason);
 
-        if (ch == NULL || ch->confirmed || ch->inbound) {
-            goto unknown;
+        } else {
+            ngx_log_error(NGX_LOG_INFO, ch->log, 0,
+                          "device refused channel to port %ui, reason %uD",
+                          (ngx_uint_t) ch->port, msg->u.open_failure.reason);
         }
-
-        ngx_log_error(NGX_LOG_INFO, ch->log, 0,
-                      "device refused channel to port %ui, reason %uD",
-                      (ngx_uint_t) ch->port, msg->u.open_failure.reason);
 
         opened = ch->opened;
         ch->opened = NULL;
@@ -718,12 +890,6 @@ ngx_stream_fcfh_channel_message(ngx_stream_fcfh_tunnel_t *t,
         return NGX_OK;
 
     case NGX_FCFH_APF_CHANNEL_WINDOW_ADJUST:
-        ch = ngx_fcfh_channel_find(t, msg->u.window_adjust.recipient);
-
-        if (ch == NULL || !ch->confirmed) {
-            goto unknown;
-        }
-
         window = (uint64_t) ch->remote_window + msg->u.window_adjust.bytes;
         ch->remote_window = (uint32_t) ngx_min(window, 0xffffffff);
 
@@ -734,17 +900,7 @@ ngx_stream_fcfh_channel_message(ngx_stream_fcfh_tunnel_t *t,
         return NGX_OK;
 
     case NGX_FCFH_APF_CHANNEL_DATA:
-        ch = ngx_fcfh_channel_find(t, msg->u.channel_data.recipient);
-
-        if (ch == NULL || !ch->confirmed) {
-            goto unknown;
-        }
-
         len = msg->u.channel_data.data.len;
-
-        if (ch->close_recv) {
-            goto unknown;
-        }
 
         if (ch->peer == NULL || ch->peer_error) {
             /* nobody to deliver to: drop, as the channel is closing */
@@ -802,12 +958,6 @@ ngx_stream_fcfh_channel_message(ngx_stream_fcfh_tunnel_t *t,
         return NGX_OK;
 
     default: /* NGX_FCFH_APF_CHANNEL_CLOSE */
-        ch = ngx_fcfh_channel_find(t, msg->u.recipient);
-
-        if (ch == NULL || !ch->confirmed || ch->close_recv) {
-            goto unknown;
-        }
-
         ch->close_recv = 1;
 
         if (!ch->close_sent && ngx_fcfh_channel_send_close(ch) != NGX_OK) {
@@ -822,14 +972,163 @@ ngx_stream_fcfh_channel_message(ngx_stream_fcfh_tunnel_t *t,
 
         return NGX_OK;
     }
+}
 
-unknown:
+
+/*
+ * Whether a message fits the channel's state: the answer to our open,
+ * then data, window and close until the device's CLOSE, then nothing.
+ * The device may still send data and window adjusts after our CLOSE:
+ * it may not have seen it yet.
+ */
+
+static ngx_int_t
+ngx_fcfh_channel_expects(ngx_fcfh_channel_t *ch, ngx_uint_t type)
+{
+    if (ch->close_recv) {
+        return 0;
+    }
+
+    if (!ch->confirmed) {
+        return !ch->inbound
+               && (type == NGX_FCFH_APF_CHANNEL_OPEN_CONFIRMATION
+                   || type == NGX_FCFH_APF_CHANNEL_OPEN_FAILURE);
+    }
+
+    return type == NGX_FCFH_APF_CHANNEL_DATA
+           || type == NGX_FCFH_APF_CHANNEL_WINDOW_ADJUST
+           || type == NGX_FCFH_APF_CHANNEL_CLOSE;
+}
+
+
+static const char *
+ngx_fcfh_channel_state(ngx_fcfh_channel_t *ch)
+{
+    if (!ch->confirmed) {
+        return ch->inbound ? "opened by the device, not yet confirmed"
+                           : (ch->aborted ? "open given up, unanswered"
+                                          : "not yet confirmed");
+    }
+
+    if (ch->close_recv) {
+        return "closed by the device";
+    }
+
+    return ch->close_sent ? "closed by the gateway" : "open";
+}
+
+
+/*
+ * The device contradicted the state of one of our channels (a failure
+ * after the confirmation, a second confirmation or CLOSE, data before the
+ * confirmation or after its CLOSE...): that channel ends, the tunnel and
+ * its other channels do not.  Our CLOSE is sent once, if ever; the id
+ * waits for the device's CLOSE a while.  A channel that goes on being
+ * contradicted counts against the tunnel's budget like an unknown one.
+ */
+
+static ngx_int_t
+ngx_fcfh_channel_fault(ngx_stream_fcfh_tunnel_t *t, ngx_fcfh_channel_t *ch,
+    ngx_fcfh_apf_msg_t *msg)
+{
+    ngx_connection_t  *c;
+
+    if (ch->faulted) {
+        return ngx_fcfh_channel_stray(t, msg, ch->id);
+    }
+
+    c = t->session->connection;
+
+    ch->faulted = 1;
+
+    ngx_fcfh_count(channel_errors, 1);
+
+    ngx_log_error(NGX_LOG_NOTICE, c->log, 0,
+                  "device sent %s for channel %uD (%s), closing the channel",
+                  ngx_fcfh_apf_type_name(msg->type), ch->id,
+                  ngx_fcfh_channel_state(ch));
+
+    if (!ch->confirmed) {
+
+        if (ch->inbound) {
+            /* ours to answer yet: a failure, as for an unreachable one */
+            ngx_fcfh_channel_receiver_fail(ch);
+            return t->out_failed ? NGX_ERROR : NGX_OK;
+        }
+
+        /*
+         * the console is told now; the device may still answer our open,
+         * so the id stays taken until it does (not counted as in use)
+         */
+
+        if (ch->open_timer.timer_set) {
+            ngx_del_timer(&ch->open_timer);
+        }
+
+        ngx_fcfh_channel_release(ch, NGX_FCFH_OPEN_REFUSED);
+
+        return NGX_OK;
+    }
+
+    if (ch->close_recv) {
+        /* both CLOSEs are done: what the console has not taken goes */
+        ch->peer_error = 1;
+        ngx_fcfh_channel_check_done(ch);
+        return NGX_OK;
+    }
+
+    ngx_fcfh_channel_release(ch, NGX_FCFH_OPEN_ERROR);
+
+    if (ngx_fcfh_channel_send_close(ch) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    /* a device this confused may never close it: the id is freed anyway */
+
+    ch->open_timer.handler = ngx_fcfh_channel_close_timeout;
+    ngx_add_timer(&ch->open_timer, NGX_FCFH_CHANNEL_CLOSE_WAIT);
+
+    return NGX_OK;
+}
+
+
+/*
+ * A message for a channel id we never gave or already freed (a device's
+ * stale duplicate, say) is dropped.  More than NGX_FCFH_CHANNEL_STRAYS of
+ * them in NGX_FCFH_CHANNEL_STRAY_PERIOD end the tunnel: a device must not
+ * keep the gateway busy with them, and the budget bounds their log lines.
+ */
+
+static ngx_int_t
+ngx_fcfh_channel_stray(ngx_stream_fcfh_tunnel_t *t, ngx_fcfh_apf_msg_t *msg,
+    uint32_t id)
+{
+    ngx_connection_t  *c;
+
+    c = t->session->connection;
+
+    ngx_fcfh_count(channel_strays, 1);
+
+    if (ngx_current_msec - t->strays_since >= NGX_FCFH_CHANNEL_STRAY_PERIOD) {
+        t->strays_since = ngx_current_msec;
+        t->strays = 0;
+    }
+
+    if (++t->strays > NGX_FCFH_CHANNEL_STRAYS) {
+        ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                      "device sent %s for no open channel (%uD), more than "
+                      "%d such messages in %d s",
+                      ngx_fcfh_apf_type_name(msg->type), id,
+                      NGX_FCFH_CHANNEL_STRAYS,
+                      NGX_FCFH_CHANNEL_STRAY_PERIOD / 1000);
+        return NGX_ERROR;
+    }
 
     ngx_log_error(NGX_LOG_INFO, c->log, 0,
-                  "device sent %s for no open channel",
-                  ngx_fcfh_apf_type_name(msg->type));
+                  "device sent %s for no open channel (%uD), dropped",
+                  ngx_fcfh_apf_type_name(msg->type), id);
 
-    return NGX_ERROR;
+    return NGX_OK;
 }
 
 

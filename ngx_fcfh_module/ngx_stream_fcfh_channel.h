@@ -105,6 +105,7 @@ struct ngx_fcfh_channel_s {
     unsigned                         aborted:1;
     unsigned                         inbound:1;  /* the device opened it */
     unsigned                         peer_full:1; /* console fell behind */
+    unsigned                         faulted:1;  /* device contradicted it */
 };
 
 

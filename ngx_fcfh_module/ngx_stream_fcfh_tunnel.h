@@ -96,6 +96,9 @@ typedef struct {
 
     void                           **channels;   /* by our channel id */
     ngx_uint_t                       nchannels;
+    ngx_uint_t                       channel_next;   /* where ids are sought */
+    ngx_uint_t                       strays;     /* for no channel of ours */
+    ngx_msec_t                       strays_since;
 
     uint64_t                         bytes_in;
     uint64_t                         bytes_out;

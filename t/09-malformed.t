@@ -72,10 +72,6 @@ my @table = (
     [ 'tcpip-forward before auth',       'asvc', sub { global_forward('x', 16992) },       2 ],
     [ 'tcpip-forward before pfwd service', 'auth', sub { global_forward('x', 16992) },     2 ],
     [ 'channel open before auth',        'asvc', sub { channel_open('direct-tcpip', 1, 4096, 'a', 1, 'b', 2) }, 2 ],
-    [ 'channel data unknown channel',    'full', sub { channel_data(42, 'hello') },        2 ],
-    [ 'window adjust unknown channel',   'full', sub { channel_window(42, 1000) },         2 ],
-    [ 'channel close unknown channel',   'full', sub { channel_close(42) },                2 ],
-    [ 'channel confirm unknown channel', 'full', sub { channel_confirm(42, 1, 4096) },     2 ],
     [ 'gateway-only USERAUTH_SUCCESS',   'pv',   sub { "\x34" },                           2 ],
     [ 'gateway-only REQUEST_SUCCESS',    'full', sub { pack('CN', REQUEST_SUCCESS, 16992) }, 2 ],
     [ 'gateway-only REQUEST_FAILURE',    'full', sub { pack('C', REQUEST_FAILURE) },       2 ],
@@ -182,6 +178,40 @@ for my $case (@table) {
     my $e = find_tunnel(wait_status($sport, sub { find_tunnel($_, $GUID) }, T(3)), $GUID) // {};
     is_deeply($e->{ports}, [16992, 16993], 'third forward: not registered');
     $c->close;
+}
+
+# channel messages for a channel the gateway does not have: each dropped
+# with an info line, the tunnel stays; more than 16 of them within a
+# minute: DISCONNECT 2
+{
+    $GUID = sprintf '00000000-0000-4000-8000-%012x', 0x9000 + ++$n;
+    my $c = FcfhApf->connect($port);
+    run_prefix($c, 'full', 'no such channel');
+    my @cases = (
+        [ 'channel data',   'CHANNEL_DATA',              channel_data(42, 'hello') ],
+        [ 'window adjust',  'CHANNEL_WINDOW_ADJUST',     channel_window(42, 1000) ],
+        [ 'channel close',  'CHANNEL_CLOSE',             channel_close(42) ],
+        [ 'channel confirm', 'CHANNEL_OPEN_CONFIRMATION', channel_confirm(42, 1, 4096) ],
+        [ 'channel failure', 'CHANNEL_OPEN_FAILURE',     channel_failure(42, 2) ],
+    );
+    my $cookie = 200;
+    for (@cases) {
+        my ($name, $type, $bytes) = @$_;
+        my $mark = $t->log_mark;
+        $c->send($bytes);
+        ok($c->ping(++$cookie, T(3)), "$name for unknown channel 42: dropped, the tunnel stays");
+        ok($t->wait_for_log(qr/\[info\].*device sent $type for no open channel \(42\), dropped/,
+                            T(3), $mark), "... logged at info");
+    }
+    # five so far: eleven more are within the budget, the seventeenth is not
+    $c->send(map { channel_close(42) } 1 .. 11);
+    ok($c->ping(++$cookie, T(3)), 'sixteen messages for no channel: the tunnel stays');
+    my $mark = $t->log_mark;
+    $c->send(channel_close(42));
+    is($c->expect_disconnect(T(3)), 2, 'the seventeenth within a minute: DISCONNECT(2)');
+    ok($c->wait_closed(T(3)), '... closed');
+    ok($t->wait_for_log(qr/\[info\].*device sent CHANNEL_CLOSE for no open channel \(42\), more than 16 such messages in 60 s/,
+                        T(3), $mark), '... logged at info');
 }
 
 # slow drip within the handshake deadline (8s): the first 10 bytes one per

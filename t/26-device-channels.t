@@ -162,10 +162,11 @@ ok($t->wait_for_log(qr/device channel open "session" to 127\.0\.0\.1:$rport refu
    '... logged');
 ok($d->ping(3, T(3)), 'the tunnel is fine after every refusal');
 
-# 5. a CONFIRMATION for a channel the device opened itself is a protocol
-#    error: that device is disconnected, the other one is not. The tunnel
-#    closing while a receiver channel is open closes the receiver
-#    connection.
+# 5. a CONFIRMATION for a channel the device opened itself contradicts the
+#    channel: that channel is closed (one CLOSE, the receiver connection
+#    closed), the device's tunnel stays, the other device is untouched.
+#    The tunnel closing while a receiver channel is open closes the
+#    receiver connection.
 
 my $d2 = FcfhApf->connect($t->port(1));
 $d2->handshake('00000000-0000-4000-8000-0000000000c2', 'admin', 'P@ssw0rd',
@@ -175,11 +176,25 @@ $d2->send(channel_open('direct-tcpip', 1, 32768, '127.0.0.1', $rport,
 my $r2 = accept_receiver();
 $m = $d2->read_msg(T(3));
 is($m && $m->{type}, CHANNEL_OPEN_CONFIRMATION, 'other device: channel confirmed');
-$d2->send(channel_confirm($m->{sender}, 1, 32768));
-is($d2->expect_disconnect(T(3)), 2, 'its CONFIRMATION of that channel: DISCONNECT protocol error');
+my $mark = $t->log_mark;
+my $gw2 = $m && $m->{sender};
+$d2->send(channel_confirm($gw2, 1, 32768));
+$m = $d2->read_msg(T(3));
+ok($m && $m->{type} == CHANNEL_CLOSE && $m->{recipient} == 1,
+   'its CONFIRMATION of that channel: the gateway closes that channel')
+    or diag(explain $m);
 is(read_some($r2, 1, T(3)), '', '... and its receiver connection is closed');
 close $r2;
+ok($t->wait_for_log(qr/\[notice\].*device sent CHANNEL_OPEN_CONFIRMATION for channel $gw2 \(open\), closing the channel.*device: 00000000-0000-4000-8000-0000000000c2/,
+                    T(3), $mark), '... a notice names the device, the channel and its state');
+my $from = @{$d2->{seen}};
+$d2->send(channel_close($gw2));
+ok($d2->ping(41, T(3)), '... its tunnel stays up');
+is_deeply([ map { $_->{type} } @{$d2->{seen}}[$from .. $#{$d2->{seen}}] ], [KEEPALIVE_REPLY],
+          '... nothing else after its CLOSE (no second CLOSE, no DISCONNECT)');
 ok($d->ping(4, T(3)), 'the first device is unaffected');
+$d2->send(disconnect(11));
+$d2->close;
 
 $d->send(channel_open('direct-tcpip', 12, 32768, '127.0.0.1', $rport,
                       '10.0.0.7', 1029));
@@ -206,5 +221,7 @@ like($body, qr/^fcfh_alerts_total\{result="relayed"\} 4$/m,
      'metrics: relayed alerts (connect attempted)');
 like($body, qr/^fcfh_alerts_total\{result="refused"\} 4$/m,
      'metrics: refused alerts');
+like($body, qr/^fcfh_channel_errors_total\{kind="state"\} 1$/m,
+     'metrics: the channel the device contradicted');
 
 $t->done_testing;

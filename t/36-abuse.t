@@ -4,11 +4,14 @@
 # stays reachable by a console, no worker dies, no alert in the log):
 #   1. CHANNEL_WINDOW_ADJUST overflowing 2^32-1, repeated, on an open
 #      channel: the window saturates (never wraps), the channel works on;
-#      on a channel id never opened (in range and 0xffffffff): DISCONNECT 2
+#      on a channel id never opened (in range and 0xffffffff): dropped,
+#      the tunnel and its open channel stay; more than 16 such messages
+#      within a minute: DISCONNECT 2
 #   2. CHANNEL_CLOSE twice for one channel (back to back, and after the
 #      gateway's own CLOSE): the gateway sends its CLOSE exactly once, the
-#      duplicate is a close "for no open channel" (DISCONNECT 2); the
-#      device's next tunnel serves consoles
+#      duplicate is a close "for no open channel", dropped; the tunnel
+#      serves the next console on a channel id other than the one just
+#      freed; repeated duplicates past the budget: DISCONNECT 2
 #   3. a device churning forwards: 5,000 tcpip-forward/cancel pairs, then
 #      5,000 distinct ports: fcfh_max_forwards refuses the excess with
 #      REQUEST_FAILURE, the registry holds at most the limit, RSS bounded,
@@ -169,11 +172,20 @@ sub count_lines {
     is(count_lines(qr/for no open channel|channel error/, $mark), 0,
        '... nothing refused (a saturated window is not an error)');
 
-    # on a channel id that was never opened, in the id range
+    # on a channel id that was never opened, in the id range: dropped
     $mark = $t->log_mark;
     $A->send(map { channel_window(5, 0xffffffff) } 1 .. 3);
-    is($A->expect_disconnect(T(5)), 2, 'window: adjust for channel 5, never opened: DISCONNECT 2');
-    ok($t->wait_for_log(qr/\[info\].*device sent CHANNEL_WINDOW_ADJUST for no open channel/,
+    ok($A->ping(12, T(3)), 'window: adjusts for channel 5, never opened: the tunnel stays');
+    ok($t->wait_for_log(qr/\[info\].*device sent CHANNEL_WINDOW_ADJUST for no open channel \(5\), dropped/,
+                        T(3), $mark), '... dropped with an info line');
+    $A->send(channel_data($gw, 'still-here'));
+    is(read_exact($s, 10, T(5)), 'still-here', '... the open channel carries on');
+
+    # past the budget: 3 so far, 14 more make 17 within a minute
+    $mark = $t->log_mark;
+    $A->send(map { channel_window(5, 0xffffffff) } 1 .. 14);
+    is($A->expect_disconnect(T(5)), 2, 'window: 17 adjusts for no open channel: DISCONNECT 2');
+    ok($t->wait_for_log(qr/\[info\].*device sent CHANNEL_WINDOW_ADJUST for no open channel \(5\), more than 16/,
                         T(3), $mark), '... logged at info');
     ok(wait_eof($s, T(5)), '... the console of the open channel sees its end');
     ok($A->wait_closed(T(3)), '... the connection is closed');
@@ -184,9 +196,11 @@ sub count_lines {
     ok($A2, 'window: the device connects again');
     $mark = $t->log_mark;
     $A2->send(map { channel_window(0xffffffff, 0xffffffff) } 1 .. 3) if $A2;
-    is($A2 && $A2->expect_disconnect(T(5)), 2, 'window: adjust for channel 0xffffffff: DISCONNECT 2');
-    ok($t->wait_for_log(qr/device sent CHANNEL_WINDOW_ADJUST for no open channel/, T(3), $mark),
-       '... logged');
+    ok($A2 && $A2->ping(13, T(3)), 'window: adjusts for channel 0xffffffff: dropped, the tunnel stays');
+    ok($t->wait_for_log(qr/device sent CHANNEL_WINDOW_ADJUST for no open channel \(4294967295\), dropped/,
+                        T(3), $mark), '... logged');
+    $A2->send(map { channel_window(0xffffffff, 0xffffffff) } 1 .. 20) if $A2;
+    is($A2 && $A2->expect_disconnect(T(5)), 2, '... 20 more: DISCONNECT 2');
     $A2->close if $A2;
     ok(wait_status($sport, sub { !find_tunnel($_, $GA) }, T(5)), '... its tunnel is gone');
     bystander_ok('window');
@@ -206,38 +220,39 @@ sub count_lines {
     my $m = next_msg($B, CHANNEL_DATA, T(5));
     is($m && $m->{data}, 'hello', 'close: console data reached the device');
     my $mark = $t->log_mark;
+    my $from = @{$B->{seen}};
     $B->send(channel_close($gw), channel_close($gw));
-    my $reason = $B->expect_disconnect(T(5));
-    my @seen = @{$B->{before_disconnect} // []};
+    ok($B->ping(20, T(3)), 'close (back to back): the tunnel stays');
+    my @seen = @{$B->{seen}}[$from .. $#{$B->{seen}}];
     is(scalar(grep { $_->{type} == CHANNEL_CLOSE && $_->{recipient} == 50 } @seen), 1,
-       'close (back to back): the gateway sent its CHANNEL_CLOSE exactly once');
-    is($reason, 2, '... the duplicate is a close for no open channel: DISCONNECT 2');
-    ok($t->wait_for_log(qr/\[info\].*device sent CHANNEL_CLOSE for no open channel/, T(3), $mark),
-       '... logged at info');
+       '... the gateway sent its CHANNEL_CLOSE exactly once');
+    is(scalar(grep { $_->{type} != CHANNEL_CLOSE && $_->{type} != KEEPALIVE_REPLY } @seen), 0,
+       '... and nothing else (no DISCONNECT)');
+    ok($t->wait_for_log(qr/\[info\].*device sent CHANNEL_CLOSE for no open channel \($gw\), dropped/,
+                        T(3), $mark), '... the duplicate is a close for no open channel, dropped with an info line');
     ok(wait_eof($s, T(5)), '... the console sees its end');
-    $B->close;
 
-    # (b) the second CLOSE after the gateway answered the first
-    $B = device($GB, fqdn => 'abuse-b.example.test');
-    ok($B, 'close: the device connects again');
+    # (b) the second CLOSE after the gateway answered the first; the next
+    #     channel does not reuse the id just freed
+    my $freed = $gw;
     ($s, $gw) = open_channel($B, $GB, 51, 32768);
-    ok($s, 'close: console channel open on the new tunnel');
+    ok($s, 'close: the next console channel opens on the same tunnel');
+    isnt($gw, $freed, "... on another channel id than the one just freed ($freed)");
     $B->send(channel_close($gw));
     $m = next_msg($B, CHANNEL_CLOSE, T(5));
     is($m && $m->{recipient}, 51, 'close (after the answer): the gateway answered the first CLOSE');
     ok(wait_eof($s, T(5)), '... the console sees its end');
     ok($B->ping(21, T(3)), '... the tunnel is fine after one CLOSE');
     $mark = $t->log_mark;
+    $from = @{$B->{seen}};
     $B->send(channel_close($gw));
-    is($B->expect_disconnect(T(5)), 2, '... a second CLOSE: DISCONNECT 2');
-    ok(!grep({ $_->{type} == CHANNEL_CLOSE } @{$B->{before_disconnect} // []}),
+    ok($B->ping(22, T(3)), '... a second CLOSE is dropped, the tunnel stays');
+    ok(!grep({ $_->{type} == CHANNEL_CLOSE } @{$B->{seen}}[$from .. $#{$B->{seen}}]),
        '... and no second CHANNEL_CLOSE from the gateway');
-    ok($t->wait_for_log(qr/device sent CHANNEL_CLOSE for no open channel/, T(3), $mark), '... logged');
-    $B->close;
+    ok($t->wait_for_log(qr/device sent CHANNEL_CLOSE for no open channel \($gw\), dropped/, T(3), $mark),
+       '... logged');
 
-    # the device's next tunnel serves a console
-    $B = device($GB, fqdn => 'abuse-b.example.test');
-    ok($B, 'close: the device connects a third time');
+    # the same tunnel serves a console
     ($s, $gw) = open_channel($B, $GB, 52, 32768);
     ok($s, "close: a console's next open on that device is confirmed");
     send_all($s, 'again') if $s;
@@ -248,10 +263,16 @@ sub count_lines {
     $B->send(channel_close($gw));
     $m = next_msg($B, CHANNEL_CLOSE, T(5));
     is($m && $m->{recipient}, 52, '... and it closes cleanly, one CLOSE each way');
-    ok($B->ping(22, T(3)), '... the tunnel stays');
+    ok($B->ping(23, T(3)), '... the tunnel stays');
     close $s if $s;
-    $B->send(disconnect(11));
+
+    # duplicates past the budget: 2 so far, 15 more make 17 within a minute
+    $B->send(map { channel_close($gw) } 1 .. 15);
+    is($B->expect_disconnect(T(5)), 2, 'close: 17 CLOSEs for no open channel: DISCONNECT 2');
+    ok(!grep({ $_->{type} == CHANNEL_CLOSE } @{$B->{before_disconnect} // []}),
+       '... and no CHANNEL_CLOSE from the gateway');
     $B->close;
+    ok(wait_status($sport, sub { !find_tunnel($_, $GB) }, T(5)), '... its tunnel is gone');
     bystander_ok('close');
 }
 
