@@ -84,6 +84,8 @@ static ngx_int_t ngx_fcfh_channel_fault(ngx_stream_fcfh_tunnel_t *t,
     ngx_fcfh_channel_t *ch, ngx_fcfh_apf_msg_t *msg);
 static ngx_int_t ngx_fcfh_channel_stray(ngx_stream_fcfh_tunnel_t *t,
     ngx_fcfh_apf_msg_t *msg, uint32_t id);
+static void ngx_fcfh_channel_let_go(ngx_fcfh_channel_t *ch,
+    ngx_uint_t result, ngx_uint_t unpost);
 static void ngx_fcfh_channel_release(ngx_fcfh_channel_t *ch,
     ngx_uint_t result);
 static void ngx_fcfh_channel_close_timeout(ngx_event_t *ev);
@@ -593,6 +595,22 @@ ngx_fcfh_channel_open_timeout(ngx_event_t *ev)
 static void
 ngx_fcfh_channel_release(ngx_fcfh_channel_t *ch, ngx_uint_t result)
 {
+    ch->aborted = 1;
+
+    /* our handlers only: nothing of ours may run after the peer is gone */
+    ngx_fcfh_channel_let_go(ch, result, ch->started);
+}
+
+
+/*
+ * The opener or the console side is told (result, for an opener still
+ * waiting) and forgotten; unpost: the peer's events are ours to cancel.
+ */
+
+static void
+ngx_fcfh_channel_let_go(ngx_fcfh_channel_t *ch, ngx_uint_t result,
+    ngx_uint_t unpost)
+{
     ngx_fcfh_channel_done_pt   done;
     ngx_fcfh_channel_open_pt   opened;
 
@@ -601,11 +619,8 @@ ngx_fcfh_channel_release(ngx_fcfh_channel_t *ch, ngx_uint_t result)
 
     ch->opened = NULL;
     ch->done = NULL;
-    ch->aborted = 1;
 
-    if (ch->peer && ch->started) {
-        /* our handlers: nothing of ours may run after the peer is gone */
-
+    if (ch->peer && unpost) {
         if (ch->peer->read->posted) {
             ngx_delete_posted_event(ch->peer->read);
         }
@@ -615,6 +630,7 @@ ngx_fcfh_channel_release(ngx_fcfh_channel_t *ch, ngx_uint_t result)
         }
     }
 
+    /* the callbacks close the console connection and its log */
     ngx_fcfh_channel_detach(ch);
 
     if (opened) {
@@ -1459,35 +1475,8 @@ ngx_fcfh_channel_check_done(ngx_fcfh_channel_t *ch)
 static void
 ngx_fcfh_channel_finish(ngx_fcfh_channel_t *ch)
 {
-    ngx_fcfh_channel_done_pt   done;
-    ngx_fcfh_channel_open_pt   opened;
-
-    opened = ch->opened;
-    done = ch->done;
-
-    ch->opened = NULL;
-    ch->done = NULL;
-
-    if (ch->peer) {
-        if (ch->peer->read->posted) {
-            ngx_delete_posted_event(ch->peer->read);
-        }
-
-        if (ch->peer->write->posted) {
-            ngx_delete_posted_event(ch->peer->write);
-        }
-    }
-
-    /* the callbacks close the console connection and its log */
-    ngx_fcfh_channel_detach(ch);
-
-    if (opened) {
-        opened(ch, ch->tunnel ? NGX_FCFH_OPEN_ERROR
-                              : NGX_FCFH_OPEN_NO_TUNNEL, 0);
-
-    } else if (done) {
-        done(ch);
-    }
+    ngx_fcfh_channel_let_go(ch, ch->tunnel ? NGX_FCFH_OPEN_ERROR
+                                           : NGX_FCFH_OPEN_NO_TUNNEL, 1);
 
     ngx_fcfh_channel_free(ch);
 }
