@@ -13,6 +13,9 @@
 #include "ngx_fcfh_preamble.h"
 
 
+static ssize_t ngx_fcfh_preamble_head(const uint8_t *buf, size_t len);
+static void ngx_fcfh_preamble_fields(const uint8_t *buf,
+    ngx_fcfh_preamble_t *pre);
 static int ngx_fcfh_preamble_mac(const uint8_t *buf, const uint8_t *secret,
     uint32_t owner, uint8_t *mac);
 
@@ -82,10 +85,64 @@ ssize_t
 ngx_fcfh_preamble_parse(const uint8_t *buf, size_t len,
     ngx_fcfh_preamble_t *pre, const uint8_t *secret, uint32_t owner)
 {
-    uint8_t         mac[NGX_FCFH_RELAY_MAC_SIZE];
-    unsigned        i;
-    const uint8_t  *p;
+    ssize_t  rc;
+    uint8_t  mac[NGX_FCFH_RELAY_MAC_SIZE];
 
+    rc = ngx_fcfh_preamble_head(buf, len);
+
+    if (rc <= 0) {
+        return rc;
+    }
+
+    if (secret == NULL
+        || ngx_fcfh_preamble_mac(buf, secret, owner, mac) != 0
+        || CRYPTO_memcmp(mac, buf + NGX_FCFH_RELAY_SIGNED_SIZE,
+                         NGX_FCFH_RELAY_MAC_SIZE) != 0)
+    {
+        return NGX_FCFH_PREAMBLE_ERR_MAC;
+    }
+
+    ngx_fcfh_preamble_fields(buf, pre);
+
+    return NGX_FCFH_RELAY_PREAMBLE_SIZE;
+}
+
+
+/*
+ * The same, from another gateway node: mutual TLS proved the peer, and
+ * the MAC field, which no node's secret could check, must be zero.
+ */
+
+ssize_t
+ngx_fcfh_preamble_parse_node(const uint8_t *buf, size_t len,
+    ngx_fcfh_preamble_t *pre)
+{
+    ssize_t   rc;
+    unsigned  i;
+
+    rc = ngx_fcfh_preamble_head(buf, len);
+
+    if (rc <= 0) {
+        return rc;
+    }
+
+    for (i = 0; i < NGX_FCFH_RELAY_MAC_SIZE; i++) {
+        if (buf[NGX_FCFH_RELAY_SIGNED_SIZE + i] != 0) {
+            return NGX_FCFH_PREAMBLE_ERR_MAC;
+        }
+    }
+
+    ngx_fcfh_preamble_fields(buf, pre);
+
+    return NGX_FCFH_RELAY_PREAMBLE_SIZE;
+}
+
+
+/* magic, version, op as their bytes arrive; then 1 once it is whole */
+
+static ssize_t
+ngx_fcfh_preamble_head(const uint8_t *buf, size_t len)
+{
     if (memcmp(buf, NGX_FCFH_RELAY_MAGIC, len < 4 ? len : 4) != 0) {
         return NGX_FCFH_PREAMBLE_ERR_MAGIC;
     }
@@ -101,17 +158,15 @@ ngx_fcfh_preamble_parse(const uint8_t *buf, size_t len,
         return NGX_FCFH_PREAMBLE_ERR_OP;
     }
 
-    if (len < NGX_FCFH_RELAY_PREAMBLE_SIZE) {
-        return 0;
-    }
+    return (len < NGX_FCFH_RELAY_PREAMBLE_SIZE) ? 0 : 1;
+}
 
-    if (secret == NULL
-        || ngx_fcfh_preamble_mac(buf, secret, owner, mac) != 0
-        || CRYPTO_memcmp(mac, buf + NGX_FCFH_RELAY_SIGNED_SIZE,
-                         NGX_FCFH_RELAY_MAC_SIZE) != 0)
-    {
-        return NGX_FCFH_PREAMBLE_ERR_MAC;
-    }
+
+static void
+ngx_fcfh_preamble_fields(const uint8_t *buf, ngx_fcfh_preamble_t *pre)
+{
+    unsigned        i;
+    const uint8_t  *p;
 
     p = buf + 5;
 
@@ -137,8 +192,6 @@ ngx_fcfh_preamble_parse(const uint8_t *buf, size_t len,
     }
 
     pre->console_len = i;
-
-    return NGX_FCFH_RELAY_PREAMBLE_SIZE;
 }
 
 

@@ -85,6 +85,8 @@ void ngx_fcfh_preamble_write(uint8_t *buf, const ngx_fcfh_preamble_t *pre,
     const uint8_t *secret, uint32_t owner);
 ssize_t ngx_fcfh_preamble_parse(const uint8_t *buf, size_t len,
     ngx_fcfh_preamble_t *pre, const uint8_t *secret, uint32_t owner);
+ssize_t ngx_fcfh_preamble_parse_node(const uint8_t *buf, size_t len,
+    ngx_fcfh_preamble_t *pre);
 const char *ngx_fcfh_preamble_error(ssize_t rc);
 
 

@@ -944,11 +944,11 @@ ngx_stream_fcfh_proxy_peer_verified(ngx_connection_t *c)
 static ngx_int_t
 ngx_stream_fcfh_proxy_preamble(ngx_stream_fcfh_proxy_ctx_t *ctx)
 {
-    u_char            *p;
-    uint64_t           serial;
-    ngx_int_t          rc;
-    ngx_uint_t         i, op;
-    ngx_connection_t  *c;
+    ssize_t               n;
+    ngx_int_t             rc;
+    ngx_uint_t            op;
+    ngx_connection_t     *c;
+    ngx_fcfh_preamble_t   pre;
 
     c = ctx->session->connection;
 
@@ -960,41 +960,30 @@ ngx_stream_fcfh_proxy_preamble(ngx_stream_fcfh_proxy_ctx_t *ctx)
         return NGX_OK;
     }
 
-    if (ctx->in_len < NGX_FCFH_RELAY_PREAMBLE_SIZE) {
+    n = ngx_fcfh_preamble_parse_node(ctx->in, ctx->in_len, &pre);
+
+    if (n == 0) {
         return NGX_AGAIN;
     }
 
-    p = ctx->in;
-    op = p[5];
-
-    if (ngx_memcmp(p, NGX_FCFH_RELAY_MAGIC, 4) != 0
-        || p[4] != NGX_FCFH_RELAY_VERSION
-        || (op != NGX_FCFH_RELAY_OP_OPEN && op != NGX_FCFH_RELAY_OP_CLOSE
-            && op != NGX_FCFH_RELAY_OP_REPLACED))
-    {
+    if (n < 0) {
         ngx_log_error(NGX_LOG_ERR, c->log, 0,
-                      "fcfh_cluster_relay: invalid preamble");
+                      "fcfh_cluster_relay: invalid preamble: %s",
+                      ngx_fcfh_preamble_error(n));
         ngx_stream_fcfh_proxy_finalize(ctx, NGX_STREAM_BAD_REQUEST);
         return NGX_OK;
     }
 
-    ctx->port = (p[6] << 8) | p[7];
+    op = pre.op;
+    ctx->port = pre.port;
 
-    ngx_fcfh_apf_guid_to_text(p + 8, (char *) ctx->guid_text);
+    ngx_fcfh_apf_guid_to_text(pre.guid, (char *) ctx->guid_text);
     ctx->target.data = ctx->guid_text;
     ctx->target.len = NGX_FCFH_APF_GUID_TEXT_SIZE;
 
-    serial = 0;
-
-    for (i = 24; i < 32; i++) {
-        serial = (serial << 8) | p[i];
-    }
-
-    ctx->console_port = (p[32] << 8) | p[33];
-    /* the MAC after it is zero between nodes: mutual TLS proved the peer */
-    ctx->console.len = ngx_strnlen(p + 36, NGX_FCFH_RELAY_CONSOLE_SIZE);
-    ctx->console.len = ngx_min(ctx->console.len, sizeof(ctx->console_data));
-    ngx_memcpy(ctx->console_data, p + 36, ctx->console.len);
+    ctx->console_port = pre.console_port;
+    ctx->console.len = ngx_min(pre.console_len, sizeof(ctx->console_data));
+    ngx_memcpy(ctx->console_data, pre.console, ctx->console.len);
     ctx->console.data = ctx->console_data;
 
     ngx_stream_fcfh_proxy_consume(ctx, NGX_FCFH_RELAY_PREAMBLE_SIZE);
@@ -1006,7 +995,7 @@ ngx_stream_fcfh_proxy_preamble(ngx_stream_fcfh_proxy_ctx_t *ctx)
 
     /* close: a console of another node asked, or the device moved */
 
-    rc = ngx_fcfh_registry_close_guid(p + 8, serial,
+    rc = ngx_fcfh_registry_close_guid(pre.guid, pre.serial,
                                       op == NGX_FCFH_RELAY_OP_CLOSE);
 
     ngx_log_error(NGX_LOG_INFO, c->log, 0,

@@ -267,6 +267,42 @@ test_unsigned(void **state)
 }
 
 
+/* between nodes (mutual TLS): the same decoder, the MAC field zero */
+static void
+test_node(void **state)
+{
+    uint8_t              buf[SIZE];
+    size_t               n;
+    ngx_fcfh_preamble_t  pre, out;
+
+    sample(&pre);
+    ngx_fcfh_preamble_write(buf, &pre, NULL, 0);
+
+    for (n = 0; n < SIZE; n++) {
+        assert_int_equal(ngx_fcfh_preamble_parse_node(buf, n, &out), 0);
+    }
+
+    assert_int_equal(ngx_fcfh_preamble_parse_node(buf, SIZE, &out), SIZE);
+    assert_int_equal(out.op, pre.op);
+    assert_int_equal(out.port, pre.port);
+    assert_memory_equal(out.guid, pre.guid, sizeof(pre.guid));
+    assert_true(out.serial == pre.serial);
+    assert_int_equal(out.console_port, pre.console_port);
+    assert_int_equal(out.console_len, pre.console_len);
+    assert_memory_equal(out.console, pre.console, pre.console_len);
+
+    /* a MAC is no MAC a node can check: refused, as is any other byte */
+    ngx_fcfh_preamble_write(buf, &pre, secret, OWNER);
+    assert_int_equal(ngx_fcfh_preamble_parse_node(buf, SIZE, &out),
+                     NGX_FCFH_PREAMBLE_ERR_MAC);
+
+    ngx_fcfh_preamble_write(buf, &pre, NULL, 0);
+    buf[4] = 1;
+    assert_int_equal(ngx_fcfh_preamble_parse_node(buf, SIZE, &out),
+                     NGX_FCFH_PREAMBLE_ERR_VERSION);
+}
+
+
 /* no changed bit anywhere, MAC included, gets a preamble through */
 static void
 test_every_bit(void **state)
@@ -348,6 +384,7 @@ main(void)
         cmocka_unit_test(test_magic_and_op),
         cmocka_unit_test(test_wrong_secret_or_owner),
         cmocka_unit_test(test_unsigned),
+        cmocka_unit_test(test_node),
         cmocka_unit_test(test_every_bit),
         cmocka_unit_test(test_console_bounds),
         cmocka_unit_test(test_error_texts),
