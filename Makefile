@@ -123,7 +123,7 @@ FUZZ_CC      ?= clang-14
 FUZZ_DIR     := $(BUILD)/fuzz
 FUZZ_FLAGS   := -g -O1 -fsanitize=fuzzer,address,undefined \
                 -fno-sanitize-recover=undefined
-FUZZ_TARGETS := apf proxy_parse htpasswd wsman escape
+FUZZ_TARGETS := apf proxy_parse htpasswd wsman escape preamble
 FUZZ_TIME    ?= 60
 FUZZ_NGX     := $(BUILD)/nginx-src/src
 FUZZ_INC     := -I$(SRC) -I$(TOP)/t/unit -I$(BUILD) -I$(FUZZ_NGX)/core \
@@ -135,6 +135,7 @@ FUZZ_CORE    := $(FUZZ_NGX)/core/ngx_string.c $(FUZZ_NGX)/core/ngx_palloc.c \
 
 FUZZ_SRCS_apf         := $(SRC)/ngx_fcfh_apf.c
 FUZZ_SRCS_escape      := $(SRC)/ngx_fcfh_escape.c
+FUZZ_SRCS_preamble    := $(SRC)/ngx_fcfh_preamble.c
 FUZZ_SRCS_proxy_parse := $(SRC)/ngx_fcfh_proxy_parse.c $(SRC)/ngx_fcfh_apf.c
 FUZZ_SRCS_htpasswd    := $(SRC)/ngx_fcfh_htpasswd.c $(SRC)/ngx_fcfh_apf.c \
                          $(SRC)/ngx_fcfh_proxy_parse.c \
