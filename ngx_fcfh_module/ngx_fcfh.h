@@ -111,8 +111,21 @@ typedef struct {
 } ngx_fcfh_hook_t;
 
 
-typedef struct {
+typedef struct ngx_fcfh_main_conf_s  ngx_fcfh_main_conf_t;
+
+/*
+ * What the registry tells the layers above it, through hooks the core
+ * module sets: it knows nothing of webhooks or relay sockets itself.
+ */
+typedef void (*ngx_fcfh_zone_created_pt)(ngx_fcfh_main_conf_t *fmcf,
+    ngx_slab_pool_t *shpool, ngx_fcfh_zone_t *zone, ngx_log_t *log);
+typedef void (*ngx_fcfh_worker_gone_pt)(ngx_pid_t pid);
+
+
+struct ngx_fcfh_main_conf_s {
     ngx_shm_zone_t                  *shm_zone;
+    ngx_fcfh_zone_created_pt         zone_created;  /* a fresh zone */
+    ngx_fcfh_worker_gone_pt          worker_gone;   /* swept by anyone */
     size_t                           zone_size;
     ngx_int_t                        max_tunnels; /* 0: the zone's size */
 
@@ -142,7 +155,7 @@ typedef struct {
     ngx_str_t                        relay_dir;
     ngx_connection_t                *relay;       /* this worker's listener */
     ngx_array_t                     *relay_ports; /* any front door's */
-} ngx_fcfh_main_conf_t;
+};
 
 
 extern ngx_module_t  ngx_fcfh_module;

@@ -54,6 +54,7 @@ static void ngx_fcfh_evict_handler(ngx_event_t *ev);
 #if (NGX_FCFH_HEAP_TRIM)
 static void ngx_fcfh_heap_trim(ngx_fcfh_main_conf_t *fmcf, ngx_log_t *log);
 #endif
+static void ngx_fcfh_module_worker_gone(ngx_pid_t pid);
 
 
 static ngx_command_t  ngx_fcfh_commands[] = {
@@ -213,6 +214,10 @@ ngx_fcfh_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     fmcf->shm_zone->init = ngx_fcfh_registry_init_zone;
     fmcf->shm_zone->data = fmcf;
+
+    /* the registry's hooks into the layers it must not call itself */
+    fmcf->zone_created = ngx_fcfh_webhook_load;
+    fmcf->worker_gone = ngx_fcfh_module_worker_gone;
     fmcf->zone_size = size;
 
     return NGX_CONF_OK;
@@ -602,6 +607,15 @@ ngx_fcfh_find_header(ngx_list_t *headers, char *name)
             return &h[i];
         }
     }
+}
+
+
+/* a worker the registry swept is gone: its relay socket file goes too */
+
+static void
+ngx_fcfh_module_worker_gone(ngx_pid_t pid)
+{
+    ngx_fcfh_relay_unlink((ngx_cycle_t *) ngx_cycle, pid);
 }
 
 

@@ -9,7 +9,6 @@
 
 #include "ngx_fcfh.h"
 #include "ngx_fcfh_registry.h"
-#include "ngx_fcfh_relay.h"
 
 
 static ngx_slab_pool_t *ngx_fcfh_registry_pool(ngx_fcfh_zone_t **zone);
@@ -133,8 +132,10 @@ ngx_fcfh_registry_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     /* a full zone is an expected condition, reported as a refusal */
     shpool->log_nomem = 0;
 
-    /* a fresh zone: the webhook subscribers of the last run */
-    ngx_fcfh_webhook_load(fmcf, shpool, zone, shm_zone->shm.log);
+    /* a fresh zone: e.g. the webhook subscribers of the last run */
+    if (fmcf->zone_created) {
+        fmcf->zone_created(fmcf, shpool, zone, shm_zone->shm.log);
+    }
 
     return NGX_OK;
 }
@@ -1236,14 +1237,15 @@ ngx_fcfh_registry_pid_alive(ngx_pid_t pid)
 void
 ngx_fcfh_registry_sweep(ngx_log_t *log)
 {
-    ngx_pid_t          pids[NGX_FCFH_MAX_WORKERS];
-    ngx_uint_t         gens[NGX_FCFH_MAX_WORKERS];
-    ngx_uint_t         i, ndead, freed, ngone;
-    ngx_queue_t       *q, *next;
-    ngx_fcfh_zone_t   *zone;
-    ngx_fcfh_event_t  *gone;
-    ngx_fcfh_entry_t  *e;
-    ngx_slab_pool_t   *shpool;
+    ngx_pid_t              pids[NGX_FCFH_MAX_WORKERS];
+    ngx_uint_t             gens[NGX_FCFH_MAX_WORKERS];
+    ngx_uint_t             i, ndead, freed, ngone;
+    ngx_queue_t           *q, *next;
+    ngx_fcfh_zone_t       *zone;
+    ngx_fcfh_event_t      *gone;
+    ngx_fcfh_entry_t      *e;
+    ngx_slab_pool_t       *shpool;
+    ngx_fcfh_main_conf_t  *fmcf;
 
     shpool = ngx_fcfh_registry_pool(&zone);
     if (shpool == NULL) {
@@ -1351,9 +1353,14 @@ ngx_fcfh_registry_sweep(ngx_log_t *log)
         ngx_free(gone);
     }
 
+    fmcf = ngx_fcfh_get_main_conf(ngx_cycle);
+
     for (i = 0; i < NGX_FCFH_MAX_WORKERS; i++) {
         if (pids[i]) {
-            ngx_fcfh_relay_unlink((ngx_cycle_t *) ngx_cycle, pids[i]);
+            if (fmcf->worker_gone) {
+                /* e.g. its relay socket file */
+                fmcf->worker_gone(pids[i]);
+            }
 
             ngx_log_error(NGX_LOG_NOTICE, log, 0,
                           "fcfh: worker %P is gone, swept its tunnels from "
