@@ -113,6 +113,32 @@ typedef struct {
 
 typedef struct ngx_fcfh_main_conf_s  ngx_fcfh_main_conf_t;
 
+
+/*
+ * A channel of a tunnel, as the core sees it: the stream module defines
+ * it and gives the core (the relay) its operations, so that the core
+ * calls no stream code directly.
+ */
+typedef struct ngx_fcfh_channel_s    ngx_fcfh_channel_t;
+
+typedef void (*ngx_fcfh_channel_open_pt)(ngx_fcfh_channel_t *ch,
+    ngx_uint_t result, ngx_uint_t reason);
+typedef void (*ngx_fcfh_channel_done_pt)(ngx_fcfh_channel_t *ch);
+
+typedef struct {
+    ngx_int_t                      (*open)(void *tunnel, ngx_uint_t port,
+                                           ngx_str_t *originator,
+                                           ngx_uint_t originator_port,
+                                           ngx_connection_t *peer,
+                                           ngx_fcfh_channel_open_pt opened,
+                                           ngx_fcfh_channel_done_pt done,
+                                           void *data,
+                                           ngx_fcfh_channel_t **chp);
+    void                           (*start)(ngx_fcfh_channel_t *ch);
+    void                           (*abort)(ngx_fcfh_channel_t *ch);
+    void                          *(*data)(ngx_fcfh_channel_t *ch);
+} ngx_fcfh_channel_ops_t;
+
 /*
  * What the registry tells the layers above it, through hooks the core
  * module sets: it knows nothing of webhooks or relay sockets itself.
@@ -126,6 +152,7 @@ struct ngx_fcfh_main_conf_s {
     ngx_shm_zone_t                  *shm_zone;
     ngx_fcfh_zone_created_pt         zone_created;  /* a fresh zone */
     ngx_fcfh_worker_gone_pt          worker_gone;   /* swept by anyone */
+    ngx_fcfh_channel_ops_t           channel_ops;   /* the stream module's */
     size_t                           zone_size;
     ngx_int_t                        max_tunnels; /* 0: the zone's size */
 

@@ -554,14 +554,14 @@ ngx_fcfh_relay_open(ngx_fcfh_relay_ctx_t *ctx, ngx_fcfh_preamble_t *pre)
 
     link = ngx_fcfh_registry_local(pre->guid, pre->serial);
 
-    if (link == NULL) {
+    if (link == NULL || fmcf->channel_ops.open == NULL) {
         ngx_fcfh_relay_send_status(ctx, NGX_FCFH_OPEN_NO_TUNNEL, 0);
         return;
     }
 
-    rc = ngx_fcfh_channel_open(link, pre->port, &console, pre->console_port,
-                               c, ngx_fcfh_relay_opened,
-                               ngx_fcfh_relay_done, ctx, &ctx->channel);
+    rc = fmcf->channel_ops.open(link, pre->port, &console,
+                                pre->console_port, c, ngx_fcfh_relay_opened,
+                                ngx_fcfh_relay_done, ctx, &ctx->channel);
 
     if (rc != NGX_FCFH_OPEN_OK) {
         ngx_fcfh_relay_send_status(ctx, rc, 0);
@@ -572,7 +572,7 @@ ngx_fcfh_relay_open(ngx_fcfh_relay_ctx_t *ctx, ngx_fcfh_preamble_t *pre)
     c->read->handler = ngx_fcfh_relay_wait_handler;
 
     if (ngx_handle_read_event(c->read, 0) != NGX_OK) {
-        ngx_fcfh_channel_abort(ctx->channel);
+        ngx_fcfh_get_main_conf(ngx_cycle)->channel_ops.abort(ctx->channel);
         ctx->channel = NULL;
         ngx_fcfh_relay_close(c);
     }
@@ -583,7 +583,9 @@ static void
 ngx_fcfh_relay_opened(ngx_fcfh_channel_t *ch, ngx_uint_t result,
     ngx_uint_t reason)
 {
-    ngx_fcfh_relay_ctx_t  *ctx = ch->data;
+    ngx_fcfh_relay_ctx_t  *ctx;
+
+    ctx = ngx_fcfh_get_main_conf(ngx_cycle)->channel_ops.data(ch);
 
     if (result != NGX_FCFH_OPEN_OK) {
         ctx->channel = NULL;
@@ -636,12 +638,12 @@ ngx_fcfh_relay_status_handler(ngx_event_t *wev)
     }
 
     if (ctx->sent == NGX_FCFH_RELAY_STATUS_SIZE && ctx->start) {
-        ngx_fcfh_channel_start(ctx->channel);
+        ngx_fcfh_get_main_conf(ngx_cycle)->channel_ops.start(ctx->channel);
         return;
     }
 
     if (ctx->channel) {
-        ngx_fcfh_channel_abort(ctx->channel);
+        ngx_fcfh_get_main_conf(ngx_cycle)->channel_ops.abort(ctx->channel);
         ctx->channel = NULL;
     }
 
@@ -665,7 +667,7 @@ ngx_fcfh_relay_wait_handler(ngx_event_t *rev)
 
     if (n == 0 || (n == -1 && ngx_socket_errno != NGX_EAGAIN)) {
         if (ctx->channel) {
-            ngx_fcfh_channel_abort(ctx->channel);
+            ngx_fcfh_get_main_conf(ngx_cycle)->channel_ops.abort(ctx->channel);
             ctx->channel = NULL;
         }
 
@@ -677,7 +679,9 @@ ngx_fcfh_relay_wait_handler(ngx_event_t *rev)
 static void
 ngx_fcfh_relay_done(ngx_fcfh_channel_t *ch)
 {
-    ngx_fcfh_relay_ctx_t  *ctx = ch->data;
+    ngx_fcfh_relay_ctx_t  *ctx;
+
+    ctx = ngx_fcfh_get_main_conf(ngx_cycle)->channel_ops.data(ch);
 
     ctx->channel = NULL;
     ngx_fcfh_relay_close(ctx->connection);

@@ -1575,3 +1575,12 @@ ngx_stream_fcfh_channels_unblock(ngx_stream_fcfh_tunnel_t *t)
         }
     }
 }
+
+
+/* the opener's data, for the core, to which a channel is opaque */
+
+void *
+ngx_fcfh_channel_data(ngx_fcfh_channel_t *ch)
+{
+    return ch->data;
+}

@@ -56,12 +56,7 @@
 #define NGX_FCFH_OPEN_UNAVAILABLE    8   /* cluster: no directory or node */
 
 
-typedef struct ngx_fcfh_channel_s  ngx_fcfh_channel_t;
-
-typedef void (*ngx_fcfh_channel_open_pt)(ngx_fcfh_channel_t *ch,
-    ngx_uint_t result, ngx_uint_t reason);
-typedef void (*ngx_fcfh_channel_done_pt)(ngx_fcfh_channel_t *ch);
-
+/* ngx_fcfh_channel_t and its callbacks are declared in ngx_fcfh.h */
 
 struct ngx_fcfh_channel_s {
     void                            *tunnel;     /* NULL: tunnel gone */
@@ -117,6 +112,7 @@ void ngx_fcfh_channel_start(ngx_fcfh_channel_t *ch);
 ngx_int_t ngx_fcfh_channel_send(ngx_fcfh_channel_t *ch, u_char *data,
     size_t len);
 void ngx_fcfh_channel_abort(ngx_fcfh_channel_t *ch);
+void *ngx_fcfh_channel_data(ngx_fcfh_channel_t *ch);
 const char *ngx_fcfh_open_result_text(ngx_uint_t result);
 
 

@@ -17,6 +17,7 @@
 #include "ngx_fcfh.h"
 #include "ngx_fcfh_htpasswd.h"
 #include "ngx_stream_fcfh_tunnel.h"
+#include "ngx_stream_fcfh_channel.h"
 
 
 static ngx_int_t ngx_stream_fcfh_add_variables(ngx_conf_t *cf);
@@ -31,6 +32,7 @@ static char *ngx_stream_fcfh_keepalive_options(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_stream_fcfh_drain(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static ngx_int_t ngx_stream_fcfh_postconfiguration(ngx_conf_t *cf);
 static char *ngx_stream_fcfh_alert_limit(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_stream_fcfh_alert_receivers(ngx_conf_t *cf,
@@ -173,7 +175,7 @@ static ngx_command_t  ngx_stream_fcfh_commands[] = {
 
 static ngx_stream_module_t  ngx_stream_fcfh_module_ctx = {
     ngx_stream_fcfh_add_variables,         /* preconfiguration */
-    NULL,                                  /* postconfiguration */
+    ngx_stream_fcfh_postconfiguration,     /* postconfiguration */
 
     NULL,                                  /* create main configuration */
     NULL,                                  /* init main configuration */
@@ -590,6 +592,26 @@ ngx_stream_fcfh_drain(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     fscf->drain = t;
 
     return NGX_CONF_OK;
+}
+
+
+/* the channel operations the core's relay reaches tunnels through */
+
+static ngx_int_t
+ngx_stream_fcfh_postconfiguration(ngx_conf_t *cf)
+{
+    ngx_fcfh_main_conf_t  *fmcf;
+
+    fmcf = ngx_fcfh_get_main_conf(cf->cycle);
+
+    if (fmcf) {
+        fmcf->channel_ops.open = ngx_fcfh_channel_open;
+        fmcf->channel_ops.start = ngx_fcfh_channel_start;
+        fmcf->channel_ops.abort = ngx_fcfh_channel_abort;
+        fmcf->channel_ops.data = ngx_fcfh_channel_data;
+    }
+
+    return NGX_OK;
 }
 
 
