@@ -21,7 +21,8 @@ MODULE   := $(BUILD)/ngx_fcfh_module.so
 SIM      := $(BUILD)/fcfh-sim
 UNIT     := $(BUILD)/test_apf $(BUILD)/test_proxy_parse \
             $(BUILD)/test_preamble $(BUILD)/test_escape \
-            $(BUILD)/test_webhook_target
+            $(BUILD)/test_webhook_target $(BUILD)/test_wsman \
+            $(BUILD)/test_htpasswd
 
 MODULE_SRCS := $(wildcard $(SRC)/*.c $(SRC)/*.h) $(TOP)/config
 SIM_SRCS    := $(wildcard $(TOP)/sim/*.c $(TOP)/sim/*.h) \
@@ -151,6 +152,15 @@ $(FUZZ_DIR)/fuzz_%: $(TOP)/t/unit/fuzz_%.c $$(FUZZ_SRCS_$$*) \
                     $(TOP)/t/unit/fuzz.h $(wildcard $(SRC)/*.h) $(BUILD)/Makefile
 	@mkdir -p $(FUZZ_DIR)/corpus/$*
 	$(FUZZ_CC) $(FUZZ_FLAGS) $(FUZZ_INC) -o $@ $< $(FUZZ_SRCS_$*) -lcrypto
+
+# unit tests of the parsers that need nginx's pools and strings: linked
+# like their fuzz targets, with the system compiler and no sanitizers
+UNIT_NGX := $(BUILD)/test_wsman $(BUILD)/test_htpasswd
+
+$(UNIT_NGX): $(BUILD)/test_%: $(TOP)/t/unit/test_%.c $$(FUZZ_SRCS_$$*) \
+                    $(wildcard $(SRC)/*.h) $(BUILD)/Makefile
+	$(CC) $(OPT) $(WARN) $(FUZZ_INC) -o $@ $< $(FUZZ_SRCS_$*) \
+	    -lcmocka -lcrypto
 
 fuzz: $(FUZZ_BINS)
 	@for t in $(FUZZ_TARGETS); do \
