@@ -3,7 +3,8 @@
 #   make            module + simulator
 #   make test       unit tests (cmocka) + integration tests (prove t/)
 #   make quickstart demo gateway with a simulated device (foreground)
-#   make deps       apt-get install everything the build and tests need
+#   make deps       apt-get install everything the build and tests need,
+#                   and keep the upstream nginx tarball in $(FCFH_CACHE)
 #   make static     upstream nginx with the module linked in (--add-module)
 #   make test-asan  the integration suite against nginx + module built with
 #                   AddressSanitizer and UndefinedBehaviorSanitizer
@@ -15,6 +16,8 @@
 TOP      := $(abspath .)
 BUILD    ?= $(TOP)/build
 NGX_SRC  ?= /usr/share/nginx/src
+# where tools/install-deps.sh keeps the upstream nginx tarball
+FCFH_CACHE ?= /var/cache/fcfh
 CC       ?= cc
 SRC      := $(TOP)/ngx_fcfh_module
 MODULE   := $(BUILD)/ngx_fcfh_module.so
@@ -84,7 +87,7 @@ STATIC   := $(BUILD)/static/nginx
 static: $(STATIC)
 
 $(STATIC): $(MODULE_SRCS)
-	$(TOP)/tools/nginx-source.sh $(BUILD)/nginx-src
+	$(TOP)/tools/nginx-source.sh $(BUILD)/nginx-src $(FCFH_CACHE)
 	cd $(BUILD)/nginx-src && ./configure --with-debug --with-stream \
 	    --with-stream_ssl_module --with-http_ssl_module \
 	    --add-module=$(TOP) --builddir=$(BUILD)/static \
@@ -100,7 +103,7 @@ SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer
 asan: $(ASAN)
 
 $(ASAN): $(MODULE_SRCS)
-	$(TOP)/tools/nginx-source.sh $(BUILD)/nginx-src
+	$(TOP)/tools/nginx-source.sh $(BUILD)/nginx-src $(FCFH_CACHE)
 	cd $(BUILD)/nginx-src && ./configure --with-debug --with-stream \
 	    --with-stream_ssl_module --with-http_ssl_module \
 	    --with-http_auth_request_module \
@@ -145,7 +148,7 @@ FUZZ_SRCS_wsman       := $(SRC)/ngx_fcfh_wsman.c $(FUZZ_CORE)
 FUZZ_BINS := $(addprefix $(FUZZ_DIR)/fuzz_,$(FUZZ_TARGETS))
 
 $(FUZZ_NGX)/core/ngx_string.c:
-	$(TOP)/tools/nginx-source.sh $(BUILD)/nginx-src
+	$(TOP)/tools/nginx-source.sh $(BUILD)/nginx-src $(FCFH_CACHE)
 
 .SECONDEXPANSION:
 $(FUZZ_DIR)/fuzz_%: $(TOP)/t/unit/fuzz_%.c $$(FUZZ_SRCS_$$*) \
