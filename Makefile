@@ -3,7 +3,8 @@
 #   make            module + simulator
 #   make test       unit tests (cmocka) + integration tests (prove t/)
 #   make quickstart demo gateway with a simulated device (foreground)
-#   make deps       apt-get install everything the build and tests need
+#   make deps       apt-get install everything the build and tests need,
+#                   and keep the upstream nginx tarball in $(FCFH_CACHE)
 #   make static     upstream nginx with the module linked in (--add-module)
 #   make test-asan  the integration suite against nginx + module built with
 #                   AddressSanitizer and UndefinedBehaviorSanitizer
@@ -15,13 +16,16 @@
 TOP      := $(abspath .)
 BUILD    ?= $(TOP)/build
 NGX_SRC  ?= /usr/share/nginx/src
+# where tools/install-deps.sh keeps the upstream nginx tarball
+FCFH_CACHE ?= /var/cache/fcfh
 CC       ?= cc
 SRC      := $(TOP)/ngx_fcfh_module
 MODULE   := $(BUILD)/ngx_fcfh_module.so
 SIM      := $(BUILD)/fcfh-sim
 UNIT     := $(BUILD)/test_apf $(BUILD)/test_proxy_parse \
             $(BUILD)/test_preamble $(BUILD)/test_escape \
-            $(BUILD)/test_webhook_target
+            $(BUILD)/test_webhook_target $(BUILD)/test_wsman \
+            $(BUILD)/test_htpasswd
 
 MODULE_SRCS := $(wildcard $(SRC)/*.c $(SRC)/*.h) $(TOP)/config
 SIM_SRCS    := $(wildcard $(TOP)/sim/*.c $(TOP)/sim/*.h) \
@@ -83,7 +87,7 @@ STATIC   := $(BUILD)/static/nginx
 static: $(STATIC)
 
 $(STATIC): $(MODULE_SRCS)
-	$(TOP)/tools/nginx-source.sh $(BUILD)/nginx-src
+	$(TOP)/tools/nginx-source.sh $(BUILD)/nginx-src $(FCFH_CACHE)
 	cd $(BUILD)/nginx-src && ./configure --with-debug --with-stream \
 	    --with-stream_ssl_module --with-http_ssl_module \
 	    --add-module=$(TOP) --builddir=$(BUILD)/static \
@@ -99,7 +103,7 @@ SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer
 asan: $(ASAN)
 
 $(ASAN): $(MODULE_SRCS)
-	$(TOP)/tools/nginx-source.sh $(BUILD)/nginx-src
+	$(TOP)/tools/nginx-source.sh $(BUILD)/nginx-src $(FCFH_CACHE)
 	cd $(BUILD)/nginx-src && ./configure --with-debug --with-stream \
 	    --with-stream_ssl_module --with-http_ssl_module \
 	    --with-http_auth_request_module \
@@ -145,13 +149,22 @@ FUZZ_SRCS_wsman       := $(SRC)/ngx_fcfh_wsman.c $(FUZZ_CORE)
 FUZZ_BINS := $(addprefix $(FUZZ_DIR)/fuzz_,$(FUZZ_TARGETS))
 
 $(FUZZ_NGX)/core/ngx_string.c:
-	$(TOP)/tools/nginx-source.sh $(BUILD)/nginx-src
+	$(TOP)/tools/nginx-source.sh $(BUILD)/nginx-src $(FCFH_CACHE)
 
 .SECONDEXPANSION:
 $(FUZZ_DIR)/fuzz_%: $(TOP)/t/unit/fuzz_%.c $$(FUZZ_SRCS_$$*) \
                     $(TOP)/t/unit/fuzz.h $(wildcard $(SRC)/*.h) $(BUILD)/Makefile
 	@mkdir -p $(FUZZ_DIR)/corpus/$*
 	$(FUZZ_CC) $(FUZZ_FLAGS) $(FUZZ_INC) -o $@ $< $(FUZZ_SRCS_$*) -lcrypto
+
+# unit tests of the parsers that need nginx's pools and strings: linked
+# like their fuzz targets, with the system compiler and no sanitizers
+UNIT_NGX := $(BUILD)/test_wsman $(BUILD)/test_htpasswd
+
+$(UNIT_NGX): $(BUILD)/test_%: $(TOP)/t/unit/test_%.c $$(FUZZ_SRCS_$$*) \
+                    $(wildcard $(SRC)/*.h) $(BUILD)/Makefile
+	$(CC) $(OPT) $(WARN) $(FUZZ_INC) -o $@ $< $(FUZZ_SRCS_$*) \
+	    -lcmocka -lcrypto
 
 fuzz: $(FUZZ_BINS)
 	@for t in $(FUZZ_TARGETS); do \

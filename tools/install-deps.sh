@@ -43,6 +43,47 @@ if [ -n "$missing" ]; then
     fi
 fi
 
+# Upstream nginx source for the static, sanitizer and fuzz builds:
+# Debian's orig tarball of the packaged nginx, from Debian's source
+# archive (a deb-src entry is added when there is none), kept in the
+# cache directory tools/nginx-source.sh unpacks it from.
+cache=${FCFH_CACHE:-/var/cache/fcfh}
+
+if ! ls "$cache"/nginx_*.orig.tar.gz >/dev/null 2>&1; then
+    if ! grep -rqs '^Types:.*deb-src\|^deb-src' /etc/apt/sources.list \
+            /etc/apt/sources.list.d/; then
+        cat > /etc/apt/sources.list.d/fcfh-deb-src.sources <<'SRC'
+Types: deb-src
+URIs: http://deb.debian.org/debian
+Suites: bookworm bookworm-updates
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+
+Types: deb-src
+URIs: http://deb.debian.org/debian-security
+Suites: bookworm-security
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+        apt-get update -qq
+    fi
+
+    echo "downloading the nginx source tarball into $cache"
+    mkdir -p "$cache"
+    work=$(mktemp -d)
+    # only the upstream tarball is needed: a missing Debian diff is no error
+    (cd "$work" && apt-get source --download-only -qq nginx \
+        >/dev/null 2>&1) || true
+    orig=$(ls "$work"/nginx_*.orig.tar.gz 2>/dev/null | head -n 1)
+    if [ -z "$orig" ]; then
+        rm -rf "$work"
+        echo "nginx source tarball not found in Debian's source archive" >&2
+        exit 1
+    fi
+    mv "$orig" "$cache/"
+    rm -rf "$work"
+fi
+
 # Debian's nginx package starts a system-wide nginx on port 80 where an
 # init system runs; the gateway never uses it.
 exit 0

@@ -1,41 +1,28 @@
 #!/bin/sh
-# Fetches upstream nginx source (Debian's orig tarball of the packaged
-# version) into $1 (default build/nginx-src), for static and sanitizer
-# builds.  Adds a deb-src entry for Debian's own archive when missing.
+# Unpacks upstream nginx source (Debian's orig tarball of the packaged
+# version, which tools/install-deps.sh keeps in the cache directory $2,
+# default $FCFH_CACHE or /var/cache/fcfh) into $1 (default
+# build/nginx-src), for static, sanitizer and fuzz builds.  Downloads
+# nothing: installing is install-deps.sh's alone.
 set -eu
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 dest=${1:-$top/build/nginx-src}
+cache=${2:-${FCFH_CACHE:-/var/cache/fcfh}}
 
 if [ -x "$dest/configure" ]; then
     echo "$dest"
     exit 0
 fi
 
-if ! grep -rqs '^Types:.*deb-src\|^deb-src' /etc/apt/sources.list \
-        /etc/apt/sources.list.d/; then
-    cat > /etc/apt/sources.list.d/fcfh-deb-src.sources <<'SRC'
-Types: deb-src
-URIs: http://deb.debian.org/debian
-Suites: bookworm bookworm-updates
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+orig=$(ls "$cache"/nginx_*.orig.tar.gz 2>/dev/null | sort -V | tail -n 1)
 
-Types: deb-src
-URIs: http://deb.debian.org/debian-security
-Suites: bookworm-security
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-SRC
-    apt-get update -qq
+if [ -z "$orig" ]; then
+    echo "nginx source tarball (nginx_*.orig.tar.gz) not found in $cache:" \
+         "run tools/install-deps.sh (as root) first" >&2
+    exit 1
 fi
 
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-# only the upstream tarball is needed: a missing Debian diff is no error
-(cd "$work" && apt-get source --download-only -qq nginx >/dev/null 2>&1) || true
-orig=$(ls "$work"/nginx_*.orig.tar.gz 2>/dev/null | head -n 1)
-[ -n "$orig" ] || { echo "nginx source tarball not found" >&2; exit 1; }
 mkdir -p "$dest"
 tar -xzf "$orig" -C "$dest" --strip-components=1
 echo "$dest"
