@@ -18,6 +18,7 @@
 
 #include "ngx_fcfh.h"
 #include "ngx_fcfh_escape.h"
+#include "ngx_fcfh_open.h"
 #include "ngx_fcfh_registry.h"
 #include "ngx_fcfh_cluster.h"
 #include "ngx_http_fcfh.h"
@@ -775,12 +776,6 @@ ngx_http_fcfh_api_close(ngx_http_request_t *r, ngx_str_t *device)
 
 
 
-static const char  *ngx_http_fcfh_open_names[] = {
-    "ok", "unknown_device", "port_not_registered", "refused", "draining",
-    "timeout", "too_many_channels", "error", "cluster_unavailable"
-};
-
-
 static ngx_int_t
 ngx_http_fcfh_api_stats(ngx_http_request_t *r)
 {
@@ -832,7 +827,7 @@ ngx_http_fcfh_api_stats(ngx_http_request_t *r)
 
     for (i = 0; i < NGX_FCFH_OPEN_MAX; i++) {
         p = ngx_sprintf(p, "%s\"%s\":%uA", i ? "," : "",
-                        ngx_http_fcfh_open_names[i], cn->opens[i]);
+                        ngx_fcfh_open_results[i].name, cn->opens[i]);
     }
 
     p = ngx_sprintf(p, "},\"bytes_in\":%uA,\"bytes_out\":%uA,"
@@ -1031,7 +1026,7 @@ ngx_http_fcfh_metrics_handler(ngx_http_request_t *r)
 
     for (i = 0; i < NGX_FCFH_OPEN_MAX; i++) {
         p = ngx_sprintf(p, "fcfh_console_requests_total{result=\"%s\"} "
-                        "%uA\n", ngx_http_fcfh_open_names[i], cn->opens[i]);
+                        "%uA\n", ngx_fcfh_open_results[i].name, cn->opens[i]);
     }
 
     p = ngx_sprintf(p,
