@@ -17,7 +17,7 @@
 #include "ngx_fcfh_registry.h"
 #include "ngx_fcfh_relay.h"
 #include "ngx_fcfh_cluster.h"
-#include "ngx_stream_fcfh_channel.h"
+#include "ngx_fcfh_open.h"
 
 
 #define NGX_FCFH_CLUSTER_DOWN        0

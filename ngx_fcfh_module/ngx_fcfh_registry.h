@@ -26,6 +26,7 @@
 #include <ngx_core.h>
 
 #include "ngx_fcfh.h"
+#include "ngx_fcfh_open.h"
 
 
 #define NGX_FCFH_ZONE_LAYOUT         8
@@ -54,10 +55,6 @@ typedef struct {
 
 /* handshake failures, by the DISCONNECT reason sent (0: device left) */
 #define NGX_FCFH_FAIL_MAX            19
-
-/* console requests, by NGX_FCFH_OPEN_* result */
-#define NGX_FCFH_OPEN_MAX            9
-
 
 /* the event ring: the newest NGX_FCFH_EVENTS events, for fcfh_events */
 #define NGX_FCFH_EVENTS              1024

@@ -7,15 +7,13 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_event.h>
-#include <ngx_stream.h>
 
 #include <sys/un.h>
 
 #include "ngx_fcfh.h"
 #include "ngx_fcfh_registry.h"
 #include "ngx_fcfh_relay.h"
-#include "ngx_stream_fcfh_tunnel.h"
-#include "ngx_stream_fcfh_channel.h"
+#include "ngx_fcfh_open.h"
 
 
 #define NGX_FCFH_RELAY_DEFAULT_DIR   "/run/nginx-fcfh"

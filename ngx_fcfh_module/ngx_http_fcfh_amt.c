@@ -33,7 +33,7 @@
 #include "ngx_fcfh.h"
 #include "ngx_fcfh_registry.h"
 #include "ngx_fcfh_relay.h"
-#include "ngx_stream_fcfh_channel.h"
+#include "ngx_fcfh_open.h"
 #include "ngx_fcfh_wsman.h"
 #include "ngx_http_fcfh.h"
 

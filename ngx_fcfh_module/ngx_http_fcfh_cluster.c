@@ -21,7 +21,7 @@
 #include "ngx_fcfh_relay.h"
 #include "ngx_fcfh_cluster.h"
 #include "ngx_http_fcfh.h"
-#include "ngx_stream_fcfh_channel.h"
+#include "ngx_fcfh_open.h"
 
 
 typedef struct {

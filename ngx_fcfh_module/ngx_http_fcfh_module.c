@@ -18,9 +18,56 @@
 
 #include "ngx_fcfh.h"
 #include "ngx_fcfh_escape.h"
+#include "ngx_fcfh_open.h"
 #include "ngx_fcfh_registry.h"
 #include "ngx_fcfh_cluster.h"
 #include "ngx_http_fcfh.h"
+
+
+/*
+ * fcfh_metrics: one table of metric families, in output order.  The
+ * response is sized from the table, so a new family or sample needs no
+ * guessed constant.
+ */
+
+/* what a scrape computes beyond the counters in the zone */
+typedef struct {
+    uint64_t                         trigger[5];  /* tunnels by trigger */
+    uint64_t                         channels;
+    uint64_t                         bytes_in;    /* live tunnels too */
+    uint64_t                         bytes_out;
+    uint64_t                         zone_size;
+    uint64_t                         zone_used;
+    uint64_t                         directory_up;
+    ngx_str_t                       *node;        /* NULL: no cluster */
+    ngx_fcfh_counters_t             *cn;
+} ngx_http_fcfh_scrape_t;
+
+
+/* a sample with a fixed label value: a counter or a computed value */
+typedef struct {
+    ngx_str_t                        label;   /* value; "": no label */
+    size_t                           offset;  /* in the counters or scrape */
+} ngx_http_fcfh_sample_t;
+
+
+typedef struct ngx_http_fcfh_family_s  ngx_http_fcfh_family_t;
+
+/* sample i of the family: NGX_OK, or NGX_DONE past the last one */
+typedef ngx_int_t (*ngx_http_fcfh_sample_pt)(ngx_http_fcfh_scrape_t *s,
+    const ngx_http_fcfh_family_t *f, ngx_uint_t i, ngx_str_t *label,
+    uint64_t *value);
+
+#define NGX_HTTP_FCFH_FIXED_MAX      5
+
+struct ngx_http_fcfh_family_s {
+    ngx_str_t                        name;
+    ngx_str_t                        type;
+    ngx_str_t                        help;
+    ngx_str_t                        label;   /* label name; empty: none */
+    ngx_http_fcfh_sample_pt          sample;
+    ngx_http_fcfh_sample_t           fixed[NGX_HTTP_FCFH_FIXED_MAX];
+};
 
 
 static char *ngx_http_fcfh_handler(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -37,6 +84,27 @@ static ngx_int_t ngx_http_fcfh_api_webhooks(ngx_http_request_t *r,
 static ngx_int_t ngx_http_fcfh_arg_uint(ngx_http_request_t *r, char *name,
     ngx_uint_t max, ngx_uint_t *value);
 static ngx_int_t ngx_http_fcfh_metrics_handler(ngx_http_request_t *r);
+static size_t ngx_http_fcfh_metrics_size(ngx_http_fcfh_scrape_t *s);
+static u_char *ngx_http_fcfh_metrics_write(u_char *p,
+    ngx_http_fcfh_scrape_t *s);
+static ngx_int_t ngx_http_fcfh_sample_counter(ngx_http_fcfh_scrape_t *s,
+    const ngx_http_fcfh_family_t *f, ngx_uint_t i, ngx_str_t *label,
+    uint64_t *value);
+static ngx_int_t ngx_http_fcfh_sample_scrape(ngx_http_fcfh_scrape_t *s,
+    const ngx_http_fcfh_family_t *f, ngx_uint_t i, ngx_str_t *label,
+    uint64_t *value);
+static ngx_int_t ngx_http_fcfh_sample_failure(ngx_http_fcfh_scrape_t *s,
+    const ngx_http_fcfh_family_t *f, ngx_uint_t i, ngx_str_t *label,
+    uint64_t *value);
+static ngx_int_t ngx_http_fcfh_sample_closed(ngx_http_fcfh_scrape_t *s,
+    const ngx_http_fcfh_family_t *f, ngx_uint_t i, ngx_str_t *label,
+    uint64_t *value);
+static ngx_int_t ngx_http_fcfh_sample_open(ngx_http_fcfh_scrape_t *s,
+    const ngx_http_fcfh_family_t *f, ngx_uint_t i, ngx_str_t *label,
+    uint64_t *value);
+static ngx_int_t ngx_http_fcfh_sample_node(ngx_http_fcfh_scrape_t *s,
+    const ngx_http_fcfh_family_t *f, ngx_uint_t i, ngx_str_t *label,
+    uint64_t *value);
 typedef struct ngx_http_fcfh_events_ctx_s  ngx_http_fcfh_events_ctx_t;
 
 static ngx_int_t ngx_http_fcfh_events_handler(ngx_http_request_t *r);
@@ -775,12 +843,6 @@ ngx_http_fcfh_api_close(ngx_http_request_t *r, ngx_str_t *device)
 
 
 
-static const char  *ngx_http_fcfh_open_names[] = {
-    "ok", "unknown_device", "port_not_registered", "refused", "draining",
-    "timeout", "too_many_channels", "error", "cluster_unavailable"
-};
-
-
 static ngx_int_t
 ngx_http_fcfh_api_stats(ngx_http_request_t *r)
 {
@@ -832,7 +894,7 @@ ngx_http_fcfh_api_stats(ngx_http_request_t *r)
 
     for (i = 0; i < NGX_FCFH_OPEN_MAX; i++) {
         p = ngx_sprintf(p, "%s\"%s\":%uA", i ? "," : "",
-                        ngx_http_fcfh_open_names[i], cn->opens[i]);
+                        ngx_fcfh_open_results[i].name, cn->opens[i]);
     }
 
     p = ngx_sprintf(p, "},\"bytes_in\":%uA,\"bytes_out\":%uA,"
@@ -916,22 +978,141 @@ ngx_http_fcfh_arg_uint(ngx_http_request_t *r, char *name, ngx_uint_t max,
 
 /* Prometheus text exposition format */
 
+#define ngx_http_fcfh_counter(label, field)                                  \
+    { ngx_string(label), offsetof(ngx_fcfh_counters_t, field) }
+
+#define ngx_http_fcfh_scraped(label, field)                                  \
+    { ngx_string(label), offsetof(ngx_http_fcfh_scrape_t, field) }
+
+
+static const ngx_http_fcfh_family_t  ngx_http_fcfh_families[] = {
+
+    { ngx_string("fcfh_tunnels"), ngx_string("gauge"),
+      ngx_string("Established device tunnels."),
+      ngx_string("trigger"), ngx_http_fcfh_sample_scrape,
+      { ngx_http_fcfh_scraped("user", trigger[0]),
+        ngx_http_fcfh_scraped("alert", trigger[1]),
+        ngx_http_fcfh_scraped("provisioning", trigger[2]),
+        ngx_http_fcfh_scraped("periodic", trigger[3]),
+        ngx_http_fcfh_scraped("other", trigger[4]) } },
+
+    { ngx_string("fcfh_handshakes_total"), ngx_string("counter"),
+      ngx_string("Tunnels established."),
+      ngx_null_string, ngx_http_fcfh_sample_counter,
+      { ngx_http_fcfh_counter("", handshakes) } },
+
+    { ngx_string("fcfh_handshake_failures_total"), ngx_string("counter"),
+      ngx_string("Handshakes refused or abandoned, by the DISCONNECT "
+                 "reason sent."),
+      ngx_string("reason"), ngx_http_fcfh_sample_failure,
+      { { ngx_null_string, 0 } } },
+
+    { ngx_string("fcfh_tunnels_closed_total"), ngx_string("counter"),
+      ngx_string("Established tunnels ended, by cause."),
+      ngx_string("reason"), ngx_http_fcfh_sample_closed,
+      { { ngx_null_string, 0 } } },
+
+    { ngx_string("fcfh_keepalive_timeouts_total"), ngx_string("counter"),
+      ngx_string("Tunnels dropped for silence."),
+      ngx_null_string, ngx_http_fcfh_sample_counter,
+      { ngx_http_fcfh_counter("", closed[NGX_FCFH_CLOSE_IDLE]) } },
+
+    { ngx_string("fcfh_console_requests_total"), ngx_string("counter"),
+      ngx_string("Console requests for a channel, by result."),
+      ngx_string("result"), ngx_http_fcfh_sample_open,
+      { { ngx_null_string, 0 } } },
+
+    { ngx_string("fcfh_channels"), ngx_string("gauge"),
+      ngx_string("Channels open."),
+      ngx_null_string, ngx_http_fcfh_sample_scrape,
+      { ngx_http_fcfh_scraped("", channels) } },
+
+    { ngx_string("fcfh_tunnel_bytes_total"), ngx_string("counter"),
+      ngx_string("APF bytes inside the device tunnels."),
+      ngx_string("direction"), ngx_http_fcfh_sample_scrape,
+      { ngx_http_fcfh_scraped("in", bytes_in),
+        ngx_http_fcfh_scraped("out", bytes_out) } },
+
+    { ngx_string("fcfh_channel_bytes_total"), ngx_string("counter"),
+      ngx_string("Console payload bytes of ended channels."),
+      ngx_string("direction"), ngx_http_fcfh_sample_counter,
+      { ngx_http_fcfh_counter("from_device", channel_bytes_in),
+        ngx_http_fcfh_counter("to_device", channel_bytes_out) } },
+
+    { ngx_string("fcfh_channel_errors_total"), ngx_string("counter"),
+      ngx_string("Device channel messages that contradicted the channel's "
+                 "state (the channel was closed) or named no open channel "
+                 "(dropped, within a budget per tunnel)."),
+      ngx_string("kind"), ngx_http_fcfh_sample_counter,
+      { ngx_http_fcfh_counter("state", channel_errors),
+        ngx_http_fcfh_counter("no_channel", channel_strays) } },
+
+    { ngx_string("fcfh_relay_errors_total"), ngx_string("counter"),
+      ngx_string("Relays to a worker that was gone, and relay peers or "
+                 "sockets refused."),
+      ngx_null_string, ngx_http_fcfh_sample_counter,
+      { ngx_http_fcfh_counter("", relay_errors) } },
+
+    { ngx_string("fcfh_alerts_total"), ngx_string("counter"),
+      ngx_string("Alerts the devices sent (datagrams and channels), by "
+                 "result."),
+      ngx_string("result"), ngx_http_fcfh_sample_counter,
+      { ngx_http_fcfh_counter("relayed", alerts_relayed),
+        ngx_http_fcfh_counter("refused", alerts_refused),
+        ngx_http_fcfh_counter("limited", alerts_limited) } },
+
+    { ngx_string("fcfh_auth_cache_hits_total"), ngx_string("counter"),
+      ngx_string("Logins (device or console) known from an earlier one, "
+                 "without the password hash."),
+      ngx_null_string, ngx_http_fcfh_sample_counter,
+      { ngx_http_fcfh_counter("", auth_cache_hits) } },
+
+    { ngx_string("fcfh_events_total"), ngx_string("counter"),
+      ngx_string("Events published."),
+      ngx_null_string, ngx_http_fcfh_sample_counter,
+      { ngx_http_fcfh_counter("", events) } },
+
+    { ngx_string("fcfh_events_dropped_total"), ngx_string("counter"),
+      ngx_string("Events subscribers were too slow for."),
+      ngx_null_string, ngx_http_fcfh_sample_counter,
+      { ngx_http_fcfh_counter("", events_dropped) } },
+
+    { ngx_string("fcfh_webhook_deliveries_total"), ngx_string("counter"),
+      ngx_string("Webhook POSTs by result."),
+      ngx_string("result"), ngx_http_fcfh_sample_counter,
+      { ngx_http_fcfh_counter("ok", webhook_deliveries),
+        ngx_http_fcfh_counter("failed", webhook_failures) } },
+
+    { ngx_string("fcfh_zone_bytes"), ngx_string("gauge"),
+      ngx_string("Registry zone size and pages used."),
+      ngx_string("kind"), ngx_http_fcfh_sample_scrape,
+      { ngx_http_fcfh_scraped("size", zone_size),
+        ngx_http_fcfh_scraped("used", zone_used) } },
+
+    { ngx_string("fcfh_cluster_relays_total"), ngx_string("counter"),
+      ngx_string("Console channels opened through another gateway node."),
+      ngx_null_string, ngx_http_fcfh_sample_counter,
+      { ngx_http_fcfh_counter("", cluster_relays) } },
+
+    /* only on a cluster node */
+    { ngx_string("fcfh_cluster_directory_up"), ngx_string("gauge"),
+      ngx_string("Whether the worker that answered reaches the cluster "
+                 "directory (Redis)."),
+      ngx_string("node"), ngx_http_fcfh_sample_node,
+      { { ngx_null_string, 0 } } }
+};
+
+
 static ngx_int_t
 ngx_http_fcfh_metrics_handler(ngx_http_request_t *r)
 {
-    u_char                 *p, *body;
-    size_t                  size, used, len;
-    uint64_t                bin, bout, channels;
-    ngx_int_t               rc;
-    ngx_str_t              *node;
-    ngx_uint_t              i, count, trig[5];
-    ngx_array_t             entries;
-    ngx_fcfh_counters_t    *cn;
-    ngx_fcfh_entry_info_t  *info;
-
-    static const char      *trig_names[] = {
-        "user", "alert", "provisioning", "periodic", "other"
-    };
+    u_char                  *p, *body;
+    size_t                   size, used, len;
+    ngx_int_t                rc;
+    ngx_uint_t               i, count;
+    ngx_array_t              entries;
+    ngx_fcfh_entry_info_t   *info;
+    ngx_http_fcfh_scrape_t   s;
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
         return NGX_HTTP_NOT_ALLOWED;
@@ -945,9 +1126,11 @@ ngx_http_fcfh_metrics_handler(ngx_http_request_t *r)
 
     ngx_fcfh_registry_sweep(r->connection->log);
 
-    cn = ngx_fcfh_registry_counters();
+    ngx_memzero(&s, sizeof(ngx_http_fcfh_scrape_t));
 
-    if (cn == NULL
+    s.cn = ngx_fcfh_registry_counters();
+
+    if (s.cn == NULL
         || ngx_fcfh_registry_stats(&size, &used, &count) != NGX_OK
         || ngx_array_init(&entries, r->pool, 64,
                           sizeof(ngx_fcfh_entry_info_t)) != NGX_OK
@@ -958,162 +1141,213 @@ ngx_http_fcfh_metrics_handler(ngx_http_request_t *r)
 
     /* live tunnels add their own bytes to those of ended ones */
 
-    bin = cn->bytes_in;
-    bout = cn->bytes_out;
-    channels = 0;
-    ngx_memzero(trig, sizeof(trig));
+    s.bytes_in = s.cn->bytes_in;
+    s.bytes_out = s.cn->bytes_out;
+    s.zone_size = size;
+    s.zone_used = used;
 
     info = entries.elts;
 
     for (i = 0; i < entries.nelts; i++) {
-        bin += info[i].bytes_in;
-        bout += info[i].bytes_out;
-        channels += info[i].nchannels;
-        trig[(info[i].trigger >= 1 && info[i].trigger <= 4)
-             ? info[i].trigger - 1 : 4]++;
+        s.bytes_in += info[i].bytes_in;
+        s.bytes_out += info[i].bytes_out;
+        s.channels += info[i].nchannels;
+        s.trigger[(info[i].trigger >= 1 && info[i].trigger <= 4)
+                  ? info[i].trigger - 1 : 4]++;
     }
 
-    len = 9600 + 64 + NGX_ATOMIC_T_LEN
-          + NGX_FCFH_ESCAPE_PROM_MAX * NGX_FCFH_CLUSTER_NAME_MAX
-          + (NGX_FCFH_FAIL_MAX + NGX_FCFH_CLOSE_MAX + NGX_FCFH_OPEN_MAX)
-            * (96 + NGX_ATOMIC_T_LEN);
+    s.node = ngx_fcfh_cluster_node();
+    s.directory_up = ngx_fcfh_cluster_up() ? 1 : 0;
+
+    len = ngx_http_fcfh_metrics_size(&s);
 
     body = ngx_pnalloc(r->pool, len);
     if (body == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    p = ngx_sprintf(body,
-        "# HELP fcfh_tunnels Established device tunnels.\n"
-        "# TYPE fcfh_tunnels gauge\n");
-
-    for (i = 0; i < 5; i++) {
-        p = ngx_sprintf(p, "fcfh_tunnels{trigger=\"%s\"} %ui\n",
-                        trig_names[i], trig[i]);
-    }
-
-    p = ngx_sprintf(p,
-        "# HELP fcfh_handshakes_total Tunnels established.\n"
-        "# TYPE fcfh_handshakes_total counter\n"
-        "fcfh_handshakes_total %uA\n"
-        "# HELP fcfh_handshake_failures_total Handshakes refused or "
-        "abandoned, by the DISCONNECT reason sent.\n"
-        "# TYPE fcfh_handshake_failures_total counter\n",
-        cn->handshakes);
-
-    for (i = 0; i < NGX_FCFH_FAIL_MAX; i++) {
-        p = ngx_sprintf(p, "fcfh_handshake_failures_total{reason=\"%s\"} "
-                        "%uA\n",
-                        i ? ngx_fcfh_apf_disconnect_reason_name(i)
-                          : "closed by device",
-                        cn->failures[i]);
-    }
-
-    p = ngx_sprintf(p,
-        "# HELP fcfh_tunnels_closed_total Established tunnels ended, by "
-        "cause.\n"
-        "# TYPE fcfh_tunnels_closed_total counter\n");
-
-    for (i = 0; i < NGX_FCFH_CLOSE_MAX; i++) {
-        p = ngx_sprintf(p, "fcfh_tunnels_closed_total{reason=\"%s\"} %uA\n",
-                        ngx_fcfh_close_name(i), cn->closed[i]);
-    }
-
-    p = ngx_sprintf(p,
-        "# HELP fcfh_keepalive_timeouts_total Tunnels dropped for "
-        "silence.\n"
-        "# TYPE fcfh_keepalive_timeouts_total counter\n"
-        "fcfh_keepalive_timeouts_total %uA\n"
-        "# HELP fcfh_console_requests_total Console requests for a "
-        "channel, by result.\n"
-        "# TYPE fcfh_console_requests_total counter\n",
-        cn->closed[NGX_FCFH_CLOSE_IDLE]);
-
-    for (i = 0; i < NGX_FCFH_OPEN_MAX; i++) {
-        p = ngx_sprintf(p, "fcfh_console_requests_total{result=\"%s\"} "
-                        "%uA\n", ngx_http_fcfh_open_names[i], cn->opens[i]);
-    }
-
-    p = ngx_sprintf(p,
-        "# HELP fcfh_channels Channels open.\n"
-        "# TYPE fcfh_channels gauge\n"
-        "fcfh_channels %uL\n"
-        "# HELP fcfh_tunnel_bytes_total APF bytes inside the device "
-        "tunnels.\n"
-        "# TYPE fcfh_tunnel_bytes_total counter\n"
-        "fcfh_tunnel_bytes_total{direction=\"in\"} %uL\n"
-        "fcfh_tunnel_bytes_total{direction=\"out\"} %uL\n"
-        "# HELP fcfh_channel_bytes_total Console payload bytes of ended "
-        "channels.\n"
-        "# TYPE fcfh_channel_bytes_total counter\n"
-        "fcfh_channel_bytes_total{direction=\"from_device\"} %uA\n"
-        "fcfh_channel_bytes_total{direction=\"to_device\"} %uA\n"
-        "# HELP fcfh_channel_errors_total Device channel messages that "
-        "contradicted the channel's state (the channel was closed) or "
-        "named no open channel (dropped, within a budget per tunnel).\n"
-        "# TYPE fcfh_channel_errors_total counter\n"
-        "fcfh_channel_errors_total{kind=\"state\"} %uA\n"
-        "fcfh_channel_errors_total{kind=\"no_channel\"} %uA\n"
-        "# HELP fcfh_relay_errors_total Relays to a worker that was "
-        "gone, and relay peers or sockets refused.\n"
-        "# TYPE fcfh_relay_errors_total counter\n"
-        "fcfh_relay_errors_total %uA\n"
-        "# HELP fcfh_alerts_total Alerts the devices sent (datagrams and "
-        "channels), by result.\n"
-        "# TYPE fcfh_alerts_total counter\n"
-        "fcfh_alerts_total{result=\"relayed\"} %uA\n"
-        "fcfh_alerts_total{result=\"refused\"} %uA\n"
-        "fcfh_alerts_total{result=\"limited\"} %uA\n"
-        "# HELP fcfh_auth_cache_hits_total Logins (device or console) "
-        "known from an earlier one, without the password hash.\n"
-        "# TYPE fcfh_auth_cache_hits_total counter\n"
-        "fcfh_auth_cache_hits_total %uA\n"
-        "# HELP fcfh_events_total Events published.\n"
-        "# TYPE fcfh_events_total counter\n"
-        "fcfh_events_total %uA\n"
-        "# HELP fcfh_events_dropped_total Events subscribers were too "
-        "slow for.\n"
-        "# TYPE fcfh_events_dropped_total counter\n"
-        "fcfh_events_dropped_total %uA\n"
-        "# HELP fcfh_webhook_deliveries_total Webhook POSTs by result.\n"
-        "# TYPE fcfh_webhook_deliveries_total counter\n"
-        "fcfh_webhook_deliveries_total{result=\"ok\"} %uA\n"
-        "fcfh_webhook_deliveries_total{result=\"failed\"} %uA\n"
-        "# HELP fcfh_zone_bytes Registry zone size and pages used.\n"
-        "# TYPE fcfh_zone_bytes gauge\n"
-        "fcfh_zone_bytes{kind=\"size\"} %uz\n"
-        "fcfh_zone_bytes{kind=\"used\"} %uz\n"
-        "# HELP fcfh_cluster_relays_total Console channels opened through "
-        "another gateway node.\n"
-        "# TYPE fcfh_cluster_relays_total counter\n"
-        "fcfh_cluster_relays_total %uA\n",
-        channels, bin, bout, cn->channel_bytes_in, cn->channel_bytes_out,
-        cn->channel_errors, cn->channel_strays, cn->relay_errors,
-        cn->alerts_relayed, cn->alerts_refused, cn->alerts_limited,
-        cn->auth_cache_hits, cn->events, cn->events_dropped,
-        cn->webhook_deliveries, cn->webhook_failures, size, used,
-        cn->cluster_relays);
-
-    node = ngx_fcfh_cluster_node();
-
-    if (node) {
-        p = ngx_cpymem(p,
-                  "# HELP fcfh_cluster_directory_up Whether the worker that "
-                  "answered reaches the cluster directory (Redis).\n"
-                  "# TYPE fcfh_cluster_directory_up gauge\n"
-                  "fcfh_cluster_directory_up{node=\"",
-                  sizeof("# HELP fcfh_cluster_directory_up Whether the "
-                         "worker that answered reaches the cluster "
-                         "directory (Redis).\n"
-                         "# TYPE fcfh_cluster_directory_up gauge\n"
-                         "fcfh_cluster_directory_up{node=\"") - 1);
-        p = ngx_fcfh_escape_prom(p, node->data, node->len);
-        p = ngx_sprintf(p, "\"} %d\n", ngx_fcfh_cluster_up() ? 1 : 0);
-    }
+    p = ngx_http_fcfh_metrics_write(body, &s);
 
     return ngx_http_fcfh_send(r, NGX_HTTP_OK,
                               (u_char *) "text/plain; version=0.0.4", body,
                               p - body);
+}
+
+
+/* a bound on the text: every name, help and label, and the longest value */
+
+static size_t
+ngx_http_fcfh_metrics_size(ngx_http_fcfh_scrape_t *s)
+{
+    size_t                         len;
+    uint64_t                       value;
+    ngx_str_t                      label;
+    ngx_uint_t                     i, k;
+    const ngx_http_fcfh_family_t  *f;
+
+    len = 0;
+
+    for (k = 0; k < sizeof(ngx_http_fcfh_families)
+                    / sizeof(ngx_http_fcfh_family_t); k++)
+    {
+        f = &ngx_http_fcfh_families[k];
+
+        len += sizeof("# HELP  \n# TYPE  \n") - 1
+               + 2 * f->name.len + f->help.len + f->type.len;
+
+        for (i = 0; f->sample(s, f, i, &label, &value) == NGX_OK; i++) {
+            len += f->name.len + sizeof("{=\"\"} \n") - 1 + f->label.len
+                   + NGX_FCFH_ESCAPE_PROM_MAX * label.len + NGX_INT64_LEN;
+        }
+    }
+
+    return len;
+}
+
+
+static u_char *
+ngx_http_fcfh_metrics_write(u_char *p, ngx_http_fcfh_scrape_t *s)
+{
+    uint64_t                       value;
+    ngx_str_t                      label;
+    ngx_uint_t                     i, k;
+    const ngx_http_fcfh_family_t  *f;
+
+    for (k = 0; k < sizeof(ngx_http_fcfh_families)
+                    / sizeof(ngx_http_fcfh_family_t); k++)
+    {
+        f = &ngx_http_fcfh_families[k];
+
+        /* a family without samples is left out, its help too */
+
+        if (f->sample(s, f, 0, &label, &value) != NGX_OK) {
+            continue;
+        }
+
+        p = ngx_sprintf(p, "# HELP %V %V\n# TYPE %V %V\n",
+                        &f->name, &f->help, &f->name, &f->type);
+
+        for (i = 0; f->sample(s, f, i, &label, &value) == NGX_OK; i++) {
+            p = ngx_cpymem(p, f->name.data, f->name.len);
+
+            /*
+             * every value escaped: the node's name is the configuration's,
+             * the others are ours and come out unchanged
+             */
+
+            if (f->label.len) {
+                p = ngx_sprintf(p, "{%V=\"", &f->label);
+                p = ngx_fcfh_escape_prom(p, label.data, label.len);
+                *p++ = '"';
+                *p++ = '}';
+            }
+
+            p = ngx_sprintf(p, " %uL\n", value);
+        }
+    }
+
+    return p;
+}
+
+
+static ngx_int_t
+ngx_http_fcfh_sample_counter(ngx_http_fcfh_scrape_t *s,
+    const ngx_http_fcfh_family_t *f, ngx_uint_t i, ngx_str_t *label,
+    uint64_t *value)
+{
+    if (i >= NGX_HTTP_FCFH_FIXED_MAX || f->fixed[i].label.data == NULL) {
+        return NGX_DONE;
+    }
+
+    *label = f->fixed[i].label;
+    *value = *(ngx_atomic_t *) ((u_char *) s->cn + f->fixed[i].offset);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_fcfh_sample_scrape(ngx_http_fcfh_scrape_t *s,
+    const ngx_http_fcfh_family_t *f, ngx_uint_t i, ngx_str_t *label,
+    uint64_t *value)
+{
+    if (i >= NGX_HTTP_FCFH_FIXED_MAX || f->fixed[i].label.data == NULL) {
+        return NGX_DONE;
+    }
+
+    *label = f->fixed[i].label;
+    *value = *(uint64_t *) ((u_char *) s + f->fixed[i].offset);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_fcfh_sample_failure(ngx_http_fcfh_scrape_t *s,
+    const ngx_http_fcfh_family_t *f, ngx_uint_t i, ngx_str_t *label,
+    uint64_t *value)
+{
+    if (i >= NGX_FCFH_FAIL_MAX) {
+        return NGX_DONE;
+    }
+
+    /* 0: no DISCONNECT was sent, the device left */
+    label->data = (u_char *) (i ? ngx_fcfh_apf_disconnect_reason_name(i)
+                                : "closed by device");
+    label->len = ngx_strlen(label->data);
+    *value = s->cn->failures[i];
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_fcfh_sample_closed(ngx_http_fcfh_scrape_t *s,
+    const ngx_http_fcfh_family_t *f, ngx_uint_t i, ngx_str_t *label,
+    uint64_t *value)
+{
+    if (i >= NGX_FCFH_CLOSE_MAX) {
+        return NGX_DONE;
+    }
+
+    label->data = (u_char *) ngx_fcfh_close_name(i);
+    label->len = ngx_strlen(label->data);
+    *value = s->cn->closed[i];
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_fcfh_sample_open(ngx_http_fcfh_scrape_t *s,
+    const ngx_http_fcfh_family_t *f, ngx_uint_t i, ngx_str_t *label,
+    uint64_t *value)
+{
+    if (i >= NGX_FCFH_OPEN_MAX) {
+        return NGX_DONE;
+    }
+
+    label->data = (u_char *) ngx_fcfh_open_results[i].name;
+    label->len = ngx_strlen(label->data);
+    *value = s->cn->opens[i];
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_fcfh_sample_node(ngx_http_fcfh_scrape_t *s,
+    const ngx_http_fcfh_family_t *f, ngx_uint_t i, ngx_str_t *label,
+    uint64_t *value)
+{
+    if (i > 0 || s->node == NULL) {
+        return NGX_DONE;
+    }
+
+    *label = *s->node;
+    *value = s->directory_up;
+
+    return NGX_OK;
 }
 
 

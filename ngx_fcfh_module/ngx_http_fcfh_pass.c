@@ -33,7 +33,7 @@
 #include "ngx_fcfh_cluster.h"
 #include "ngx_fcfh_htpasswd.h"
 #include "ngx_fcfh_proxy_parse.h"
-#include "ngx_stream_fcfh_channel.h"
+#include "ngx_fcfh_open.h"
 
 
 typedef struct {
@@ -675,34 +675,9 @@ ngx_http_fcfh_pass_relay_result(ngx_http_fcfh_pass_ctx_t *ctx,
         ctx->relay = NULL;
     }
 
-    switch (result) {
-
-    case NGX_FCFH_OPEN_NO_TUNNEL:
-        status = NGX_HTTP_NOT_FOUND;
-        break;
-
-    case NGX_FCFH_OPEN_PORT:
-        status = NGX_HTTP_FORBIDDEN;
-        break;
-
-    case NGX_FCFH_OPEN_REFUSED:
-        status = NGX_HTTP_BAD_GATEWAY;
-        break;
-
-    case NGX_FCFH_OPEN_TIMEOUT:
-        status = NGX_HTTP_GATEWAY_TIME_OUT;
-        break;
-
-    case NGX_FCFH_OPEN_DRAINING:
-    case NGX_FCFH_OPEN_LIMIT:
-    case NGX_FCFH_OPEN_UNAVAILABLE:
-        status = NGX_HTTP_SERVICE_UNAVAILABLE;
-        break;
-
-    default:
-        status = NGX_HTTP_INTERNAL_SERVER_ERROR;
-        break;
-    }
+    status = (result < NGX_FCFH_OPEN_MAX)
+             ? ngx_fcfh_open_results[result].status
+             : NGX_HTTP_INTERNAL_SERVER_ERROR;
 
     rc = ngx_http_fcfh_pass_error(r, status,
                                   ngx_fcfh_open_result_text(result));

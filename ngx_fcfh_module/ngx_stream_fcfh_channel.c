@@ -91,30 +91,6 @@ static void ngx_fcfh_channel_release(ngx_fcfh_channel_t *ch,
 static void ngx_fcfh_channel_close_timeout(ngx_event_t *ev);
 
 
-static const char  *ngx_fcfh_open_results[] = {
-    "channel open",
-    "no such device",
-    "port not registered by the device",
-    "device refused the channel",
-    "tunnel is draining",
-    "device did not answer in time",
-    "too many channels",
-    "internal error",
-    "cluster directory or owner node unavailable"
-};
-
-
-const char *
-ngx_fcfh_open_result_text(ngx_uint_t result)
-{
-    if (result >= sizeof(ngx_fcfh_open_results) / sizeof(char *)) {
-        result = NGX_FCFH_OPEN_ERROR;
-    }
-
-    return ngx_fcfh_open_results[result];
-}
-
-
 /*
  * A free channel id and a channel on it, with its buffer; NULL and an
  * NGX_FCFH_OPEN_* code in *result when there is none.

@@ -28,6 +28,7 @@
 #include <ngx_event.h>
 
 #include "ngx_fcfh.h"
+#include "ngx_fcfh_open.h"
 
 
 /*
@@ -43,18 +44,6 @@
 
 /* a channel toward an alert receiver ends after this much silence */
 #define NGX_FCFH_RECEIVER_IDLE       60000
-
-/* results reported to the opener */
-#define NGX_FCFH_OPEN_OK             0
-#define NGX_FCFH_OPEN_NO_TUNNEL      1
-#define NGX_FCFH_OPEN_PORT           2   /* port not registered */
-#define NGX_FCFH_OPEN_REFUSED        3   /* device refused the channel */
-#define NGX_FCFH_OPEN_DRAINING       4
-#define NGX_FCFH_OPEN_TIMEOUT        5
-#define NGX_FCFH_OPEN_LIMIT          6   /* too many channels */
-#define NGX_FCFH_OPEN_ERROR          7
-#define NGX_FCFH_OPEN_UNAVAILABLE    8   /* cluster: no directory or node */
-
 
 /* ngx_fcfh_channel_t and its callbacks are declared in ngx_fcfh.h */
 
@@ -113,7 +102,6 @@ ngx_int_t ngx_fcfh_channel_send(ngx_fcfh_channel_t *ch, u_char *data,
     size_t len);
 void ngx_fcfh_channel_abort(ngx_fcfh_channel_t *ch);
 void *ngx_fcfh_channel_data(ngx_fcfh_channel_t *ch);
-const char *ngx_fcfh_open_result_text(ngx_uint_t result);
 
 
 #endif /* _NGX_STREAM_FCFH_CHANNEL_H_INCLUDED_ */
