@@ -17,6 +17,7 @@
 #include "ngx_fcfh.h"
 #include "ngx_fcfh_escape.h"
 #include "ngx_fcfh_registry.h"
+#include "ngx_fcfh_json.h"
 #include "ngx_fcfh_cluster.h"
 
 

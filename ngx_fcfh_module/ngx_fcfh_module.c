@@ -16,6 +16,7 @@
 #include "ngx_fcfh.h"
 #include "ngx_fcfh_escape.h"
 #include "ngx_fcfh_registry.h"
+#include "ngx_fcfh_webhook.h"
 #include "ngx_fcfh_relay.h"
 #include "ngx_fcfh_cluster.h"
 

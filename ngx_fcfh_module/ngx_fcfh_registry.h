@@ -303,21 +303,6 @@ ngx_fcfh_counters_t *ngx_fcfh_registry_counters(void);
 u_char *ngx_fcfh_registry_secret(void);
 ngx_slab_pool_t *ngx_fcfh_registry_shpool(ngx_fcfh_zone_t **zone);
 
-ngx_int_t ngx_fcfh_webhook_add(ngx_str_t *url, uint32_t types, uint32_t id,
-    const char **err);
-ngx_int_t ngx_fcfh_webhook_add_zone(ngx_fcfh_main_conf_t *fmcf,
-    ngx_slab_pool_t *shpool, ngx_fcfh_zone_t *zone, ngx_str_t *url,
-    uint32_t types, uint32_t id, const char **err);
-ngx_int_t ngx_fcfh_webhook_delete(uint32_t id);
-ngx_uint_t ngx_fcfh_webhook_list(ngx_fcfh_webhook_t *out);
-ngx_int_t ngx_fcfh_webhook_save(ngx_str_t *file, ngx_log_t *log);
-void ngx_fcfh_webhook_load(ngx_fcfh_main_conf_t *fmcf,
-    ngx_slab_pool_t *shpool, ngx_fcfh_zone_t *zone, ngx_log_t *log);
-char *ngx_fcfh_webhook_allow(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
-ngx_int_t ngx_fcfh_webhook_listeners(ngx_cycle_t *cycle,
-    ngx_fcfh_main_conf_t *fmcf);
-void ngx_fcfh_webhook_poll(ngx_fcfh_main_conf_t *fmcf);
-void ngx_fcfh_webhook_abort(ngx_fcfh_main_conf_t *fmcf);
 void ngx_fcfh_event_emit(ngx_uint_t type, ngx_uint_t reason, u_char *guid,
     ngx_str_t *fqdn, ngx_str_t *identity, ngx_str_t *user, ngx_str_t *peer,
     ngx_uint_t trigger);
@@ -326,16 +311,6 @@ void ngx_fcfh_event_conflict(u_char *guid, u_char *holder, ngx_str_t *fqdn,
 ngx_int_t ngx_fcfh_event_next(uint64_t after, ngx_fcfh_event_t *ev,
     uint64_t *dropped);
 uint64_t ngx_fcfh_event_last(void);
-
-/* JSON of the operators' endpoints and webhooks (ngx_fcfh_json.c) */
-#define NGX_FCFH_EVENT_JSON_MAX      2048
-
-const char *ngx_fcfh_close_name(ngx_uint_t kind);
-const char *ngx_fcfh_event_name(ngx_uint_t type);
-ngx_uint_t ngx_fcfh_event_type(u_char *name, size_t len);
-u_char *ngx_fcfh_json_str(u_char *p, ngx_str_t *s);
-u_char *ngx_fcfh_json_time(u_char *p, time_t t);
-u_char *ngx_fcfh_event_json(u_char *p, ngx_fcfh_event_t *e);
 
 #define ngx_fcfh_count(field, n)                                              \
     do {                                                                      \

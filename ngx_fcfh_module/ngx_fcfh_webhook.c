@@ -24,6 +24,8 @@
 
 #include "ngx_fcfh.h"
 #include "ngx_fcfh_registry.h"
+#include "ngx_fcfh_webhook.h"
+#include "ngx_fcfh_json.h"
 #include "ngx_fcfh_proxy_parse.h"
 
 

@@ -32,6 +32,7 @@
 
 #include "ngx_fcfh.h"
 #include "ngx_fcfh_registry.h"
+#include "ngx_fcfh_json.h"
 #include "ngx_fcfh_relay.h"
 #include "ngx_fcfh_open.h"
 #include "ngx_fcfh_wsman.h"

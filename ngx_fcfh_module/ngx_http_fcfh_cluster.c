@@ -18,6 +18,7 @@
 
 #include "ngx_fcfh.h"
 #include "ngx_fcfh_registry.h"
+#include "ngx_fcfh_json.h"
 #include "ngx_fcfh_relay.h"
 #include "ngx_fcfh_cluster.h"
 #include "ngx_http_fcfh.h"

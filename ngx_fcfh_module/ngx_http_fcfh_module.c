@@ -20,6 +20,8 @@
 #include "ngx_fcfh_escape.h"
 #include "ngx_fcfh_open.h"
 #include "ngx_fcfh_registry.h"
+#include "ngx_fcfh_webhook.h"
+#include "ngx_fcfh_json.h"
 #include "ngx_fcfh_cluster.h"
 #include "ngx_http_fcfh.h"
 
