@@ -95,7 +95,8 @@ struct ngx_fcfh_cluster_req_s {
     ngx_str_t                        device;
     u_char                           console[NGX_FCFH_RELAY_ADDR_SIZE];
     u_char                           node_data[NGX_FCFH_CLUSTER_NAME_MAX];
-    u_char                           device_data[NGX_FCFH_APF_DEFAULT_MAX_STRING];
+    u_char                           device_data[
+                                         NGX_FCFH_APF_DEFAULT_MAX_STRING];
     unsigned                         in_redis:1; /* an answer will come */
     unsigned                         gone:1;     /* the caller left */
 };
@@ -1386,7 +1387,8 @@ ngx_fcfh_cluster_refresh(ngx_fcfh_cluster_conf_t *ccf)
 
         ngx_fcfh_apf_guid_to_text(e->guid, (char *) text);
         len[1] = ngx_sprintf(key, "fcfh:d:%*s",
-                                   (size_t) NGX_FCFH_APF_GUID_TEXT_SIZE, text) - key;
+                             (size_t) NGX_FCFH_APF_GUID_TEXT_SIZE, text)
+                 - key;
 
         (void) ngx_fcfh_cluster_command(ccf, NULL, NULL, 3, argv, len);
 
@@ -1458,7 +1460,8 @@ ngx_fcfh_cluster_publish(ngx_fcfh_entry_t *e, ngx_log_t *log)
     len[2] = 1;
     argv[3] = (char *) key;
     len[3] = ngx_sprintf(key, "fcfh:d:%*s",
-                                   (size_t) NGX_FCFH_APF_GUID_TEXT_SIZE, text) - key;
+                         (size_t) NGX_FCFH_APF_GUID_TEXT_SIZE, text)
+             - key;
     argv[4] = (char *) ccf->node.data;
     len[4] = ccf->node.len;
     argv[5] = (char *) serial;
