@@ -50,6 +50,7 @@ typedef struct {
 typedef struct {
     ngx_str_t                        label;   /* value; "": no label */
     size_t                           offset;  /* in the counters or scrape */
+    ngx_uint_t                       scraped; /* 1: in the scrape */
 } ngx_http_fcfh_sample_t;
 
 
@@ -69,6 +70,11 @@ struct ngx_http_fcfh_family_s {
     ngx_str_t                        label;   /* label name; empty: none */
     ngx_http_fcfh_sample_pt          sample;
     ngx_http_fcfh_sample_t           fixed[NGX_HTTP_FCFH_FIXED_MAX];
+
+    /* or a counter per code, labelled with the code's name */
+    ngx_uint_t                       ncodes;
+    size_t                           codes;   /* in the counters */
+    const char                    *(*code_name)(ngx_uint_t code);
 };
 
 
@@ -89,21 +95,14 @@ static ngx_int_t ngx_http_fcfh_metrics_handler(ngx_http_request_t *r);
 static size_t ngx_http_fcfh_metrics_size(ngx_http_fcfh_scrape_t *s);
 static u_char *ngx_http_fcfh_metrics_write(u_char *p,
     ngx_http_fcfh_scrape_t *s);
-static ngx_int_t ngx_http_fcfh_sample_counter(ngx_http_fcfh_scrape_t *s,
+static ngx_int_t ngx_http_fcfh_sample_fixed(ngx_http_fcfh_scrape_t *s,
     const ngx_http_fcfh_family_t *f, ngx_uint_t i, ngx_str_t *label,
     uint64_t *value);
-static ngx_int_t ngx_http_fcfh_sample_scrape(ngx_http_fcfh_scrape_t *s,
+static ngx_int_t ngx_http_fcfh_sample_code(ngx_http_fcfh_scrape_t *s,
     const ngx_http_fcfh_family_t *f, ngx_uint_t i, ngx_str_t *label,
     uint64_t *value);
-static ngx_int_t ngx_http_fcfh_sample_failure(ngx_http_fcfh_scrape_t *s,
-    const ngx_http_fcfh_family_t *f, ngx_uint_t i, ngx_str_t *label,
-    uint64_t *value);
-static ngx_int_t ngx_http_fcfh_sample_closed(ngx_http_fcfh_scrape_t *s,
-    const ngx_http_fcfh_family_t *f, ngx_uint_t i, ngx_str_t *label,
-    uint64_t *value);
-static ngx_int_t ngx_http_fcfh_sample_open(ngx_http_fcfh_scrape_t *s,
-    const ngx_http_fcfh_family_t *f, ngx_uint_t i, ngx_str_t *label,
-    uint64_t *value);
+static const char *ngx_http_fcfh_failure_name(ngx_uint_t code);
+static const char *ngx_http_fcfh_open_name(ngx_uint_t code);
 static ngx_int_t ngx_http_fcfh_sample_node(ngx_http_fcfh_scrape_t *s,
     const ngx_http_fcfh_family_t *f, ngx_uint_t i, ngx_str_t *label,
     uint64_t *value);
@@ -981,127 +980,149 @@ ngx_http_fcfh_arg_uint(ngx_http_request_t *r, char *name, ngx_uint_t max,
 /* Prometheus text exposition format */
 
 #define ngx_http_fcfh_counter(label, field)                                  \
-    { ngx_string(label), offsetof(ngx_fcfh_counters_t, field) }
+    { ngx_string(label), offsetof(ngx_fcfh_counters_t, field), 0 }
 
 #define ngx_http_fcfh_scraped(label, field)                                  \
-    { ngx_string(label), offsetof(ngx_http_fcfh_scrape_t, field) }
+    { ngx_string(label), offsetof(ngx_http_fcfh_scrape_t, field), 1 }
 
 
 static const ngx_http_fcfh_family_t  ngx_http_fcfh_families[] = {
 
     { ngx_string("fcfh_tunnels"), ngx_string("gauge"),
       ngx_string("Established device tunnels."),
-      ngx_string("trigger"), ngx_http_fcfh_sample_scrape,
+      ngx_string("trigger"), ngx_http_fcfh_sample_fixed,
       { ngx_http_fcfh_scraped("user", trigger[0]),
         ngx_http_fcfh_scraped("alert", trigger[1]),
         ngx_http_fcfh_scraped("provisioning", trigger[2]),
         ngx_http_fcfh_scraped("periodic", trigger[3]),
-        ngx_http_fcfh_scraped("other", trigger[4]) } },
+        ngx_http_fcfh_scraped("other", trigger[4]) },
+      0, 0, NULL },
 
     { ngx_string("fcfh_handshakes_total"), ngx_string("counter"),
       ngx_string("Tunnels established."),
-      ngx_null_string, ngx_http_fcfh_sample_counter,
-      { ngx_http_fcfh_counter("", handshakes) } },
+      ngx_null_string, ngx_http_fcfh_sample_fixed,
+      { ngx_http_fcfh_counter("", handshakes) },
+      0, 0, NULL },
 
     { ngx_string("fcfh_handshake_failures_total"), ngx_string("counter"),
       ngx_string("Handshakes refused or abandoned, by the DISCONNECT "
                  "reason sent."),
-      ngx_string("reason"), ngx_http_fcfh_sample_failure,
-      { { ngx_null_string, 0 } } },
+      ngx_string("reason"), ngx_http_fcfh_sample_code,
+      { { ngx_null_string, 0, 0 } },
+      NGX_FCFH_FAIL_MAX, offsetof(ngx_fcfh_counters_t, failures),
+      ngx_http_fcfh_failure_name },
 
     { ngx_string("fcfh_tunnels_closed_total"), ngx_string("counter"),
       ngx_string("Established tunnels ended, by cause."),
-      ngx_string("reason"), ngx_http_fcfh_sample_closed,
-      { { ngx_null_string, 0 } } },
+      ngx_string("reason"), ngx_http_fcfh_sample_code,
+      { { ngx_null_string, 0, 0 } },
+      NGX_FCFH_CLOSE_MAX, offsetof(ngx_fcfh_counters_t, closed),
+      ngx_fcfh_close_name },
 
     { ngx_string("fcfh_keepalive_timeouts_total"), ngx_string("counter"),
       ngx_string("Tunnels dropped for silence."),
-      ngx_null_string, ngx_http_fcfh_sample_counter,
-      { ngx_http_fcfh_counter("", closed[NGX_FCFH_CLOSE_IDLE]) } },
+      ngx_null_string, ngx_http_fcfh_sample_fixed,
+      { ngx_http_fcfh_counter("", closed[NGX_FCFH_CLOSE_IDLE]) },
+      0, 0, NULL },
 
     { ngx_string("fcfh_console_requests_total"), ngx_string("counter"),
       ngx_string("Console requests for a channel, by result."),
-      ngx_string("result"), ngx_http_fcfh_sample_open,
-      { { ngx_null_string, 0 } } },
+      ngx_string("result"), ngx_http_fcfh_sample_code,
+      { { ngx_null_string, 0, 0 } },
+      NGX_FCFH_OPEN_MAX, offsetof(ngx_fcfh_counters_t, opens),
+      ngx_http_fcfh_open_name },
 
     { ngx_string("fcfh_channels"), ngx_string("gauge"),
       ngx_string("Channels open."),
-      ngx_null_string, ngx_http_fcfh_sample_scrape,
-      { ngx_http_fcfh_scraped("", channels) } },
+      ngx_null_string, ngx_http_fcfh_sample_fixed,
+      { ngx_http_fcfh_scraped("", channels) },
+      0, 0, NULL },
 
     { ngx_string("fcfh_tunnel_bytes_total"), ngx_string("counter"),
       ngx_string("APF bytes inside the device tunnels."),
-      ngx_string("direction"), ngx_http_fcfh_sample_scrape,
+      ngx_string("direction"), ngx_http_fcfh_sample_fixed,
       { ngx_http_fcfh_scraped("in", bytes_in),
-        ngx_http_fcfh_scraped("out", bytes_out) } },
+        ngx_http_fcfh_scraped("out", bytes_out) },
+      0, 0, NULL },
 
     { ngx_string("fcfh_channel_bytes_total"), ngx_string("counter"),
       ngx_string("Console payload bytes of ended channels."),
-      ngx_string("direction"), ngx_http_fcfh_sample_counter,
+      ngx_string("direction"), ngx_http_fcfh_sample_fixed,
       { ngx_http_fcfh_counter("from_device", channel_bytes_in),
-        ngx_http_fcfh_counter("to_device", channel_bytes_out) } },
+        ngx_http_fcfh_counter("to_device", channel_bytes_out) },
+      0, 0, NULL },
 
     { ngx_string("fcfh_channel_errors_total"), ngx_string("counter"),
       ngx_string("Device channel messages that contradicted the channel's "
                  "state (the channel was closed) or named no open channel "
                  "(dropped, within a budget per tunnel)."),
-      ngx_string("kind"), ngx_http_fcfh_sample_counter,
+      ngx_string("kind"), ngx_http_fcfh_sample_fixed,
       { ngx_http_fcfh_counter("state", channel_errors),
-        ngx_http_fcfh_counter("no_channel", channel_strays) } },
+        ngx_http_fcfh_counter("no_channel", channel_strays) },
+      0, 0, NULL },
 
     { ngx_string("fcfh_relay_errors_total"), ngx_string("counter"),
       ngx_string("Relays to a worker that was gone, and relay peers or "
                  "sockets refused."),
-      ngx_null_string, ngx_http_fcfh_sample_counter,
-      { ngx_http_fcfh_counter("", relay_errors) } },
+      ngx_null_string, ngx_http_fcfh_sample_fixed,
+      { ngx_http_fcfh_counter("", relay_errors) },
+      0, 0, NULL },
 
     { ngx_string("fcfh_alerts_total"), ngx_string("counter"),
       ngx_string("Alerts the devices sent (datagrams and channels), by "
                  "result."),
-      ngx_string("result"), ngx_http_fcfh_sample_counter,
+      ngx_string("result"), ngx_http_fcfh_sample_fixed,
       { ngx_http_fcfh_counter("relayed", alerts_relayed),
         ngx_http_fcfh_counter("refused", alerts_refused),
-        ngx_http_fcfh_counter("limited", alerts_limited) } },
+        ngx_http_fcfh_counter("limited", alerts_limited) },
+      0, 0, NULL },
 
     { ngx_string("fcfh_auth_cache_hits_total"), ngx_string("counter"),
       ngx_string("Logins (device or console) known from an earlier one, "
                  "without the password hash."),
-      ngx_null_string, ngx_http_fcfh_sample_counter,
-      { ngx_http_fcfh_counter("", auth_cache_hits) } },
+      ngx_null_string, ngx_http_fcfh_sample_fixed,
+      { ngx_http_fcfh_counter("", auth_cache_hits) },
+      0, 0, NULL },
 
     { ngx_string("fcfh_events_total"), ngx_string("counter"),
       ngx_string("Events published."),
-      ngx_null_string, ngx_http_fcfh_sample_counter,
-      { ngx_http_fcfh_counter("", events) } },
+      ngx_null_string, ngx_http_fcfh_sample_fixed,
+      { ngx_http_fcfh_counter("", events) },
+      0, 0, NULL },
 
     { ngx_string("fcfh_events_dropped_total"), ngx_string("counter"),
       ngx_string("Events subscribers were too slow for."),
-      ngx_null_string, ngx_http_fcfh_sample_counter,
-      { ngx_http_fcfh_counter("", events_dropped) } },
+      ngx_null_string, ngx_http_fcfh_sample_fixed,
+      { ngx_http_fcfh_counter("", events_dropped) },
+      0, 0, NULL },
 
     { ngx_string("fcfh_webhook_deliveries_total"), ngx_string("counter"),
       ngx_string("Webhook POSTs by result."),
-      ngx_string("result"), ngx_http_fcfh_sample_counter,
+      ngx_string("result"), ngx_http_fcfh_sample_fixed,
       { ngx_http_fcfh_counter("ok", webhook_deliveries),
-        ngx_http_fcfh_counter("failed", webhook_failures) } },
+        ngx_http_fcfh_counter("failed", webhook_failures) },
+      0, 0, NULL },
 
     { ngx_string("fcfh_zone_bytes"), ngx_string("gauge"),
       ngx_string("Registry zone size and pages used."),
-      ngx_string("kind"), ngx_http_fcfh_sample_scrape,
+      ngx_string("kind"), ngx_http_fcfh_sample_fixed,
       { ngx_http_fcfh_scraped("size", zone_size),
-        ngx_http_fcfh_scraped("used", zone_used) } },
+        ngx_http_fcfh_scraped("used", zone_used) },
+      0, 0, NULL },
 
     { ngx_string("fcfh_cluster_relays_total"), ngx_string("counter"),
       ngx_string("Console channels opened through another gateway node."),
-      ngx_null_string, ngx_http_fcfh_sample_counter,
-      { ngx_http_fcfh_counter("", cluster_relays) } },
+      ngx_null_string, ngx_http_fcfh_sample_fixed,
+      { ngx_http_fcfh_counter("", cluster_relays) },
+      0, 0, NULL },
 
     /* only on a cluster node */
     { ngx_string("fcfh_cluster_directory_up"), ngx_string("gauge"),
       ngx_string("Whether the worker that answered reaches the cluster "
                  "directory (Redis)."),
       ngx_string("node"), ngx_http_fcfh_sample_node,
-      { { ngx_null_string, 0 } } }
+      { { ngx_null_string, 0, 0 } },
+      0, 0, NULL }
 };
 
 
@@ -1252,88 +1273,61 @@ ngx_http_fcfh_metrics_write(u_char *p, ngx_http_fcfh_scrape_t *s)
 }
 
 
+/* a sample of a fixed label: a counter, or a value of this scrape */
+
 static ngx_int_t
-ngx_http_fcfh_sample_counter(ngx_http_fcfh_scrape_t *s,
+ngx_http_fcfh_sample_fixed(ngx_http_fcfh_scrape_t *s,
     const ngx_http_fcfh_family_t *f, ngx_uint_t i, ngx_str_t *label,
     uint64_t *value)
 {
+    const ngx_http_fcfh_sample_t  *x;
+
     if (i >= NGX_HTTP_FCFH_FIXED_MAX || f->fixed[i].label.data == NULL) {
         return NGX_DONE;
     }
 
-    *label = f->fixed[i].label;
-    *value = *(ngx_atomic_t *) ((u_char *) s->cn + f->fixed[i].offset);
+    x = &f->fixed[i];
+
+    *label = x->label;
+    *value = x->scraped ? *(uint64_t *) ((u_char *) s + x->offset)
+                        : *(ngx_atomic_t *) ((u_char *) s->cn + x->offset);
 
     return NGX_OK;
 }
 
 
+/* a counter per code (failure, close kind, open result), by its name */
+
 static ngx_int_t
-ngx_http_fcfh_sample_scrape(ngx_http_fcfh_scrape_t *s,
+ngx_http_fcfh_sample_code(ngx_http_fcfh_scrape_t *s,
     const ngx_http_fcfh_family_t *f, ngx_uint_t i, ngx_str_t *label,
     uint64_t *value)
 {
-    if (i >= NGX_HTTP_FCFH_FIXED_MAX || f->fixed[i].label.data == NULL) {
+    if (i >= f->ncodes) {
         return NGX_DONE;
     }
 
-    *label = f->fixed[i].label;
-    *value = *(uint64_t *) ((u_char *) s + f->fixed[i].offset);
+    label->data = (u_char *) f->code_name(i);
+    label->len = ngx_strlen(label->data);
+    *value = ((ngx_atomic_t *) ((u_char *) s->cn + f->codes))[i];
 
     return NGX_OK;
 }
 
 
-static ngx_int_t
-ngx_http_fcfh_sample_failure(ngx_http_fcfh_scrape_t *s,
-    const ngx_http_fcfh_family_t *f, ngx_uint_t i, ngx_str_t *label,
-    uint64_t *value)
+static const char *
+ngx_http_fcfh_failure_name(ngx_uint_t code)
 {
-    if (i >= NGX_FCFH_FAIL_MAX) {
-        return NGX_DONE;
-    }
-
     /* 0: no DISCONNECT was sent, the device left */
-    label->data = (u_char *) (i ? ngx_fcfh_apf_disconnect_reason_name(i)
-                                : "closed by device");
-    label->len = ngx_strlen(label->data);
-    *value = s->cn->failures[i];
-
-    return NGX_OK;
+    return code ? ngx_fcfh_apf_disconnect_reason_name(code)
+                : "closed by device";
 }
 
 
-static ngx_int_t
-ngx_http_fcfh_sample_closed(ngx_http_fcfh_scrape_t *s,
-    const ngx_http_fcfh_family_t *f, ngx_uint_t i, ngx_str_t *label,
-    uint64_t *value)
+static const char *
+ngx_http_fcfh_open_name(ngx_uint_t code)
 {
-    if (i >= NGX_FCFH_CLOSE_MAX) {
-        return NGX_DONE;
-    }
-
-    label->data = (u_char *) ngx_fcfh_close_name(i);
-    label->len = ngx_strlen(label->data);
-    *value = s->cn->closed[i];
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_http_fcfh_sample_open(ngx_http_fcfh_scrape_t *s,
-    const ngx_http_fcfh_family_t *f, ngx_uint_t i, ngx_str_t *label,
-    uint64_t *value)
-{
-    if (i >= NGX_FCFH_OPEN_MAX) {
-        return NGX_DONE;
-    }
-
-    label->data = (u_char *) ngx_fcfh_open_results[i].name;
-    label->len = ngx_strlen(label->data);
-    *value = s->cn->opens[i];
-
-    return NGX_OK;
+    return ngx_fcfh_open_results[code].name;
 }
 
 
