@@ -482,38 +482,22 @@ ngx_int_t
 ngx_fcfh_guid_list_allows(ngx_str_t *list, u_char *guid)
 {
     u_char      wire[NGX_FCFH_APF_GUID_SIZE];
-    u_char     *p, *last, *start;
     ngx_int_t   rc;
-    ngx_uint_t  named;
+    ngx_str_t   item;
+    ngx_uint_t  next, named;
 
     rc = NGX_DECLINED;
     named = 0;
+    next = 0;
 
-    p = list->data;
-    last = p + list->len;
+    while (ngx_fcfh_list_next(list, &next, &item) == NGX_OK) {
 
-    while (p < last) {
-
-        while (p < last && (*p == ' ' || *p == ',' || *p == '\t')) {
-            p++;
-        }
-
-        start = p;
-
-        while (p < last && *p != ' ' && *p != ',' && *p != '\t') {
-            p++;
-        }
-
-        if (p == start) {
-            break;
-        }
-
-        if (p - start == 1 && *start == '*') {
+        if (item.len == 1 && item.data[0] == '*') {
             rc = NGX_DONE;
             continue;
         }
 
-        if (ngx_fcfh_apf_guid_from_text((char *) start, p - start, wire)
+        if (ngx_fcfh_apf_guid_from_text((char *) item.data, item.len, wire)
             != 0)
         {
             return NGX_ERROR;
