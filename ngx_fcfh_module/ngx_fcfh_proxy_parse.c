@@ -26,6 +26,8 @@ static ssize_t ngx_fcfh_proxy_request_line(const uint8_t *p, size_t len,
     ngx_fcfh_proxy_connect_t *c);
 static ssize_t ngx_fcfh_proxy_header_line(const uint8_t *p, size_t len,
     ngx_fcfh_proxy_connect_t *c);
+static ssize_t ngx_fcfh_proxy_field(const uint8_t *p, size_t len,
+    size_t *name_len, const uint8_t **value, size_t *value_len);
 static ssize_t ngx_fcfh_proxy_status_line(const uint8_t *p, size_t len,
     ngx_fcfh_proxy_response_t *r);
 static ssize_t ngx_fcfh_proxy_response_header(const uint8_t *p, size_t len,
@@ -501,16 +503,17 @@ ngx_fcfh_proxy_request_line(const uint8_t *p, size_t len,
 }
 
 
+/*
+ * One header line (no CRLF): name of RFC 9110 tchars, a colon, a value of
+ * no control bytes but HTAB, which comes back without surrounding blanks.
+ */
+
 static ssize_t
-ngx_fcfh_proxy_header_line(const uint8_t *p, size_t len,
-    ngx_fcfh_proxy_connect_t *c)
+ngx_fcfh_proxy_field(const uint8_t *p, size_t len, size_t *name_len,
+    const uint8_t **value, size_t *value_len)
 {
     size_t          i, nlen, vlen;
     const uint8_t  *colon, *v;
-
-    if (p[0] == ' ' || p[0] == '\t') {
-        return NGX_FCFH_PROXY_ERR_OBS_FOLD;
-    }
 
     colon = memchr(p, ':', len);
 
@@ -542,6 +545,32 @@ ngx_fcfh_proxy_header_line(const uint8_t *p, size_t len,
 
     while (vlen && (v[vlen - 1] == ' ' || v[vlen - 1] == '\t')) {
         vlen--;
+    }
+
+    *name_len = nlen;
+    *value = v;
+    *value_len = vlen;
+
+    return 0;
+}
+
+
+static ssize_t
+ngx_fcfh_proxy_header_line(const uint8_t *p, size_t len,
+    ngx_fcfh_proxy_connect_t *c)
+{
+    size_t          nlen, vlen;
+    ssize_t         rc;
+    const uint8_t  *v;
+
+    if (p[0] == ' ' || p[0] == '\t') {
+        return NGX_FCFH_PROXY_ERR_OBS_FOLD;
+    }
+
+    rc = ngx_fcfh_proxy_field(p, len, &nlen, &v, &vlen);
+
+    if (rc < 0) {
+        return rc;
     }
 
     if (ngx_fcfh_proxy_caseeq(p, nlen, NGX_FCFH_PROXY_AUTH_HEADER)) {
@@ -656,10 +685,10 @@ static ssize_t
 ngx_fcfh_proxy_response_header(const uint8_t *p, size_t len,
     ngx_fcfh_proxy_response_t *r)
 {
-    size_t          i, nlen, vlen;
+    size_t          nlen, vlen;
     ssize_t         rc;
     uint64_t        n;
-    const uint8_t  *colon, *v;
+    const uint8_t  *v;
 
     if (p[0] == ' ' || p[0] == '\t') {
         return NGX_FCFH_PROXY_ERR_OBS_FOLD;
@@ -669,36 +698,10 @@ ngx_fcfh_proxy_response_header(const uint8_t *p, size_t len,
         return NGX_FCFH_PROXY_ERR_BARE_CR;
     }
 
-    colon = memchr(p, ':', len);
+    rc = ngx_fcfh_proxy_field(p, len, &nlen, &v, &vlen);
 
-    if (colon == NULL || colon == p) {
-        return NGX_FCFH_PROXY_ERR_BAD_HEADER;
-    }
-
-    nlen = (size_t) (colon - p);
-
-    for (i = 0; i < nlen; i++) {
-        if (!ngx_fcfh_proxy_tchar[p[i]]) {
-            return NGX_FCFH_PROXY_ERR_BAD_HEADER;
-        }
-    }
-
-    v = colon + 1;
-    vlen = len - nlen - 1;
-
-    for (i = 0; i < vlen; i++) {
-        if ((v[i] < 0x20 && v[i] != '\t') || v[i] == 0x7f) {
-            return NGX_FCFH_PROXY_ERR_BAD_HEADER;
-        }
-    }
-
-    while (vlen && (v[0] == ' ' || v[0] == '\t')) {
-        v++;
-        vlen--;
-    }
-
-    while (vlen && (v[vlen - 1] == ' ' || v[vlen - 1] == '\t')) {
-        vlen--;
+    if (rc < 0) {
+        return rc;
     }
 
     /*
