@@ -9,6 +9,7 @@
 
 #include "ngx_fcfh.h"
 #include "ngx_fcfh_registry.h"
+#include "ngx_fcfh_open.h"
 
 
 static ngx_slab_pool_t *ngx_fcfh_registry_pool(ngx_fcfh_zone_t **zone);
@@ -738,6 +739,28 @@ ngx_fcfh_registry_route(ngx_str_t *device, ngx_fcfh_route_t *route)
     ngx_shmtx_unlock(&shpool->mutex);
 
     return e ? NGX_OK : NGX_DECLINED;
+}
+
+
+/*
+ * Whether a route's device serves the port: NGX_FCFH_OPEN_OK, or
+ * NGX_FCFH_OPEN_PORT when it did not forward it, or NGX_FCFH_OPEN_NO_TUNNEL
+ * while it is still registering its ports (AMT sends one forward at a
+ * time): "not there yet", not "refused".
+ */
+
+ngx_uint_t
+ngx_fcfh_route_port(ngx_fcfh_route_t *route, ngx_uint_t port)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < route->nports; i++) {
+        if (route->ports[i] == port) {
+            return NGX_FCFH_OPEN_OK;
+        }
+    }
+
+    return route->settled ? NGX_FCFH_OPEN_PORT : NGX_FCFH_OPEN_NO_TUNNEL;
 }
 
 

@@ -294,6 +294,7 @@ void ngx_fcfh_registry_set_ports(ngx_fcfh_entry_t *entry, uint16_t *ports,
     ngx_uint_t n);
 
 ngx_int_t ngx_fcfh_registry_route(ngx_str_t *device, ngx_fcfh_route_t *route);
+ngx_uint_t ngx_fcfh_route_port(ngx_fcfh_route_t *route, ngx_uint_t port);
 ngx_fcfh_link_t *ngx_fcfh_registry_local(u_char *guid, uint64_t serial);
 ngx_int_t ngx_fcfh_registry_close(ngx_str_t *device, ngx_log_t *log);
 ngx_int_t ngx_fcfh_registry_close_guid(u_char *guid, uint64_t serial,

@@ -281,20 +281,20 @@ ngx_http_fcfh_amt_start(ngx_http_request_t *r, ngx_str_t *device,
                                        "no such device");
     }
 
-    for (i = 0; i < route.nports; i++) {
-        if (route.ports[i] == NGX_HTTP_FCFH_AMT_PORT) {
-            break;
-        }
-    }
+    switch (ngx_fcfh_route_port(&route, NGX_HTTP_FCFH_AMT_PORT)) {
 
-    if (i == route.nports) {
-        return route.settled
-               ? ngx_http_fcfh_api_error(r, NGX_HTTP_CONFLICT,
-                                         "the device does not forward port "
-                                         "16992 (WS-Management)")
-               : ngx_http_fcfh_api_error(r, NGX_HTTP_NOT_FOUND,
-                                         "the device is still registering "
-                                         "its ports");
+    case NGX_FCFH_OPEN_OK:
+        break;
+
+    case NGX_FCFH_OPEN_PORT:
+        return ngx_http_fcfh_api_error(r, NGX_HTTP_CONFLICT,
+                                       "the device does not forward port "
+                                       "16992 (WS-Management)");
+
+    default:
+        return ngx_http_fcfh_api_error(r, NGX_HTTP_NOT_FOUND,
+                                       "the device is still registering "
+                                       "its ports");
     }
 
     ngx_fcfh_apf_guid_to_text(route.guid, text);

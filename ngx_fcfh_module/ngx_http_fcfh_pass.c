@@ -253,7 +253,7 @@ ngx_http_fcfh_pass_handler(ngx_http_request_t *r)
 {
     u_char                         *p, *last, *start;
     ngx_int_t                       rc;
-    ngx_uint_t                      i, by_address;
+    ngx_uint_t                      by_address;
     ngx_http_fcfh_pass_ctx_t       *ctx;
     ngx_http_fcfh_pass_loc_conf_t  *plcf;
 
@@ -336,21 +336,16 @@ ngx_http_fcfh_pass_handler(ngx_http_request_t *r)
                                         "unknown device");
     }
 
-    for (i = 0; i < ctx->route.nports; i++) {
-        if (ctx->route.ports[i] == ctx->target.port) {
-            break;
-        }
+    rc = ctx->other_node ? NGX_FCFH_OPEN_OK
+                         : ngx_fcfh_route_port(&ctx->route, ctx->target.port);
+
+    if (rc == NGX_FCFH_OPEN_NO_TUNNEL) {
+        ngx_fcfh_count(opens[NGX_FCFH_OPEN_NO_TUNNEL], 1);
+        return ngx_http_fcfh_pass_error(r, NGX_HTTP_NOT_FOUND,
+                                        "unknown device");
     }
 
-    if (!ctx->other_node && i == ctx->route.nports) {
-
-        if (!ctx->route.settled) {
-            /* a device still registering its ports is not there yet */
-            ngx_fcfh_count(opens[NGX_FCFH_OPEN_NO_TUNNEL], 1);
-            return ngx_http_fcfh_pass_error(r, NGX_HTTP_NOT_FOUND,
-                                            "unknown device");
-        }
-
+    if (rc == NGX_FCFH_OPEN_PORT) {
         ngx_fcfh_count(opens[NGX_FCFH_OPEN_PORT], 1);
         return ngx_http_fcfh_pass_error(r, NGX_HTTP_FORBIDDEN,
                                         "port not registered by the device");

@@ -753,7 +753,7 @@ ngx_stream_fcfh_proxy_route(ngx_stream_fcfh_proxy_ctx_t *ctx,
     ngx_fcfh_proxy_host_t *host)
 {
     ngx_int_t                 rc;
-    ngx_uint_t                i, result;
+    ngx_uint_t                result;
     ngx_connection_t         *c, *rc_conn;
     ngx_fcfh_relay_target_t   target;
 
@@ -786,17 +786,10 @@ ngx_stream_fcfh_proxy_route(ngx_stream_fcfh_proxy_ctx_t *ctx,
         return;
     }
 
-    for (i = 0; i < ctx->route.nports; i++) {
-        if (ctx->route.ports[i] == ctx->port) {
-            break;
-        }
-    }
+    rc = ngx_fcfh_route_port(&ctx->route, ctx->port);
 
-    if (i == ctx->route.nports) {
-        /* a device still registering its ports is not there yet */
-        ngx_stream_fcfh_proxy_result(ctx, ctx->route.settled
-                                          ? NGX_FCFH_OPEN_PORT
-                                          : NGX_FCFH_OPEN_NO_TUNNEL, 0);
+    if (rc != NGX_FCFH_OPEN_OK) {
+        ngx_stream_fcfh_proxy_result(ctx, rc, 0);
         return;
     }
 
