@@ -155,6 +155,7 @@ struct ngx_fcfh_main_conf_s {
     ngx_fcfh_channel_ops_t           channel_ops;   /* the stream module's */
     size_t                           zone_size;
     ngx_int_t                        max_tunnels; /* 0: the zone's size */
+    ngx_int_t                        device_history;  /* records; 0: off */
 
     /* per-process state, valid in workers only */
     ngx_queue_t                      tunnels;     /* this worker's tunnels */

@@ -26,6 +26,22 @@ static const char  *ngx_fcfh_close_names[] = {
 };
 
 
+/*
+ * Handshake failures by the DISCONNECT reason sent (0: none was sent,
+ * the device left), in snake_case: keys in stats, label values in
+ * metrics, the reason of an auth_failed event
+ */
+static const char  *ngx_fcfh_failure_names[] = {
+    "closed_by_device", "host_not_allowed", "protocol_error",
+    "key_exchange_failed", "reserved", "mac_error", "compression_error",
+    "service_not_available", "protocol_version_not_supported",
+    "host_key_not_verifiable", "connection_lost", "by_application",
+    "too_many_connections", "auth_cancelled_by_user",
+    "no_more_auth_methods", "invalid_credentials", "connection_timed_out",
+    "by_policy", "temporarily_unavailable"
+};
+
+
 static const char  *ngx_fcfh_event_names[] = {
     "", "connected", "disconnected", "auth_failed", "alert", "fqdn_conflict"
 };
@@ -35,6 +51,17 @@ const char *
 ngx_fcfh_close_name(ngx_uint_t kind)
 {
     return ngx_fcfh_close_names[ngx_min(kind, NGX_FCFH_CLOSE_MAX - 1)];
+}
+
+
+const char *
+ngx_fcfh_failure_name(ngx_uint_t reason)
+{
+    if (reason >= sizeof(ngx_fcfh_failure_names) / sizeof(char *)) {
+        return "unknown";
+    }
+
+    return ngx_fcfh_failure_names[reason];
 }
 
 
@@ -174,7 +201,7 @@ ngx_fcfh_event_json(u_char *p, ngx_fcfh_event_t *e)
 
     case NGX_FCFH_EVENT_AUTH_FAILED:
         p = ngx_sprintf(p, ",\"reason\":\"%s\"",
-                        ngx_fcfh_apf_disconnect_reason_name(e->reason));
+                        ngx_fcfh_failure_name(e->reason));
         break;
     }
 

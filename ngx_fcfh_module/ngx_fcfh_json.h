@@ -24,6 +24,7 @@
 #define NGX_FCFH_EVENT_JSON_MAX      2048
 
 const char *ngx_fcfh_close_name(ngx_uint_t kind);
+const char *ngx_fcfh_failure_name(ngx_uint_t reason);
 const char *ngx_fcfh_event_name(ngx_uint_t type);
 ngx_uint_t ngx_fcfh_event_type(u_char *name, size_t len);
 u_char *ngx_fcfh_json_str(u_char *p, ngx_str_t *s);

@@ -16,6 +16,7 @@
 #include "ngx_fcfh.h"
 #include "ngx_fcfh_escape.h"
 #include "ngx_fcfh_registry.h"
+#include "ngx_fcfh_history.h"
 #include "ngx_fcfh_webhook.h"
 #include "ngx_fcfh_relay.h"
 #include "ngx_fcfh_cluster.h"
@@ -81,6 +82,13 @@ static ngx_command_t  ngx_fcfh_commands[] = {
       offsetof(ngx_fcfh_main_conf_t, max_tunnels),
       NULL },
 
+    { ngx_string("fcfh_device_history"),
+      NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      0,
+      offsetof(ngx_fcfh_main_conf_t, device_history),
+      NULL },
+
     { ngx_string("fcfh_webhooks_state"),
       NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE1,
       ngx_fcfh_webhooks_state,
@@ -144,6 +152,7 @@ ngx_fcfh_create_conf(ngx_cycle_t *cycle)
 
     fmcf->zone_size = NGX_CONF_UNSET_SIZE;
     fmcf->max_tunnels = NGX_CONF_UNSET;
+    fmcf->device_history = NGX_CONF_UNSET;
     ngx_queue_init(&fmcf->tunnels);
 
     return fmcf;
@@ -161,6 +170,14 @@ ngx_fcfh_init_conf(ngx_cycle_t *cycle, void *conf)
     if (fmcf->max_tunnels < 0) {
         ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
                       "\"fcfh_max_tunnels\" must not be negative");
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_conf_init_value(fmcf->device_history, NGX_FCFH_HISTORY_DEFAULT);
+
+    if (fmcf->device_history < 0) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "\"fcfh_device_history\" must not be negative");
         return NGX_CONF_ERROR;
     }
 

@@ -10,6 +10,7 @@
 #include "ngx_fcfh.h"
 #include "ngx_fcfh_registry.h"
 #include "ngx_fcfh_open.h"
+#include "ngx_fcfh_history.h"
 
 
 static ngx_slab_pool_t *ngx_fcfh_registry_pool(ngx_fcfh_zone_t **zone);
@@ -30,6 +31,10 @@ static void ngx_fcfh_registry_free_locked(ngx_slab_pool_t *shpool,
 static ngx_int_t ngx_fcfh_registry_copy(ngx_pool_t *pool,
     ngx_fcfh_entry_t *entry, ngx_fcfh_entry_info_t *info);
 static ngx_int_t ngx_fcfh_registry_pid_alive(ngx_pid_t pid);
+static ngx_int_t ngx_fcfh_registry_match(ngx_fcfh_tunnels_query_t *q,
+    ngx_fcfh_entry_t *e);
+static ngx_int_t ngx_fcfh_registry_order(ngx_fcfh_entry_t *e,
+    ngx_uint_t key, u_char *guid);
 static u_char *ngx_fcfh_registry_put(u_char *p, ngx_str_t *s);
 static void ngx_fcfh_event_build(ngx_uint_t type, ngx_uint_t reason,
     u_char *guid, u_char *holder, ngx_str_t *fqdn, ngx_str_t *identity,
@@ -116,6 +121,13 @@ ngx_fcfh_registry_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     ngx_rbtree_init(&zone->fqdn_tree, &zone->fqdn_sentinel,
                     ngx_fcfh_registry_fqdn_insert);
     ngx_queue_init(&zone->entries);
+
+    if (ngx_fcfh_history_init_zone(shpool, zone, fmcf->device_history,
+                                   shm_zone->shm.size, shm_zone->shm.log)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
 
     shpool->data = zone;
     shm_zone->data = zone;
@@ -397,6 +409,8 @@ again:
     e->indexed = 1;
     zone->count++;
 
+    ngx_fcfh_history_connect_locked(zone, e);
+
     ngx_shmtx_unlock(&shpool->mutex);
 
     *entry = e;
@@ -451,7 +465,30 @@ ngx_fcfh_registry_remove(ngx_fcfh_entry_t *entry)
     }
 
     ngx_shmtx_lock(&shpool->mutex);
+
+    /* a tunnel that ended without saying why (nothing if it did) */
+    ngx_fcfh_history_ended_locked(zone, entry, NGX_FCFH_CLOSE_ERROR);
+
     ngx_fcfh_registry_free_locked(shpool, zone, entry);
+    ngx_shmtx_unlock(&shpool->mutex);
+}
+
+
+/* why a tunnel ended, for the device history: before its removal */
+
+void
+ngx_fcfh_registry_ended(ngx_fcfh_entry_t *entry, ngx_uint_t kind)
+{
+    ngx_fcfh_zone_t  *zone;
+    ngx_slab_pool_t  *shpool;
+
+    shpool = ngx_fcfh_registry_pool(&zone);
+    if (shpool == NULL) {
+        return;
+    }
+
+    ngx_shmtx_lock(&shpool->mutex);
+    ngx_fcfh_history_ended_locked(zone, entry, kind);
     ngx_shmtx_unlock(&shpool->mutex);
 }
 
@@ -540,6 +577,8 @@ again:
         entry->fqdn_node.key = ngx_crc32_short(p, len);
         ngx_rbtree_insert(&zone->fqdn_tree, &entry->fqdn_node);
         entry->fqdn_indexed = 1;
+
+        ngx_fcfh_history_fqdn_locked(zone, entry);
     }
 
     ngx_shmtx_unlock(&shpool->mutex);
@@ -1236,6 +1275,218 @@ ngx_fcfh_registry_stats(size_t *size, size_t *used, ngx_uint_t *count)
 }
 
 
+/*
+ * One page of tunnels in the GUID tree's order (crc32 of the GUID, then
+ * the GUID), after the cursor q->after: the GUID of the last tunnel of
+ * the page before, so that tunnels coming and going between two pages
+ * shift no other.  All matching tunnels are counted (q->total); only
+ * the page is copied.
+ */
+
+ngx_int_t
+ngx_fcfh_registry_page(ngx_pool_t *pool, ngx_fcfh_tunnels_query_t *q,
+    ngx_array_t *out)
+{
+    ngx_int_t               rc;
+    ngx_uint_t              after_key;
+    ngx_fcfh_zone_t        *zone;
+    ngx_fcfh_entry_t       *e;
+    ngx_slab_pool_t        *shpool;
+    ngx_rbtree_node_t      *node;
+    ngx_fcfh_entry_info_t  *info;
+
+    shpool = ngx_fcfh_registry_pool(&zone);
+    if (shpool == NULL) {
+        return NGX_ERROR;
+    }
+
+    q->total = 0;
+    q->more = 0;
+
+    after_key = q->has_after
+                ? ngx_crc32_short(q->after, NGX_FCFH_APF_GUID_SIZE) : 0;
+
+    rc = NGX_OK;
+
+    ngx_shmtx_lock(&shpool->mutex);
+
+    if (zone->guid_tree.root == zone->guid_tree.sentinel) {
+        goto done;
+    }
+
+    for (node = ngx_rbtree_min(zone->guid_tree.root,
+                               zone->guid_tree.sentinel);
+         node;
+         node = ngx_rbtree_next(&zone->guid_tree, node))
+    {
+        e = (ngx_fcfh_entry_t *) node;
+
+        if (!ngx_fcfh_registry_match(q, e)) {
+            continue;
+        }
+
+        q->total++;
+
+        if (q->has_after
+            && ngx_fcfh_registry_order(e, after_key, q->after) <= 0)
+        {
+            continue;
+        }
+
+        if (out->nelts == q->limit) {
+            q->more = 1;
+            continue;
+        }
+
+        info = ngx_array_push(out);
+        if (info == NULL || ngx_fcfh_registry_copy(pool, e, info) != NGX_OK) {
+            rc = NGX_ERROR;
+            break;
+        }
+    }
+
+done:
+
+    ngx_shmtx_unlock(&shpool->mutex);
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_fcfh_registry_match(ngx_fcfh_tunnels_query_t *q, ngx_fcfh_entry_t *e)
+{
+    if (q->by_guid
+        && ngx_memcmp(e->guid, q->guid, NGX_FCFH_APF_GUID_SIZE) != 0)
+    {
+        return 0;
+    }
+
+    /* names are stored in lower case */
+
+    if (q->fqdn_prefix.len
+        && (e->fqdn_len < q->fqdn_prefix.len
+            || ngx_strncasecmp(e->fqdn, q->fqdn_prefix.data,
+                               q->fqdn_prefix.len)
+               != 0))
+    {
+        return 0;
+    }
+
+    if (q->identity.len
+        && ngx_memn2cmp(e->data, q->identity.data, e->identity_len,
+                        q->identity.len)
+           != 0)
+    {
+        return 0;
+    }
+
+    /* -1: any trigger; another negative value: a name no tunnel has */
+    if (q->trigger != -1
+        && (q->trigger < 0 || e->trigger != (uint32_t) q->trigger))
+    {
+        return 0;
+    }
+
+    if (q->since && e->connected_at < q->since) {
+        return 0;
+    }
+
+    return 1;
+}
+
+
+/* an entry against a cursor, in the tree's order */
+
+static ngx_int_t
+ngx_fcfh_registry_order(ngx_fcfh_entry_t *e, ngx_uint_t key, u_char *guid)
+{
+    if (e->node.key != key) {
+        return (e->node.key < key) ? -1 : 1;
+    }
+
+    return ngx_memcmp(e->guid, guid, NGX_FCFH_APF_GUID_SIZE);
+}
+
+
+/*
+ * What the live tunnels add up to, under the lock and without copying
+ * them: their bytes (which the counters get only when a tunnel ends),
+ * channels and triggers.
+ */
+
+ngx_int_t
+ngx_fcfh_registry_totals(ngx_fcfh_totals_t *t)
+{
+    ngx_queue_t       *q;
+    ngx_fcfh_zone_t   *zone;
+    ngx_fcfh_entry_t  *e;
+    ngx_slab_pool_t   *shpool;
+
+    ngx_memzero(t, sizeof(ngx_fcfh_totals_t));
+
+    shpool = ngx_fcfh_registry_pool(&zone);
+    if (shpool == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_shmtx_lock(&shpool->mutex);
+
+    t->count = zone->count;
+
+    for (q = ngx_queue_head(&zone->entries);
+         q != ngx_queue_sentinel(&zone->entries);
+         q = ngx_queue_next(q))
+    {
+        e = ngx_queue_data(q, ngx_fcfh_entry_t, queue);
+
+        if (!e->indexed) {
+            continue;
+        }
+
+        t->bytes_in += e->bytes_in;
+        t->bytes_out += e->bytes_out;
+        t->channels += e->nchannels;
+        t->trigger[(e->trigger >= 1 && e->trigger <= 4)
+                   ? e->trigger - 1 : 4]++;
+    }
+
+    ngx_shmtx_unlock(&shpool->mutex);
+
+    return NGX_OK;
+}
+
+
+/* the pids of the workers that hold a slot: at most max of them */
+
+ngx_uint_t
+ngx_fcfh_registry_workers(ngx_pid_t *pids, ngx_uint_t max)
+{
+    ngx_uint_t        i, n;
+    ngx_fcfh_zone_t  *zone;
+    ngx_slab_pool_t  *shpool;
+
+    shpool = ngx_fcfh_registry_pool(&zone);
+    if (shpool == NULL) {
+        return 0;
+    }
+
+    n = 0;
+
+    ngx_shmtx_lock(&shpool->mutex);
+
+    for (i = 0; i < NGX_FCFH_MAX_WORKERS && n < max; i++) {
+        if (zone->workers[i].pid) {
+            pids[n++] = zone->workers[i].pid;
+        }
+    }
+
+    ngx_shmtx_unlock(&shpool->mutex);
+
+    return n;
+}
+
+
 static ngx_int_t
 ngx_fcfh_registry_pid_alive(ngx_pid_t pid)
 {
@@ -1361,6 +1612,13 @@ ngx_fcfh_registry_sweep(ngx_log_t *log)
                                             e->bytes_out);
             }
 
+            ngx_fcfh_history_ended_locked(zone, e,
+                                          e->indexed
+                                          ? NGX_FCFH_CLOSE_WORKER_EXIT
+                                          : e->close_api
+                                          ? NGX_FCFH_CLOSE_API
+                                          : NGX_FCFH_CLOSE_REPLACED);
+
             ngx_fcfh_registry_free_locked(shpool, zone, e);
             freed++;
         }
@@ -1430,6 +1688,8 @@ ngx_fcfh_registry_worker_init(ngx_cycle_t *cycle)
         e = ngx_queue_data(q, ngx_fcfh_entry_t, queue);
 
         if (e->pid == ngx_pid) {
+            ngx_fcfh_history_ended_locked(zone, e,
+                                          NGX_FCFH_CLOSE_WORKER_EXIT);
             ngx_fcfh_registry_free_locked(shpool, zone, e);
         }
     }
@@ -1503,6 +1763,8 @@ ngx_fcfh_registry_worker_exit(ngx_cycle_t *cycle)
         e = ngx_queue_data(q, ngx_fcfh_entry_t, queue);
 
         if (e->pid == ngx_pid) {
+            ngx_fcfh_history_ended_locked(zone, e,
+                                          NGX_FCFH_CLOSE_WORKER_EXIT);
             ngx_fcfh_registry_free_locked(shpool, zone, e);
         }
     }

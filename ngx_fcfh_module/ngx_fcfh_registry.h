@@ -29,12 +29,15 @@
 #include "ngx_fcfh_open.h"
 
 
-#define NGX_FCFH_ZONE_LAYOUT         8
+#define NGX_FCFH_ZONE_LAYOUT         9
 #define NGX_FCFH_MAX_WORKERS         256
 #define NGX_FCFH_ZONE_SECRET_SIZE    32
 
 #define NGX_FCFH_AUTH_PASSWORD       1
 #define NGX_FCFH_AUTH_CERTIFICATE    2
+
+
+typedef struct ngx_fcfh_device_s     ngx_fcfh_device_t;
 
 
 typedef struct {
@@ -168,6 +171,15 @@ struct ngx_fcfh_zone_s {
     uint32_t                         webhook_seq;
     ngx_pid_t                        webhook_owner;  /* delivering worker */
     ngx_fcfh_webhook_t               webhooks[NGX_FCFH_WEBHOOKS];
+
+    /* device history (ngx_fcfh_history.c): records by GUID, LRU order */
+    ngx_rbtree_t                     history_tree;
+    ngx_rbtree_node_t                history_sentinel;
+    ngx_queue_t                      history_lru;  /* least recent first */
+    ngx_queue_t                      history_free;
+    ngx_uint_t                       history_max;
+    ngx_uint_t                       history_count;
+    ngx_fcfh_device_t               *history;
 };
 
 
@@ -217,6 +229,7 @@ struct ngx_fcfh_entry_s {
     unsigned                         indexed:1;
     unsigned                         fqdn_indexed:1;
     unsigned                         close_api:1; /* evicted by the API */
+    unsigned                         ended:1;     /* in the history */
 
     u_char                           data[1];     /* the strings above */
 };
@@ -267,6 +280,33 @@ typedef struct {
     ngx_str_t                        tls_protocol;
     ngx_str_t                        tls_cipher;
 } ngx_fcfh_entry_info_t;
+
+
+/* a page of tunnels: filters, the cursor in, and what was found */
+typedef struct {
+    ngx_uint_t                       by_guid;
+    u_char                           guid[NGX_FCFH_APF_GUID_SIZE];
+    ngx_str_t                        fqdn_prefix;
+    ngx_str_t                        identity;
+    ngx_int_t                        trigger;     /* -1: any */
+    time_t                           since;       /* connected since */
+    ngx_uint_t                       limit;
+    ngx_uint_t                       has_after;
+    u_char                           after[NGX_FCFH_APF_GUID_SIZE];
+
+    ngx_uint_t                       total;       /* matching, all pages */
+    ngx_uint_t                       more;        /* a next page exists */
+} ngx_fcfh_tunnels_query_t;
+
+
+/* what the live tunnels add up to, for stats and metrics */
+typedef struct {
+    ngx_uint_t                       count;
+    uint64_t                         bytes_in;
+    uint64_t                         bytes_out;
+    uint64_t                         channels;
+    uint64_t                         trigger[5];  /* user..periodic, other */
+} ngx_fcfh_totals_t;
 
 
 /* where a console's request goes */
@@ -324,6 +364,11 @@ ngx_int_t ngx_fcfh_registry_snapshot(ngx_pool_t *pool, ngx_str_t *device,
     ngx_array_t *out);
 ngx_int_t ngx_fcfh_registry_stats(size_t *size, size_t *used,
     ngx_uint_t *count);
+ngx_int_t ngx_fcfh_registry_page(ngx_pool_t *pool,
+    ngx_fcfh_tunnels_query_t *q, ngx_array_t *out);
+ngx_int_t ngx_fcfh_registry_totals(ngx_fcfh_totals_t *t);
+ngx_uint_t ngx_fcfh_registry_workers(ngx_pid_t *pids, ngx_uint_t max);
+void ngx_fcfh_registry_ended(ngx_fcfh_entry_t *entry, ngx_uint_t kind);
 
 ngx_int_t ngx_fcfh_registry_worker_init(ngx_cycle_t *cycle);
 void ngx_fcfh_registry_worker_exit(ngx_cycle_t *cycle);

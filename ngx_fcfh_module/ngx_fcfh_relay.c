@@ -373,6 +373,28 @@ ngx_fcfh_relay_unlink(ngx_cycle_t *cycle, ngx_pid_t pid)
 }
 
 
+/*
+ * Whether a worker's relay socket is there (the health check): NGX_OK,
+ * or NGX_DECLINED when the file is missing or is no socket.  One stat(),
+ * no connection: cheap enough for a check every second.
+ */
+
+ngx_int_t
+ngx_fcfh_relay_check(ngx_fcfh_main_conf_t *fmcf, ngx_pid_t pid)
+{
+    struct stat         st;
+    struct sockaddr_un  sun;
+
+    ngx_fcfh_relay_path(fmcf, pid, &sun);
+
+    if (stat(sun.sun_path, &st) == -1 || !S_ISSOCK(st.st_mode)) {
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
 /* owner side */
 
 static void

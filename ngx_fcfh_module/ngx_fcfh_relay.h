@@ -61,6 +61,7 @@ ngx_int_t ngx_fcfh_relay_init_module(ngx_cycle_t *cycle);
 ngx_int_t ngx_fcfh_relay_allow_ports(ngx_conf_t *cf, ngx_uint_t *ports,
     ngx_uint_t n);
 void ngx_fcfh_relay_unlink(ngx_cycle_t *cycle, ngx_pid_t pid);
+ngx_int_t ngx_fcfh_relay_check(ngx_fcfh_main_conf_t *fmcf, ngx_pid_t pid);
 
 void ngx_fcfh_relay_open_init(ngx_fcfh_relay_open_t *op,
     ngx_fcfh_relay_target_t *target, ngx_uint_t opcode, ngx_pid_t owner);

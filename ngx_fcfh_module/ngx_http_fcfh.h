@@ -18,6 +18,8 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include "ngx_fcfh_apf.h"
+
 
 ngx_int_t ngx_http_fcfh_send(ngx_http_request_t *r, ngx_uint_t status,
     u_char *type, u_char *data, size_t len);
@@ -26,11 +28,29 @@ ngx_int_t ngx_http_fcfh_send_json(ngx_http_request_t *r, ngx_uint_t status,
 ngx_int_t ngx_http_fcfh_api_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *text);
 
-/* 405 with Allow: nginx's error page, or the API's JSON error */
+/* 405 with Allow and a JSON error */
 ngx_int_t ngx_http_fcfh_not_allowed(ngx_http_request_t *r,
     ngx_uint_t methods);
-ngx_int_t ngx_http_fcfh_api_not_allowed(ngx_http_request_t *r,
-    ngx_uint_t methods);
+
+/* every list: ?limit=&cursor=, and "total", "limit", "next_cursor" */
+#define NGX_HTTP_FCFH_PAGE_LIMIT     100
+#define NGX_HTTP_FCFH_PAGE_MAX       1000
+#define NGX_HTTP_FCFH_PAGE_JSON_LEN                                           \
+    (sizeof("\"total\":,\"limit\":,\"next_cursor\":\"\"")                      \
+     + 2 * NGX_INT_T_LEN + NGX_FCFH_APF_GUID_TEXT_SIZE)
+
+typedef struct {
+    ngx_uint_t                       limit;
+    ngx_uint_t                       has_after;
+    u_char                           after[NGX_FCFH_APF_GUID_SIZE];
+} ngx_http_fcfh_page_t;
+
+ngx_int_t ngx_http_fcfh_page_args(ngx_http_request_t *r,
+    ngx_http_fcfh_page_t *pg, const char **err);
+u_char *ngx_http_fcfh_page_json(u_char *p, ngx_uint_t total,
+    ngx_uint_t limit, u_char *next);
+ngx_int_t ngx_http_fcfh_arg_uint(ngx_http_request_t *r, char *name,
+    ngx_uint_t max, ngx_uint_t *value);
 
 /* the cluster-wide API (ngx_http_fcfh_cluster.c) */
 ngx_int_t ngx_http_fcfh_cluster_close(ngx_http_request_t *r,

@@ -7,7 +7,8 @@
 /*
  * fcfh_api: a table of routes below the location's prefix, and the
  * endpoints on the registry (list with filters and paging, one device,
- * close a tunnel, gateway stats).  Webhook subscribers, the cluster-wide
+ * close a tunnel, gateway stats, health, the devices connected and known
+ * to the device history).  Webhook subscribers, the cluster-wide
  * list and the device's event log have their endpoints in
  * ngx_http_fcfh_events.c, ngx_http_fcfh_cluster.c and ngx_http_fcfh_amt.c.
  */
@@ -20,6 +21,8 @@
 #include "ngx_fcfh.h"
 #include "ngx_fcfh_open.h"
 #include "ngx_fcfh_registry.h"
+#include "ngx_fcfh_history.h"
+#include "ngx_fcfh_relay.h"
 #include "ngx_fcfh_json.h"
 #include "ngx_fcfh_cluster.h"
 #include "ngx_http_fcfh.h"
@@ -53,8 +56,20 @@ static ngx_int_t ngx_http_fcfh_api_close(ngx_http_request_t *r,
     ngx_str_t *device);
 static ngx_int_t ngx_http_fcfh_api_stats(ngx_http_request_t *r,
     ngx_str_t *param);
-static ngx_int_t ngx_http_fcfh_arg_uint(ngx_http_request_t *r, char *name,
-    ngx_uint_t max, ngx_uint_t *value);
+static ngx_int_t ngx_http_fcfh_api_trigger(ngx_str_t *name);
+static ngx_int_t ngx_http_fcfh_api_health(ngx_http_request_t *r,
+    ngx_str_t *param);
+static ngx_int_t ngx_http_fcfh_api_devices(ngx_http_request_t *r,
+    ngx_str_t *param);
+static ngx_int_t ngx_http_fcfh_api_device_history(ngx_http_request_t *r,
+    ngx_str_t *param);
+static size_t ngx_http_fcfh_device_size(ngx_fcfh_device_info_t *d);
+static u_char *ngx_http_fcfh_device_json(u_char *p,
+    ngx_fcfh_device_info_t *d);
+
+
+/* GET health answers 503 once the zone is this full (%), by default */
+#define NGX_HTTP_FCFH_HEALTH_ZONE    90
 
 
 #define NGX_HTTP_FCFH_READ   (NGX_HTTP_GET|NGX_HTTP_HEAD)
@@ -76,6 +91,13 @@ static ngx_http_fcfh_api_route_t  ngx_http_fcfh_api_routes[] = {
       ngx_http_fcfh_amt_evidence },
 
     { ngx_string("stats"), NGX_HTTP_FCFH_READ, ngx_http_fcfh_api_stats },
+
+    { ngx_string("health"), NGX_HTTP_FCFH_READ, ngx_http_fcfh_api_health },
+
+    { ngx_string("devices"), NGX_HTTP_FCFH_READ, ngx_http_fcfh_api_devices },
+
+    { ngx_string("devices/*"), NGX_HTTP_FCFH_READ,
+      ngx_http_fcfh_api_device_history },
 
     { ngx_string("cluster/tunnels"), NGX_HTTP_FCFH_READ,
       ngx_http_fcfh_cluster_list },
@@ -143,7 +165,7 @@ ngx_http_fcfh_api_handler(ngx_http_request_t *r)
     }
 
     if (allowed) {
-        return ngx_http_fcfh_api_not_allowed(r, allowed);
+        return ngx_http_fcfh_not_allowed(r, allowed);
     }
 
     return ngx_http_fcfh_api_error(r, NGX_HTTP_NOT_FOUND, "unknown API path");
@@ -193,32 +215,26 @@ ngx_http_fcfh_api_match(ngx_str_t *pattern, ngx_str_t *path,
 static ngx_int_t
 ngx_http_fcfh_api_list(ngx_http_request_t *r, ngx_str_t *param)
 {
-    u_char                 *p, *body;
-    size_t                  len;
-    time_t                  since;
-    ngx_str_t               guid, prefix, identity, trigger;
-    ngx_uint_t              i, limit, offset, total, shown, v;
-    ngx_array_t             entries;
-    ngx_fcfh_entry_info_t  *info, *e;
-    char                    text[NGX_FCFH_APF_GUID_TEXT_SIZE];
+    u_char                    *p, *body;
+    size_t                     len;
+    ngx_str_t                  arg;
+    ngx_uint_t                 i, v;
+    const char                *err;
+    ngx_array_t                entries;
+    ngx_http_fcfh_page_t       pg;
+    ngx_fcfh_entry_info_t     *info;
+    ngx_fcfh_tunnels_query_t   q;
 
-    limit = 100;
-    offset = 0;
-    since = 0;
-
-    if (ngx_http_fcfh_arg_uint(r, "limit", 1000, &limit) != NGX_OK
-        || limit == 0)
-    {
-        return ngx_http_fcfh_api_error(r, NGX_HTTP_BAD_REQUEST,
-                                       "limit must be 1 to 1000");
+    if (ngx_http_fcfh_page_args(r, &pg, &err) != NGX_OK) {
+        return ngx_http_fcfh_api_error(r, NGX_HTTP_BAD_REQUEST, err);
     }
 
-    if (ngx_http_fcfh_arg_uint(r, "offset", NGX_MAX_INT32_VALUE, &offset)
-        != NGX_OK)
-    {
-        return ngx_http_fcfh_api_error(r, NGX_HTTP_BAD_REQUEST,
-                                       "offset must be a number");
-    }
+    ngx_memzero(&q, sizeof(ngx_fcfh_tunnels_query_t));
+
+    q.limit = pg.limit;
+    q.has_after = pg.has_after;
+    ngx_memcpy(q.after, pg.after, NGX_FCFH_APF_GUID_SIZE);
+    q.trigger = -1;
 
     v = 0;
 
@@ -229,93 +245,47 @@ ngx_http_fcfh_api_list(ngx_http_request_t *r, ngx_str_t *param)
                                        "since must be a Unix time");
     }
 
-    since = (time_t) v;
+    q.since = (time_t) v;
 
-    if (ngx_http_arg(r, (u_char *) "guid", 4, &guid) != NGX_OK) {
-        ngx_str_null(&guid);
+    if (ngx_http_arg(r, (u_char *) "guid", 4, &arg) == NGX_OK) {
+        if (ngx_fcfh_apf_guid_from_text((char *) arg.data, arg.len, q.guid)
+            != 0)
+        {
+            return ngx_http_fcfh_api_error(r, NGX_HTTP_BAD_REQUEST,
+                                           "guid is not a GUID");
+        }
 
-    } else if (guid.len != NGX_FCFH_APF_GUID_TEXT_SIZE) {
-        return ngx_http_fcfh_api_error(r, NGX_HTTP_BAD_REQUEST,
-                                       "guid must be 36 characters");
+        q.by_guid = 1;
     }
 
-    if (ngx_http_arg(r, (u_char *) "fqdn_prefix", 11, &prefix) != NGX_OK) {
-        ngx_str_null(&prefix);
+    if (ngx_http_arg(r, (u_char *) "fqdn_prefix", 11, &arg) == NGX_OK) {
+        q.fqdn_prefix = arg;
     }
 
-    if (ngx_http_arg(r, (u_char *) "identity", 8, &identity) != NGX_OK) {
-        ngx_str_null(&identity);
+    if (ngx_http_arg(r, (u_char *) "identity", 8, &arg) == NGX_OK) {
+        q.identity = arg;
     }
 
-    if (ngx_http_arg(r, (u_char *) "trigger", 7, &trigger) != NGX_OK) {
-        ngx_str_null(&trigger);
+    if (ngx_http_arg(r, (u_char *) "trigger", 7, &arg) == NGX_OK) {
+        q.trigger = ngx_http_fcfh_api_trigger(&arg);
     }
 
     ngx_fcfh_registry_sweep(r->connection->log);
 
-    if (ngx_array_init(&entries, r->pool, 64, sizeof(ngx_fcfh_entry_info_t))
+    if (ngx_array_init(&entries, r->pool, pg.limit < 64 ? pg.limit : 64,
+                       sizeof(ngx_fcfh_entry_info_t))
         != NGX_OK
-        || ngx_fcfh_registry_snapshot(r->pool, NULL, &entries) != NGX_OK)
+        || ngx_fcfh_registry_page(r->pool, &q, &entries) != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     info = entries.elts;
-    total = 0;
-    shown = 0;
 
-    len = sizeof("{\"total\":,\"offset\":,\"limit\":,\"tunnels\":[]}\n")
-          + 3 * NGX_INT_T_LEN;
-
-    /* filter in place: matching entries move to the front */
+    len = sizeof("{,\"tunnels\":[]}\n") + NGX_HTTP_FCFH_PAGE_JSON_LEN;
 
     for (i = 0; i < entries.nelts; i++) {
-        e = &info[i];
-
-        if (guid.len) {
-            ngx_fcfh_apf_guid_to_text(e->guid, text);
-
-            if (ngx_strncasecmp((u_char *) text, guid.data, guid.len) != 0) {
-                continue;
-            }
-        }
-
-        if (prefix.len
-            && (e->fqdn.len < prefix.len
-                || ngx_strncasecmp(e->fqdn.data, prefix.data, prefix.len)
-                   != 0))
-        {
-            continue;
-        }
-
-        if (identity.len
-            && (e->identity.len != identity.len
-                || ngx_strncmp(e->identity.data, identity.data,
-                               identity.len) != 0))
-        {
-            continue;
-        }
-
-        if (trigger.len) {
-            p = (u_char *) ngx_fcfh_apf_trigger_name(e->trigger);
-
-            if (ngx_strlen(p) != trigger.len
-                || ngx_strncmp(p, trigger.data, trigger.len) != 0)
-            {
-                continue;
-            }
-        }
-
-        if (since && e->connected_at < since) {
-            continue;
-        }
-
-        if (total >= offset && shown < limit) {
-            info[shown++] = *e;
-            len += ngx_http_fcfh_entry_size(e) + 1;
-        }
-
-        total++;
+        len += ngx_http_fcfh_entry_size(&info[i]) + 1;
     }
 
     body = ngx_pnalloc(r->pool, len);
@@ -323,10 +293,13 @@ ngx_http_fcfh_api_list(ngx_http_request_t *r, ngx_str_t *param)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    p = ngx_sprintf(body, "{\"total\":%ui,\"offset\":%ui,\"limit\":%ui,"
-                    "\"tunnels\":[", total, offset, limit);
+    *body = '{';
 
-    for (i = 0; i < shown; i++) {
+    p = ngx_http_fcfh_page_json(body + 1, q.total, q.limit,
+                                q.more ? info[entries.nelts - 1].guid : NULL);
+    p = ngx_cpymem(p, ",\"tunnels\":[", sizeof(",\"tunnels\":[") - 1);
+
+    for (i = 0; i < entries.nelts; i++) {
         if (i) {
             *p++ = ',';
         }
@@ -337,6 +310,28 @@ ngx_http_fcfh_api_list(ngx_http_request_t *r, ngx_str_t *param)
     p = ngx_cpymem(p, "]}\n", 3);
 
     return ngx_http_fcfh_send_json(r, NGX_HTTP_OK, body, p - body);
+}
+
+
+/* a trigger by name; -2 (no tunnel has it) when unknown */
+
+static ngx_int_t
+ngx_http_fcfh_api_trigger(ngx_str_t *name)
+{
+    const char  *n;
+    ngx_uint_t   i;
+
+    for (i = 0; i < 16; i++) {
+        n = ngx_fcfh_apf_trigger_name((uint32_t) i);
+
+        if (ngx_strlen(n) == name->len
+            && ngx_strncmp(n, name->data, name->len) == 0)
+        {
+            return i;
+        }
+    }
+
+    return -2;
 }
 
 
@@ -440,7 +435,8 @@ ngx_http_fcfh_api_stats(ngx_http_request_t *r, ngx_str_t *param)
     u_char               *p, *body;
     size_t                size, used, len;
     ngx_str_t            *node;
-    ngx_uint_t            i, count;
+    ngx_uint_t            i, count, known, capacity;
+    ngx_fcfh_totals_t     t;
     ngx_fcfh_counters_t  *cn;
 
     ngx_fcfh_registry_sweep(r->connection->log);
@@ -448,12 +444,15 @@ ngx_http_fcfh_api_stats(ngx_http_request_t *r, ngx_str_t *param)
     cn = ngx_fcfh_registry_counters();
 
     if (cn == NULL
-        || ngx_fcfh_registry_stats(&size, &used, &count) != NGX_OK)
+        || ngx_fcfh_registry_stats(&size, &used, &count) != NGX_OK
+        || ngx_fcfh_registry_totals(&t) != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    len = 1936 + (NGX_FCFH_FAIL_MAX + NGX_FCFH_CLOSE_MAX + NGX_FCFH_OPEN_MAX)
+    ngx_fcfh_history_counts(&known, &capacity);
+
+    len = 2048 + (NGX_FCFH_FAIL_MAX + NGX_FCFH_CLOSE_MAX + NGX_FCFH_OPEN_MAX)
                  * (64 + NGX_ATOMIC_T_LEN);
 
     body = ngx_pnalloc(r->pool, len);
@@ -461,16 +460,17 @@ ngx_http_fcfh_api_stats(ngx_http_request_t *r, ngx_str_t *param)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    p = ngx_sprintf(body, "{\"version\":1,\"module_version\":\"%s\","
-                    "\"tunnels\":%ui,\"zone\":{\"size\":%uz,\"used\":%uz},"
+    p = ngx_sprintf(body, "{\"version\":2,\"module_version\":\"%s\","
+                    "\"tunnels_connected\":%ui,\"devices_known\":%ui,"
+                    "\"device_history_capacity\":%ui,"
+                    "\"zone\":{\"size\":%uz,\"used\":%uz},"
                     "\"handshakes\":%uA,\"handshake_failures\":{",
-                    NGX_FCFH_VERSION, count, size, used, cn->handshakes);
+                    NGX_FCFH_VERSION, count, known, capacity, size, used,
+                    cn->handshakes);
 
     for (i = 0; i < NGX_FCFH_FAIL_MAX; i++) {
         p = ngx_sprintf(p, "%s\"%s\":%uA", i ? "," : "",
-                        i ? ngx_fcfh_apf_disconnect_reason_name(i)
-                          : "closed by device",
-                        cn->failures[i]);
+                        ngx_fcfh_failure_name(i), cn->failures[i]);
     }
 
     p = ngx_cpymem(p, "},\"closed\":{", sizeof("},\"closed\":{") - 1);
@@ -488,7 +488,9 @@ ngx_http_fcfh_api_stats(ngx_http_request_t *r, ngx_str_t *param)
                         ngx_fcfh_open_results[i].name, cn->opens[i]);
     }
 
-    p = ngx_sprintf(p, "},\"bytes_in\":%uA,\"bytes_out\":%uA,"
+    /* the tunnels' bytes: of ended tunnels and of live ones, as metrics */
+
+    p = ngx_sprintf(p, "},\"bytes_in\":%uL,\"bytes_out\":%uL,"
                     "\"channel_bytes_in\":%uA,\"channel_bytes_out\":%uA,"
                     "\"channel_errors\":%uA,\"channel_strays\":%uA,"
                     "\"relay_errors\":%uA,\"alerts_relayed\":%uA,"
@@ -497,7 +499,9 @@ ngx_http_fcfh_api_stats(ngx_http_request_t *r, ngx_str_t *param)
                     "\"events_dropped\":%uA,\"webhook_deliveries\":%uA,"
                     "\"webhook_failures\":%uA,\"cluster_relays\":%uA,"
                     "\"cluster\":",
-                    cn->bytes_in, cn->bytes_out, cn->channel_bytes_in,
+                    (uint64_t) cn->bytes_in + t.bytes_in,
+                    (uint64_t) cn->bytes_out + t.bytes_out,
+                    cn->channel_bytes_in,
                     cn->channel_bytes_out, cn->channel_errors,
                     cn->channel_strays, cn->relay_errors,
                     cn->alerts_relayed, cn->alerts_refused,
@@ -509,8 +513,10 @@ ngx_http_fcfh_api_stats(ngx_http_request_t *r, ngx_str_t *param)
 
     if (node) {
         /* the directory as the worker that answers sees it */
-        p = ngx_sprintf(p, "{\"node\":\"%V\",\"directory\":\"%s\"}}\n",
-                        node, ngx_fcfh_cluster_up() ? "up" : "down");
+        p = ngx_cpymem(p, "{\"node\":", sizeof("{\"node\":") - 1);
+        p = ngx_fcfh_json_str(p, node);
+        p = ngx_sprintf(p, ",\"directory\":\"%s\"}}\n",
+                        ngx_fcfh_cluster_up() ? "up" : "down");
 
     } else {
         p = ngx_cpymem(p, "null}\n", 6);
@@ -519,26 +525,336 @@ ngx_http_fcfh_api_stats(ngx_http_request_t *r, ngx_str_t *param)
     return ngx_http_fcfh_send_json(r, NGX_HTTP_OK, body, p - body);
 }
 
-/* NGX_OK: absent, or a number up to max; NGX_ERROR: anything else */
+
+/*
+ * GET health, for load balancers and keepalived: 200 or 503, and why.
+ * Cheap enough for a check every second: a few words of the zone read
+ * under its lock, one stat() per worker's relay socket, no walk of the
+ * tunnels.
+ */
 
 static ngx_int_t
-ngx_http_fcfh_arg_uint(ngx_http_request_t *r, char *name, ngx_uint_t max,
-    ngx_uint_t *value)
+ngx_http_fcfh_api_health(ngx_http_request_t *r, ngx_str_t *param)
 {
-    ngx_int_t  n;
-    ngx_str_t  arg;
+    u_char                *p, *body;
+    size_t                 size, used, len;
+    ngx_str_t             *node;
+    ngx_pid_t              pids[NGX_FCFH_MAX_WORKERS];
+    ngx_uint_t             i, n, count, threshold, missing, percent;
+    ngx_uint_t             zone_full, relay_bad, directory_down, exiting;
+    ngx_fcfh_main_conf_t  *fmcf;
 
-    if (ngx_http_arg(r, (u_char *) name, ngx_strlen(name), &arg) != NGX_OK) {
-        return NGX_OK;
+    threshold = NGX_HTTP_FCFH_HEALTH_ZONE;
+
+    if (ngx_http_fcfh_arg_uint(r, "zone_threshold", 100, &threshold)
+        != NGX_OK
+        || threshold == 0)
+    {
+        return ngx_http_fcfh_api_error(r, NGX_HTTP_BAD_REQUEST,
+                                       "zone_threshold must be 1 to 100");
     }
 
-    n = ngx_atoi(arg.data, arg.len);
+    fmcf = ngx_fcfh_get_main_conf(ngx_cycle);
 
-    if (n == NGX_ERROR || (ngx_uint_t) n > max) {
-        return NGX_ERROR;
+    if (ngx_fcfh_registry_stats(&size, &used, &count) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    *value = n;
+    percent = size ? used * 100 / size : 100;
+    zone_full = (percent >= threshold);
 
-    return NGX_OK;
+    /* every worker's relay socket: the front doors reach tunnels by it */
+
+    n = ngx_fcfh_registry_workers(pids, NGX_FCFH_MAX_WORKERS);
+    missing = 0;
+
+    if (fmcf->relay_dir.len) {
+        for (i = 0; i < n; i++) {
+            if (ngx_fcfh_relay_check(fmcf, pids[i]) != NGX_OK) {
+                missing++;
+            }
+        }
+    }
+
+    relay_bad = (missing > 0);
+
+    node = ngx_fcfh_cluster_node();
+    directory_down = (node && !ngx_fcfh_cluster_up());
+
+    exiting = (ngx_exiting || ngx_quit || ngx_terminate);
+
+    len = sizeof("{\"status\":\"unavailable\",\"reasons\":["
+                 "\"zone_nearly_full\",\"relay_socket_missing\","
+                 "\"cluster_directory_down\",\"shutting_down\"],"
+                 "\"tunnels_connected\":,\"zone\":{\"size\":,\"used\":,"
+                 "\"used_percent\":,\"threshold_percent\":},"
+                 "\"workers\":{\"live\":,\"relay_sockets_missing\":},"
+                 "\"cluster\":{\"node\":,\"directory\":\"down\"},"
+                 "\"shutting_down\":false}\n")
+          + 8 * NGX_INT64_LEN + (node ? 6 * node->len : 0);
+
+    body = ngx_pnalloc(r->pool, len);
+    if (body == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_sprintf(body, "{\"status\":\"%s\",\"reasons\":[",
+                    (zone_full || relay_bad || directory_down || exiting)
+                    ? "unavailable" : "ok");
+
+    i = 0;
+
+    if (zone_full) {
+        p = ngx_sprintf(p, "%s\"zone_nearly_full\"", i++ ? "," : "");
+    }
+
+    if (relay_bad) {
+        p = ngx_sprintf(p, "%s\"relay_socket_missing\"", i++ ? "," : "");
+    }
+
+    if (directory_down) {
+        p = ngx_sprintf(p, "%s\"cluster_directory_down\"", i++ ? "," : "");
+    }
+
+    if (exiting) {
+        p = ngx_sprintf(p, "%s\"shutting_down\"", i++ ? "," : "");
+    }
+
+    p = ngx_sprintf(p, "],\"tunnels_connected\":%ui,\"zone\":{\"size\":%uz,"
+                    "\"used\":%uz,\"used_percent\":%ui,"
+                    "\"threshold_percent\":%ui},\"workers\":{\"live\":%ui,"
+                    "\"relay_sockets_missing\":%ui},\"cluster\":",
+                    count, size, used, percent, threshold, n, missing);
+
+    if (node) {
+        p = ngx_cpymem(p, "{\"node\":", sizeof("{\"node\":") - 1);
+        p = ngx_fcfh_json_str(p, node);
+        p = ngx_sprintf(p, ",\"directory\":\"%s\"}",
+                        directory_down ? "down" : "up");
+
+    } else {
+        p = ngx_cpymem(p, "null", 4);
+    }
+
+    p = ngx_sprintf(p, ",\"shutting_down\":%s}\n",
+                    exiting ? "true" : "false");
+
+    return ngx_http_fcfh_send_json(r, i ? NGX_HTTP_SERVICE_UNAVAILABLE
+                                        : NGX_HTTP_OK,
+                                   body, p - body);
+}
+
+
+/*
+ * GET devices[?state=connected|disconnected][&since=<unix time>]: the
+ * devices connected now and those the history remembers, one page.
+ */
+
+static ngx_int_t
+ngx_http_fcfh_api_devices(ngx_http_request_t *r, ngx_str_t *param)
+{
+    u_char                    *p, *body;
+    size_t                     len;
+    ngx_str_t                  arg;
+    ngx_uint_t                 i, v;
+    const char                *err;
+    ngx_array_t                devices;
+    ngx_http_fcfh_page_t       pg;
+    ngx_fcfh_device_info_t    *info;
+    ngx_fcfh_devices_query_t   q;
+
+    if (ngx_http_fcfh_page_args(r, &pg, &err) != NGX_OK) {
+        return ngx_http_fcfh_api_error(r, NGX_HTTP_BAD_REQUEST, err);
+    }
+
+    ngx_memzero(&q, sizeof(ngx_fcfh_devices_query_t));
+
+    q.limit = pg.limit;
+    q.has_after = pg.has_after;
+    ngx_memcpy(q.after, pg.after, NGX_FCFH_APF_GUID_SIZE);
+
+    if (ngx_http_arg(r, (u_char *) "state", 5, &arg) == NGX_OK) {
+
+        if (arg.len == 9 && ngx_strncmp(arg.data, "connected", 9) == 0) {
+            q.state = NGX_FCFH_DEVICES_CONNECTED;
+
+        } else if (arg.len == 12
+                   && ngx_strncmp(arg.data, "disconnected", 12) == 0)
+        {
+            q.state = NGX_FCFH_DEVICES_DISCONNECTED;
+
+        } else {
+            return ngx_http_fcfh_api_error(r, NGX_HTTP_BAD_REQUEST,
+                                           "state is connected or "
+                                           "disconnected");
+        }
+    }
+
+    v = 0;
+
+    if (ngx_http_fcfh_arg_uint(r, "since", NGX_MAX_INT32_VALUE, &v)
+        != NGX_OK)
+    {
+        return ngx_http_fcfh_api_error(r, NGX_HTTP_BAD_REQUEST,
+                                       "since must be a Unix time");
+    }
+
+    q.since = (time_t) v;
+
+    ngx_fcfh_registry_sweep(r->connection->log);
+
+    if (ngx_array_init(&devices, r->pool, pg.limit < 64 ? pg.limit : 64,
+                       sizeof(ngx_fcfh_device_info_t))
+        != NGX_OK
+        || ngx_fcfh_history_page(r->pool, &q, &devices) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    info = devices.elts;
+
+    len = sizeof("{,\"devices\":[]}\n") + NGX_HTTP_FCFH_PAGE_JSON_LEN;
+
+    for (i = 0; i < devices.nelts; i++) {
+        len += ngx_http_fcfh_device_size(&info[i]) + 1;
+    }
+
+    body = ngx_pnalloc(r->pool, len);
+    if (body == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    *body = '{';
+
+    p = ngx_http_fcfh_page_json(body + 1, q.total, q.limit,
+                                q.more ? info[devices.nelts - 1].guid : NULL);
+    p = ngx_cpymem(p, ",\"devices\":[", sizeof(",\"devices\":[") - 1);
+
+    for (i = 0; i < devices.nelts; i++) {
+        if (i) {
+            *p++ = ',';
+        }
+
+        p = ngx_http_fcfh_device_json(p, &info[i]);
+    }
+
+    p = ngx_cpymem(p, "]}\n", 3);
+
+    return ngx_http_fcfh_send_json(r, NGX_HTTP_OK, body, p - body);
+}
+
+
+/* GET devices/<guid> */
+
+static ngx_int_t
+ngx_http_fcfh_api_device_history(ngx_http_request_t *r, ngx_str_t *param)
+{
+    u_char                  *p, *body;
+    ngx_int_t                rc;
+    ngx_fcfh_device_info_t   info;
+    u_char                   guid[NGX_FCFH_APF_GUID_SIZE];
+
+    if (ngx_fcfh_apf_guid_from_text((char *) param->data, param->len, guid)
+        != 0)
+    {
+        return ngx_http_fcfh_api_error(r, NGX_HTTP_BAD_REQUEST,
+                                       "a device here is named by its GUID");
+    }
+
+    ngx_fcfh_registry_sweep(r->connection->log);
+
+    rc = ngx_fcfh_history_device(r->pool, guid, &info);
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_fcfh_api_error(r, NGX_HTTP_NOT_FOUND,
+                                       "no such device");
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    body = ngx_pnalloc(r->pool, ngx_http_fcfh_device_size(&info) + 1);
+    if (body == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_http_fcfh_device_json(body, &info);
+    *p++ = '\n';
+
+    return ngx_http_fcfh_send_json(r, NGX_HTTP_OK, body, p - body);
+}
+
+
+static size_t
+ngx_http_fcfh_device_size(ngx_fcfh_device_info_t *d)
+{
+    return sizeof("{\"guid\":\"\",\"state\":\"disconnected\",\"fqdn\":,"
+                  "\"identity\":,\"auth\":\"certificate\",\"user\":,"
+                  "\"peer\":,\"trigger\":\"provisioning\","
+                  "\"first_connected_at\":,\"last_connected_at\":,"
+                  "\"last_disconnected_at\":,\"last_disconnect_reason\":"
+                  "\"idle_timeout\",\"connections\":}")
+           + NGX_FCFH_APF_GUID_TEXT_SIZE + 3 * sizeof("\"1970-01-01T00:00:00Z\"")
+           + NGX_INT64_LEN
+           + 6 * (d->fqdn.len + d->identity.len + d->user.len + d->peer.len)
+           + 4 * sizeof("null");
+}
+
+
+static u_char *
+ngx_http_fcfh_device_json(u_char *p, ngx_fcfh_device_info_t *d)
+{
+    char  guid[NGX_FCFH_APF_GUID_TEXT_SIZE];
+
+    ngx_fcfh_apf_guid_to_text(d->guid, guid);
+
+    p = ngx_sprintf(p, "{\"guid\":\"%*s\",\"state\":\"%s\",\"fqdn\":",
+                    (size_t) NGX_FCFH_APF_GUID_TEXT_SIZE, guid,
+                    d->connected ? "connected" : "disconnected");
+    p = ngx_fcfh_json_str(p, &d->fqdn);
+
+    p = ngx_cpymem(p, ",\"identity\":", sizeof(",\"identity\":") - 1);
+    p = ngx_fcfh_json_str(p, &d->identity);
+
+    p = ngx_sprintf(p, ",\"auth\":\"%s\",\"user\":",
+                    d->auth == NGX_FCFH_AUTH_CERTIFICATE ? "certificate"
+                                                         : "password");
+    p = ngx_fcfh_json_str(p, &d->user);
+
+    p = ngx_cpymem(p, ",\"peer\":", sizeof(",\"peer\":") - 1);
+    p = ngx_fcfh_json_str(p, &d->peer);
+
+    p = ngx_sprintf(p, ",\"trigger\":\"%s\",\"first_connected_at\":",
+                    ngx_fcfh_apf_trigger_name(d->trigger));
+    p = ngx_fcfh_json_time(p, d->first_connected);
+
+    p = ngx_cpymem(p, ",\"last_connected_at\":",
+                   sizeof(",\"last_connected_at\":") - 1);
+    p = ngx_fcfh_json_time(p, d->last_connected);
+
+    p = ngx_cpymem(p, ",\"last_disconnected_at\":",
+                   sizeof(",\"last_disconnected_at\":") - 1);
+    p = ngx_fcfh_json_time(p, d->last_disconnected);
+
+    if (d->last_disconnected) {
+        p = ngx_sprintf(p, ",\"last_disconnect_reason\":\"%s\"",
+                        ngx_fcfh_close_name(d->reason));
+
+    } else {
+        p = ngx_cpymem(p, ",\"last_disconnect_reason\":null",
+                       sizeof(",\"last_disconnect_reason\":null") - 1);
+    }
+
+    /* no record (history off or full): how many is not known */
+
+    if (d->recorded) {
+        p = ngx_sprintf(p, ",\"connections\":%uL}", d->connections);
+
+    } else {
+        p = ngx_cpymem(p, ",\"connections\":null}",
+                       sizeof(",\"connections\":null}") - 1);
+    }
+
+    return p;
 }

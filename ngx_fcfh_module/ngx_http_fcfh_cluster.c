@@ -167,7 +167,7 @@ ngx_http_fcfh_cluster_closed(void *data, ngx_connection_t *c,
 
 /*
  * GET cluster/tunnels[?cursor=N]: one page of the directory, every
- * node's devices, with the cursor of the next page ("0": the last).
+ * node's devices, with the cursor of the next page (null: the last).
  */
 
 ngx_int_t
@@ -242,8 +242,9 @@ ngx_http_fcfh_cluster_listed(void *data, ngx_int_t rc, ngx_str_t *cursor,
     self = ngx_fcfh_cluster_node();
 
     it = items->elts;
-    len = sizeof("{\"node\":,\"cursor\":,\"tunnels\":[]}\n")
-          + 6 * self->len + 6 * cursor->len + 2;
+    len = sizeof("{\"node\":,\"total\":null,\"limit\":,\"next_cursor\":,"
+                 "\"tunnels\":[]}\n")
+          + 6 * self->len + 6 * cursor->len + 2 + NGX_INT_T_LEN;
 
     for (i = 0; i < items->nelts; i++) {
         len += sizeof("{\"guid\":,\"node\":,\"fqdn\":,\"serial\":,"
@@ -260,8 +261,20 @@ ngx_http_fcfh_cluster_listed(void *data, ngx_int_t rc, ngx_str_t *cursor,
 
     p = ngx_cpymem(body, "{\"node\":", sizeof("{\"node\":") - 1);
     p = ngx_fcfh_json_str(p, self);
-    p = ngx_cpymem(p, ",\"cursor\":", sizeof(",\"cursor\":") - 1);
-    p = ngx_fcfh_json_str(p, cursor);
+    /*
+     * the paging fields of every list; the directory is scanned, so the
+     * total is not known, and a page holds about "limit" devices
+     */
+    p = ngx_sprintf(p, ",\"total\":null,\"limit\":%d,\"next_cursor\":",
+                    NGX_FCFH_CLUSTER_PAGE);
+
+    if (cursor->len == 1 && cursor->data[0] == '0') {
+        p = ngx_cpymem(p, "null", 4);
+
+    } else {
+        p = ngx_fcfh_json_str(p, cursor);
+    }
+
     p = ngx_cpymem(p, ",\"tunnels\":[", sizeof(",\"tunnels\":[") - 1);
 
     for (i = 0; i < items->nelts; i++) {

@@ -594,9 +594,13 @@ ngx_http_fcfh_webhooks_add(ngx_http_request_t *r, ngx_str_t *param)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    /* the subscriber works either way; say when it will not persist */
+    /*
+     * the subscriber works either way; say when it will not persist:
+     * without fcfh_webhooks_state it lasts until nginx stops
+     */
     p = ngx_sprintf(body, "{\"id\":%i,\"persisted\":%s}\n", rc,
-                    saved == NGX_OK ? "true" : "false");
+                    (saved == NGX_OK && fmcf->webhooks_state.len)
+                    ? "true" : "false");
 
     return ngx_http_fcfh_send_json(r, NGX_HTTP_CREATED, body, p - body);
 }

@@ -18,6 +18,7 @@
 #include "ngx_fcfh_escape.h"
 #include "ngx_fcfh_open.h"
 #include "ngx_fcfh_registry.h"
+#include "ngx_fcfh_history.h"
 #include "ngx_fcfh_json.h"
 #include "ngx_fcfh_cluster.h"
 #include "ngx_http_fcfh.h"
@@ -39,6 +40,7 @@ typedef struct {
     uint64_t                         zone_size;
     uint64_t                         zone_used;
     uint64_t                         directory_up;
+    uint64_t                         devices_known;
     ngx_str_t                       *node;        /* NULL: no cluster */
     ngx_fcfh_counters_t             *cn;
 } ngx_http_fcfh_scrape_t;
@@ -85,7 +87,6 @@ static ngx_int_t ngx_http_fcfh_sample_fixed(ngx_http_fcfh_scrape_t *s,
 static ngx_int_t ngx_http_fcfh_sample_code(ngx_http_fcfh_scrape_t *s,
     const ngx_http_fcfh_family_t *f, ngx_uint_t i, ngx_str_t *label,
     uint64_t *value);
-static const char *ngx_http_fcfh_failure_name(ngx_uint_t code);
 static const char *ngx_http_fcfh_open_name(ngx_uint_t code);
 static ngx_int_t ngx_http_fcfh_sample_node(ngx_http_fcfh_scrape_t *s,
     const ngx_http_fcfh_family_t *f, ngx_uint_t i, ngx_str_t *label,
@@ -125,7 +126,7 @@ static const ngx_http_fcfh_family_t  ngx_http_fcfh_families[] = {
       ngx_string("reason"), ngx_http_fcfh_sample_code,
       { { ngx_null_string, 0, 0 } },
       NGX_FCFH_FAIL_MAX, offsetof(ngx_fcfh_counters_t, failures),
-      ngx_http_fcfh_failure_name },
+      ngx_fcfh_failure_name },
 
     { ngx_string("fcfh_tunnels_closed_total"), ngx_string("counter"),
       ngx_string("Established tunnels ended, by cause."),
@@ -231,6 +232,13 @@ static const ngx_http_fcfh_family_t  ngx_http_fcfh_families[] = {
       { ngx_http_fcfh_counter("", cluster_relays) },
       0, 0, NULL },
 
+    { ngx_string("fcfh_devices_known"), ngx_string("gauge"),
+      ngx_string("Devices the gateway knows: connected now, or with a "
+                 "record in the device history."),
+      ngx_null_string, ngx_http_fcfh_sample_fixed,
+      { ngx_http_fcfh_scraped("", devices_known) },
+      0, 0, NULL },
+
     /* only on a cluster node */
     { ngx_string("fcfh_cluster_directory_up"), ngx_string("gauge"),
       ngx_string("Whether the worker that answered reaches the cluster "
@@ -247,9 +255,8 @@ ngx_http_fcfh_metrics_handler(ngx_http_request_t *r)
     u_char                  *p, *body;
     size_t                   size, used, len;
     ngx_int_t                rc;
-    ngx_uint_t               i, count;
-    ngx_array_t              entries;
-    ngx_fcfh_entry_info_t   *info;
+    ngx_uint_t               i, count, known, capacity;
+    ngx_fcfh_totals_t        t;
     ngx_http_fcfh_scrape_t   s;
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
@@ -270,29 +277,25 @@ ngx_http_fcfh_metrics_handler(ngx_http_request_t *r)
 
     if (s.cn == NULL
         || ngx_fcfh_registry_stats(&size, &used, &count) != NGX_OK
-        || ngx_array_init(&entries, r->pool, 64,
-                          sizeof(ngx_fcfh_entry_info_t)) != NGX_OK
-        || ngx_fcfh_registry_snapshot(r->pool, NULL, &entries) != NGX_OK)
+        || ngx_fcfh_registry_totals(&t) != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     /* live tunnels add their own bytes to those of ended ones */
 
-    s.bytes_in = s.cn->bytes_in;
-    s.bytes_out = s.cn->bytes_out;
+    s.bytes_in = s.cn->bytes_in + t.bytes_in;
+    s.bytes_out = s.cn->bytes_out + t.bytes_out;
+    s.channels = t.channels;
     s.zone_size = size;
     s.zone_used = used;
 
-    info = entries.elts;
-
-    for (i = 0; i < entries.nelts; i++) {
-        s.bytes_in += info[i].bytes_in;
-        s.bytes_out += info[i].bytes_out;
-        s.channels += info[i].nchannels;
-        s.trigger[(info[i].trigger >= 1 && info[i].trigger <= 4)
-                  ? info[i].trigger - 1 : 4]++;
+    for (i = 0; i < 5; i++) {
+        s.trigger[i] = t.trigger[i];
     }
+
+    ngx_fcfh_history_counts(&known, &capacity);
+    s.devices_known = known;
 
     s.node = ngx_fcfh_cluster_node();
     s.directory_up = ngx_fcfh_cluster_up() ? 1 : 0;
@@ -427,15 +430,6 @@ ngx_http_fcfh_sample_code(ngx_http_fcfh_scrape_t *s,
     *value = ((ngx_atomic_t *) ((u_char *) s->cn + f->codes))[i];
 
     return NGX_OK;
-}
-
-
-static const char *
-ngx_http_fcfh_failure_name(ngx_uint_t code)
-{
-    /* 0: no DISCONNECT was sent, the device left */
-    return code ? ngx_fcfh_apf_disconnect_reason_name(code)
-                : "closed by device";
 }
 
 

@@ -9,7 +9,8 @@
  * "fcfh_status" (ngx_http_fcfh_status.c), "fcfh_api" (ngx_http_fcfh_api.c),
  * "fcfh_metrics" (ngx_http_fcfh_metrics.c) and "fcfh_events"
  * (ngx_http_fcfh_events.c), each the content handler of its location, and
- * the answers they share: JSON, the API's JSON errors, 405 with Allow.
+ * the answers they share: JSON, the API's JSON errors, 405 with Allow,
+ * the paging arguments and fields of every list.
  */
 
 
@@ -137,13 +138,23 @@ static ngx_http_fcfh_method_t  ngx_http_fcfh_method_names[] = {
 };
 
 
-/* 405 for nginx's own error page: what is allowed goes into Allow */
+/*
+ * 405, on every operators' endpoint: what is allowed in Allow, and a JSON
+ * error saying it in words ("use GET or DELETE")
+ */
 
 ngx_int_t
 ngx_http_fcfh_not_allowed(ngx_http_request_t *r, ngx_uint_t methods)
 {
-    u_char           *p;
+    u_char           *p, text[64];
+    ngx_int_t         rc;
     ngx_table_elt_t  *h;
+
+    rc = ngx_http_discard_request_body(r);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
 
     p = ngx_pnalloc(r->pool, sizeof("GET, HEAD, POST, PUT, DELETE") - 1);
     if (p == NULL) {
@@ -159,24 +170,6 @@ ngx_http_fcfh_not_allowed(ngx_http_request_t *r, ngx_uint_t methods)
     ngx_str_set(&h->key, "Allow");
     h->value.data = p;
     h->value.len = ngx_http_fcfh_methods(p, methods, 0) - p;
-
-    return NGX_HTTP_NOT_ALLOWED;
-}
-
-
-/* the API's 405: Allow, and a JSON error such as "use GET or DELETE" */
-
-ngx_int_t
-ngx_http_fcfh_api_not_allowed(ngx_http_request_t *r, ngx_uint_t methods)
-{
-    u_char     *p, text[64];
-    ngx_int_t   rc;
-
-    rc = ngx_http_fcfh_not_allowed(r, methods);
-
-    if (rc != NGX_HTTP_NOT_ALLOWED) {
-        return rc;
-    }
 
     p = ngx_cpymem(text, "use ", 4);
     p = ngx_http_fcfh_methods(p, methods, 1);
@@ -278,6 +271,98 @@ ngx_http_fcfh_send(ngx_http_request_t *r, ngx_uint_t status, u_char *type,
     out.next = NULL;
 
     return ngx_http_output_filter(r, &out);
+}
+
+
+/*
+ * The paging arguments every list takes: limit (1 to 1000, 100 when
+ * absent) and cursor, the "next_cursor" of the page before (a GUID); the
+ * offset of earlier versions is refused rather than ignored.
+ */
+
+ngx_int_t
+ngx_http_fcfh_page_args(ngx_http_request_t *r, ngx_http_fcfh_page_t *pg,
+    const char **err)
+{
+    ngx_str_t  arg;
+
+    pg->limit = NGX_HTTP_FCFH_PAGE_LIMIT;
+    pg->has_after = 0;
+
+    if (ngx_http_fcfh_arg_uint(r, "limit", NGX_HTTP_FCFH_PAGE_MAX,
+                               &pg->limit)
+        != NGX_OK
+        || pg->limit == 0)
+    {
+        *err = "limit must be 1 to 1000";
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_arg(r, (u_char *) "offset", 6, &arg) == NGX_OK) {
+        *err = "offset is no more: use the next_cursor of the page before";
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_arg(r, (u_char *) "cursor", 6, &arg) == NGX_OK) {
+        if (ngx_fcfh_apf_guid_from_text((char *) arg.data, arg.len,
+                                        pg->after)
+            != 0)
+        {
+            *err = "cursor is not one this API gave";
+            return NGX_DECLINED;
+        }
+
+        pg->has_after = 1;
+    }
+
+    return NGX_OK;
+}
+
+
+/* ,"total":N,"limit":N,"next_cursor":"<guid>" or null */
+
+u_char *
+ngx_http_fcfh_page_json(u_char *p, ngx_uint_t total, ngx_uint_t limit,
+    u_char *next)
+{
+    char  text[NGX_FCFH_APF_GUID_TEXT_SIZE];
+
+    p = ngx_sprintf(p, "\"total\":%ui,\"limit\":%ui,\"next_cursor\":",
+                    total, limit);
+
+    if (next == NULL) {
+        return ngx_cpymem(p, "null", 4);
+    }
+
+    ngx_fcfh_apf_guid_to_text(next, text);
+
+    return ngx_sprintf(p, "\"%*s\"", (size_t) NGX_FCFH_APF_GUID_TEXT_SIZE,
+                       text);
+}
+
+
+/* NGX_OK: absent, or a number up to max; NGX_ERROR: anything else */
+
+ngx_int_t
+ngx_http_fcfh_arg_uint(ngx_http_request_t *r, char *name, ngx_uint_t max,
+    ngx_uint_t *value)
+{
+    ngx_int_t  n;
+    ngx_str_t  arg;
+
+    if (ngx_http_arg(r, (u_char *) name, ngx_strlen(name), &arg) != NGX_OK) {
+        return NGX_OK;
+    }
+
+    n = ngx_atoi(arg.data, arg.len);
+
+    if (n == NGX_ERROR || (ngx_uint_t) n > max) {
+        return NGX_ERROR;
+    }
+
+    *value = n;
+
+    return NGX_OK;
 }
 
 

@@ -24,17 +24,16 @@
 ngx_int_t
 ngx_http_fcfh_status_handler(ngx_http_request_t *r)
 {
-    u_char                 *p, *body;
-    size_t                  len, size, used;
-    ngx_int_t               rc;
-    ngx_str_t               device, *filter;
-    ngx_uint_t              i, count;
-    ngx_array_t             entries;
-    ngx_fcfh_entry_info_t  *info;
-
-    static u_char           not_found[] = "{\"error\":\"no such device\"}\n";
-    static u_char           bad_arg[] =
-                                "{\"error\":\"invalid device argument\"}\n";
+    u_char                    *p, *body;
+    size_t                     len, size, used;
+    ngx_int_t                  rc;
+    ngx_str_t                  device;
+    ngx_uint_t                 i, count;
+    const char                *err;
+    ngx_array_t                entries;
+    ngx_http_fcfh_page_t       pg;
+    ngx_fcfh_entry_info_t     *info;
+    ngx_fcfh_tunnels_query_t   q;
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
         return ngx_http_fcfh_not_allowed(r, NGX_HTTP_GET|NGX_HTTP_HEAD);
@@ -46,44 +45,32 @@ ngx_http_fcfh_status_handler(ngx_http_request_t *r)
         return rc;
     }
 
-    filter = NULL;
-
-    if (ngx_http_arg(r, (u_char *) "device", 6, &device) == NGX_OK) {
-        if (device.len == 0 || device.len > NGX_FCFH_APF_DEFAULT_MAX_STRING) {
-            return ngx_http_fcfh_send_json(r, NGX_HTTP_BAD_REQUEST, bad_arg,
-                                           sizeof(bad_arg) - 1);
-        }
-
-        filter = &device;
-    }
-
     /* a worker killed with SIGKILL leaves entries nobody else removes */
     ngx_fcfh_registry_sweep(r->connection->log);
 
-    if (ngx_array_init(&entries, r->pool, filter ? 1 : 64,
-                       sizeof(ngx_fcfh_entry_info_t))
-        != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (ngx_fcfh_registry_snapshot(r->pool, filter, &entries) != NGX_OK
-        || ngx_fcfh_registry_stats(&size, &used, &count) != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    info = entries.elts;
-
-    if (filter) {
-        if (entries.nelts == 0) {
-            return ngx_http_fcfh_send_json(r, NGX_HTTP_NOT_FOUND, not_found,
-                                           sizeof(not_found) - 1);
+    if (ngx_http_arg(r, (u_char *) "device", 6, &device) == NGX_OK) {
+        if (device.len == 0 || device.len > NGX_FCFH_APF_DEFAULT_MAX_STRING) {
+            return ngx_http_fcfh_api_error(r, NGX_HTTP_BAD_REQUEST,
+                                           "invalid device argument");
         }
 
-        len = ngx_http_fcfh_entry_size(&info[0]) + 2;
+        if (ngx_array_init(&entries, r->pool, 1,
+                           sizeof(ngx_fcfh_entry_info_t))
+            != NGX_OK
+            || ngx_fcfh_registry_snapshot(r->pool, &device, &entries)
+               != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
 
-        body = ngx_pnalloc(r->pool, len);
+        if (entries.nelts == 0) {
+            return ngx_http_fcfh_api_error(r, NGX_HTTP_NOT_FOUND,
+                                           "no such device");
+        }
+
+        info = entries.elts;
+
+        body = ngx_pnalloc(r->pool, ngx_http_fcfh_entry_size(&info[0]) + 2);
         if (body == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
@@ -94,10 +81,34 @@ ngx_http_fcfh_status_handler(ngx_http_request_t *r)
         return ngx_http_fcfh_send_json(r, NGX_HTTP_OK, body, p - body);
     }
 
-    len = sizeof("{\"version\":1,\"module_version\":\"\",\"pid\":,"
-                 "\"tunnels_total\":,\"zone\":{\"size\":,\"used\":},"
-                 "\"tunnels\":[]}\n")
-          + sizeof(NGX_FCFH_VERSION) + 4 * NGX_INT64_LEN;
+    /* every tunnel, a page at a time as in every list of the API */
+
+    if (ngx_http_fcfh_page_args(r, &pg, &err) != NGX_OK) {
+        return ngx_http_fcfh_api_error(r, NGX_HTTP_BAD_REQUEST, err);
+    }
+
+    ngx_memzero(&q, sizeof(ngx_fcfh_tunnels_query_t));
+
+    q.limit = pg.limit;
+    q.has_after = pg.has_after;
+    ngx_memcpy(q.after, pg.after, NGX_FCFH_APF_GUID_SIZE);
+    q.trigger = -1;
+
+    if (ngx_array_init(&entries, r->pool, pg.limit < 64 ? pg.limit : 64,
+                       sizeof(ngx_fcfh_entry_info_t))
+        != NGX_OK
+        || ngx_fcfh_registry_page(r->pool, &q, &entries) != NGX_OK
+        || ngx_fcfh_registry_stats(&size, &used, &count) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    info = entries.elts;
+
+    len = sizeof("{\"version\":2,\"module_version\":\"\",\"pid\":,"
+                 "\"zone\":{\"size\":,\"used\":},,\"tunnels\":[]}\n")
+          + sizeof(NGX_FCFH_VERSION) + 3 * NGX_INT64_LEN
+          + NGX_HTTP_FCFH_PAGE_JSON_LEN;
 
     for (i = 0; i < entries.nelts; i++) {
         len += ngx_http_fcfh_entry_size(&info[i]) + 1;
@@ -108,10 +119,14 @@ ngx_http_fcfh_status_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    p = ngx_sprintf(body, "{\"version\":1,\"module_version\":\"%s\","
-                    "\"pid\":%P,\"tunnels_total\":%ui,"
-                    "\"zone\":{\"size\":%uz,\"used\":%uz},\"tunnels\":[",
-                    NGX_FCFH_VERSION, ngx_pid, entries.nelts, size, used);
+    p = ngx_sprintf(body, "{\"version\":2,\"module_version\":\"%s\","
+                    "\"pid\":%P,\"zone\":{\"size\":%uz,\"used\":%uz},",
+                    NGX_FCFH_VERSION, ngx_pid, size, used);
+
+    p = ngx_http_fcfh_page_json(p, q.total, q.limit,
+                                q.more ? info[entries.nelts - 1].guid : NULL);
+
+    p = ngx_cpymem(p, ",\"tunnels\":[", sizeof(",\"tunnels\":[") - 1);
 
     for (i = 0; i < entries.nelts; i++) {
         if (i) {

@@ -2277,6 +2277,8 @@ ngx_stream_fcfh_tunnel_close(ngx_stream_fcfh_tunnel_t *t, ngx_uint_t status)
                       t->close_reason ? t->close_reason : "closed",
                       t->bytes_in, t->bytes_out);
 
+        ngx_fcfh_registry_ended(t->link.entry, t->close_kind);
+
         ngx_fcfh_count(closed[t->close_kind], 1);
         ngx_fcfh_count(bytes_in, t->bytes_in);
         ngx_fcfh_count(bytes_out, t->bytes_out);
