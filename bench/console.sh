@@ -79,7 +79,7 @@ nginx -p "$work/" -c "$work/nginx.conf" -e "$work/error.log"
 simpid=$!
 for _ in $(seq 50); do
     n=$(curl -s "http://127.0.0.1:$hport/status" | /usr/bin/python3 -c \
-        'import json,sys; print(json.load(sys.stdin)["tunnels_total"])' || echo 0)
+        'import json,sys; print(json.load(sys.stdin)["total"])' || echo 0)
     [ "$n" = 8 ] && break
     sleep 0.2
 done

@@ -131,7 +131,7 @@ cpu_ticks() { local t=0 p; for p in $(workers); do
     t=$((t + $(awk '{print $14 + $15}' /proc/$p/stat))); done; echo $t; }
 # the count alone (the status document of 100,000 tunnels is 60 MB)
 total() { curl -s "http://127.0.0.1:$sport/api/stats" \
-    | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["tunnels"])'; }
+    | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["tunnels_connected"])'; }
 now() { date +%s.%N; }
 
 # start_sims PORT EXTRA...: SIMS simulator processes sharing N devices,

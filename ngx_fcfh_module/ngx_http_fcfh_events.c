@@ -471,13 +471,15 @@ ngx_http_fcfh_webhooks_list(ngx_http_request_t *r, ngx_str_t *param)
 
     count = ngx_fcfh_webhook_list(list);
 
-    body = ngx_pnalloc(r->pool, 64 + count * (6 * NGX_FCFH_WEBHOOK_URL_MAX
-                                              + 512));
+    body = ngx_pnalloc(r->pool, 128 + count * (6 * NGX_FCFH_WEBHOOK_URL_MAX
+                                               + 512));
     if (body == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    p = ngx_cpymem(body, "{\"webhooks\":[", sizeof("{\"webhooks\":[") - 1);
+    /* the paging fields of every list: the 16 subscribers fit one page */
+    p = ngx_sprintf(body, "{\"total\":%ui,\"limit\":%d,\"next_cursor\":null,"
+                    "\"webhooks\":[", count, NGX_FCFH_WEBHOOKS);
 
     for (i = 0; i < count; i++) {
         s.data = list[i].url;

@@ -46,7 +46,7 @@ is($m && $m->{cookie}, 0xdeadbeef, 'keepalive cookie echoed');
 my $doc = wait_status($sport, sub { find_tunnel($_, $GUID) }, T(3));
 ok($doc, 'tunnel listed in status') or diag(explain $FcfhTest::LAST_STATUS);
 my $e = find_tunnel($doc, $GUID) // {};
-is($doc->{tunnels_total}, 1, 'tunnels_total 1');
+is($doc->{total}, 1, 'tunnels_total 1');
 is($e->{fqdn}, $FQDN, 'fqdn');
 is_deeply($e->{ports}, \@PORTS, 'ports');
 is($e->{identity}, 'admin', 'identity');
@@ -90,7 +90,7 @@ is($st, 405, 'POST /status refused');
 
 $c->send(disconnect(11));
 ok($c->wait_closed(T(3)), 'gateway closes after device DISCONNECT');
-ok(wait_status($sport, sub { !find_tunnel($_, $GUID) && $_->{tunnels_total} == 0 }, T(3)),
+ok(wait_status($sport, sub { !find_tunnel($_, $GUID) && $_->{total} == 0 }, T(3)),
    'tunnel gone from status after DISCONNECT');
 
 # abrupt close (TCP only, no DISCONNECT)

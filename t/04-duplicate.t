@@ -45,7 +45,7 @@ ok($doc, 'status shows the new peer') or diag(explain $FcfhTest::LAST_STATUS);
 my $second = find_tunnel($doc, $G) // {};
 ok(($second->{serial} // 0) > ($first->{serial} // 0), 'status shows a newer serial');
 is($second->{fqdn}, 'new.example.test', 'status shows the new fqdn');
-is($doc && $doc->{tunnels_total}, 1, 'one tunnel for the GUID');
+is($doc && $doc->{total}, 1, 'one tunnel for the GUID');
 is(scalar(grep { $_->{guid} eq $G } @{$doc->{tunnels} // []}), 1, 'listed once');
 my $byfqdn = status_json($sport, '?device=old.example.test');
 is($byfqdn && $byfqdn->{_http_status}, 404, 'old fqdn no longer resolves');
@@ -75,7 +75,7 @@ my $now = find_tunnel($doc, $G2) // {};
 is($now->{serial}, $held->{serial}, 'holder keeps its serial');
 is($now->{peer}, $held->{peer}, 'holder keeps its peer');
 is($now->{identity}, 'admin', 'holder keeps its identity');
-is($doc->{tunnels_total}, 2, 'two tunnels in total');
+is($doc->{total}, 2, 'two tunnels in total');
 
 # --- a GUID bound to a user is reserved for it ----------------------------------
 
@@ -106,7 +106,7 @@ $sq2->close;
 $new->close;
 $h->close;
 $d1->close;
-ok(wait_status($sport, sub { $_->{tunnels_total} == 0 }, T(3)), 'all gone after close');
+ok(wait_status($sport, sub { $_->{total} == 0 }, T(3)), 'all gone after close');
 
 # --- a binding that names the GUID takes it back from "any GUID" ----------------
 

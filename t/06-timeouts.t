@@ -33,7 +33,7 @@ for my $case (
     ok($took > 0.8, sprintf("$name: not before the timeout (%.2fs)", $took));
     ok($c->wait_closed(T(3)), "$name: closed");
 }
-ok(wait_status($sport, sub { $_->{tunnels_total} == 0 }, T(3)),
+ok(wait_status($sport, sub { $_->{total} == 0 }, T(3)),
    'a tunnel that timed out in the handshake is not listed');
 
 # --- idle timeout ---------------------------------------------------------------

@@ -27,7 +27,7 @@ for my $i (1 .. $N) {
 }
 is(scalar(keys %dev), $N, "$N tunnels established");
 
-my $doc = wait_status($sport, sub { $_->{tunnels_total} == $N }, T(5));
+my $doc = wait_status($sport, sub { $_->{total} == $N }, T(5));
 ok($doc, "all $N in status") or diag(explain $FcfhTest::LAST_STATUS);
 my %owner;    # pid -> [i...]
 my %workers = map { $_ => 1 } $t->worker_pids;
@@ -53,7 +53,7 @@ SKIP: {
                 T(5)), 'master respawned the worker');
     $doc = wait_status($sport, sub {
         my $d = $_;
-        !grep({ find_tunnel($d, guid($_)) } @lost) && $d->{tunnels_total} == @kept;
+        !grep({ find_tunnel($d, guid($_)) } @lost) && $d->{total} == @kept;
     }, T(10));
     ok($doc, 'entries of the dead worker swept from status')
         or diag(explain [ map { $_->{owner_pid} } @{$FcfhTest::LAST_STATUS->{tunnels} // []} ]);
@@ -78,7 +78,7 @@ ok($t->reload, 'reload');
 my %new = map { $_ => 1 } $t->worker_pids;
 ok(!grep({ $new{$_} } @old_workers), 'a new set of workers');
 $doc = status_json($sport);
-is($doc->{tunnels_total}, $before->{tunnels_total}, 'tunnels still listed after reload');
+is($doc->{total}, $before->{total}, 'tunnels still listed after reload');
 my %old = map { $_ => 1 } @old_workers;
 ok(!grep({ !$old{$_->{owner_pid}} } @{$doc->{tunnels}}), 'old tunnels still owned by old workers');
 ok(scalar($t->old_worker_pids) > 0, 'old workers stay while their tunnels are open');
@@ -97,12 +97,12 @@ $doc = wait_status($sport, sub { my $d = $_; !grep { !find_tunnel($d, guid($_)) 
 ok($doc, 'new tunnels listed');
 ok(!grep({ !$new{(find_tunnel($doc, guid($_)) // {})->{owner_pid} // 0} } 101 .. 105),
    'new tunnels owned by new workers');
-is($doc && $doc->{tunnels_total}, $before->{tunnels_total} + 5, 'old and new tunnels counted together');
+is($doc && $doc->{total}, $before->{total} + 5, 'old and new tunnels counted together');
 
 # closing the old tunnels lets the old workers exit
 $dev{$_}->close for grep { $_ <= $N } keys %dev;
 ok(wait_for(sub { scalar($t->old_worker_pids) == 0 }, T(10)), 'old workers exit once their tunnels close');
-ok(wait_status($sport, sub { $_->{tunnels_total} == 5 }, T(5)), 'only the new tunnels remain');
+ok(wait_status($sport, sub { $_->{total} == 5 }, T(5)), 'only the new tunnels remain');
 $dev{$_}->close for keys %dev;
 
 $t->done_testing;

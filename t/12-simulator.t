@@ -102,8 +102,8 @@ $t->run_sim('--connect', $gw, '--cert', "$certs/device1.crt",
             '--key', "$certs/device1.key", '--auth', 'none', '--quiet',
             '--guid', '00000000-0000-4000-8000-000000000c01');
 
-my $doc = wait_status($sport, sub { $_->{tunnels_total} == 5 }, T(10));
-is($doc && $doc->{tunnels_total}, 5, 'split, TLS 1.0 and certificate devices all up');
+my $doc = wait_status($sport, sub { $_->{total} == 5 }, T(10));
+is($doc && $doc->{total}, 5, 'split, TLS 1.0 and certificate devices all up');
 my $v1 = find_tunnel($doc, '00000000-0000-4000-8000-000000000b01') // {};
 is($v1->{tls_protocol}, 'TLSv1', 'pinned TLS 1.0 device is on TLSv1');
 my $cd = find_tunnel($doc, '00000000-0000-4000-8000-000000000c01') // {};
@@ -122,7 +122,7 @@ $t->allow_log(qr/exited on signal 9/);
 kill 'KILL', $owner if $owner;
 $doc = wait_status($sport, sub {
     my $e = find_tunnel($_, '00000000-0000-4000-8000-000000000a01');
-    $_->{tunnels_total} == 5 && $e && $e->{owner_pid} != $owner }, T(15));
+    $_->{total} == 5 && $e && $e->{owner_pid} != $owner }, T(15));
 ok($doc, 'devices reconnect after their worker was killed');
 
 my $st = $t->sim_stats($split);

@@ -32,7 +32,7 @@ my $sim = $t->run_sim('--connect', '127.0.0.1:' . $t->port(1), '--devices', 8, '
 my $guid = sub { sprintf '00000000-0000-4000-8000-%012d', $_[0] };   # 1..8
 my $fqdn = sub { sprintf 'dev%d.example.test', $_[0] - 1 };           # of device 1..8
 
-my $doc = wait_status($sport, sub { ($_->{tunnels_total} // 0) == 8 }, T(15));
+my $doc = wait_status($sport, sub { ($_->{total} // 0) == 8 }, T(15));
 ok($doc, '8 simulated devices up') or diag(explain $FcfhTest::LAST_STATUS);
 my %owner = map { ($_->{guid} => $_->{owner_pid}) } @{ $doc->{tunnels} // [] };
 diag("tunnel owners: " . join ', ', map { "dev$_=" . ($owner{$guid->($_)} // '?') } 1 .. 8);

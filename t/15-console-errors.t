@@ -66,7 +66,7 @@ my $A = device('a');
 my $T = device('t');
 my $L = device('l', $t->port(5));
 my $X = device('x');
-ok(wait_status($sport, sub { ($_->{tunnels_total} // 0) == 5 }, T(10)), 'five tunnels up')
+ok(wait_status($sport, sub { ($_->{total} // 0) == 5 }, T(10)), 'five tunnels up')
     or diag(explain $FcfhTest::LAST_STATUS);
 
 # every refusal: an info line naming the console and the target

@@ -25,7 +25,7 @@ my ($sport, $px) = ($t->port(2), $t->port(3));
 
 my $sim = $t->run_sim('--connect', '127.0.0.1:' . $t->port(1), '--devices', 2, '--quiet');
 my @G = ('00000000-0000-4000-8000-000000000001', '00000000-0000-4000-8000-000000000002');
-my $doc = wait_status($sport, sub { ($_->{tunnels_total} // 0) == 2 }, T(10));
+my $doc = wait_status($sport, sub { ($_->{total} // 0) == 2 }, T(10));
 ok($doc, 'two simulated devices up') or diag(explain $FcfhTest::LAST_STATUS);
 
 sub rss_kb {

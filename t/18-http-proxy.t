@@ -60,7 +60,7 @@ my $ct = "-H 'Content-Type: application/soap+xml;charset=UTF-8'";
 
 my $sim = $t->run_sim('--connect', '127.0.0.1:' . $t->port(1), '--devices', 4,
                       '--quiet');
-ok(wait_status($sport, sub { $_->{tunnels_total} == 4 }, T(10)),
+ok(wait_status($sport, sub { $_->{total} == 4 }, T(10)),
    'four simulated devices up');
 
 sub curl {

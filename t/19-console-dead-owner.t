@@ -29,7 +29,7 @@ for my $i (1 .. 6) {
     $d->handshake($g, 'admin', 'P@ssw0rd', [16992], "dead$i.example.test");
     $dev{$g} = $d;
 }
-my $doc = wait_status($sport, sub { $_->{tunnels_total} == 6 }, T(5));
+my $doc = wait_status($sport, sub { $_->{total} == 6 }, T(5));
 ok($doc, 'six scripted devices up');
 $owner{$_->{guid}} = $_->{owner_pid} for @{$doc->{tunnels} // []};
 
@@ -72,7 +72,7 @@ while (time < $deadline) {
 my $n = () = $events =~ /"reason":"worker_exit"/g;
 is($n, scalar @gone, 'a disconnected event (worker_exit) for each swept tunnel');
 close $sse;
-is($doc && $doc->{tunnels_total}, 6 - @gone, 'the other tunnels stay listed');
+is($doc && $doc->{total}, 6 - @gone, 'the other tunnels stay listed');
 
 # a surviving device still works
 my ($alive) = grep { $owner{$_} != $victim } keys %owner;

@@ -1,6 +1,6 @@
 #!/usr/bin/perl
 # The operators' API (fcfh_api) and metrics (fcfh_metrics): listing with
-# filters and paging, one device, closing a tunnel in any worker (the
+# filters and paging (limit, cursor), one device, closing a tunnel in any worker (the
 # device gets DISCONNECT "by application", the registry forgets it at
 # once), gateway stats and Prometheus counters, JSON errors.
 use strict;
@@ -48,7 +48,7 @@ my $bad = FcfhApf->connect($t->port(1));
 $bad->handshake('00000000-0000-4000-8000-0000000000ff', 'admin', 'wrong', [], '');
 is($bad->expect_disconnect(T(3)), 15, 'a wrong password is refused (counted below)');
 
-ok(wait_status($sport, sub { $_->{tunnels_total} == 5 }, T(5)), 'five tunnels up')
+ok(wait_status($sport, sub { $_->{total} == 5 }, T(5)), 'five tunnels up')
     or diag(explain $FcfhTest::LAST_STATUS);
 
 my ($st, $doc, $body) = get('GET', '/api/tunnels');
@@ -72,11 +72,15 @@ is($doc->{total}, 1, 'filter guid (any case): 1');
 ($st, $doc) = get('GET', '/api/tunnels?since=' . (time + 3600));
 is($doc->{total}, 0, 'filter since (future): 0');
 
+# pages follow next_cursor: 2 + 2 + 1, the last one without a cursor
 my @pages;
-for my $off (0, 2, 4) {
-    ($st, $doc) = get('GET', "/api/tunnels?limit=2&offset=$off");
+my $cursor;
+for my $n (1 .. 3) {
+    ($st, $doc) = get('GET', '/api/tunnels?limit=2' . ($cursor ? "&cursor=$cursor" : ''));
     push @pages, map { $_->{guid} } @{$doc->{tunnels}};
-    is($doc->{total}, 5, "page at $off: total still 5");
+    is($doc->{total}, 5, "page $n: total still 5");
+    $cursor = $doc->{next_cursor};
+    ok($n < 3 ? $cursor : !defined $cursor, $n < 3 ? "page $n: a next_cursor" : 'last page: next_cursor null');
 }
 is(scalar(@pages), 5, 'paging: 2 + 2 + 1 entries');
 my %seen; $seen{$_}++ for @pages;
@@ -97,6 +101,8 @@ for ([GET => '/api/tunnels/nosuch', 404, qr/no such device/],
      [GET => '/api/tunnels?limit=abc', 400, qr/limit/],
      [GET => '/api/tunnels?since=yesterday', 400, qr/since/],
      [GET => '/api/tunnels?guid=short', 400, qr/guid/],
+     [GET => '/api/tunnels?offset=2', 400, qr/offset is no more/],
+     [GET => '/api/tunnels?cursor=3', 400, qr/cursor/],
      [GET => '/api/nothing', 404, qr/unknown API path/],
      [POST => '/api/tunnels', 405, qr/use GET/, 'GET, HEAD'],
      [PUT => "/api/tunnels/$one", 405, qr/GET or DELETE/, 'GET, HEAD, DELETE'],
@@ -138,7 +144,7 @@ is($rep, 4, 'a console asks for an unknown device');
 ($st, $doc) = get('GET', '/api/stats');
 is($st, 200, 'stats: 200');
 is($doc->{handshakes}, 5, 'stats: 5 handshakes');
-is($doc->{handshake_failures}{'invalid credentials'}, 1, 'stats: 1 invalid credentials');
+is($doc->{handshake_failures}{invalid_credentials}, 1, 'stats: 1 invalid credentials');
 is($doc->{closed}{api}, 5, 'stats: 5 closed by the API');
 is($doc->{console_requests}{unknown_device}, 1, 'stats: 1 console request for an unknown device');
 cmp_ok($doc->{bytes_in}, '>', 0, 'stats: bytes of ended tunnels');
@@ -151,7 +157,7 @@ is($h && $h->{allow}, 'GET, HEAD', 'metrics: 405 with Allow');
 is($mst, 200, 'metrics: 200');
 like($h->{'content-type'} // '', qr{^text/plain; version=0\.0\.4}, 'metrics: Prometheus content type');
 like($metrics, qr/^fcfh_handshakes_total 5$/m, 'metrics: handshakes_total');
-like($metrics, qr/^fcfh_handshake_failures_total\{reason="invalid credentials"\} 1$/m,
+like($metrics, qr/^fcfh_handshake_failures_total\{reason="invalid_credentials"\} 1$/m,
      'metrics: failures by reason');
 like($metrics, qr/^fcfh_tunnels_closed_total\{reason="api"\} 5$/m, 'metrics: closed by reason');
 like($metrics, qr/^fcfh_console_requests_total\{result="unknown_device"\} 1$/m,

@@ -90,7 +90,7 @@ my $bad = FcfhApf->connect($t->port(1));
 $bad->handshake('00000000-0000-4000-8000-0000000000c2', 'admin', 'nope', [], '');
 $e = wait_event($all, sub { $_[0]{event} eq 'auth_failed' });
 ok($e, 'auth_failed event');
-is($e->{json}{reason}, 'invalid credentials', '... with the reason');
+is($e->{json}{reason}, 'invalid_credentials', '... with the reason');
 is($e->{json}{user}, 'admin', '... the user');
 like($e->{json}{peer} // '', qr/^127\.0\.0\.1:\d+$/, '... and the address');
 

@@ -41,7 +41,7 @@ my $aport = $t->port(3);
 
 my $sim = $t->run_sim('--connect', '127.0.0.1:' . $t->port(1), '--devices', 3,
                       '--reconnect', 200, '--verbose');
-ok(wait_status($sport, sub { $_->{tunnels_total} == 3 }, T(10)),
+ok(wait_status($sport, sub { $_->{total} == 3 }, T(10)),
    'three simulated devices up');
 
 sub api {

@@ -39,7 +39,7 @@ my $s1 = $t->run_sim('--connect', '127.0.0.1:' . $t->port(1), '--guid', $user,
                      '--trigger', 1, '--amt-clock-offset', 3600, '--quiet');
 my $s2 = $t->run_sim('--connect', '127.0.0.1:' . $t->port(1),
                      '--guid', $periodic, '--trigger', 4, '--quiet');
-ok(wait_status($sport, sub { $_->{tunnels_total} == 2 }, T(10)),
+ok(wait_status($sport, sub { $_->{total} == 2 }, T(10)),
    'two simulated devices up');
 
 sub api {
@@ -86,7 +86,7 @@ is($st, 405, 'POST: 405');
 is($st, 404, 'unknown device: 404');
 
 # the event evidence is information only: the devices still work
-ok(wait_status($sport, sub { $_->{tunnels_total} == 2 }, T(3)),
+ok(wait_status($sport, sub { $_->{total} == 2 }, T(3)),
    'both devices still up');
 
 $t->stop_sim($s1);

@@ -107,12 +107,12 @@ ok($_->ping(1, T(3)), 'the tunnels already up still answer') for @d;
 
 $d[2]->send(disconnect(11));
 $d[2]->close;
-ok(wait_status($sport, sub { $_->{tunnels_total} == 2 }, T(5)), 'one left: two tunnels');
+ok(wait_status($sport, sub { $_->{total} == 2 }, T(5)), 'one left: two tunnels');
 my $d5 = device(5);
 ok($d5 && $d5->{established}, 'below the limit again: a new device is let in');
 $d5->send(disconnect(11));
 $d5->close;
-ok(wait_status($sport, sub { $_->{tunnels_total} == 2 }, T(5)), 'two tunnels');
+ok(wait_status($sport, sub { $_->{total} == 2 }, T(5)), 'two tunnels');
 
 # --- a handshake flood from one address ---------------------------------------
 

@@ -29,7 +29,7 @@ my $sim = $t->run_sim('--connect', '127.0.0.1:' . $t->port(1), '--devices', 1200
 my $n = 0;
 wait_for(sub {
     my $d = status_json($sport, '?limit=1') or return 0;
-    my $now = $d->{tunnels_total} // 0;
+    my $now = $d->{total} // 0;
     my $settled = $now == $n && $now > 0;
     $n = $now;
     $settled && $t->error_log =~ /fcfh zone is full, device refused/;

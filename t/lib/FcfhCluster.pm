@@ -729,6 +729,12 @@ sub node_http {
         "http://$a:$self->{api_port}$path");
     return () if $rc != 0;
     my ($body, $code) = $out =~ /^(.*)\n(\d+)$/s or return ();
+    # the operators' endpoints of default_config: checked against the spec
+    (my $p = $path) =~ s/\?.*//s;
+    my ($kind, $rel) = $p eq $self->{status_path} ? ('status', '')
+                     : $p =~ m{^/api/(.*)} ? ('api', $1) : ();
+    FcfhTest::api_record($kind, 'GET', $rel, $code, 'application/json', $body)
+        if $kind && $code =~ /^[1-5]\d\d$/ && $body =~ /^\s*\{/;
     return ($code, $body);
 }
 

@@ -45,7 +45,7 @@ use JSON::PP ();
 
 our @EXPORT_OK = qw(rss_bound_kb http_get http_request status_json wait_status wait_for
                     find_tunnel repo_dir std_config T have_sim sse_subscribe sse_pump
-                    sse_wait);
+                    sse_wait api_record);
 our %EXPORT_TAGS = (all => \@EXPORT_OK);
 
 my $REPO = Cwd::abs_path(dirname(File::Spec->rel2abs(__FILE__)) . '/../..');
@@ -150,6 +150,7 @@ sub write_config {
     $self->{conf_ports} = $self->{expanded_ports} if $name eq 'nginx.conf';
     $self->{workers_expected} = $text =~ /^\s*worker_processes\s+(\d+)/m ? $1 : 1
         if $name eq 'nginx.conf';
+    api_locations($text);
     $self->write_file($name, $text);
     return $text;
 }
@@ -329,6 +330,7 @@ sub done_testing {
         Test::More::ok(!@bad, "no alert/crit/emerg in $t->{prefix}/error.log")
             or Test::More::diag(join "\n", @bad);
     }
+    api_validate();
     Test::More::done_testing();
 }
 
@@ -416,6 +418,73 @@ sub wait_for {
     }
 }
 
+# ---- the API contract: every answer checked against docs/openapi.yaml ------------
+
+# Where the configurations put the operators' endpoints: { port => [ [prefix, exact,
+# kind] ] } for kind api (fcfh_api) and status (fcfh_status), read from each config
+# written (a location holding the directive, in a server listening on the port).
+our %API_LOC;
+our $API_LOG;            # the answers this test received, one JSON line each
+our $API_SPEC = "$REPO/docs/openapi.yaml";
+
+sub api_locations {
+    my ($text) = @_;
+    for my $srv (split /\bserver\s*\{/, $text) {
+        my @ports = $srv =~ /^\s*listen\s+(?:[\d.]+:|\[[^\]]*\]:)?(\d+)\b/mg;
+        while ($srv =~ /\blocation\s+(=\s*|\^~\s*)?(\S+)\s*\{([^{}]*)\}/g) {
+            my ($mod, $path, $body) = ($1 // '', $2, $3);
+            my ($kind) = $body =~ /\bfcfh_(api|status)\s*;/ or next;
+            for my $p (@ports) {
+                @{$API_LOC{$p}} = grep { $_->[0] ne $path } @{$API_LOC{$p} // []};
+                push @{$API_LOC{$p}}, [$path, $mod =~ /=/ ? 1 : 0, $kind];
+            }
+        }
+    }
+}
+
+# The endpoint an answer came from: (kind, the path below the location) or ().
+sub api_kind {
+    my ($port, $path) = @_;
+    (my $p = $path) =~ s/\?.*//s;
+    my $best;
+    for my $l (@{$API_LOC{$port} // []}) {
+        my ($prefix, $exact) = @$l;
+        next unless $exact ? $p eq $prefix : index($p, $prefix) == 0;
+        $best = $l if !$best || length $prefix > length $best->[0];
+    }
+    return () unless $best;
+    return ($best->[2], substr($p, length $best->[0]));
+}
+
+# Keep one answer for the check at done_testing (kind: api, status or event).
+sub api_record {
+    my ($kind, $method, $rel, $status, $type, $body) = @_;
+    $API_LOG //= "$TMPROOT/api-answers-$$.jsonl";
+    open my $fh, '>>', $API_LOG or return;
+    print $fh JSON::PP->new->canonical->encode({ kind => $kind, method => $method,
+        path => $rel, status => $status + 0, type => $type // '', body => $body // '' }),
+        "\n";
+    close $fh;
+}
+
+sub api_record_http {
+    my ($port, $method, $path, $status, $h, $body) = @_;
+    my ($kind, $rel) = api_kind($port, $path) or return;
+    api_record($kind, $method, $rel, $status, $h->{'content-type'}, $body);
+}
+
+# One python process for all the answers of a test (python3-jsonschema 4.10).
+sub api_validate {
+    return unless $API_LOG && -s $API_LOG;
+    my $n = () = do { open my $fh, '<', $API_LOG; <$fh> };
+    my $out = `/usr/bin/python3 '$REPO/t/lib/api_validate.py' '$API_SPEC' '$API_LOG' 2>&1`;
+    my $rc = $?;
+    Test::More::ok($rc == 0, "the $n API answers and events validate against docs/openapi.yaml")
+        or Test::More::diag($out);
+    unlink $API_LOG unless $rc;
+    $API_LOG = undef;
+}
+
 # ---- http / status --------------------------------------------------------
 
 sub http_request {
@@ -436,18 +505,29 @@ sub http_request {
     my $status = $1;
     my %h;
     for (split /\r\n/, $head) { $h{lc $1} = $2 if /^([^:]+):\s*(.*)$/ }
+    api_record_http($port, $method, $path, $status, \%h, $body);
     return ($status, \%h, $body // '');
 }
 
 sub http_get { my ($port, $path, $to) = @_; http_request($port, 'GET', $path, $to) }
 
+# The fcfh_status document; without a query, every page of it (the tunnels of all
+# pages in one list).
 sub status_json {
     my ($port, $query) = @_;
-    my ($st, $h, $body) = http_get($port, '/status' . ($query // ''));
-    return unless defined $st;
-    my $doc = eval { JSON::PP->new->decode($body) };
-    return unless ref $doc;
-    $doc->{_http_status} = $st;
+    my ($doc, $cursor);
+    for (1 .. 1000) {
+        my $q = $query // ('?limit=1000' . ($cursor ? "&cursor=$cursor" : ''));
+        my ($st, $h, $body) = http_get($port, '/status' . $q);
+        return unless defined $st;
+        my $page = eval { JSON::PP->new->decode($body) };
+        return unless ref $page;
+        $page->{_http_status} = $st;
+        if ($doc) { push @{$doc->{tunnels}}, @{$page->{tunnels} // []} }
+        else { $doc = $page }
+        last if defined $query || !$page->{next_cursor};
+        $cursor = $page->{next_cursor};
+    }
     return $doc;
 }
 
@@ -502,6 +582,7 @@ sub sse_pump {
         for (split /\r?\n/, $1) { $f{$1} = $2 if /^(id|event|data): (.*)$/ }
         next unless $f{event};
         $f{json} = eval { JSON::PP->new->decode($f{data}) } if $f{data};
+        api_record('event', $f{event}, '', 0, '', $f{data}) if defined $f{data};
         push @{$sub->{events}}, \%f;
     }
 }
