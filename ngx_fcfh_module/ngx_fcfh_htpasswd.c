@@ -245,6 +245,7 @@ ngx_fcfh_htpasswd_parse(ngx_fcfh_htpasswd_t *h, u_char *data, size_t len,
 
         ngx_str_null(&cred->guids);
         cred->seen = NULL;
+        cred->line = *line;
 
         ngx_str_null(&cred->names);
 
@@ -293,7 +294,8 @@ ngx_fcfh_htpasswd_parse(ngx_fcfh_htpasswd_t *h, u_char *data, size_t len,
 
     for (i = 1; i < h->creds.nelts; i++) {
         if (ngx_fcfh_cred_cmp(&creds[i - 1], &creds[i]) == 0) {
-            *line = 0;
+            /* the later of the two lines: the one an editor added */
+            *line = ngx_max(creds[i - 1].line, creds[i].line);
             *err = "duplicate user";
             return NGX_ERROR;
         }

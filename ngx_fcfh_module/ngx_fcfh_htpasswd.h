@@ -27,6 +27,7 @@ typedef struct {
     ngx_str_t                        guids;    /* third field, or empty */
     ngx_str_t                        names;    /* fourth, lower case */
     u_char                          *seen;     /* NULL: none yet */
+    ngx_uint_t                       line;     /* in the file */
 } ngx_fcfh_cred_t;
 
 

@@ -36,6 +36,10 @@
 #include "ngx_fcfh_open.h"
 
 
+/* nginx has no NGX_HTTP_ constant for it */
+#define NGX_HTTP_FCFH_PROXY_AUTH_REQUIRED  407
+
+
 typedef struct {
     ngx_flag_t                       enabled;
     ngx_fcfh_htpasswd_t             *htpasswd;
@@ -292,7 +296,7 @@ ngx_http_fcfh_pass_handler(ngx_http_request_t *r)
     rc = ngx_http_fcfh_pass_check_console(r, plcf);
 
     if (rc == NGX_DECLINED) {
-        return ngx_http_fcfh_pass_error(r, 407,
+        return ngx_http_fcfh_pass_error(r, NGX_HTTP_FCFH_PROXY_AUTH_REQUIRED,
                                         "proxy authentication required");
     }
 
@@ -378,6 +382,12 @@ ngx_http_fcfh_pass_error(ngx_http_request_t *r, ngx_uint_t status,
     cv.value.len = ngx_strlen(text);
 
     ngx_str_set(&type, "text/plain");
+
+    if (status == NGX_HTTP_FCFH_PROXY_AUTH_REQUIRED) {
+        /* nginx's table of status lines has no text for 407 */
+        ngx_str_set(&r->headers_out.status_line,
+                    "407 Proxy Authentication Required");
+    }
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "fcfh: %ui %s", status, text);

@@ -60,7 +60,7 @@ ok(scalar($t->worker_pids) >= 1, 'nginx runs with the module loaded');
 
 my $doc = status_json($t->port(2));
 ok($doc, 'status endpoint returns JSON') or diag(explain [http_get($t->port(2), '/status')]);
-is($doc->{version}, 1, 'status version 1');
+is($doc->{version}, 2, 'status version 2 (API version 2: paging, snake_case)');
 is($doc->{total}, 0, 'no tunnels yet');
 is_deeply($doc->{tunnels}, [], 'empty tunnel list');
 ok($doc->{zone} && $doc->{zone}{size} > 0, 'zone size reported');

@@ -46,7 +46,7 @@ is($m && $m->{cookie}, 0xdeadbeef, 'keepalive cookie echoed');
 my $doc = wait_status($sport, sub { find_tunnel($_, $GUID) }, T(3));
 ok($doc, 'tunnel listed in status') or diag(explain $FcfhTest::LAST_STATUS);
 my $e = find_tunnel($doc, $GUID) // {};
-is($doc->{total}, 1, 'tunnels_total 1');
+is($doc->{total}, 1, 'total 1');
 is($e->{fqdn}, $FQDN, 'fqdn');
 is_deeply($e->{ports}, \@PORTS, 'ports');
 is($e->{identity}, 'admin', 'identity');

@@ -50,6 +50,7 @@ sub pump {
         for (split /\r?\n/, $block) { $f{$1} = $2 if /^(id|event|data): (.*)$/ }
         next unless $f{event};
         $f{json} = eval { decode_json($f{data}) } if $f{data};
+        FcfhTest::api_record('event', $f{event}, '', 0, '', $f{data}) if defined $f{data};
         push @{$sub->{events}}, \%f;
     }
 }

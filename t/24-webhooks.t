@@ -47,6 +47,9 @@ sub serve {
         if ($mode eq 'hang') { push @hung, $c; next }
         if ($mode == 200) {
             push @got, { req => $req, json => eval { decode_json($body // '') } };
+            # a webhook body is an Event of docs/openapi.yaml
+            my $ev = $got[-1]{json} && $got[-1]{json}{event};
+            FcfhTest::api_record('event', $ev // 'webhook', '', 0, '', $body // '');
         }
         print $c "HTTP/1.1 $mode X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
         close $c;

@@ -23,9 +23,10 @@ from jsonschema import Draft202012Validator, RefResolver
 
 PREFIX = {"api": "/fcfh/api/", "status": "/fcfh/status"}
 
-# nginx's own answers before the module runs (access rules, auth_basic):
-# HTML error pages the spec does not describe
-NGINX_OWN = {401, 403}
+# nginx's own answers before the module runs (a request line it refuses,
+# access rules, auth_basic, limits): HTML error pages the spec does not
+# describe.  The module's own answers are JSON, whatever their status.
+NGINX_OWN = {400, 401, 403, 413, 414, 494}
 
 
 def load(spec_file):
@@ -97,6 +98,9 @@ def check(spec, routes, a):
         response = spec["components"]["responses"]["UnknownPath"]
     else:
         op = item.get(method)
+        if op is None and method == "head":
+            # HEAD is taken wherever GET is (the spec's conventions)
+            op = item.get("get")
         if op is None:
             if a["status"] == 405:
                 response = spec["components"]["responses"]["NotAllowed"]

@@ -268,14 +268,18 @@ test_malformed(void **state)
 
 
 /*
- * Errors found once the whole file is read name no line: line 0 is the
- * parser's "none", and the loader's message has no line then.
+ * Errors found once the whole file is read: a duplicate user names the
+ * later of its two lines (comments and blank lines counted); the GUIDs
+ * and names bound twice name no line (line 0 is the parser's "none", and
+ * the loader's message has no line then).
  */
 
 static void
 test_duplicates(void **state)
 {
-    assert_refused(PARSE("a:h1\nb:h2\na:h3\n"), "duplicate user", 0);
+    assert_refused(PARSE("a:h1\nb:h2\na:h3\n"), "duplicate user", 3);
+    assert_refused(PARSE("# users\nb:h2\n\na:h1\nb:h3\n"), "duplicate user",
+                   5);
 
     /* the same GUID for two users, even with one allowed any */
     assert_refused(PARSE("a:h:" G1 "\nb:h:*," G1 "\n"),
@@ -329,8 +333,9 @@ test_load_reports(void **state)
     assert_null(ngx_fcfh_htpasswd_load(&cf, &file));
     unlink(path);
 
+    /* where the second "a" is, not "line 0" */
     assert_non_null(strstr((char *) logged, "duplicate user"));
-    assert_null(strstr((char *) logged, "line"));
+    assert_non_null(strstr((char *) logged, "line 3"));
 
     /* a line's error names it */
     fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
