@@ -56,9 +56,9 @@ static ngx_int_t ngx_fcfh_history_dup(ngx_pool_t *pool, ngx_str_t *s,
 
 ngx_int_t
 ngx_fcfh_history_init_zone(ngx_slab_pool_t *shpool, ngx_fcfh_zone_t *zone,
-    ngx_uint_t wanted, size_t zone_size, ngx_log_t *log)
+    ngx_int_t configured, size_t zone_size, ngx_log_t *log)
 {
-    ngx_uint_t  i, max;
+    ngx_uint_t  i, max, wanted;
 
     ngx_rbtree_init(&zone->history_tree, &zone->history_sentinel,
                     ngx_fcfh_history_insert);
@@ -66,6 +66,10 @@ ngx_fcfh_history_init_zone(ngx_slab_pool_t *shpool, ngx_fcfh_zone_t *zone,
     ngx_queue_init(&zone->history_free);
 
     max = zone_size / NGX_FCFH_HISTORY_ZONE_SHARE / sizeof(ngx_fcfh_device_t);
+
+    /* the default fits what the zone can spare, silently */
+    wanted = (configured == NGX_CONF_UNSET)
+             ? ngx_min(NGX_FCFH_HISTORY_DEFAULT, max) : (ngx_uint_t) configured;
 
     if (wanted > max) {
         ngx_log_error(NGX_LOG_NOTICE, log, 0,

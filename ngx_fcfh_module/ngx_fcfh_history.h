@@ -91,7 +91,7 @@ typedef struct {
 
 
 ngx_int_t ngx_fcfh_history_init_zone(ngx_slab_pool_t *shpool,
-    ngx_fcfh_zone_t *zone, ngx_uint_t wanted, size_t zone_size,
+    ngx_fcfh_zone_t *zone, ngx_int_t configured, size_t zone_size,
     ngx_log_t *log);
 void ngx_fcfh_history_connect_locked(ngx_fcfh_zone_t *zone,
     ngx_fcfh_entry_t *e);

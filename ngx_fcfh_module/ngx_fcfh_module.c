@@ -16,7 +16,6 @@
 #include "ngx_fcfh.h"
 #include "ngx_fcfh_escape.h"
 #include "ngx_fcfh_registry.h"
-#include "ngx_fcfh_history.h"
 #include "ngx_fcfh_webhook.h"
 #include "ngx_fcfh_relay.h"
 #include "ngx_fcfh_cluster.h"
@@ -173,9 +172,9 @@ ngx_fcfh_init_conf(ngx_cycle_t *cycle, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    ngx_conf_init_value(fmcf->device_history, NGX_FCFH_HISTORY_DEFAULT);
+    /* unset stays unset: the zone then cuts the default without a word */
 
-    if (fmcf->device_history < 0) {
+    if (fmcf->device_history != NGX_CONF_UNSET && fmcf->device_history < 0) {
         ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
                       "\"fcfh_device_history\" must not be negative");
         return NGX_CONF_ERROR;

@@ -7,7 +7,7 @@ pkgs="nginx libnginx-mod-stream nginx-dev build-essential dpkg-dev
       libssl-dev libpcre2-dev zlib1g-dev libcmocka-dev openssl curl
       perl libio-socket-ssl-perl libnet-ssleay-perl liburi-perl
       ncat amtterm proxychains4 python3 python3-requests python3-socks
-      python3-prometheus-client
+      python3-prometheus-client python3-jsonschema python3-yaml
       procps psmisc iproute2 bc time clang-14 libclang-rt-14-dev
       libhiredis-dev redis-server keepalived"
 
@@ -82,6 +82,23 @@ SRC
     fi
     mv "$orig" "$cache/"
     rm -rf "$work"
+fi
+
+# The OpenAPI linter for docs/openapi.yaml (t/66), from the npm registry,
+# into build/redocly (never into the repository)
+top=$(cd "$(dirname "$0")/.." && pwd)
+redocly_version=2.77.0
+redocly="$top/build/redocly"
+
+if [ "$(cat "$redocly/.version" 2>/dev/null)" != "$redocly_version" ]; then
+    echo "installing @redocly/cli $redocly_version into $redocly"
+    mkdir -p "$redocly"
+    [ -f "$redocly/package.json" ] || echo '{"private": true}' \
+        > "$redocly/package.json"
+    (cd "$redocly" && npm install --no-audit --no-fund --silent \
+        "@redocly/cli@$redocly_version" > npm.log 2>&1) \
+        || { tail -5 "$redocly/npm.log" >&2; exit 1; }
+    echo "$redocly_version" > "$redocly/.version"
 fi
 
 # Debian's nginx package starts a system-wide nginx on port 80 where an
