@@ -6,6 +6,8 @@
 #   make deps       apt-get install everything the build and tests need,
 #                   and keep the upstream nginx tarball in $(FCFH_CACHE)
 #   make static     upstream nginx with the module linked in (--add-module)
+#   make deb        Debian packages (debian/) in build/deb: the module for
+#                   Debian's nginx and fcfh-tools (simulator, test tools)
 #   make test-asan  the integration suite against nginx + module built with
 #                   AddressSanitizer and UndefinedBehaviorSanitizer
 #   make fuzz       each libFuzzer target for FUZZ_TIME seconds (60); the
@@ -35,7 +37,7 @@ WARN     := -Wall -Wextra -Wpointer-arith -Wno-unused-parameter -Werror
 OPT      ?= -O2 -g
 
 .PHONY: all module sim unit test prove deps quickstart static asan test-asan \
-        fuzz fuzz-smoke fuzz-regress clean
+        fuzz fuzz-smoke fuzz-regress deb clean
 
 all: module sim
 
@@ -187,6 +189,11 @@ fuzz-regress: $(FUZZ_BINS)
 	    $(FUZZ_DIR)/fuzz_$$t $(TOP)/t/fuzz/$$t/* > $(FUZZ_DIR)/$$t.log 2>&1 \
 	        || { tail -30 $(FUZZ_DIR)/$$t.log; exit 1; }; \
 	done
+
+# binary packages, built by dpkg-buildpackage in a copy of the tree
+# (build/deb/src): the checkout is never written to
+deb:
+	$(TOP)/tools/build-deb.sh $(BUILD)/deb
 
 deps:
 	$(TOP)/tools/install-deps.sh
