@@ -180,11 +180,13 @@ ok($mod_deb && $tools_deb, "$MOD and $TOOLS packages in $debs")
     my $control = slurp("$repo/debian/control");
     my ($bd) = $control =~ /^Build-Depends:(.*?)^\S/ms;
     my %libs = map { $_ => 1 } slurp("$repo/config") =~ /-l([\w.+-]+)/g;
+    my $multiarch = sh('dpkg-architecture -qDEB_HOST_MULTIARCH') =~ s/\s+//gr;
     for my $lib (sort keys %libs) {
         my ($so) = grep { -e } map { "$_/lib$lib.so" }
-            '/usr/lib/x86_64-linux-gnu', '/usr/lib', '/lib/x86_64-linux-gnu';
+            "/usr/lib/$multiarch", '/usr/lib';
         my $dev = $so ? owner($so) : undef;
-        next if $dev && $dev eq 'libc6-dev';
+        # build-essential's own need not be named
+        next if $dev && $dev =~ /^(libc6-dev|libcrypt-dev)$/;
         ok($dev && $bd =~ /(^|[\s,])\Q$dev\E([\s,(]|$)/m,
            "config links -l$lib: debian/control builds with "
            . ($dev // "the package of lib$lib.so"));
@@ -208,7 +210,7 @@ my $so = '/usr/lib/nginx/modules/ngx_fcfh_module.so';
 ok(-f $so, "the module is in /usr/lib/nginx/modules");
 # the run-time libraries come from the build (shlibs), none forgotten
 for my $needed (sh("objdump -p $so") =~ /^\s*NEEDED\s+(\S+)/mg) {
-    my ($path) = sh('ldconfig -p') =~ /^\s*\Q$needed\E \(libc6,x86-64\) => (\S+)/m;
+    my ($path) = sh('ldconfig -p') =~ /^\s*\Q$needed\E \(libc6[^)]*\) => (\S+)/m;
     my $pkg = $path ? owner($path) : undef;
     ok($pkg && $depends =~ /(^|, )\Q$pkg\E( |,|$)/,
        "$MOD depends on " . ($pkg // "the package of $needed")
