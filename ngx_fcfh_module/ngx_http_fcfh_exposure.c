@@ -116,8 +116,8 @@ ngx_int_t
 ngx_http_fcfh_exposure_add(ngx_conf_t *cf, ngx_str_t *name,
     void **credentials, const char *directive)
 {
-    ngx_http_conf_ctx_t                 *ctx;
     ngx_fcfh_exposure_t                 *e;
+    ngx_http_conf_ctx_t                 *ctx;
     ngx_http_fcfh_exposure_main_conf_t  *emcf;
 
     emcf = ngx_http_conf_get_module_main_conf(cf,
@@ -140,16 +140,16 @@ ngx_http_fcfh_exposure_add(ngx_conf_t *cf, ngx_str_t *name,
 static ngx_int_t
 ngx_http_fcfh_exposure_check(ngx_conf_t *cf)
 {
-    ngx_uint_t                          i, p, a, s;
-    ngx_http_conf_addr_t               *addr;
-    ngx_http_conf_port_t               *port;
-    ngx_fcfh_exposure_t                *e;
-    ngx_http_core_srv_conf_t          **server;
-    ngx_http_core_loc_conf_t           *clcf;
-    ngx_http_core_main_conf_t          *cmcf;
-    ngx_fcfh_exposure_listeners_t       open;
-    ngx_http_fcfh_exposure_loc_conf_t  *elcf;
-    ngx_http_fcfh_exposure_main_conf_t *emcf;
+    ngx_uint_t                           i, p, a, s;
+    ngx_fcfh_exposure_t                 *e;
+    ngx_http_conf_addr_t                *addr;
+    ngx_http_conf_port_t                *port;
+    ngx_http_core_srv_conf_t           **server;
+    ngx_http_core_loc_conf_t            *clcf;
+    ngx_http_core_main_conf_t           *cmcf;
+    ngx_fcfh_exposure_listeners_t        open;
+    ngx_http_fcfh_exposure_loc_conf_t   *elcf;
+    ngx_http_fcfh_exposure_main_conf_t  *emcf;
 
     emcf = ngx_http_conf_get_module_main_conf(cf,
                                               ngx_http_fcfh_exposure_module);

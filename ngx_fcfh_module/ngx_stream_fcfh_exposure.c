@@ -182,8 +182,8 @@ static ngx_uint_t
 ngx_stream_fcfh_exposure_closed(ngx_conf_t *cf, ngx_fcfh_exposure_t *e,
     ngx_stream_listen_t *ls)
 {
-    ngx_uint_t     ipv6only;
-    ngx_module_t  *m;
+    ngx_uint_t              ipv6only;
+    ngx_module_t           *m;
 #if (NGX_STREAM_SSL)
     ngx_stream_ssl_conf_t  *sslcf;
 #endif
