@@ -90,7 +90,8 @@ sub check_conf {
     my ($name, $conf, $prefix) = @_;
     my ($out, $code) = nginx_t_file($conf, $prefix);
     is($code, 0, "$name: nginx -t passes") or diag $out;
-    unlike($out, qr/\[(emerg|alert|crit)\]/, "$name: no emerg") or diag $out;
+    unlike($out, qr/\[(emerg|alert|crit)\]|runtime error:|Sanitizer/,
+           "$name: no emerg, no sanitizer report") or diag $out;
   SKIP: {
         skip "$name: listeners moved, warnings not checked", 1 unless $NETNS;
         unlike($out, qr/\[warn\]/, "$name: no warning") or diag $out;

@@ -27,6 +27,8 @@ sub nginx_t {
                '-e', "$p/nginx-t.err", '-g', "pid $p/nginx-t.pid;");
     my $out = qx{@{[ join ' ', map { FcfhTest::shell_quote($_) } @cmd ]} 2>&1};
     is($? >> 8, 0, 'nginx -t passes') or diag $out;
+    unlike($out, qr/runtime error:|Sanitizer/, '... no sanitizer report')
+        or diag $out;
     return $out;
 }
 
