@@ -5,7 +5,7 @@
 
 
 /*
- * The cluster-wide parts of fcfh_api (ngx_http_fcfh_module.c routes
+ * The cluster-wide parts of fcfh_api (ngx_http_fcfh_api.c routes
  * here): closing a tunnel that another node holds, and one page of the
  * device directory shared by all nodes.  Both wait for Redis or another
  * node; the request is held (count) until the answer.
@@ -171,7 +171,7 @@ ngx_http_fcfh_cluster_closed(void *data, ngx_connection_t *c,
  */
 
 ngx_int_t
-ngx_http_fcfh_cluster_list(ngx_http_request_t *r)
+ngx_http_fcfh_cluster_list(ngx_http_request_t *r, ngx_str_t *param)
 {
     ngx_str_t                     cursor;
     ngx_uint_t                    i;

@@ -98,14 +98,18 @@ for ([GET => '/api/tunnels/nosuch', 404, qr/no such device/],
      [GET => '/api/tunnels?since=yesterday', 400, qr/since/],
      [GET => '/api/tunnels?guid=short', 400, qr/guid/],
      [GET => '/api/nothing', 404, qr/unknown API path/],
-     [POST => '/api/tunnels', 405, qr/use GET/],
-     [PUT => "/api/tunnels/$one", 405, qr/GET or DELETE/],
-     [GET => "/api/tunnels/$one/close", 405, qr/use POST/],
+     [POST => '/api/tunnels', 405, qr/use GET/, 'GET, HEAD'],
+     [PUT => "/api/tunnels/$one", 405, qr/GET or DELETE/, 'GET, HEAD, DELETE'],
+     [GET => "/api/tunnels/$one/close", 405, qr/use POST/, 'POST'],
+     [POST => '/api/stats', 405, qr/use GET/, 'GET, HEAD'],
+     [PUT => '/api/webhooks', 405, qr/use GET or POST/, 'GET, HEAD, POST'],
      [DELETE => '/api/tunnels/nosuch', 404, qr/no such device/]) {
-    my ($m, $path, $want, $re) = @$_;
-    my ($s, $d, $b) = get($m, $path);
+    my ($m, $path, $want, $re, $allow) = @$_;
+    my ($s, $d, $b, $h) = get($m, $path);
     is($s, $want, "$m $path: $want");
     like($d && $d->{error} // '', $re, "$m $path: JSON error");
+    # a 405 says which methods the path takes (RFC 9110, 15.5.6)
+    is($h && $h->{allow}, $allow, "$m $path: Allow: $allow") if $allow;
 }
 ($st) = get('GET', '/private/tunnels');
 is($st, 403, 'deny all protects the API');
@@ -139,7 +143,11 @@ is($doc->{closed}{api}, 5, 'stats: 5 closed by the API');
 is($doc->{console_requests}{unknown_device}, 1, 'stats: 1 console request for an unknown device');
 cmp_ok($doc->{bytes_in}, '>', 0, 'stats: bytes of ended tunnels');
 
-my ($mst, $h, $metrics) = http_request($api, 'GET', '/metrics');
+my ($mst, $h) = http_request($api, 'POST', '/metrics');
+is($mst, 405, 'metrics: POST refused');
+is($h && $h->{allow}, 'GET, HEAD', 'metrics: 405 with Allow');
+
+($mst, $h, my $metrics) = http_request($api, 'GET', '/metrics');
 is($mst, 200, 'metrics: 200');
 like($h->{'content-type'} // '', qr{^text/plain; version=0\.0\.4}, 'metrics: Prometheus content type');
 like($metrics, qr/^fcfh_handshakes_total 5$/m, 'metrics: handshakes_total');
