@@ -6,6 +6,8 @@
 #   make deps       apt-get install everything the build and tests need,
 #                   and keep the upstream nginx tarball in $(FCFH_CACHE)
 #   make static     upstream nginx with the module linked in (--add-module)
+#   make deb        Debian packages (debian/) in build/deb: the module for
+#                   Debian's nginx and fcfh-tools (simulator, test tools)
 #   make test-asan  the integration suite against nginx + module built with
 #                   AddressSanitizer and UndefinedBehaviorSanitizer
 #   make fuzz       each libFuzzer target for FUZZ_TIME seconds (60); the
@@ -25,7 +27,7 @@ SIM      := $(BUILD)/fcfh-sim
 UNIT     := $(BUILD)/test_apf $(BUILD)/test_proxy_parse \
             $(BUILD)/test_preamble $(BUILD)/test_escape \
             $(BUILD)/test_webhook_target $(BUILD)/test_wsman \
-            $(BUILD)/test_htpasswd
+            $(BUILD)/test_htpasswd $(BUILD)/test_response
 
 MODULE_SRCS := $(wildcard $(SRC)/*.c $(SRC)/*.h) $(TOP)/config
 SIM_SRCS    := $(wildcard $(TOP)/sim/*.c $(TOP)/sim/*.h) \
@@ -35,7 +37,7 @@ WARN     := -Wall -Wextra -Wpointer-arith -Wno-unused-parameter -Werror
 OPT      ?= -O2 -g
 
 .PHONY: all module sim unit test prove deps quickstart static asan test-asan \
-        fuzz fuzz-smoke fuzz-regress clean
+        fuzz fuzz-smoke fuzz-regress deb clean
 
 all: module sim
 
@@ -66,7 +68,7 @@ $(SIM): $(SIM_SRCS)
 # unit tests: the pure-C layers, each with cmocka
 UNIT_SRCS := $(SRC)/ngx_fcfh_apf.c $(SRC)/ngx_fcfh_proxy_parse.c \
              $(SRC)/ngx_fcfh_webhook_target.c $(SRC)/ngx_fcfh_preamble.c \
-             $(SRC)/ngx_fcfh_escape.c
+             $(SRC)/ngx_fcfh_escape.c $(SRC)/ngx_fcfh_response.c
 
 $(BUILD)/test_%: $(TOP)/t/unit/test_%.c $(wildcard $(SRC)/ngx_fcfh_*.h) \
                  $(UNIT_SRCS)
@@ -127,7 +129,7 @@ FUZZ_CC      ?= clang-14
 FUZZ_DIR     := $(BUILD)/fuzz
 FUZZ_FLAGS   := -g -O1 -fsanitize=fuzzer,address,undefined \
                 -fno-sanitize-recover=undefined
-FUZZ_TARGETS := apf proxy_parse htpasswd wsman escape preamble
+FUZZ_TARGETS := apf proxy_parse response htpasswd wsman escape preamble
 FUZZ_TIME    ?= 60
 FUZZ_NGX     := $(BUILD)/nginx-src/src
 FUZZ_INC     := -I$(SRC) -I$(TOP)/t/unit -I$(BUILD) -I$(FUZZ_NGX)/core \
@@ -141,10 +143,14 @@ FUZZ_SRCS_apf         := $(SRC)/ngx_fcfh_apf.c
 FUZZ_SRCS_escape      := $(SRC)/ngx_fcfh_escape.c
 FUZZ_SRCS_preamble    := $(SRC)/ngx_fcfh_preamble.c
 FUZZ_SRCS_proxy_parse := $(SRC)/ngx_fcfh_proxy_parse.c $(SRC)/ngx_fcfh_apf.c
+FUZZ_SRCS_response    := $(SRC)/ngx_fcfh_response.c \
+                         $(SRC)/ngx_fcfh_proxy_parse.c $(SRC)/ngx_fcfh_apf.c
 FUZZ_SRCS_htpasswd    := $(SRC)/ngx_fcfh_htpasswd.c $(SRC)/ngx_fcfh_apf.c \
                          $(SRC)/ngx_fcfh_proxy_parse.c \
                          $(FUZZ_CORE)
-FUZZ_SRCS_wsman       := $(SRC)/ngx_fcfh_wsman.c $(FUZZ_CORE)
+FUZZ_SRCS_wsman       := $(SRC)/ngx_fcfh_wsman.c $(SRC)/ngx_fcfh_response.c \
+                         $(SRC)/ngx_fcfh_proxy_parse.c $(SRC)/ngx_fcfh_apf.c \
+                         $(FUZZ_CORE)
 
 FUZZ_BINS := $(addprefix $(FUZZ_DIR)/fuzz_,$(FUZZ_TARGETS))
 
@@ -187,6 +193,11 @@ fuzz-regress: $(FUZZ_BINS)
 	    $(FUZZ_DIR)/fuzz_$$t $(TOP)/t/fuzz/$$t/* > $(FUZZ_DIR)/$$t.log 2>&1 \
 	        || { tail -30 $(FUZZ_DIR)/$$t.log; exit 1; }; \
 	done
+
+# binary packages, built by dpkg-buildpackage in a copy of the tree
+# (build/deb/src): the checkout is never written to
+deb:
+	$(TOP)/tools/build-deb.sh $(BUILD)/deb
 
 deps:
 	$(TOP)/tools/install-deps.sh

@@ -21,6 +21,7 @@
 
 #include "ngx_fcfh_apf.h"
 #include "ngx_fcfh_webhook_target.h"
+#include "ngx_fcfh_response.h"
 
 
 #define NGX_FCFH_VERSION             "0.1.0"
@@ -65,6 +66,12 @@
 #define NGX_FCFH_WEBHOOKS            16
 #define NGX_FCFH_WEBHOOK_URL_MAX     256
 
+/*
+ * a delivery's buffer: the request (path and Host from the URL, the
+ * event's JSON: at most URL_MAX + 2560 bytes), then the answer's head
+ */
+#define NGX_FCFH_WEBHOOK_BUF_SIZE    4096
+
 
 typedef struct ngx_fcfh_zone_s       ngx_fcfh_zone_t;
 typedef struct ngx_fcfh_entry_s      ngx_fcfh_entry_t;
@@ -105,9 +112,10 @@ typedef struct {
     size_t                           len;
     size_t                           sent;
     size_t                           got;
-    u_char                           resp[16];
+    ngx_fcfh_response_t              answer;     /* its head, in buf */
+    const char                      *why;        /* detail for the log */
     u_char                           error[32];
-    u_char                           buf[NGX_FCFH_WEBHOOK_URL_MAX + 2560];
+    u_char                           buf[NGX_FCFH_WEBHOOK_BUF_SIZE];
 } ngx_fcfh_hook_t;
 
 

@@ -20,6 +20,8 @@
 #define NGX_FCFH_PROXY_LENGTH_HEADER "content-length"
 #define NGX_FCFH_PROXY_TE_HEADER     "transfer-encoding"
 #define NGX_FCFH_PROXY_CHUNKED       "chunked"
+#define NGX_FCFH_PROXY_AUTHN_HEADER  "www-authenticate"
+#define NGX_FCFH_PROXY_DIGEST        "digest "
 
 
 static ssize_t ngx_fcfh_proxy_request_line(const uint8_t *p, size_t len,
@@ -747,6 +749,20 @@ ngx_fcfh_proxy_response_header(const uint8_t *p, size_t len,
         }
 
         r->framing = NGX_FCFH_PROXY_FRAMING_CHUNKED;
+
+        return 0;
+    }
+
+    /* the Digest challenge, for a client that answers it (WS-Management) */
+
+    if (r->digest.data == NULL
+        && ngx_fcfh_proxy_caseeq(p, nlen, NGX_FCFH_PROXY_AUTHN_HEADER)
+        && vlen > sizeof(NGX_FCFH_PROXY_DIGEST) - 1
+        && ngx_fcfh_proxy_caseeq(v, sizeof(NGX_FCFH_PROXY_DIGEST) - 1,
+                                 NGX_FCFH_PROXY_DIGEST))
+    {
+        r->digest.len = vlen;
+        r->digest.data = v;
     }
 
     return 0;

@@ -255,6 +255,11 @@ typedef struct {
     unsigned                 nheaders;
     int                      framing;      /* NGX_FCFH_PROXY_FRAMING_* */
     uint64_t                 content_length;   /* FRAMING_LENGTH */
+    /*
+     * the first WWW-Authenticate value of the Digest scheme ("Digest",
+     * any case, SP, then parameters), OWS-trimmed; data NULL when none
+     */
+    ngx_fcfh_proxy_str_t     digest;
 } ngx_fcfh_proxy_response_t;
 
 
@@ -375,7 +380,9 @@ ssize_t ngx_fcfh_proxy_connect_parse(const uint8_t *buf, size_t len,
  *                          case, OWS around it), twice, or in HTTP/1.0
  * Errors are found line by line, in order.  Without either header the
  * body runs until the connection closes (FRAMING_CLOSE); the caller
- * applies what the method and status say (HEAD, 1xx, 204, 304).
+ * applies what the method and status say (HEAD, 1xx, 204, 304).  A
+ * whole answer with its body: ngx_fcfh_response_read()
+ * (ngx_fcfh_response.h), built on this.
  */
 ssize_t ngx_fcfh_proxy_response_parse(const uint8_t *buf, size_t len,
     size_t max_head, ngx_fcfh_proxy_response_t *r);

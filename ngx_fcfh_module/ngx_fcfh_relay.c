@@ -99,12 +99,16 @@ ngx_fcfh_relay_path(ngx_fcfh_main_conf_t *fmcf, ngx_pid_t pid,
 }
 
 
-/* in the master, as root: the directory, owned by the workers' user */
+/*
+ * In the master, as root: the directory, owned by the workers' user.
+ * Under nginx -t (ngx_init_modules() runs then too) only the check.
+ */
 
 ngx_int_t
 ngx_fcfh_relay_init_module(ngx_cycle_t *cycle)
 {
     ngx_err_t              err;
+    ngx_uint_t             root;
     ngx_core_conf_t       *ccf;
     ngx_fcfh_main_conf_t  *fmcf;
 
@@ -118,6 +122,28 @@ ngx_fcfh_relay_init_module(ngx_cycle_t *cycle)
         ngx_str_set(&fmcf->relay_dir, NGX_FCFH_RELAY_DEFAULT_DIR);
     }
 
+    ccf = (ngx_core_conf_t *) ngx_get_conf(cycle->conf_ctx, ngx_core_module);
+
+    root = (geteuid() == 0 && ccf->user != (ngx_uid_t) NGX_CONF_UNSET_UINT);
+
+    if (root
+        && ngx_fcfh_relay_reachable(fmcf->relay_dir.data, ccf->user,
+                                    ccf->group)
+           != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "the workers' user cannot reach "
+                      "fcfh_relay_dir \"%V\": a directory above it is "
+                      "not searchable by them", &fmcf->relay_dir);
+        return NGX_ERROR;
+    }
+
+    /* nginx -t leaves nothing on disk: the directory is made at start */
+
+    if (ngx_test_config) {
+        return NGX_OK;
+    }
+
     if (ngx_create_dir(fmcf->relay_dir.data, 0700) == NGX_FILE_ERROR) {
         err = ngx_errno;
 
@@ -129,26 +155,10 @@ ngx_fcfh_relay_init_module(ngx_cycle_t *cycle)
         }
     }
 
-    ccf = (ngx_core_conf_t *) ngx_get_conf(cycle->conf_ctx, ngx_core_module);
-
-    if (geteuid() == 0 && ccf->user != (ngx_uid_t) NGX_CONF_UNSET_UINT) {
-        if (chown((char *) fmcf->relay_dir.data, ccf->user, -1) == -1) {
-            ngx_log_error(NGX_LOG_EMERG, cycle->log, ngx_errno,
-                          "chown(\"%V\", %d) failed",
-                          &fmcf->relay_dir, ccf->user);
-            return NGX_ERROR;
-        }
-
-        if (ngx_fcfh_relay_reachable(fmcf->relay_dir.data, ccf->user,
-                                     ccf->group)
-            != NGX_OK)
-        {
-            ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
-                          "the workers' user cannot reach "
-                          "fcfh_relay_dir \"%V\": a directory above it is "
-                          "not searchable by them", &fmcf->relay_dir);
-            return NGX_ERROR;
-        }
+    if (root && chown((char *) fmcf->relay_dir.data, ccf->user, -1) == -1) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, ngx_errno,
+                      "chown(\"%V\", %d) failed", &fmcf->relay_dir, ccf->user);
+        return NGX_ERROR;
     }
 
     return NGX_OK;

@@ -822,6 +822,9 @@ ngx_fcfh_webhook_start(ngx_fcfh_main_conf_t *fmcf, ngx_uint_t i,
     hook->index = i;
     hook->fmcf = fmcf;
 
+    /* the head is all the answer we read: its status */
+    ngx_fcfh_response_init(&hook->answer, sizeof(hook->buf), 0, 1);
+
     /* again: a reload may have changed the rules or the listeners */
     if (ngx_fcfh_webhook_check(fmcf, &wh->sockaddr.sockaddr, wh->socklen,
                                &err)
@@ -881,8 +884,8 @@ ngx_fcfh_webhook_start(ngx_fcfh_main_conf_t *fmcf, ngx_uint_t i,
 static void
 ngx_fcfh_webhook_handler(ngx_event_t *ev)
 {
-    ssize_t            n;
-    ngx_int_t          status;
+    ssize_t            n, rc;
+    ngx_uint_t         eof, status;
     ngx_connection_t  *c;
     ngx_fcfh_hook_t   *hook;
 
@@ -913,11 +916,12 @@ ngx_fcfh_webhook_handler(ngx_event_t *ev)
         hook->sent += n;
     }
 
-    /* the status line is all we need: "HTTP/1.x NNN" */
+    /* the request is out: its buffer takes the answer's head */
 
-    while (hook->got < sizeof("HTTP/1.1 200") - 1) {
-        n = c->recv(c, hook->resp + hook->got,
-                    sizeof("HTTP/1.1 200") - 1 - hook->got);
+    for ( ;; ) {
+        eof = 0;
+
+        n = c->recv(c, hook->buf + hook->got, sizeof(hook->buf) - hook->got);
 
         if (n == NGX_AGAIN) {
             if (ngx_handle_read_event(c->read, 0) != NGX_OK) {
@@ -928,22 +932,35 @@ ngx_fcfh_webhook_handler(ngx_event_t *ev)
         }
 
         if (n == NGX_ERROR || n == 0) {
+            eof = 1;
+
+        } else {
+            hook->got += n;
+        }
+
+        rc = ngx_fcfh_response_read(&hook->answer, hook->buf, hook->got,
+                                    eof);
+
+        if (rc > 0) {
+            break;
+        }
+
+        if (rc == NGX_FCFH_RESPONSE_ERR_TRUNCATED && hook->got == 0) {
             ngx_fcfh_webhook_done(hook, "no response");
             return;
         }
 
-        hook->got += n;
+        if (rc < 0) {
+            hook->why = ngx_fcfh_response_strerror(rc);
+            ngx_fcfh_webhook_done(hook, "not an HTTP response");
+            return;
+        }
     }
 
-    if (ngx_strncmp(hook->resp, "HTTP/1.", 7) != 0) {
-        ngx_fcfh_webhook_done(hook, "not an HTTP response");
-        return;
-    }
-
-    status = ngx_atoi(hook->resp + 9, 3);
+    status = hook->answer.head.status;
 
     if (status < 200 || status > 299) {
-        ngx_snprintf(hook->error, sizeof(hook->error) - 1, "status %i%Z",
+        ngx_snprintf(hook->error, sizeof(hook->error) - 1, "status %ui%Z",
                      status);
         ngx_fcfh_webhook_done(hook, (const char *) hook->error);
         return;
@@ -1008,8 +1025,10 @@ ngx_fcfh_webhook_done(ngx_fcfh_hook_t *hook, const char *error)
 
     ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
                   "fcfh: webhook %uD (%*s) delivery of event %uL failed: "
-                  "%s, retry in %uDs", wh->id, (size_t) wh->url_len, wh->url,
-                  hook->seq, error, wh->backoff);
+                  "%s%s%s%s, retry in %uDs", wh->id, (size_t) wh->url_len,
+                  wh->url, hook->seq, error, hook->why ? " (" : "",
+                  hook->why ? hook->why : "", hook->why ? ")" : "",
+                  wh->backoff);
 }
 
 

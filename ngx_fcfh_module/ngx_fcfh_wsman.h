@@ -5,11 +5,11 @@
 
 
 /*
- * What the gateway reads of a device's WS-Management answers: the HTTP
- * response (status, body sized or chunked, the Digest challenge), the
- * parameters of that challenge, and element texts of the SOAP body.
- * Device input, so everything is bounded and checked; nothing here
- * allocates.  Fuzzed by t/unit/fuzz_wsman.c.
+ * What the gateway reads of a device's WS-Management answers, once
+ * ngx_fcfh_response_read() has read the HTTP answer (status, body, the
+ * Digest challenge): the parameters of that challenge, and element texts
+ * of the SOAP body.  Device input, so everything is bounded and checked;
+ * nothing here allocates.  Fuzzed by t/unit/fuzz_wsman.c.
  */
 
 
@@ -25,15 +25,7 @@
 #define NGX_FCFH_WSMAN_MAX_VALUE     128
 
 
-typedef struct {
-    ngx_uint_t                       status;
-    ngx_str_t                        body;       /* decoded */
-    ngx_str_t                        challenge;  /* "Digest ...", or empty */
-} ngx_fcfh_wsman_response_t;
-
-
-ngx_int_t ngx_fcfh_wsman_response(u_char *buf, size_t len, ngx_uint_t eof,
-    ngx_fcfh_wsman_response_t *rsp);
+/* challenge: a WWW-Authenticate value "Digest ..." */
 ngx_int_t ngx_fcfh_wsman_param(ngx_str_t *challenge, char *name,
     ngx_str_t *value);
 ngx_uint_t ngx_fcfh_wsman_values(ngx_str_t *xml, const char *name,

@@ -36,11 +36,13 @@
 #include "ngx_fcfh_relay.h"
 #include "ngx_fcfh_open.h"
 #include "ngx_fcfh_wsman.h"
+#include "ngx_fcfh_response.h"
 #include "ngx_http_fcfh.h"
 
 
 #define NGX_HTTP_FCFH_AMT_PORT          16992
 #define NGX_HTTP_FCFH_AMT_MAX_RESPONSE  65536
+#define NGX_HTTP_FCFH_AMT_MAX_HEAD      4096
 #define NGX_HTTP_FCFH_AMT_MAX_REQUEST   4096
 #define NGX_HTTP_FCFH_AMT_MAX_NAMES     16
 #define NGX_HTTP_FCFH_AMT_MAX_EXCHANGES 48
@@ -113,6 +115,7 @@ typedef struct {
 
     u_char                          *in;         /* the response */
     size_t                           in_len;
+    ngx_fcfh_response_t              answer;     /* its reader */
 
     ngx_uint_t                       job;        /* CLOSE, EVIDENCE */
     ngx_uint_t                       cls;        /* index in classes */
@@ -652,7 +655,7 @@ ngx_http_fcfh_amt_process(ngx_event_t *ev)
     ngx_uint_t                  eof, result, reason;
     ngx_connection_t           *c;
     ngx_http_fcfh_amt_ctx_t    *ctx;
-    ngx_fcfh_wsman_response_t   rsp;
+    ngx_str_t                   body, challenge;
 
     c = ev->data;
     ctx = c->data;
@@ -700,6 +703,12 @@ ngx_http_fcfh_amt_process(ngx_event_t *ev)
         ctx->out_sent += n;
     }
 
+    if (ctx->in_len == 0) {
+        /* nothing read yet: a new answer */
+        ngx_fcfh_response_init(&ctx->answer, NGX_HTTP_FCFH_AMT_MAX_HEAD,
+                               NGX_HTTP_FCFH_AMT_MAX_RESPONSE, 0);
+    }
+
     for ( ;; ) {
         eof = 0;
 
@@ -717,19 +726,27 @@ ngx_http_fcfh_amt_process(ngx_event_t *ev)
             ctx->in_len += n;
         }
 
-        rc = ngx_fcfh_wsman_response(ctx->in, ctx->in_len, eof, &rsp);
+        rc = ngx_fcfh_response_read(&ctx->answer, ctx->in, ctx->in_len, eof);
 
-        if (rc == NGX_OK) {
+        if (rc > 0) {
             break;
         }
 
-        if (rc == NGX_ERROR || eof
-            || ctx->in_len == NGX_HTTP_FCFH_AMT_MAX_RESPONSE)
-        {
+        if (rc < 0) {
             ngx_http_fcfh_amt_fail(ctx, NGX_HTTP_BAD_GATEWAY,
-                                   "invalid or too long answer to %s %s",
+                                   "invalid answer to %s %s: %s",
                                    ngx_http_fcfh_amt_ops[ctx->op].name,
-                                   ctx->resource);
+                                   ctx->resource,
+                                   ngx_fcfh_response_strerror(rc));
+            return;
+        }
+
+        if (ctx->in_len == NGX_HTTP_FCFH_AMT_MAX_RESPONSE) {
+            ngx_http_fcfh_amt_fail(ctx, NGX_HTTP_BAD_GATEWAY,
+                                   "answer to %s %s over %d bytes",
+                                   ngx_http_fcfh_amt_ops[ctx->op].name,
+                                   ctx->resource,
+                                   NGX_HTTP_FCFH_AMT_MAX_RESPONSE);
             return;
         }
     }
@@ -737,7 +754,15 @@ ngx_http_fcfh_amt_process(ngx_event_t *ev)
     ngx_close_connection(c);
     ctx->relay = NULL;
 
-    ngx_http_fcfh_amt_response(ctx, rsp.status, &rsp.body, &rsp.challenge);
+    /* the body decoded in place behind the head; the challenge in it */
+
+    body.data = ctx->in + ctx->answer.head_len;
+    body.len = (size_t) ctx->answer.body_len;
+    challenge.data = (u_char *) ctx->answer.head.digest.data;
+    challenge.len = ctx->answer.head.digest.len;
+
+    ngx_http_fcfh_amt_response(ctx, ctx->answer.head.status, &body,
+                               &challenge);
 
     return;
 

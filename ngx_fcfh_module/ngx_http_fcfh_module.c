@@ -20,6 +20,7 @@
 
 #include "ngx_fcfh.h"
 #include "ngx_http_fcfh.h"
+#include "ngx_http_fcfh_exposure.h"
 #include "ngx_http_fcfh_status.h"
 #include "ngx_http_fcfh_api.h"
 #include "ngx_http_fcfh_metrics.h"
@@ -121,6 +122,10 @@ ngx_http_fcfh_handler(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     clcf->handler = (ngx_http_handler_pt) cmd->post;
+
+    if (ngx_http_fcfh_exposure_add(cf, &cmd->name, NULL, NULL) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
 
     return NGX_CONF_OK;
 }

@@ -34,6 +34,7 @@
 #include "ngx_fcfh_htpasswd.h"
 #include "ngx_fcfh_proxy_parse.h"
 #include "ngx_fcfh_open.h"
+#include "ngx_http_fcfh_exposure.h"
 
 
 /* nginx has no NGX_HTTP_ constant for it */
@@ -441,7 +442,7 @@ ngx_http_fcfh_pass_check_console(ngx_http_request_t *r,
         }
 
         if (rc == NGX_DECLINED) {
-            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+            ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
                           "fcfh: console authentication failed: user "
                           "\"%V\"",
                           ngx_fcfh_log_str(&shown, name, sizeof(name),
@@ -1684,6 +1685,13 @@ ngx_http_fcfh_pass(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     clcf->handler = ngx_http_fcfh_pass_handler;
     plcf->enabled = 1;
+
+    if (ngx_http_fcfh_exposure_add(cf, &cmd->name, (void **) &plcf->htpasswd,
+                                   "fcfh_pass_auth_file")
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
 
     plcf->uscf = ngx_pcalloc(cf->pool, sizeof(ngx_http_upstream_srv_conf_t));
     if (plcf->uscf == NULL) {

@@ -34,6 +34,7 @@
 #include "ngx_fcfh_proxy_parse.h"
 #include "ngx_stream_fcfh_tunnel.h"
 #include "ngx_stream_fcfh_channel.h"
+#include "ngx_stream_fcfh_exposure.h"
 
 
 #define NGX_FCFH_PROXY_BUFFER        (NGX_FCFH_PROXY_DEFAULT_MAX_HEAD + 1)
@@ -738,7 +739,7 @@ ngx_stream_fcfh_proxy_check_user(ngx_stream_fcfh_proxy_ctx_t *ctx,
     }
 
     if (rc == NGX_DECLINED) {
-        ngx_log_error(NGX_LOG_INFO, c->log, 0,
+        ngx_log_error(NGX_LOG_NOTICE, c->log, 0,
                       "console authentication failed: user \"%V\"",
                       ngx_fcfh_log_str(&shown, text, sizeof(text), u.data,
                                        u.len));
@@ -1710,6 +1711,16 @@ ngx_stream_fcfh_proxy(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     cscf->handler = ngx_stream_fcfh_proxy_handler;
     pscf->enabled = 1;
+
+    /* the cluster relay admits verified nodes only */
+    if (ngx_strcmp(cmd->name.data, "fcfh_proxy") == 0
+        && ngx_stream_fcfh_exposure_add(cf, &cmd->name,
+                                        (void **) &pscf->htpasswd,
+                                        "fcfh_proxy_auth_file")
+           != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
 
     return NGX_CONF_OK;
 }

@@ -998,7 +998,7 @@ ngx_stream_fcfh_tunnel_identify(ngx_stream_fcfh_tunnel_t *t,
 #endif
 
     if (t->conf->htpasswd == NULL || !ua->has_password) {
-        ngx_log_error(NGX_LOG_INFO, c->log, 0,
+        ngx_log_error(NGX_LOG_NOTICE, c->log, 0,
                       "device authentication failed: user \"%V\", method "
                       "\"%*s\", no %s", &t->user,
                       (size_t) ngx_min(ua->method.len, 16), ua->method.data,
@@ -1024,7 +1024,7 @@ ngx_stream_fcfh_tunnel_identify(ngx_stream_fcfh_tunnel_t *t,
     }
 
     if (rc != NGX_OK) {
-        ngx_log_error(NGX_LOG_INFO, c->log, 0,
+        ngx_log_error(NGX_LOG_NOTICE, c->log, 0,
                       "device authentication failed: user \"%V\", "
                       "wrong password or unknown user", &t->user);
         goto failed;

@@ -24,7 +24,7 @@ use FcfhApf qw(:all);
 my $rx = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
                                Listen => 16, ReuseAddr => 1) or BAIL_OUT("listen: $!");
 my $rport = $rx->sockport;
-my $mode = 200;          # 200, 500 or 'hang'
+my $mode = 200;          # 200, 500, 'hang' or 'folded'
 my (@got, @hung);
 
 # serves the receiver for $secs seconds (or until $until->() is true)
@@ -45,6 +45,12 @@ sub serve {
         }
         my ($body) = $req =~ /\r\n\r\n(.*)$/s;
         if ($mode eq 'hang') { push @hung, $c; next }
+        if ($mode eq 'folded') {
+            # a 200 whose head a strict reader refuses (obs-fold)
+            print $c "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n folded\r\n\r\n";
+            close $c;
+            next;
+        }
         if ($mode == 200) {
             push @got, { req => $req, json => eval { decode_json($body // '') } };
             # a webhook body is an Event of docs/openapi.yaml
@@ -149,6 +155,20 @@ close $_ for @hung;
 $mode = 200;
 ok(serve(T(10), sub { grep { ($_->{json}{fqdn} // '') eq 'hang.example.test' } @got }),
    'and gets the event once it answers again');
+
+# a 2xx in a malformed head is no delivery: the answer's head is read as
+# strictly as a device's, and the event is retried
+$mode = 'folded';
+my $d5 = FcfhApf->connect($t->port(1));
+$d5->handshake('00000000-0000-4000-8000-0000000000bb', 'admin', 'P@ssw0rd', [16992], 'folded.example.test');
+serve(T(2));
+ok($t->wait_for_log(qr/webhook $id .* failed: not an HTTP response \(obsolete header line folding\), retry in/, T(3)),
+   'a malformed answer head is a failure, logged with why');
+($st, $doc) = api('GET', '/api/webhooks');
+is($doc->{webhooks}[0]{last_error}, 'not an HTTP response', '... last_error says so');
+$mode = 200;
+ok(serve(T(10), sub { grep { ($_->{json}{fqdn} // '') eq 'folded.example.test' } @got }),
+   '... and the event comes again to a well-formed answer');
 
 my @ids = map { $_->{json}{id} } grep { $_->{json} } @got;
 my %seen;

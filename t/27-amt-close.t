@@ -147,6 +147,33 @@ ok($t->wait_for_log(qr/\Q${\guid(21)}\E not removed, tunnel left open: no enumer
    '... logged with the reason');
 ok($e->ping(1, T(3)), '... and that tunnel is fine');
 
+# a device that frames its answer two ways (Content-Length twice): read as
+# strictly as fcfh_pass reads it, refused, saying why
+$pid = fork // die;
+if (!$pid) {
+    my ($st2, $doc2) = api('DELETE', '/api/tunnels/' . guid(21) . '?mode=amt');
+    POSIX::_exit($st2 == 502 && ($doc2 && $doc2->{error} // '')
+                 =~ /^invalid answer to Enumerate AMT_RemoteAccessPolicyRule: more than one Content-Length$/
+                 ? 0 : 1);
+}
+$m = $e->read_msg(T(5));
+is($m && $m->{type}, CHANNEL_OPEN, 'again a channel to 16992');
+$gw = $m && $m->{sender};
+$e->send(channel_confirm($gw, 7, 65536));
+$req = '';
+while ($req !~ /<\/Envelope>/) {
+    my $x = $e->read_msg(T(5)) or last;
+    $req .= $x->{data} if $x->{type} == CHANNEL_DATA;
+}
+$e->send(channel_data($gw, "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n"
+                         . "Content-Length: 3\r\n\r\n<x>"));
+$e->send(channel_close($gw));
+waitpid($pid, 0);
+is($? >> 8, 0, 'an answer with two lengths: 502 naming the fault');
+ok($t->wait_for_log(qr/\Q${\guid(21)}\E not removed, tunnel left open: invalid answer to Enumerate \S+: more than one Content-Length/, T(3)),
+   '... logged');
+ok($e->ping(3, T(3)), '... and the tunnel is fine');
+
 # an API client that leaves mid-way: the gateway drops its channel, the
 # tunnel stays
 my $api = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$aport")

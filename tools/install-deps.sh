@@ -4,6 +4,7 @@
 set -eu
 
 pkgs="nginx libnginx-mod-stream nginx-dev build-essential dpkg-dev
+      debhelper fakeroot
       libssl-dev libpcre2-dev zlib1g-dev libcmocka-dev openssl curl
       perl libio-socket-ssl-perl libnet-ssleay-perl liburi-perl
       ncat amtterm proxychains4 python3 python3-requests python3-socks

@@ -45,7 +45,7 @@ use JSON::PP ();
 
 our @EXPORT_OK = qw(rss_bound_kb http_get http_request status_json wait_status wait_for
                     find_tunnel repo_dir std_config T have_sim sse_subscribe sse_pump
-                    sse_wait api_record);
+                    sse_wait netns_cmd api_record);
 our %EXPORT_TAGS = (all => \@EXPORT_OK);
 
 my $REPO = Cwd::abs_path(dirname(File::Spec->rel2abs(__FILE__)) . '/../..');
@@ -195,6 +195,21 @@ sub nginx_t {
 }
 
 sub shell_quote { my $s = shift; $s =~ s/'/'\\''/g; "'$s'" }
+
+# A command in a network namespace of its own (unshare -n, needs root):
+# loopback up with the given addresses added, so that nginx -t binds a
+# configuration's listeners as written (wildcards, other hosts' addresses,
+# any port) and none of them is reachable from anywhere. Returns the
+# command to run (list), or nothing when namespaces are not available.
+my $NETNS;
+sub netns_cmd {
+    my ($addrs, @cmd) = @_;
+    $NETNS //= $> == 0 && system('unshare -n true >/dev/null 2>&1') == 0 ? 1 : 0;
+    return () unless $NETNS;
+    my $setup = join ' && ', 'ip link set lo up',
+        map { "ip addr add $_ dev lo" } @{$addrs // []};
+    return ('unshare', '-n', 'sh', '-c', "$setup && exec \"\$@\"", 'sh', @cmd);
+}
 
 sub pid_alive {
     my ($pid) = @_;

@@ -18,7 +18,8 @@
  * message ends), hosts round-trip through their binary form, base64
  * round-trips through an encoder, credentials rebuild the decoded text,
  * an accepted answer head has no CR but before LF, no other CTL but HTAB,
- * no line starting with SP or HTAB, and one framing.
+ * no line starting with SP or HTAB, one framing, and its Digest challenge
+ * (if any) inside one of its lines.
  */
 
 
@@ -426,6 +427,18 @@ fuzz_answer(const uint8_t *b, size_t len, size_t max_head)
         CHECK(r.framing == NGX_FCFH_PROXY_FRAMING_LENGTH
               || r.content_length == 0);
         CHECK(r.content_length <= NGX_FCFH_PROXY_LENGTH_MAX);
+
+        /* a Digest challenge: inside the head, one line's value */
+        check_str(&r.digest, b, n);
+
+        if (r.digest.data) {
+            CHECK(r.digest.len > 7);
+            CHECK((r.digest.data[0] | 0x20) == 'd' && r.digest.data[6] == ' ');
+            CHECK(memchr(r.digest.data, '\n', r.digest.len) == NULL);
+
+        } else {
+            CHECK(r.digest.len == 0);
+        }
 
         for (i = 0; i < n; i++) {
             CHECK(b[i] != '\r' || (i + 1 < n && b[i + 1] == '\n'));

@@ -6,16 +6,16 @@
 
 /*
  * libFuzzer target for what the gateway reads of a device's
- * WS-Management answers (ngx_fcfh_wsman.c): the HTTP response, the
- * Digest challenge's parameters, SOAP element texts.  Built by
- * "make fuzz" (see the Makefile for the command).
+ * WS-Management answers: the HTTP answer as the client reads it
+ * (ngx_fcfh_response_read(), on its own in fuzz_response.c), the Digest
+ * challenge's parameters and SOAP element texts (ngx_fcfh_wsman.c).
+ * Built by "make fuzz" (see the Makefile for the command).
  *
  * Input: byte 0 bit 0 = the connection ended after the bytes; the rest
  * is what the device sent.  Checks: results are in the documented set;
  * body, challenge and values lie inside the buffer and are bounded and
- * printable where documented; a complete response's every prefix is
- * "need more", never an error; a prefix parse leaves the buffer as the
- * whole parse needs it (the same answer afterwards).
+ * printable where documented; a complete answer read in two parts is
+ * never an error after the first, and reads the same as in one.
  */
 
 
@@ -23,6 +23,7 @@
 #include <ngx_core.h>
 
 #include "ngx_fcfh_wsman.h"
+#include "ngx_fcfh_response.h"
 #include "fuzz.h"
 
 
@@ -80,15 +81,36 @@ check_param(ngx_str_t *challenge, char *name)
 }
 
 
+/* the answer read as the WS-Management client reads it */
+
+static ssize_t
+answer(u_char *buf, size_t len, ngx_uint_t eof, ngx_fcfh_response_t *rsp,
+    ngx_str_t *body, ngx_str_t *challenge)
+{
+    ssize_t  rc;
+
+    ngx_fcfh_response_init(rsp, 4096, 65536, 0);
+
+    rc = ngx_fcfh_response_read(rsp, buf, len, eof);
+
+    body->data = buf + rsp->head_len;
+    body->len = (size_t) rsp->body_len;
+    challenge->data = (u_char *) rsp->head.digest.data;
+    challenge->len = rsp->head.digest.len;
+
+    return rc;
+}
+
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    u_char                     *buf, *again;
-    size_t                      len, cut;
-    ngx_int_t                   rc, rc2;
-    ngx_str_t                   xml;
-    ngx_uint_t                  eof;
-    ngx_fcfh_wsman_response_t   rsp, rsp2;
+    u_char               *buf, *again;
+    size_t                len, cut;
+    ssize_t               rc, rc2;
+    ngx_str_t             xml, body, challenge, body2, challenge2;
+    ngx_uint_t            eof;
+    ngx_fcfh_response_t   rsp, rsp2;
 
     if (size == 0) {
         return 0;
@@ -105,50 +127,63 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     ngx_memcpy(buf, data + 1, len);
 
-    rc = ngx_fcfh_wsman_response(buf, len, eof, &rsp);
-    CHECK(rc == NGX_OK || rc == NGX_AGAIN || rc == NGX_ERROR);
+    rc = answer(buf, len, eof, &rsp, &body, &challenge);
+    CHECK(rc >= NGX_FCFH_PROXY_ERR_TRANSFER_CODING
+          || (rc >= NGX_FCFH_RESPONSE_ERR_CHUNK
+              && rc <= NGX_FCFH_RESPONSE_ERR_TRUNCATED));
+    CHECK(!(eof && rc == 0));
 
-    if (rc == NGX_OK) {
-        CHECK(rsp.status >= 100 && rsp.status <= 999);
-        CHECK(INSIDE(rsp.body, buf, len));
-        CHECK(INSIDE(rsp.challenge, buf, len));
+    if (rc > 0) {
+        CHECK((size_t) rc <= len);
+        CHECK(rsp.head.status >= 200 && rsp.head.status <= 599);
+        CHECK(rsp.head_len > 0 && rsp.head_len + body.len <= (size_t) rc);
+        CHECK(INSIDE(body, buf, len));
+        CHECK(INSIDE(challenge, buf, rsp.head_len));
 
-        if (rsp.challenge.len) {
-            CHECK(rsp.challenge.len > 7);
-            check_param(&rsp.challenge, "realm");
-            check_param(&rsp.challenge, "nonce");
-            check_param(&rsp.challenge, "qop");
-            check_param(&rsp.challenge, "opaque");
-            check_param(&rsp.challenge, "stale");
+        if (challenge.len) {
+            CHECK(challenge.len > 7);
+            check_param(&challenge, "realm");
+            check_param(&challenge, "nonce");
+            check_param(&challenge, "qop");
+            check_param(&challenge, "opaque");
+            check_param(&challenge, "stale");
         }
 
-        check_values(&rsp.body, "EnumerationContext");
-        check_values(&rsp.body, "Name");
-        check_values(&rsp.body, "RecordArray");
+        check_values(&body, "EnumerationContext");
+        check_values(&body, "Name");
+        check_values(&body, "RecordArray");
 
         if (!eof) {
             /*
-             * Read in two parts: the first is never an error, and what
-             * parsing it did leaves the whole parse unchanged.
+             * Read in two parts: the first is never an error, and the
+             * second reads the same answer as one read did.
              */
             cut = len / 2;
             ngx_memcpy(again, data + 1, len);
 
-            rc2 = ngx_fcfh_wsman_response(again, cut, 0, &rsp2);
-            CHECK(rc2 != NGX_ERROR);
+            ngx_fcfh_response_init(&rsp2, 4096, 65536, 0);
 
-            if (rc2 == NGX_OK) {
-                /* the answer ended early; it was decoded, as for a read */
+            rc2 = ngx_fcfh_response_read(&rsp2, again, cut, 0);
+            CHECK(rc2 >= 0);
+
+            if (rc2 > 0) {
+                /* the answer ended early */
+                CHECK(rc2 == rc);
                 goto raw;
             }
 
-            rc2 = ngx_fcfh_wsman_response(again, len, 0, &rsp2);
-            CHECK(rc2 == NGX_OK);
-            CHECK(rsp2.status == rsp.status);
-            CHECK(rsp2.body.len == rsp.body.len);
-            CHECK(rsp2.body.data - again == rsp.body.data - buf);
-            CHECK(ngx_memcmp(rsp2.body.data, rsp.body.data, rsp.body.len)
-                  == 0);
+            rc2 = ngx_fcfh_response_read(&rsp2, again, len, 0);
+            CHECK(rc2 == rc);
+
+            body2.data = again + rsp2.head_len;
+            body2.len = (size_t) rsp2.body_len;
+            challenge2.len = rsp2.head.digest.len;
+
+            CHECK(rsp2.head.status == rsp.head.status);
+            CHECK(body2.len == body.len);
+            CHECK(body2.data - again == body.data - buf);
+            CHECK(challenge2.len == challenge.len);
+            CHECK(ngx_memcmp(body2.data, body.data, body.len) == 0);
         }
     }
 
