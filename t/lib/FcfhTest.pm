@@ -449,6 +449,8 @@ sub api_locations {
         while ($srv =~ /\blocation\s+(=\s*|\^~\s*)?(\S+)\s*\{([^{}]*)\}/g) {
             my ($mod, $path, $body) = ($1 // '', $2, $3);
             my ($kind) = $body =~ /\bfcfh_(api|status)\s*;/ or next;
+            # a rewrite answers another path than the one asked
+            next if $body =~ /\brewrite\b/;
             for my $p (@ports) {
                 @{$API_LOC{$p}} = grep { $_->[0] ne $path } @{$API_LOC{$p} // []};
                 push @{$API_LOC{$p}}, [$path, $mod =~ /=/ ? 1 : 0, $kind];
