@@ -795,8 +795,8 @@ ngx_http_fcfh_device_size(ngx_fcfh_device_info_t *d)
                   "\"first_connected_at\":,\"last_connected_at\":,"
                   "\"last_disconnected_at\":,\"last_disconnect_reason\":"
                   "\"idle_timeout\",\"connections\":}")
-           + NGX_FCFH_APF_GUID_TEXT_SIZE + 3 * sizeof("\"1970-01-01T00:00:00Z\"")
-           + NGX_INT64_LEN
+           + NGX_FCFH_APF_GUID_TEXT_SIZE
+           + 3 * sizeof("\"1970-01-01T00:00:00Z\"") + NGX_INT64_LEN
            + 6 * (d->fqdn.len + d->identity.len + d->user.len + d->peer.len)
            + 4 * sizeof("null");
 }
