@@ -34,6 +34,7 @@
 #include "ngx_fcfh_registry.h"
 #include "ngx_fcfh_json.h"
 #include "ngx_fcfh_relay.h"
+#include "ngx_fcfh_route.h"
 #include "ngx_fcfh_open.h"
 #include "ngx_fcfh_wsman.h"
 #include "ngx_fcfh_response.h"
@@ -103,11 +104,9 @@ typedef struct {
     ngx_http_request_t              *request;
     ngx_str_t                        device;     /* as the API named it */
     char                             guid[NGX_FCFH_APF_GUID_TEXT_SIZE + 1];
-    ngx_fcfh_route_t                 route;
+    ngx_fcfh_route_open_t            ro;
     ngx_http_fcfh_amt_cred_t        *cred;
     ngx_connection_t                *relay;
-
-    ngx_fcfh_relay_open_t            open;
 
     u_char                          *out;        /* the request */
     size_t                           out_len;
@@ -149,6 +148,8 @@ typedef struct {
 static ngx_int_t ngx_http_fcfh_amt_start(ngx_http_request_t *r,
     ngx_str_t *device, ngx_uint_t job);
 static void ngx_http_fcfh_amt_exchange(ngx_http_fcfh_amt_ctx_t *ctx);
+static void ngx_http_fcfh_amt_opened(ngx_fcfh_route_open_t *ro,
+    ngx_uint_t result, ngx_uint_t reason);
 static ngx_int_t ngx_http_fcfh_amt_build(ngx_http_fcfh_amt_ctx_t *ctx);
 static u_char *ngx_http_fcfh_amt_digest(ngx_http_fcfh_amt_ctx_t *ctx,
     u_char *p);
@@ -263,8 +264,8 @@ ngx_http_fcfh_amt_start(ngx_http_request_t *r, ngx_str_t *device,
 {
     char                           text[NGX_FCFH_APF_GUID_TEXT_SIZE + 1];
     ngx_uint_t                     i;
-    ngx_fcfh_route_t               route;
     ngx_http_cleanup_t            *cln;
+    ngx_fcfh_route_open_t          ro;
     ngx_http_fcfh_amt_ctx_t       *ctx;
     ngx_http_fcfh_amt_cred_t      *cred, *c;
     ngx_http_fcfh_amt_loc_conf_t  *alcf;
@@ -279,12 +280,25 @@ ngx_http_fcfh_amt_start(ngx_http_request_t *r, ngx_str_t *device,
                                          "fcfh_amt_credentials");
     }
 
-    if (ngx_fcfh_registry_route(device, &route) != NGX_OK) {
-        return ngx_http_fcfh_api_error(r, NGX_HTTP_NOT_FOUND,
-                                       "no such device");
-    }
+    /*
+     * each exchange opens a channel of its own through the relay socket
+     * of the tunnel's worker, this node only; not a console's request
+     */
 
-    switch (ngx_fcfh_route_port(&route, NGX_HTTP_FCFH_AMT_PORT)) {
+    ngx_memzero(&ro, sizeof(ngx_fcfh_route_open_t));
+
+    ro.device = *device;
+    ro.port = NGX_HTTP_FCFH_AMT_PORT;
+    ro.console = r->connection->addr_text;
+    ro.console_port = ngx_inet_get_port(r->connection->sockaddr);
+    ro.front_door = NGX_FCFH_FRONT_AMT;
+    ro.log = r->connection->log;
+    ro.timeout = NGX_HTTP_FCFH_AMT_TIMEOUT;
+    ro.handler = ngx_http_fcfh_amt_opened;
+    ro.local_only = 1;
+    ro.internal = 1;
+
+    switch (ngx_fcfh_route_find(&ro)) {
 
     case NGX_FCFH_OPEN_OK:
         break;
@@ -296,11 +310,13 @@ ngx_http_fcfh_amt_start(ngx_http_request_t *r, ngx_str_t *device,
 
     default:
         return ngx_http_fcfh_api_error(r, NGX_HTTP_NOT_FOUND,
-                                       "the device is still registering "
-                                       "its ports");
+                                       ro.found
+                                       ? "the device is still registering "
+                                         "its ports"
+                                       : "no such device");
     }
 
-    ngx_fcfh_apf_guid_to_text(route.guid, text);
+    ngx_fcfh_apf_guid_to_text(ro.route.guid, text);
     text[NGX_FCFH_APF_GUID_TEXT_SIZE] = '\0';
 
     cred = NULL;
@@ -350,7 +366,8 @@ ngx_http_fcfh_amt_start(ngx_http_request_t *r, ngx_str_t *device,
     ctx->request = r;
     ctx->device = *device;
     ngx_memcpy(ctx->guid, text, sizeof(text));
-    ctx->route = route;
+    ctx->ro = ro;
+    ctx->ro.data = ctx;
     ctx->cred = cred;
     ctx->job = job;
 
@@ -393,12 +410,6 @@ ngx_http_fcfh_amt_start(ngx_http_request_t *r, ngx_str_t *device,
 static void
 ngx_http_fcfh_amt_exchange(ngx_http_fcfh_amt_ctx_t *ctx)
 {
-    ngx_uint_t                result;
-    ngx_http_request_t       *r;
-    ngx_fcfh_relay_target_t   target;
-
-    r = ctx->request;
-
     if (++ctx->exchanges > NGX_HTTP_FCFH_AMT_MAX_EXCHANGES) {
         ngx_http_fcfh_amt_fail(ctx, NGX_HTTP_BAD_GATEWAY,
                                "the device needed more than %d requests",
@@ -412,35 +423,49 @@ ngx_http_fcfh_amt_exchange(ngx_http_fcfh_amt_ctx_t *ctx)
         return;
     }
 
-    ctx->relay = ngx_fcfh_relay_connect(ctx->route.pid, r->connection->log,
-                                        &result);
-
-    if (ctx->relay == NULL) {
-        ngx_http_fcfh_amt_fail(ctx, NGX_HTTP_BAD_GATEWAY,
-                               "tunnel unreachable: %s",
-                               ngx_fcfh_open_result_text(result));
-        return;
-    }
-
-    ngx_memcpy(target.guid, ctx->route.guid, NGX_FCFH_APF_GUID_SIZE);
-    target.serial = ctx->route.serial;
-    target.port = NGX_HTTP_FCFH_AMT_PORT;
-    target.console = r->connection->addr_text;
-    target.console_port = ngx_inet_get_port(r->connection->sockaddr);
-
-    ngx_fcfh_relay_open_init(&ctx->open, &target, NGX_FCFH_RELAY_OP_OPEN,
-                             ctx->route.pid);
-
     ctx->out_sent = 0;
     ctx->in_len = 0;
 
-    ctx->relay->data = ctx;
-    ctx->relay->read->handler = ngx_http_fcfh_amt_handler;
-    ctx->relay->write->handler = ngx_http_fcfh_amt_handler;
+    ngx_fcfh_route_open(&ctx->ro);
+}
 
-    ngx_add_timer(ctx->relay->read, NGX_HTTP_FCFH_AMT_TIMEOUT);
 
-    ngx_http_fcfh_amt_process(ctx->relay->write);
+static void
+ngx_http_fcfh_amt_opened(ngx_fcfh_route_open_t *ro, ngx_uint_t result,
+    ngx_uint_t reason)
+{
+    ngx_http_fcfh_amt_ctx_t  *ctx = ro->data;
+
+    ngx_connection_t  *c, *hc;
+
+    /* the request may be freed by the time its posted requests run */
+    hc = ctx->request->connection;
+
+    if (result == NGX_FCFH_OPEN_TIMEOUT) {
+        ngx_http_fcfh_amt_fail(ctx, NGX_HTTP_GATEWAY_TIME_OUT,
+                               "the device did not answer %s %s in time",
+                               ngx_http_fcfh_amt_ops[ctx->op].name,
+                               ctx->resource);
+
+    } else if (result != NGX_FCFH_OPEN_OK) {
+        ngx_http_fcfh_amt_fail(ctx, NGX_HTTP_BAD_GATEWAY,
+                               "channel to port 16992 failed: %s",
+                               ngx_fcfh_open_result_text(result));
+
+    } else {
+        c = ro->connection;
+        ctx->relay = c;
+
+        c->data = ctx;
+        c->read->handler = ngx_http_fcfh_amt_handler;
+        c->write->handler = ngx_http_fcfh_amt_handler;
+
+        ngx_add_timer(c->read, NGX_HTTP_FCFH_AMT_TIMEOUT);
+
+        ngx_http_fcfh_amt_process(c->write);
+    }
+
+    ngx_http_run_posted_requests(hc);
 }
 
 
@@ -652,7 +677,7 @@ ngx_http_fcfh_amt_process(ngx_event_t *ev)
 {
     ssize_t                     n;
     ngx_int_t                   rc;
-    ngx_uint_t                  eof, result, reason;
+    ngx_uint_t                  eof;
     ngx_connection_t           *c;
     ngx_http_fcfh_amt_ctx_t    *ctx;
     ngx_str_t                   body, challenge;
@@ -666,24 +691,6 @@ ngx_http_fcfh_amt_process(ngx_event_t *ev)
                                ngx_http_fcfh_amt_ops[ctx->op].name,
                                ctx->resource);
         return;
-    }
-
-    /* the relay preamble, then the owner's answer to the channel open */
-
-    if (ctx->open.got < NGX_FCFH_RELAY_STATUS_SIZE) {
-
-        if (ngx_fcfh_relay_open_result(c, &ctx->open, &result, &reason)
-            == NGX_AGAIN)
-        {
-            return;
-        }
-
-        if (result != NGX_FCFH_OPEN_OK) {
-            ngx_http_fcfh_amt_fail(ctx, NGX_HTTP_BAD_GATEWAY,
-                                   "channel to port 16992 failed: %s",
-                                   ngx_fcfh_open_result_text(result));
-            return;
-        }
     }
 
     while (ctx->out_sent < ctx->out_len) {
@@ -1114,7 +1121,7 @@ ngx_http_fcfh_amt_log_done(ngx_http_fcfh_amt_ctx_t *ctx)
 
     info = entries.elts;
 
-    if (entries.nelts == 0 || info->serial != ctx->route.serial) {
+    if (entries.nelts == 0 || info->serial != ctx->ro.route.serial) {
         ngx_http_fcfh_amt_finish(ctx,
             ngx_http_fcfh_api_error(r, NGX_HTTP_NOT_FOUND,
                                     "the tunnel closed meanwhile"));
@@ -1129,7 +1136,8 @@ ngx_http_fcfh_amt_log_done(ngx_http_fcfh_amt_ctx_t *ctx)
             && age >= -NGX_HTTP_FCFH_AMT_FRESH_AFTER;
 
     if (fresh) {
-        ngx_fcfh_registry_set_evidence(ctx->route.guid, ctx->route.serial);
+        ngx_fcfh_registry_set_evidence(ctx->ro.route.guid,
+                                       ctx->ro.route.serial);
     }
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
@@ -1295,6 +1303,8 @@ static void
 ngx_http_fcfh_amt_cleanup(void *data)
 {
     ngx_http_fcfh_amt_ctx_t  *ctx = data;
+
+    ngx_fcfh_route_cancel(&ctx->ro);
 
     if (ctx->relay) {
         ngx_close_connection(ctx->relay);

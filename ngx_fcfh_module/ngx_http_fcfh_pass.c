@@ -30,7 +30,7 @@
 #include "ngx_fcfh.h"
 #include "ngx_fcfh_registry.h"
 #include "ngx_fcfh_relay.h"
-#include "ngx_fcfh_cluster.h"
+#include "ngx_fcfh_route.h"
 #include "ngx_fcfh_htpasswd.h"
 #include "ngx_fcfh_proxy_parse.h"
 #include "ngx_fcfh_open.h"
@@ -67,11 +67,9 @@ typedef struct {
     ngx_http_request_t              *request;
     ngx_fcfh_proxy_target_t          target;
     ngx_str_t                        host;
-    ngx_fcfh_route_t                 route;
+    ngx_fcfh_route_open_t            ro;
 
     ngx_connection_t                *relay;
-    ngx_fcfh_relay_open_t            open;
-    ngx_fcfh_cluster_req_t          *remote;     /* asking another node */
 
     ngx_http_fcfh_pass_cache_t      *cache;
     ngx_http_status_t                http_status;
@@ -94,18 +92,14 @@ static ngx_int_t ngx_http_fcfh_pass_error(ngx_http_request_t *r,
 static ngx_int_t ngx_http_fcfh_pass_check_console(ngx_http_request_t *r,
     ngx_http_fcfh_pass_loc_conf_t *plcf);
 static void ngx_http_fcfh_pass_body_read(ngx_http_request_t *r);
-static void ngx_http_fcfh_pass_remote(ngx_http_request_t *r,
-    ngx_http_fcfh_pass_ctx_t *ctx);
-static void ngx_http_fcfh_pass_remote_opened(void *data, ngx_connection_t *c,
-    ngx_uint_t result, ngx_uint_t reason, ngx_str_t *node);
-static void ngx_http_fcfh_pass_remote_cleanup(void *data);
+static void ngx_http_fcfh_pass_opened(ngx_fcfh_route_open_t *ro,
+    ngx_uint_t result, ngx_uint_t reason);
+static void ngx_http_fcfh_pass_cleanup(void *data);
 static ngx_http_fcfh_pass_cache_t *ngx_http_fcfh_pass_get_cache(
     ngx_http_request_t *r);
 static void ngx_http_fcfh_pass_cache_cleanup(void *data);
 static void ngx_http_fcfh_pass_cache_close(ngx_http_fcfh_pass_cache_t *cache);
 static void ngx_http_fcfh_pass_cache_handler(ngx_event_t *ev);
-static void ngx_http_fcfh_pass_relay_handler(ngx_event_t *ev);
-static void ngx_http_fcfh_pass_relay_process(ngx_event_t *ev);
 static void ngx_http_fcfh_pass_relay_result(ngx_http_fcfh_pass_ctx_t *ctx,
     ngx_uint_t result);
 static void ngx_http_fcfh_pass_start_upstream(ngx_http_request_t *r);
@@ -258,7 +252,8 @@ ngx_http_fcfh_pass_handler(ngx_http_request_t *r)
 {
     u_char                         *p, *last, *start;
     ngx_int_t                       rc;
-    ngx_uint_t                      by_address;
+    ngx_pool_cleanup_t             *cln;
+    ngx_fcfh_route_open_t          *ro;
     ngx_http_fcfh_pass_ctx_t       *ctx;
     ngx_http_fcfh_pass_loc_conf_t  *plcf;
 
@@ -324,34 +319,48 @@ ngx_http_fcfh_pass_handler(ngx_http_request_t *r)
     ctx->host.data = (u_char *) ctx->target.host.text.data;
     ctx->host.len = ctx->target.host.text.len;
 
-    by_address = (ctx->target.host.kind == NGX_FCFH_PROXY_HOST_IPV4
-                  || ctx->target.host.kind == NGX_FCFH_PROXY_HOST_IPV6);
-
-    /* no route here, in a cluster: another node may hold the device */
-    ctx->other_node = (!by_address
-                       && ngx_fcfh_registry_route(&ctx->host, &ctx->route)
-                          != NGX_OK);
-
-    if (by_address || (ctx->other_node && ngx_fcfh_cluster_node() == NULL)) {
-        ngx_fcfh_count(opens[NGX_FCFH_OPEN_NO_TUNNEL], 1);
-
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "fcfh: unknown device \"%V\"", &ctx->host);
-        return ngx_http_fcfh_pass_error(r, NGX_HTTP_NOT_FOUND,
-                                        "unknown device");
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    rc = ctx->other_node ? NGX_FCFH_OPEN_OK
-                         : ngx_fcfh_route_port(&ctx->route, ctx->target.port);
+    cln->handler = ngx_http_fcfh_pass_cleanup;
+    cln->data = ctx;
+
+    ro = &ctx->ro;
+
+    ro->device = ctx->host;
+    ro->port = ctx->target.port;
+    ro->console = r->connection->addr_text;
+    ro->console_port = ngx_inet_get_port(r->connection->sockaddr);
+    ro->front_door = NGX_FCFH_FRONT_HTTP;
+    ro->log = r->connection->log;
+    ro->handler = ngx_http_fcfh_pass_opened;
+    ro->data = ctx;
+
+    if (ctx->target.host.kind == NGX_FCFH_PROXY_HOST_IPV4
+        || ctx->target.host.kind == NGX_FCFH_PROXY_HOST_IPV6)
+    {
+        ngx_fcfh_route_refused(ro, NGX_FCFH_OPEN_NO_TUNNEL);
+        rc = NGX_FCFH_OPEN_NO_TUNNEL;
+
+    } else {
+        /* no route here, in a cluster: another node may hold the device */
+        rc = ngx_fcfh_route_find(ro);
+        ctx->other_node = ro->elsewhere;
+    }
 
     if (rc == NGX_FCFH_OPEN_NO_TUNNEL) {
-        ngx_fcfh_count(opens[NGX_FCFH_OPEN_NO_TUNNEL], 1);
+        if (!ro->found) {
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "fcfh: unknown device \"%V\"", &ctx->host);
+        }
+
         return ngx_http_fcfh_pass_error(r, NGX_HTTP_NOT_FOUND,
                                         "unknown device");
     }
 
     if (rc == NGX_FCFH_OPEN_PORT) {
-        ngx_fcfh_count(opens[NGX_FCFH_OPEN_PORT], 1);
         return ngx_http_fcfh_pass_error(r, NGX_HTTP_FORBIDDEN,
                                         "port not registered by the device");
     }
@@ -469,17 +478,17 @@ ngx_http_fcfh_pass_check_console(ngx_http_request_t *r,
 }
 
 
-/* the body is read: a kept channel, or a new one through the relay */
+/* the body is read: a kept channel, or a new one */
 
 static void
 ngx_http_fcfh_pass_body_read(ngx_http_request_t *r)
 {
-    ngx_uint_t                   result;
+    ngx_fcfh_route_t            *route;
     ngx_http_fcfh_pass_ctx_t    *ctx;
-    ngx_fcfh_relay_target_t      target;
     ngx_http_fcfh_pass_cache_t  *cache;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_fcfh_pass_module);
+    route = &ctx->ro.route;
 
     cache = ngx_http_fcfh_pass_get_cache(r);
     ctx->cache = cache;
@@ -490,8 +499,8 @@ ngx_http_fcfh_pass_body_read(ngx_http_request_t *r)
                 ? (cache->remote && cache->name_len == ctx->host.len
                    && ngx_strncasecmp(cache->name, ctx->host.data,
                                       ctx->host.len) == 0)
-                : (!cache->remote && cache->serial == ctx->route.serial
-                   && ngx_memcmp(cache->guid, ctx->route.guid,
+                : (!cache->remote && cache->serial == route->serial
+                   && ngx_memcmp(cache->guid, route->guid,
                                  NGX_FCFH_APF_GUID_SIZE) == 0)))
         {
             ctx->relay = cache->connection;
@@ -506,156 +515,42 @@ ngx_http_fcfh_pass_body_read(ngx_http_request_t *r)
         ngx_http_fcfh_pass_cache_close(cache);
     }
 
-    if (ctx->other_node) {
-        ngx_http_fcfh_pass_remote(r, ctx);
-        return;
-    }
-
-    ctx->relay = ngx_fcfh_relay_connect(ctx->route.pid, r->connection->log,
-                                        &result);
-
-    if (ctx->relay == NULL) {
-        ngx_http_fcfh_pass_relay_result(ctx, result);
-        return;
-    }
-
-    ngx_memcpy(target.guid, ctx->route.guid, NGX_FCFH_APF_GUID_SIZE);
-    target.serial = ctx->route.serial;
-    target.port = ctx->target.port;
-    target.console = r->connection->addr_text;
-    target.console_port = ngx_inet_get_port(r->connection->sockaddr);
-
-    ngx_fcfh_relay_open_init(&ctx->open, &target, NGX_FCFH_RELAY_OP_OPEN,
-                             ctx->route.pid);
-
-    ctx->relay->data = ctx;
-    ctx->relay->read->handler = ngx_http_fcfh_pass_relay_handler;
-    ctx->relay->write->handler = ngx_http_fcfh_pass_relay_handler;
-
-    ngx_add_timer(ctx->relay->read, NGX_FCFH_RELAY_TIMEOUT + 1000);
-
-    ngx_http_fcfh_pass_relay_process(ctx->relay->write);
-}
-
-
-/* through the node that holds the device */
-
-static void
-ngx_http_fcfh_pass_remote(ngx_http_request_t *r, ngx_http_fcfh_pass_ctx_t *ctx)
-{
-    ngx_uint_t           result;
-    ngx_pool_cleanup_t  *cln;
-
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-    if (cln == NULL) {
-        ngx_http_fcfh_pass_relay_result(ctx, NGX_FCFH_OPEN_ERROR);
-        return;
-    }
-
-    ctx->remote = ngx_fcfh_cluster_open(&ctx->host, NGX_FCFH_RELAY_OP_OPEN,
-                                        ctx->target.port,
-                                        &r->connection->addr_text,
-                                        ngx_inet_get_port(
-                                                  r->connection->sockaddr),
-                                        r->connection->log,
-                                        ngx_http_fcfh_pass_remote_opened,
-                                        ctx, &result);
-
-    if (ctx->remote == NULL) {
-        ngx_http_fcfh_pass_relay_result(ctx, result);
-        return;
-    }
-
-    cln->handler = ngx_http_fcfh_pass_remote_cleanup;
-    cln->data = ctx;
+    /*
+     * through the relay socket of the tunnel's worker, also when that is
+     * this one (no splice), or through the node that holds the device
+     */
+    ngx_fcfh_route_open(&ctx->ro);
 }
 
 
 static void
-ngx_http_fcfh_pass_remote_opened(void *data, ngx_connection_t *c,
-    ngx_uint_t result, ngx_uint_t reason, ngx_str_t *node)
+ngx_http_fcfh_pass_opened(ngx_fcfh_route_open_t *ro, ngx_uint_t result,
+    ngx_uint_t reason)
 {
-    ngx_http_fcfh_pass_ctx_t  *ctx = data;
+    ngx_http_fcfh_pass_ctx_t  *ctx = ro->data;
 
     ngx_connection_t  *hc;
-
-    ctx->remote = NULL;
-    hc = ctx->request->connection;
-
-    if (c) {
-        c->data = ctx;
-        c->log = hc->log;
-        c->read->log = hc->log;
-        c->write->log = hc->log;
-        ctx->relay = c;
-
-        ngx_log_error(NGX_LOG_INFO, hc->log, 0,
-                      "fcfh: device \"%V\" is on node \"%V\"", &ctx->host,
-                      node);
-    }
-
-    ngx_http_fcfh_pass_relay_result(ctx, result);
-
-    ngx_http_run_posted_requests(hc);
-}
-
-
-static void
-ngx_http_fcfh_pass_remote_cleanup(void *data)
-{
-    ngx_http_fcfh_pass_ctx_t  *ctx = data;
-
-    if (ctx->remote) {
-        ngx_fcfh_cluster_cancel(ctx->remote);
-        ctx->remote = NULL;
-    }
-}
-
-
-static void
-ngx_http_fcfh_pass_relay_handler(ngx_event_t *ev)
-{
-    ngx_connection_t          *c, *hc;
-    ngx_http_fcfh_pass_ctx_t  *ctx;
-
-    c = ev->data;
-    ctx = c->data;
 
     /* the request may be freed by the time its posted requests run */
     hc = ctx->request->connection;
 
-    ngx_http_fcfh_pass_relay_process(ev);
+    if (result == NGX_FCFH_OPEN_OK) {
+        ctx->relay = ro->connection;
+        ctx->relay->data = ctx;
+    }
+
+    ngx_http_fcfh_pass_relay_result(ctx, result);
 
     ngx_http_run_posted_requests(hc);
 }
 
 
 static void
-ngx_http_fcfh_pass_relay_process(ngx_event_t *ev)
+ngx_http_fcfh_pass_cleanup(void *data)
 {
-    ngx_uint_t                 result, reason;
-    ngx_connection_t          *c;
-    ngx_http_fcfh_pass_ctx_t  *ctx;
+    ngx_http_fcfh_pass_ctx_t  *ctx = data;
 
-    c = ev->data;
-    ctx = c->data;
-
-    if (ev->timedout) {
-        ngx_http_fcfh_pass_relay_result(ctx, NGX_FCFH_OPEN_TIMEOUT);
-        return;
-    }
-
-    if (ngx_fcfh_relay_open_result(c, &ctx->open, &result, &reason)
-        == NGX_AGAIN)
-    {
-        return;
-    }
-
-    if (c->read->timer_set) {
-        ngx_del_timer(c->read);
-    }
-
-    ngx_http_fcfh_pass_relay_result(ctx, result);
+    ngx_fcfh_route_cancel(&ctx->ro);
 }
 
 
@@ -668,8 +563,6 @@ ngx_http_fcfh_pass_relay_result(ngx_http_fcfh_pass_ctx_t *ctx,
     ngx_http_request_t  *r;
 
     r = ctx->request;
-
-    ngx_fcfh_count(opens[ngx_min(result, NGX_FCFH_OPEN_MAX - 1)], 1);
 
     if (result == NGX_FCFH_OPEN_OK) {
         ngx_http_fcfh_pass_start_upstream(r);
@@ -821,8 +714,8 @@ ngx_http_fcfh_pass_peer_free(ngx_peer_connection_t *pc, void *data,
     c->write->handler = ngx_http_fcfh_pass_cache_handler;
 
     cache->connection = c;
-    ngx_memcpy(cache->guid, ctx->route.guid, NGX_FCFH_APF_GUID_SIZE);
-    cache->serial = ctx->route.serial;
+    ngx_memcpy(cache->guid, ctx->ro.route.guid, NGX_FCFH_APF_GUID_SIZE);
+    cache->serial = ctx->ro.route.serial;
     cache->port = ctx->target.port;
     cache->remote = ctx->other_node;
     cache->name_len = ctx->host.len;

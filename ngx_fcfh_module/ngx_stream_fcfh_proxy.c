@@ -29,7 +29,7 @@
 #include "ngx_fcfh_escape.h"
 #include "ngx_fcfh_registry.h"
 #include "ngx_fcfh_relay.h"
-#include "ngx_fcfh_cluster.h"
+#include "ngx_fcfh_route.h"
 #include "ngx_fcfh_htpasswd.h"
 #include "ngx_fcfh_proxy_parse.h"
 #include "ngx_stream_fcfh_tunnel.h"
@@ -58,7 +58,6 @@ typedef enum {
     ngx_fcfh_proxy_request,
     ngx_fcfh_proxy_connect,
     ngx_fcfh_proxy_opening,
-    ngx_fcfh_proxy_relay_status,
     ngx_fcfh_proxy_replying,
     ngx_fcfh_proxy_spliced
 } ngx_fcfh_proxy_state_e;
@@ -90,7 +89,7 @@ typedef struct {
 
     ngx_str_t                        target;     /* as the console named it */
     ngx_uint_t                       port;
-    ngx_fcfh_route_t                 route;
+    ngx_fcfh_route_open_t            ro;
 
     /* for the owner's logs: the console, or the one another node had */
     ngx_str_t                        console;
@@ -98,11 +97,9 @@ typedef struct {
     u_char                           console_data[NGX_FCFH_RELAY_ADDR_SIZE];
     u_char                           guid_text[NGX_FCFH_APF_GUID_TEXT_SIZE];
 
-    ngx_fcfh_cluster_req_t          *remote;     /* asking another node */
-
+    /* once open: one of them */
     ngx_fcfh_channel_t              *channel;    /* local tunnel */
     ngx_connection_t                *relay;      /* remote tunnel */
-    ngx_fcfh_relay_open_t            relay_open;
 
     ngx_fcfh_proxy_buf_t             down;       /* relay -> console */
     ngx_fcfh_proxy_buf_t             up;         /* console -> relay */
@@ -128,14 +125,9 @@ static ngx_int_t ngx_stream_fcfh_proxy_preamble(
     ngx_stream_fcfh_proxy_ctx_t *ctx);
 static void ngx_stream_fcfh_proxy_route(ngx_stream_fcfh_proxy_ctx_t *ctx,
     ngx_fcfh_proxy_host_t *host);
-static void ngx_stream_fcfh_proxy_remote(ngx_stream_fcfh_proxy_ctx_t *ctx);
-static void ngx_stream_fcfh_proxy_remote_opened(void *data,
-    ngx_connection_t *rc, ngx_uint_t result, ngx_uint_t reason,
-    ngx_str_t *node);
-static void ngx_stream_fcfh_proxy_opened(ngx_fcfh_channel_t *ch,
+static void ngx_stream_fcfh_proxy_opened(ngx_fcfh_route_open_t *ro,
     ngx_uint_t result, ngx_uint_t reason);
-static void ngx_stream_fcfh_proxy_done(ngx_fcfh_channel_t *ch);
-static void ngx_stream_fcfh_proxy_relay_handler(ngx_event_t *ev);
+static void ngx_stream_fcfh_proxy_done(ngx_fcfh_route_open_t *ro);
 static void ngx_stream_fcfh_proxy_result(ngx_stream_fcfh_proxy_ctx_t *ctx,
     ngx_uint_t result, ngx_uint_t reason);
 static void ngx_stream_fcfh_proxy_fail(ngx_stream_fcfh_proxy_ctx_t *ctx,
@@ -753,10 +745,9 @@ static void
 ngx_stream_fcfh_proxy_route(ngx_stream_fcfh_proxy_ctx_t *ctx,
     ngx_fcfh_proxy_host_t *host)
 {
-    ngx_int_t                 rc;
-    ngx_uint_t                result;
-    ngx_connection_t         *c, *rc_conn;
-    ngx_fcfh_relay_target_t   target;
+    ngx_uint_t              rc;
+    ngx_connection_t       *c;
+    ngx_fcfh_route_open_t  *ro;
 
     c = ctx->session->connection;
     c->log->action = "opening a channel to the device";
@@ -770,24 +761,31 @@ ngx_stream_fcfh_proxy_route(ngx_stream_fcfh_proxy_ctx_t *ctx,
         return;
     }
 
+    ro = &ctx->ro;
+
+    ro->device = ctx->target;
+    ro->port = ctx->port;
+    ro->console = ctx->console;
+    ro->console_port = ctx->console_port;
+    ro->front_door = ctx->conf->cluster ? NGX_FCFH_FRONT_CLUSTER
+                     : ctx->socks ? NGX_FCFH_FRONT_SOCKS5
+                     : NGX_FCFH_FRONT_CONNECT;
+    ro->log = c->log;
+    ro->splice = c;
+    ro->done = ngx_stream_fcfh_proxy_done;
+    ro->handler = ngx_stream_fcfh_proxy_opened;
+    ro->data = ctx;
+
+    /* asked by another node: here or nowhere */
+    ro->local_only = ctx->conf->cluster;
+
     if (host && host->kind == NGX_FCFH_PROXY_HOST_INVALID) {
+        ngx_fcfh_route_refused(ro, NGX_FCFH_OPEN_NO_TUNNEL);
         ngx_stream_fcfh_proxy_result(ctx, NGX_FCFH_OPEN_NO_TUNNEL, 0);
         return;
     }
 
-    if (ngx_fcfh_registry_route(&ctx->target, &ctx->route) != NGX_OK) {
-
-        if (ctx->conf->cluster) {
-            /* asked by another node: here or nowhere */
-            ngx_stream_fcfh_proxy_result(ctx, NGX_FCFH_OPEN_NO_TUNNEL, 0);
-            return;
-        }
-
-        ngx_stream_fcfh_proxy_remote(ctx);
-        return;
-    }
-
-    rc = ngx_fcfh_route_port(&ctx->route, ctx->port);
+    rc = ngx_fcfh_route_find(ro);
 
     if (rc != NGX_FCFH_OPEN_OK) {
         ngx_stream_fcfh_proxy_result(ctx, rc, 0);
@@ -801,103 +799,7 @@ ngx_stream_fcfh_proxy_route(ngx_stream_fcfh_proxy_ctx_t *ctx,
         ngx_del_timer(c->read);
     }
 
-    if (ctx->route.local) {
-        rc = ngx_fcfh_channel_open(ctx->route.local, ctx->port, &ctx->console,
-                                   ctx->console_port, c,
-                                   ngx_stream_fcfh_proxy_opened,
-                                   ngx_stream_fcfh_proxy_done, ctx,
-                                   &ctx->channel);
-
-        if (rc != NGX_FCFH_OPEN_OK) {
-            ngx_stream_fcfh_proxy_result(ctx, rc, 0);
-        }
-
-        return;
-    }
-
-    /* another worker owns the tunnel: through its relay socket */
-
-    rc_conn = ngx_fcfh_relay_connect(ctx->route.pid, c->log, &result);
-
-    if (rc_conn == NULL) {
-        ngx_stream_fcfh_proxy_result(ctx, result, 0);
-        return;
-    }
-
-    ctx->relay = rc_conn;
-    rc_conn->data = ctx;
-    rc_conn->read->handler = ngx_stream_fcfh_proxy_relay_handler;
-    rc_conn->write->handler = ngx_stream_fcfh_proxy_relay_handler;
-    rc_conn->pool = c->pool;
-
-    ngx_memcpy(target.guid, ctx->route.guid, NGX_FCFH_APF_GUID_SIZE);
-    target.serial = ctx->route.serial;
-    target.port = ctx->port;
-    target.console = ctx->console;
-    target.console_port = ctx->console_port;
-
-    ngx_fcfh_relay_open_init(&ctx->relay_open, &target,
-                             NGX_FCFH_RELAY_OP_OPEN, ctx->route.pid);
-
-    ctx->state = ngx_fcfh_proxy_relay_status;
-
-    ngx_add_timer(rc_conn->read, NGX_FCFH_RELAY_TIMEOUT + 1000);
-
-    ngx_stream_fcfh_proxy_relay_handler(rc_conn->write);
-}
-
-
-/* not on this node: the cluster directory may know where it is */
-
-static void
-ngx_stream_fcfh_proxy_remote(ngx_stream_fcfh_proxy_ctx_t *ctx)
-{
-    ngx_uint_t         result;
-    ngx_connection_t  *c;
-
-    c = ctx->session->connection;
-
-    ctx->state = ngx_fcfh_proxy_opening;
-
-    if (c->read->timer_set) {
-        ngx_del_timer(c->read);
-    }
-
-    ctx->remote = ngx_fcfh_cluster_open(&ctx->target, NGX_FCFH_RELAY_OP_OPEN,
-                                        ctx->port, &ctx->console,
-                                        ctx->console_port, c->log,
-                                        ngx_stream_fcfh_proxy_remote_opened,
-                                        ctx, &result);
-
-    if (ctx->remote == NULL) {
-        ngx_stream_fcfh_proxy_result(ctx, result, 0);
-    }
-}
-
-
-static void
-ngx_stream_fcfh_proxy_remote_opened(void *data, ngx_connection_t *rc,
-    ngx_uint_t result, ngx_uint_t reason, ngx_str_t *node)
-{
-    ngx_stream_fcfh_proxy_ctx_t  *ctx = data;
-
-    ngx_connection_t  *c;
-
-    c = ctx->session->connection;
-    ctx->remote = NULL;
-
-    if (rc) {
-        ctx->relay = rc;
-        rc->data = ctx;
-        rc->log = c->log;
-        rc->read->log = c->log;
-        rc->write->log = c->log;
-
-        ngx_log_error(NGX_LOG_INFO, c->log, 0,
-                      "device %V is on node \"%V\"", &ctx->target, node);
-    }
-
-    ngx_stream_fcfh_proxy_result(ctx, result, reason);
+    ngx_fcfh_route_open(ro);
 }
 
 
@@ -1007,51 +909,19 @@ ngx_stream_fcfh_proxy_preamble(ngx_stream_fcfh_proxy_ctx_t *ctx)
 }
 
 
-/* the owner worker: preamble out, two status bytes in */
-
 static void
-ngx_stream_fcfh_proxy_relay_handler(ngx_event_t *ev)
-{
-    ngx_uint_t                    result, reason;
-    ngx_connection_t             *rc;
-    ngx_stream_fcfh_proxy_ctx_t  *ctx;
-
-    rc = ev->data;
-    ctx = rc->data;
-
-    if (ctx->state != ngx_fcfh_proxy_relay_status) {
-        /* answered; the owner's first bytes wait for the splice */
-        return;
-    }
-
-    if (ev->timedout) {
-        ngx_stream_fcfh_proxy_result(ctx, NGX_FCFH_OPEN_TIMEOUT, 0);
-        return;
-    }
-
-    if (ngx_fcfh_relay_open_result(rc, &ctx->relay_open, &result, &reason)
-        == NGX_AGAIN)
-    {
-        return;
-    }
-
-    if (rc->read->timer_set) {
-        ngx_del_timer(rc->read);
-    }
-
-    ngx_stream_fcfh_proxy_result(ctx, result, reason);
-}
-
-
-static void
-ngx_stream_fcfh_proxy_opened(ngx_fcfh_channel_t *ch, ngx_uint_t result,
+ngx_stream_fcfh_proxy_opened(ngx_fcfh_route_open_t *ro, ngx_uint_t result,
     ngx_uint_t reason)
 {
-    ngx_stream_fcfh_proxy_ctx_t  *ctx = ch->data;
+    ngx_stream_fcfh_proxy_ctx_t  *ctx = ro->data;
 
-    if (result != NGX_FCFH_OPEN_OK) {
-        /* the channel is gone with this call */
-        ctx->channel = NULL;
+    if (result == NGX_FCFH_OPEN_OK) {
+        ctx->channel = ro->channel;
+        ctx->relay = ro->connection;
+
+        if (ctx->relay) {
+            ctx->relay->data = ctx;
+        }
     }
 
     ngx_stream_fcfh_proxy_result(ctx, result, reason);
@@ -1059,9 +929,9 @@ ngx_stream_fcfh_proxy_opened(ngx_fcfh_channel_t *ch, ngx_uint_t result,
 
 
 static void
-ngx_stream_fcfh_proxy_done(ngx_fcfh_channel_t *ch)
+ngx_stream_fcfh_proxy_done(ngx_fcfh_route_open_t *ro)
 {
-    ngx_stream_fcfh_proxy_ctx_t  *ctx = ch->data;
+    ngx_stream_fcfh_proxy_ctx_t  *ctx = ro->data;
 
     ctx->channel = NULL;
     ngx_stream_fcfh_proxy_finalize(ctx, NGX_STREAM_OK);
@@ -1082,19 +952,12 @@ ngx_stream_fcfh_proxy_result(ngx_stream_fcfh_proxy_ctx_t *ctx,
 
     c = ctx->session->connection;
 
-    ngx_fcfh_count(opens[ngx_min(result, NGX_FCFH_OPEN_MAX - 1)], 1);
-
     if (ctx->conf->cluster) {
         if (result != NGX_FCFH_OPEN_OK) {
             ngx_log_error(NGX_LOG_INFO, c->log, 0,
                           "request of another node for %V:%ui refused: "
                           "%s (%ui)", &ctx->target, ctx->port,
                           ngx_fcfh_open_result_text(result), reason);
-
-            if (ctx->channel) {
-                ngx_fcfh_channel_abort(ctx->channel);
-                ctx->channel = NULL;
-            }
 
         } else {
             ctx->state = ngx_fcfh_proxy_replying;
@@ -1563,10 +1426,7 @@ ngx_stream_fcfh_proxy_finalize(ngx_stream_fcfh_proxy_ctx_t *ctx,
         ctx->channel = NULL;
     }
 
-    if (ctx->remote) {
-        ngx_fcfh_cluster_cancel(ctx->remote);
-        ctx->remote = NULL;
-    }
+    ngx_fcfh_route_cancel(&ctx->ro);
 
     if (ctx->relay) {
         ngx_fcfh_relay_close_peer(ctx->relay);
@@ -1590,10 +1450,7 @@ ngx_stream_fcfh_proxy_cleanup(void *data)
         ctx->channel = NULL;
     }
 
-    if (ctx->remote) {
-        ngx_fcfh_cluster_cancel(ctx->remote);
-        ctx->remote = NULL;
-    }
+    ngx_fcfh_route_cancel(&ctx->ro);
 
     if (ctx->relay) {
         ngx_fcfh_relay_close_peer(ctx->relay);
