@@ -43,8 +43,12 @@ static const char  *ngx_fcfh_failure_names[] = {
 
 
 static const char  *ngx_fcfh_event_names[] = {
-    "", "connected", "disconnected", "auth_failed", "alert", "fqdn_conflict"
+    "", "connected", "disconnected", "auth_failed", "alert", "fqdn_conflict",
+    "console_open", "console_close"
 };
+
+
+static u_char *ngx_fcfh_event_json_console(u_char *p, ngx_fcfh_event_t *e);
 
 
 const char *
@@ -143,6 +147,12 @@ ngx_fcfh_event_json(u_char *p, ngx_fcfh_event_t *e)
     p = ngx_sprintf(p, "{\"id\":%uL,\"event\":\"%s\",\"time\":", e->seq,
                     ngx_fcfh_event_name(e->type));
     p = ngx_fcfh_json_time(p, e->time);
+    if (e->type == NGX_FCFH_EVENT_CONSOLE_OPEN
+        || e->type == NGX_FCFH_EVENT_CONSOLE_CLOSE)
+    {
+        return ngx_fcfh_event_json_console(p, e);
+    }
+
     p = ngx_sprintf(p, ",\"guid\":\"%*s\",\"worker\":%P,\"fqdn\":",
                     (size_t) NGX_FCFH_APF_GUID_TEXT_SIZE, guid, e->pid);
 
@@ -203,6 +213,70 @@ ngx_fcfh_event_json(u_char *p, ngx_fcfh_event_t *e)
         p = ngx_sprintf(p, ",\"reason\":\"%s\"",
                         ngx_fcfh_failure_name(e->reason));
         break;
+    }
+
+    *p++ = '}';
+
+    return p;
+}
+
+
+/*
+ * A console session's event, after "id", "event" and "time": the device
+ * (guid null when another node holds it and the console named it by
+ * name), this gateway node, the node that holds the device, the port,
+ * the front door, the console and its user; at the end, why, the bytes
+ * each way and the duration.
+ */
+
+static u_char *
+ngx_fcfh_event_json_console(u_char *p, ngx_fcfh_event_t *e)
+{
+    char        guid[NGX_FCFH_APF_GUID_TEXT_SIZE];
+    ngx_str_t   s, *node;
+
+    if (e->no_guid) {
+        p = ngx_cpymem(p, ",\"guid\":null", sizeof(",\"guid\":null") - 1);
+
+    } else {
+        ngx_fcfh_apf_guid_to_text(e->guid, guid);
+        p = ngx_sprintf(p, ",\"guid\":\"%*s\"",
+                        (size_t) NGX_FCFH_APF_GUID_TEXT_SIZE, guid);
+    }
+
+    p = ngx_sprintf(p, ",\"worker\":%P,\"fqdn\":", e->pid);
+    s.data = e->fqdn;
+    s.len = e->fqdn_len;
+    p = ngx_fcfh_json_str(p, &s);
+
+    node = ngx_fcfh_cluster_node();
+
+    if (node) {
+        p = ngx_sprintf(p, ",\"node\":\"%V\"", node);
+    }
+
+    p = ngx_cpymem(p, ",\"device_node\":", sizeof(",\"device_node\":") - 1);
+    s.data = e->identity;
+    s.len = e->identity_len;
+    p = ngx_fcfh_json_str(p, &s);
+
+    p = ngx_sprintf(p, ",\"port\":%ud,\"front_door\":\"%s\",\"console\":",
+                    (unsigned) e->port,
+                    ngx_fcfh_front_door_name(e->front_door));
+    s.data = e->peer;
+    s.len = e->peer_len;
+    p = ngx_fcfh_json_str(p, &s);
+
+    p = ngx_cpymem(p, ",\"user\":", sizeof(",\"user\":") - 1);
+    s.data = e->user;
+    s.len = e->user_len;
+    p = ngx_fcfh_json_str(p, &s);
+
+    if (e->type == NGX_FCFH_EVENT_CONSOLE_CLOSE) {
+        p = ngx_sprintf(p, ",\"reason\":\"%s\",\"bytes_to_device\":%uL,"
+                        "\"bytes_to_console\":%uL,\"duration_ms\":%uL",
+                        ngx_fcfh_end_name(e->reason), e->to_device,
+                        e->to_console, e->duration);
     }
 
     *p++ = '}';

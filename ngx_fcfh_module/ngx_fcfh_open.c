@@ -56,3 +56,30 @@ ngx_fcfh_open_result_text(ngx_uint_t result)
 
     return ngx_fcfh_open_results[result].text;
 }
+
+
+/* names of the metric labels and event fields: keep them as they are */
+
+static const char  *ngx_fcfh_front_door_names[] = {
+    "socks5", "connect", "http", "websocket", "cluster", "amt"
+};
+
+
+static const char  *ngx_fcfh_end_names[] = {
+    "console_closed", "device_closed", "tunnel_gone", "timeout", "error"
+};
+
+
+const char *
+ngx_fcfh_front_door_name(ngx_uint_t front_door)
+{
+    return (front_door <= NGX_FCFH_FRONT_AMT)
+           ? ngx_fcfh_front_door_names[front_door] : "";
+}
+
+
+const char *
+ngx_fcfh_end_name(ngx_uint_t why)
+{
+    return ngx_fcfh_end_names[ngx_min(why, NGX_FCFH_END_MAX - 1)];
+}

@@ -773,6 +773,9 @@ ngx_fcfh_registry_route(ngx_str_t *device, ngx_fcfh_route_t *route)
         ngx_memcpy(route->ports, e->ports, sizeof(e->ports));
         route->settled = (ngx_time() - e->ports_at >= NGX_FCFH_SETTLE);
         route->local = (e->pid == ngx_pid) ? e->tunnel : NULL;
+        route->fqdn_len = e->fqdn ? ngx_min(e->fqdn_len, sizeof(route->fqdn))
+                                  : 0;
+        ngx_memcpy(route->fqdn, e->fqdn, route->fqdn_len);
     }
 
     ngx_shmtx_unlock(&shpool->mutex);
@@ -957,6 +960,26 @@ ngx_fcfh_event_conflict(u_char *guid, u_char *holder, ngx_str_t *fqdn,
 {
     ngx_fcfh_event_build(NGX_FCFH_EVENT_FQDN_CONFLICT, 0, guid, holder, fqdn,
                          identity, NULL, peer, 0);
+}
+
+
+/* an event the caller built whole (console events): time, pid, pushed */
+
+void
+ngx_fcfh_event_put(ngx_fcfh_event_t *e)
+{
+    ngx_fcfh_zone_t  *zone;
+    ngx_slab_pool_t  *shpool;
+
+    shpool = ngx_fcfh_registry_pool(&zone);
+    if (shpool == NULL) {
+        return;
+    }
+
+    e->time = ngx_time();
+    e->pid = ngx_pid;
+
+    ngx_fcfh_event_push(shpool, zone, e);
 }
 
 

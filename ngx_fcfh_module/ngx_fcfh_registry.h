@@ -29,7 +29,7 @@
 #include "ngx_fcfh_open.h"
 
 
-#define NGX_FCFH_ZONE_LAYOUT         9
+#define NGX_FCFH_ZONE_LAYOUT         10
 #define NGX_FCFH_MAX_WORKERS         256
 #define NGX_FCFH_ZONE_SECRET_SIZE    32
 
@@ -67,7 +67,9 @@ typedef struct {
 #define NGX_FCFH_EVENT_AUTH_FAILED   3
 #define NGX_FCFH_EVENT_ALERT         4
 #define NGX_FCFH_EVENT_FQDN_CONFLICT 5
-#define NGX_FCFH_EVENT_MAX           6
+#define NGX_FCFH_EVENT_CONSOLE_OPEN  6
+#define NGX_FCFH_EVENT_CONSOLE_CLOSE 7
+#define NGX_FCFH_EVENT_MAX           8
 
 /*
  * AMT registers its ports one forward at a time after it connects: until
@@ -80,13 +82,25 @@ typedef struct {
 #define NGX_FCFH_ALERT_EVIDENCE      10
 
 
+/*
+ * One event, fixed size, strings cut to their fields.  Console events
+ * use fqdn for the device's name, identity for the node that holds the
+ * device when another does, user for the console user, peer for the
+ * console's address and port, reason for why a session ended.
+ */
 typedef struct {
     uint64_t                         seq;
     time_t                           time;
     ngx_pid_t                        pid;
     uint32_t                         type;
-    uint32_t                         reason;   /* close kind or DISCONNECT */
+    uint32_t                         reason;   /* close kind, DISCONNECT, END */
     uint32_t                         trigger;
+    uint64_t                         to_device;   /* console events */
+    uint64_t                         to_console;
+    uint64_t                         duration;    /* ms */
+    uint16_t                         port;
+    u_char                           front_door;
+    u_char                           no_guid;     /* named, GUID unknown */
     u_char                           guid[NGX_FCFH_APF_GUID_SIZE];
     u_char                           holder[NGX_FCFH_APF_GUID_SIZE];
     u_char                           fqdn_len;
@@ -146,6 +160,11 @@ typedef struct {
     ngx_atomic_t                     events_dropped;  /* readers behind */
     ngx_atomic_t                     webhook_deliveries;
     ngx_atomic_t                     webhook_failures;
+    /* console sessions, by front door (NGX_FCFH_FRONT_*) */
+    ngx_atomic_t                     console_sessions[NGX_FCFH_FRONT_MAX];
+    ngx_atomic_t                     console_closed[NGX_FCFH_FRONT_MAX];
+    ngx_atomic_t                     console_to_device[NGX_FCFH_FRONT_MAX];
+    ngx_atomic_t                     console_to_console[NGX_FCFH_FRONT_MAX];
 } ngx_fcfh_counters_t;
 
 
@@ -318,6 +337,8 @@ typedef struct {
     uint16_t                         ports[NGX_FCFH_MAX_PORTS];
     ngx_uint_t                       settled;    /* see NGX_FCFH_SETTLE */
     ngx_fcfh_link_t                 *local;      /* owned by this worker */
+    size_t                           fqdn_len;   /* cut to fqdn[] */
+    u_char                           fqdn[64];
 } ngx_fcfh_route_t;
 
 
@@ -349,6 +370,7 @@ void ngx_fcfh_event_emit(ngx_uint_t type, ngx_uint_t reason, u_char *guid,
     ngx_uint_t trigger);
 void ngx_fcfh_event_conflict(u_char *guid, u_char *holder, ngx_str_t *fqdn,
     ngx_str_t *identity, ngx_str_t *peer);
+void ngx_fcfh_event_put(ngx_fcfh_event_t *e);
 ngx_int_t ngx_fcfh_event_next(uint64_t after, ngx_fcfh_event_t *ev,
     uint64_t *dropped);
 uint64_t ngx_fcfh_event_last(void);

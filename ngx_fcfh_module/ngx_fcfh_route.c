@@ -35,19 +35,11 @@ static void ngx_fcfh_route_result(ngx_fcfh_route_open_t *ro,
 static void ngx_fcfh_route_posted(ngx_event_t *ev);
 static void ngx_fcfh_route_count(ngx_fcfh_route_open_t *ro,
     ngx_uint_t result);
-
-
-static const char  *ngx_fcfh_front_door_names[] = {
-    "socks5", "connect", "http", "websocket", "cluster", "amt"
-};
-
-
-const char *
-ngx_fcfh_front_door_name(ngx_uint_t front_door)
-{
-    return (front_door < NGX_FCFH_FRONT_MAX)
-           ? ngx_fcfh_front_door_names[front_door] : "";
-}
+static void ngx_fcfh_session_open(ngx_fcfh_route_open_t *ro);
+static void ngx_fcfh_session_event(ngx_fcfh_session_t *s, ngx_uint_t type,
+    ngx_uint_t why, off_t to_device, off_t to_console, ngx_msec_t duration);
+static u_char *ngx_fcfh_session_text(u_char *p, u_char *last,
+    ngx_fcfh_session_t *s);
 
 
 ngx_uint_t
@@ -94,6 +86,7 @@ ngx_fcfh_route_open(ngx_fcfh_route_open_t *ro)
 
     ro->connection = NULL;
     ro->channel = NULL;
+    ro->session.open = 0;
     ro->node.len = 0;
     ro->node.data = ro->node_data;
     ro->counted = 0;
@@ -358,6 +351,10 @@ ngx_fcfh_route_result(ngx_fcfh_route_open_t *ro, ngx_uint_t result,
 
     ngx_fcfh_route_count(ro, result);
 
+    if (result == NGX_FCFH_OPEN_OK) {
+        ngx_fcfh_session_open(ro);
+    }
+
     if (ro->in_open) {
         ro->result = result;
         ro->reason = reason;
@@ -397,4 +394,189 @@ ngx_fcfh_route_count(ngx_fcfh_route_open_t *ro, ngx_uint_t result)
     }
 
     ngx_fcfh_count(opens[ngx_min(result, NGX_FCFH_OPEN_MAX - 1)], 1);
+}
+
+
+/* the audit: a console session opened */
+
+static void
+ngx_fcfh_session_open(ngx_fcfh_route_open_t *ro)
+{
+    u_char              *p, text[512];
+    size_t               len;
+    ngx_fcfh_session_t  *s;
+
+    s = &ro->session;
+
+    ngx_memzero(s, sizeof(ngx_fcfh_session_t));
+
+    if (ro->internal || ro->front_door >= NGX_FCFH_FRONT_MAX) {
+        return;
+    }
+
+    s->open = 1;
+    s->start = ngx_current_msec;
+    s->port = (uint16_t) ro->port;
+    s->front_door = (u_char) ro->front_door;
+
+    if (ro->found) {
+        ngx_memcpy(s->guid, ro->route.guid, NGX_FCFH_APF_GUID_SIZE);
+        s->name_len = (u_char) ro->route.fqdn_len;
+        ngx_memcpy(s->name, ro->route.fqdn, s->name_len);
+
+    } else if (ngx_fcfh_apf_guid_from_text((char *) ro->device.data,
+                                           ro->device.len, s->guid)
+               != 0)
+    {
+        /* another node holds it, named by name: as the console named it */
+        s->no_guid = 1;
+        s->name_len = (u_char) ngx_min(ro->device.len, sizeof(s->name));
+        ngx_strlow(s->name, ro->device.data, s->name_len);
+    }
+
+    s->node_len = (u_char) ngx_min(ro->node.len, sizeof(s->node));
+    ngx_memcpy(s->node, ro->node.data, s->node_len);
+
+    s->user_len = (u_char) ngx_min(ro->user.len, sizeof(s->user));
+    ngx_memcpy(s->user, ro->user.data, s->user_len);
+
+    p = ngx_snprintf(s->console, sizeof(s->console),
+                     ngx_strlchr(ro->console.data,
+                                 ro->console.data + ro->console.len, ':')
+                     ? "[%V]:%ui" : "%V:%ui",
+                     &ro->console, ro->console_port);
+    s->console_len = (u_char) (p - s->console);
+
+    ngx_fcfh_count(console_sessions[s->front_door], 1);
+
+    ngx_fcfh_session_event(s, NGX_FCFH_EVENT_CONSOLE_OPEN, 0, 0, 0, 0);
+
+    p = ngx_fcfh_session_text(text, text + sizeof(text), s);
+    len = p - text;
+
+    ngx_log_error(NGX_LOG_NOTICE, ro->log, 0, "console session opened: %*s",
+                  len, text);
+}
+
+
+void
+ngx_fcfh_route_close(ngx_fcfh_route_open_t *ro, ngx_uint_t why,
+    off_t to_device, off_t to_console)
+{
+    ngx_fcfh_session_close(&ro->session, why, to_device, to_console);
+}
+
+
+void
+ngx_fcfh_session_close(ngx_fcfh_session_t *s, ngx_uint_t why,
+    off_t to_device, off_t to_console)
+{
+    u_char      *p, text[512];
+    ngx_msec_t   duration;
+
+    if (!s->open) {
+        return;
+    }
+
+    s->open = 0;
+
+    why = ngx_min(why, NGX_FCFH_END_MAX - 1);
+    s->to_device += ngx_max(to_device, 0);
+    s->to_console += ngx_max(to_console, 0);
+    to_device = s->to_device;
+    to_console = s->to_console;
+    duration = ngx_current_msec - s->start;
+
+    ngx_fcfh_count(console_closed[s->front_door], 1);
+    ngx_fcfh_count(console_to_device[s->front_door], to_device);
+    ngx_fcfh_count(console_to_console[s->front_door], to_console);
+
+    ngx_fcfh_session_event(s, NGX_FCFH_EVENT_CONSOLE_CLOSE, why, to_device,
+                           to_console, duration);
+
+    p = ngx_fcfh_session_text(text, text + sizeof(text), s);
+
+    ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                  "console session closed (%s): %*s, %O bytes to the "
+                  "device, %O to the console, %M.%03M s",
+                  ngx_fcfh_end_name(why), (size_t) (p - text), text,
+                  to_device, to_console, duration / 1000, duration % 1000);
+}
+
+
+static void
+ngx_fcfh_session_event(ngx_fcfh_session_t *s, ngx_uint_t type,
+    ngx_uint_t why, off_t to_device, off_t to_console, ngx_msec_t duration)
+{
+    ngx_fcfh_event_t  e;
+
+    ngx_memzero(&e, sizeof(ngx_fcfh_event_t));
+
+    e.type = (uint32_t) type;
+    e.reason = (uint32_t) why;
+    e.to_device = (uint64_t) to_device;
+    e.to_console = (uint64_t) to_console;
+    e.duration = duration;
+    e.port = s->port;
+    e.front_door = s->front_door;
+    e.no_guid = s->no_guid;
+
+    ngx_memcpy(e.guid, s->guid, NGX_FCFH_APF_GUID_SIZE);
+
+    /* each field of the session is at most the event's */
+    e.fqdn_len = s->name_len;
+    ngx_memcpy(e.fqdn, s->name, s->name_len);
+    e.identity_len = s->node_len;
+    ngx_memcpy(e.identity, s->node, s->node_len);
+    e.user_len = s->user_len;
+    ngx_memcpy(e.user, s->user, s->user_len);
+    e.peer_len = s->console_len;
+    ngx_memcpy(e.peer, s->console, s->console_len);
+
+    ngx_fcfh_event_put(&e);
+}
+
+
+/* device <guid> ("name") port N via <front door> from <console>, ... */
+
+static u_char *
+ngx_fcfh_session_text(u_char *p, u_char *last, ngx_fcfh_session_t *s)
+{
+    u_char     buf[NGX_FCFH_LOG_STR_MAX];
+    char       guid[NGX_FCFH_APF_GUID_TEXT_SIZE];
+    ngx_str_t  shown;
+
+    p = ngx_slprintf(p, last, "device");
+
+    if (!s->no_guid) {
+        ngx_fcfh_apf_guid_to_text(s->guid, guid);
+        p = ngx_slprintf(p, last, " %*s", (size_t) sizeof(guid), guid);
+    }
+
+    if (s->name_len) {
+        p = ngx_slprintf(p, last, " \"%V\"",
+                         ngx_fcfh_log_str(&shown, buf, sizeof(buf), s->name,
+                                          s->name_len));
+    }
+
+    /* another node's console: as that node sent it */
+    p = ngx_slprintf(p, last, " port %ud via %s from %V",
+                     (unsigned) s->port,
+                     ngx_fcfh_front_door_name(s->front_door),
+                     ngx_fcfh_log_str(&shown, buf, sizeof(buf), s->console,
+                                      s->console_len));
+
+    if (s->user_len) {
+        p = ngx_slprintf(p, last, ", user \"%V\"",
+                         ngx_fcfh_log_str(&shown, buf, sizeof(buf), s->user,
+                                          s->user_len));
+    }
+
+    if (s->node_len) {
+        p = ngx_slprintf(p, last, ", on node \"%V\"",
+                         ngx_fcfh_log_str(&shown, buf, sizeof(buf), s->node,
+                                          s->node_len));
+    }
+
+    return p;
 }

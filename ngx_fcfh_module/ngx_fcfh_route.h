@@ -40,6 +40,8 @@
  *         front door's now: its bytes are the channel's, both ways;
  *         set c->data and the handlers, close it with
  *         ngx_fcfh_relay_close_peer() (or ngx_fcfh_channel_abort());
+ *         the console session is open (console_open was emitted):
+ *         when it ends, ngx_fcfh_route_close(ro, why, bytes...);
  *         anything else: nothing is left open, answer the refusal.
  *
  * The handler is always called from an event handler of its own, never
@@ -69,16 +71,32 @@
 #include "ngx_fcfh_cluster.h"
 
 
-/* which front door asks: the label of its counters and audit events */
-typedef enum {
-    NGX_FCFH_FRONT_SOCKS5 = 0,       /* fcfh_proxy, SOCKS5 */
-    NGX_FCFH_FRONT_CONNECT,          /* fcfh_proxy, HTTP CONNECT */
-    NGX_FCFH_FRONT_HTTP,             /* fcfh_pass */
-    NGX_FCFH_FRONT_WEBSOCKET,        /* browsers' WebSocket relay */
-    NGX_FCFH_FRONT_CLUSTER,          /* another node's console */
-    NGX_FCFH_FRONT_AMT,              /* the gateway's WS-Management client */
-    NGX_FCFH_FRONT_MAX
-} ngx_fcfh_front_door_e;
+/*
+ * A console session, for the audit: from the channel's opening (the
+ * console_open event) to its end (console_close), with what the events
+ * carry, copied and cut to their fields, so that it may outlive the
+ * request that opened it (fcfh_pass keeps it with a kept channel).  The
+ * front door ends it once, with ngx_fcfh_route_close() or
+ * ngx_fcfh_session_close(); a second end does nothing.
+ */
+typedef struct {
+    u_char                           guid[NGX_FCFH_APF_GUID_SIZE];
+    ngx_msec_t                       start;
+    uint64_t                         to_device;  /* so far (fcfh_pass) */
+    uint64_t                         to_console;
+    uint16_t                         port;
+    u_char                           front_door;
+    u_char                           no_guid;    /* named, GUID unknown */
+    u_char                           name_len;
+    u_char                           node_len;
+    u_char                           user_len;
+    u_char                           console_len;
+    u_char                           name[64];
+    u_char                           node[NGX_FCFH_CLUSTER_NAME_MAX];
+    u_char                           user[32];
+    u_char                           console[48];  /* address:port */
+    unsigned                         open:1;
+} ngx_fcfh_session_t;
 
 
 typedef struct ngx_fcfh_route_open_s  ngx_fcfh_route_open_t;
@@ -98,7 +116,8 @@ struct ngx_fcfh_route_open_s {
     ngx_str_t                        console;    /* who asks: address */
     ngx_uint_t                       console_port;
     ngx_str_t                        user;       /* console user, or empty */
-    ngx_uint_t                       front_door; /* NGX_FCFH_FRONT_* */
+    ngx_uint_t                       front_door; /* NGX_FCFH_FRONT_*,
+                                                    ngx_fcfh_open.h */
     ngx_log_t                       *log;
 
     /*
@@ -115,13 +134,15 @@ struct ngx_fcfh_route_open_s {
     unsigned                         local_only:1;  /* this node or none */
     unsigned                         internal:1;    /* not a console: the
                                                        gateway's own client,
-                                                       not counted */
+                                                       neither counted nor
+                                                       audited */
 
     /* out */
     ngx_connection_t                *connection; /* relay or node */
     ngx_fcfh_channel_t              *channel;    /* spliced, local */
     ngx_str_t                        node;       /* the other node, if one */
     ngx_fcfh_route_t                 route;      /* when found here */
+    ngx_fcfh_session_t               session;    /* open after an OK */
     unsigned                         found:1;    /* in this node's registry */
     unsigned                         elsewhere:1; /* to ask the cluster */
 
@@ -158,7 +179,17 @@ void ngx_fcfh_route_cancel(ngx_fcfh_route_open_t *ro);
 /* a refusal the front door decided itself, counted like the others */
 void ngx_fcfh_route_refused(ngx_fcfh_route_open_t *ro, ngx_uint_t result);
 
-const char *ngx_fcfh_front_door_name(ngx_uint_t front_door);
+/*
+ * The console session that an OK opened ended: why (NGX_FCFH_END_*,
+ * ngx_fcfh_open.h) and the bytes the channel carried each way (added to
+ * s->to_device and s->to_console, which a front door may count in as it
+ * goes).  Once only: later calls, and calls for a session never opened,
+ * do nothing.
+ */
+void ngx_fcfh_route_close(ngx_fcfh_route_open_t *ro, ngx_uint_t why,
+    off_t to_device, off_t to_console);
+void ngx_fcfh_session_close(ngx_fcfh_session_t *s, ngx_uint_t why,
+    off_t to_device, off_t to_console);
 
 
 #endif /* _NGX_FCFH_ROUTE_H_INCLUDED_ */

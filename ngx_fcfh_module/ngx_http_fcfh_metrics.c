@@ -41,6 +41,7 @@ typedef struct {
     uint64_t                         zone_used;
     uint64_t                         directory_up;
     uint64_t                         devices_known;
+    uint64_t                         console_open;  /* sessions */
     ngx_str_t                       *node;        /* NULL: no cluster */
     ngx_fcfh_counters_t             *cn;
 } ngx_http_fcfh_scrape_t;
@@ -147,6 +148,38 @@ static const ngx_http_fcfh_family_t  ngx_http_fcfh_families[] = {
       { { ngx_null_string, 0, 0 } },
       NGX_FCFH_OPEN_MAX, offsetof(ngx_fcfh_counters_t, opens),
       ngx_http_fcfh_open_name },
+
+    { ngx_string("fcfh_console_sessions_total"), ngx_string("counter"),
+      ngx_string("Console sessions opened (a channel the device "
+                 "confirmed), by front door."),
+      ngx_string("front_door"), ngx_http_fcfh_sample_code,
+      { { ngx_null_string, 0, 0 } },
+      NGX_FCFH_FRONT_MAX, offsetof(ngx_fcfh_counters_t, console_sessions),
+      ngx_fcfh_front_door_name },
+
+    { ngx_string("fcfh_console_sessions_open"), ngx_string("gauge"),
+      ngx_string("Console sessions open."),
+      ngx_null_string, ngx_http_fcfh_sample_fixed,
+      { ngx_http_fcfh_scraped("", console_open) },
+      0, 0, NULL },
+
+    { ngx_string("fcfh_console_bytes_to_device_total"),
+      ngx_string("counter"),
+      ngx_string("Bytes consoles sent to the devices in ended sessions, by "
+                 "front door."),
+      ngx_string("front_door"), ngx_http_fcfh_sample_code,
+      { { ngx_null_string, 0, 0 } },
+      NGX_FCFH_FRONT_MAX, offsetof(ngx_fcfh_counters_t, console_to_device),
+      ngx_fcfh_front_door_name },
+
+    { ngx_string("fcfh_console_bytes_to_console_total"),
+      ngx_string("counter"),
+      ngx_string("Bytes the devices sent to consoles in ended sessions, by "
+                 "front door."),
+      ngx_string("front_door"), ngx_http_fcfh_sample_code,
+      { { ngx_null_string, 0, 0 } },
+      NGX_FCFH_FRONT_MAX, offsetof(ngx_fcfh_counters_t, console_to_console),
+      ngx_fcfh_front_door_name },
 
     { ngx_string("fcfh_channels"), ngx_string("gauge"),
       ngx_string("Channels open."),
@@ -299,6 +332,14 @@ ngx_http_fcfh_metrics_handler(ngx_http_request_t *r)
 
     s.node = ngx_fcfh_cluster_node();
     s.directory_up = ngx_fcfh_cluster_up() ? 1 : 0;
+
+    for (i = 0; i < NGX_FCFH_FRONT_MAX; i++) {
+        /* a worker that crashed never closed its sessions */
+        if (s.cn->console_sessions[i] > s.cn->console_closed[i]) {
+            s.console_open += s.cn->console_sessions[i]
+                              - s.cn->console_closed[i];
+        }
+    }
 
     len = ngx_http_fcfh_metrics_size(&s);
 
