@@ -60,6 +60,7 @@ typedef struct {
     ngx_uint_t                       remote;
     size_t                           name_len;
     u_char                           name[NGX_FCFH_APF_DEFAULT_MAX_STRING];
+    ngx_fcfh_session_t               session;    /* the channel's audit */
 } ngx_http_fcfh_pass_cache_t;
 
 
@@ -67,7 +68,9 @@ typedef struct {
     ngx_http_request_t              *request;
     ngx_fcfh_proxy_target_t          target;
     ngx_str_t                        host;
+    ngx_str_t                        user;       /* authenticated */
     ngx_fcfh_route_open_t            ro;
+    off_t                            sent;       /* the channel's, before */
 
     ngx_connection_t                *relay;
 
@@ -98,7 +101,10 @@ static void ngx_http_fcfh_pass_cleanup(void *data);
 static ngx_http_fcfh_pass_cache_t *ngx_http_fcfh_pass_get_cache(
     ngx_http_request_t *r);
 static void ngx_http_fcfh_pass_cache_cleanup(void *data);
-static void ngx_http_fcfh_pass_cache_close(ngx_http_fcfh_pass_cache_t *cache);
+static void ngx_http_fcfh_pass_cache_close(ngx_http_fcfh_pass_cache_t *cache,
+    ngx_uint_t why);
+static ngx_uint_t ngx_http_fcfh_pass_end(ngx_http_fcfh_pass_ctx_t *ctx,
+    ngx_connection_t *c, ngx_uint_t state);
 static void ngx_http_fcfh_pass_cache_handler(ngx_event_t *ev);
 static void ngx_http_fcfh_pass_relay_result(ngx_http_fcfh_pass_ctx_t *ctx,
     ngx_uint_t result);
@@ -333,6 +339,7 @@ ngx_http_fcfh_pass_handler(ngx_http_request_t *r)
     ro->port = ctx->target.port;
     ro->console = r->connection->addr_text;
     ro->console_port = ngx_inet_get_port(r->connection->sockaddr);
+    ro->user = ctx->user;
     ro->front_door = NGX_FCFH_FRONT_HTTP;
     ro->log = r->connection->log;
     ro->handler = ngx_http_fcfh_pass_opened;
@@ -423,6 +430,7 @@ ngx_http_fcfh_pass_check_console(ngx_http_request_t *r,
     ngx_uint_t                     cached;
     ngx_table_elt_t               *h, *auth;
     ngx_fcfh_cred_t               *cred;
+    ngx_http_fcfh_pass_ctx_t      *ctx;
     ngx_fcfh_proxy_credentials_t   pc;
 
     if (plcf->htpasswd == NULL) {
@@ -456,6 +464,20 @@ ngx_http_fcfh_pass_check_console(ngx_http_request_t *r,
                           "\"%V\"",
                           ngx_fcfh_log_str(&shown, name, sizeof(name),
                                            user.data, user.len));
+        }
+    }
+
+    if (rc == NGX_OK) {
+        /* for the audit of its sessions */
+        ctx = ngx_http_get_module_ctx(r, ngx_http_fcfh_pass_module);
+
+        ctx->user.data = ngx_pnalloc(r->pool, user.len);
+        if (ctx->user.data == NULL) {
+            rc = NGX_ERROR;
+
+        } else {
+            ngx_memcpy(ctx->user.data, user.data, user.len);
+            ctx->user.len = user.len;
         }
     }
 
@@ -507,12 +529,16 @@ ngx_http_fcfh_pass_body_read(ngx_http_request_t *r)
             cache->connection = NULL;
             ctx->reused = 1;
 
+            /* the kept channel's session goes on with this request */
+            ctx->ro.session = cache->session;
+            cache->session.open = 0;
+
             ngx_http_fcfh_pass_start_upstream(r);
             return;
         }
 
         /* another device or port: this connection's channel goes */
-        ngx_http_fcfh_pass_cache_close(cache);
+        ngx_http_fcfh_pass_cache_close(cache, NGX_FCFH_END_CONSOLE);
     }
 
     /*
@@ -551,6 +577,9 @@ ngx_http_fcfh_pass_cleanup(void *data)
     ngx_http_fcfh_pass_ctx_t  *ctx = data;
 
     ngx_fcfh_route_cancel(&ctx->ro);
+
+    /* a session that no kept channel took over and no peer_free ended */
+    ngx_fcfh_route_close(&ctx->ro, NGX_FCFH_END_ERROR, 0, 0);
 }
 
 
@@ -660,6 +689,8 @@ ngx_http_fcfh_pass_peer_get(ngx_peer_connection_t *pc, void *data)
     pc->connection = ctx->relay;
     ctx->relay = NULL;
 
+    ctx->sent = pc->connection->sent;
+
     /* like a kept-alive upstream connection: ready to send */
     return NGX_DONE;
 }
@@ -679,16 +710,25 @@ ngx_http_fcfh_pass_peer_free(ngx_peer_connection_t *pc, void *data,
     c = pc->connection;
     cache = ctx->cache;
 
+    /* this request's bytes through the channel, for its session */
+    if (c) {
+        ctx->ro.session.to_device += c->sent - ctx->sent;
+        ctx->sent = c->sent;
+    }
+
+    if (u->state) {
+        ctx->ro.session.to_console += u->state->bytes_received;
+    }
+
     if (c == NULL || cache == NULL || (state & NGX_PEER_FAILED)
         || (ctx->other_node && ctx->host.len > sizeof(cache->name))
         || !u->keepalive || c->read->eof || c->read->error
         || c->read->timedout || c->write->error || c->write->timedout
-        || ctx->request->connection->error)
+        || ctx->request->connection->error
+        || ngx_handle_read_event(c->read, 0) != NGX_OK)
     {
-        return;
-    }
-
-    if (ngx_handle_read_event(c->read, 0) != NGX_OK) {
+        ngx_fcfh_route_close(&ctx->ro, ngx_http_fcfh_pass_end(ctx, c, state),
+                             0, 0);
         return;
     }
 
@@ -720,6 +760,38 @@ ngx_http_fcfh_pass_peer_free(ngx_peer_connection_t *pc, void *data,
     cache->remote = ctx->other_node;
     cache->name_len = ctx->host.len;
     ngx_memcpy(cache->name, ctx->host.data, ctx->host.len);
+
+    cache->session = ctx->ro.session;
+    ctx->ro.session.open = 0;
+}
+
+
+/* why a channel was not kept: its session ends */
+
+static ngx_uint_t
+ngx_http_fcfh_pass_end(ngx_http_fcfh_pass_ctx_t *ctx, ngx_connection_t *c,
+    ngx_uint_t state)
+{
+    if (c && (c->read->timedout || c->write->timedout)) {
+        return NGX_FCFH_END_TIMEOUT;
+    }
+
+    if (c == NULL || (state & NGX_PEER_FAILED) || c->read->error
+        || c->write->error)
+    {
+        return NGX_FCFH_END_ERROR;
+    }
+
+    if (ctx->request->connection->error) {
+        return NGX_FCFH_END_CONSOLE;
+    }
+
+    if (c->read->eof || !ctx->request->upstream->keepalive) {
+        /* the device ended it, or its answer could not keep it */
+        return NGX_FCFH_END_DEVICE;
+    }
+
+    return ctx->cache ? NGX_FCFH_END_CONSOLE : NGX_FCFH_END_ERROR;
 }
 
 
@@ -753,12 +825,14 @@ ngx_http_fcfh_pass_get_cache(ngx_http_request_t *r)
 static void
 ngx_http_fcfh_pass_cache_cleanup(void *data)
 {
-    ngx_http_fcfh_pass_cache_close(data);
+    /* the console's connection ends */
+    ngx_http_fcfh_pass_cache_close(data, NGX_FCFH_END_CONSOLE);
 }
 
 
 static void
-ngx_http_fcfh_pass_cache_close(ngx_http_fcfh_pass_cache_t *cache)
+ngx_http_fcfh_pass_cache_close(ngx_http_fcfh_pass_cache_t *cache,
+    ngx_uint_t why)
 {
     ngx_connection_t  *c;
 
@@ -769,6 +843,8 @@ ngx_http_fcfh_pass_cache_close(ngx_http_fcfh_pass_cache_t *cache)
     }
 
     cache->connection = NULL;
+
+    ngx_fcfh_session_close(&cache->session, why, 0, 0);
 
     /* the upstream's pool (a relay socket) or its own (another node) */
     ngx_fcfh_relay_close_with(c, c->pool);
@@ -790,7 +866,7 @@ ngx_http_fcfh_pass_cache_handler(ngx_event_t *ev)
         return;
     }
 
-    ngx_http_fcfh_pass_cache_close(cache);
+    ngx_http_fcfh_pass_cache_close(cache, NGX_FCFH_END_DEVICE);
 }
 
 

@@ -1193,6 +1193,7 @@ ngx_fcfh_channel_peer_read(ngx_event_t *rev)
                       "console session idle, closing channel %uD", ch->id);
 
         ch->peer_error = 1;
+        ch->timedout = 1;
         (void) ngx_fcfh_channel_send_close(ch);
         ngx_fcfh_channel_check_done(ch);
         return;

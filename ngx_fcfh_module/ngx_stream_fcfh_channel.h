@@ -90,6 +90,7 @@ struct ngx_fcfh_channel_s {
     unsigned                         inbound:1;  /* the device opened it */
     unsigned                         peer_full:1; /* console fell behind */
     unsigned                         faulted:1;  /* device contradicted it */
+    unsigned                         timedout:1; /* the console idle */
 };
 
 

@@ -68,6 +68,7 @@ typedef struct {
     u_char                          *pos;
     u_char                          *last;
     u_char                          *end;
+    off_t                            sent;       /* for the audit */
 } ngx_fcfh_proxy_buf_t;
 
 
@@ -89,7 +90,9 @@ typedef struct {
 
     ngx_str_t                        target;     /* as the console named it */
     ngx_uint_t                       port;
+    ngx_str_t                        user;       /* authenticated */
     ngx_fcfh_route_open_t            ro;
+    ngx_uint_t                       why;        /* NGX_FCFH_END_* */
 
     /* for the owner's logs: the console, or the one another node had */
     ngx_str_t                        console;
@@ -104,6 +107,7 @@ typedef struct {
     ngx_fcfh_proxy_buf_t             down;       /* relay -> console */
     ngx_fcfh_proxy_buf_t             up;         /* console -> relay */
     unsigned                         up_shut:1;
+    unsigned                         up_eof:1;   /* console done first */
 } ngx_stream_fcfh_proxy_ctx_t;
 
 
@@ -128,6 +132,9 @@ static void ngx_stream_fcfh_proxy_route(ngx_stream_fcfh_proxy_ctx_t *ctx,
 static void ngx_stream_fcfh_proxy_opened(ngx_fcfh_route_open_t *ro,
     ngx_uint_t result, ngx_uint_t reason);
 static void ngx_stream_fcfh_proxy_done(ngx_fcfh_route_open_t *ro);
+static ngx_uint_t ngx_stream_fcfh_proxy_channel_end(ngx_fcfh_channel_t *ch);
+static void ngx_stream_fcfh_proxy_close_session(
+    ngx_stream_fcfh_proxy_ctx_t *ctx);
 static void ngx_stream_fcfh_proxy_result(ngx_stream_fcfh_proxy_ctx_t *ctx,
     ngx_uint_t result, ngx_uint_t reason);
 static void ngx_stream_fcfh_proxy_fail(ngx_stream_fcfh_proxy_ctx_t *ctx,
@@ -737,6 +744,17 @@ ngx_stream_fcfh_proxy_check_user(ngx_stream_fcfh_proxy_ctx_t *ctx,
                                        u.len));
     }
 
+    if (rc == NGX_OK) {
+        /* for the audit of its sessions */
+        ctx->user.data = ngx_pnalloc(c->pool, ulen);
+        if (ctx->user.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(ctx->user.data, user, ulen);
+        ctx->user.len = ulen;
+    }
+
     return rc;
 }
 
@@ -767,6 +785,7 @@ ngx_stream_fcfh_proxy_route(ngx_stream_fcfh_proxy_ctx_t *ctx,
     ro->port = ctx->port;
     ro->console = ctx->console;
     ro->console_port = ctx->console_port;
+    ro->user = ctx->user;
     ro->front_door = ctx->conf->cluster ? NGX_FCFH_FRONT_CLUSTER
                      : ctx->socks ? NGX_FCFH_FRONT_SOCKS5
                      : NGX_FCFH_FRONT_CONNECT;
@@ -933,8 +952,53 @@ ngx_stream_fcfh_proxy_done(ngx_fcfh_route_open_t *ro)
 {
     ngx_stream_fcfh_proxy_ctx_t  *ctx = ro->data;
 
+    /* the channel is freed after this call: its account first */
+    ctx->why = ngx_stream_fcfh_proxy_channel_end(ctx->channel);
+    ngx_stream_fcfh_proxy_close_session(ctx);
+
     ctx->channel = NULL;
     ngx_stream_fcfh_proxy_finalize(ctx, NGX_STREAM_OK);
+}
+
+
+/* why a local channel ended, from what it saw */
+
+static ngx_uint_t
+ngx_stream_fcfh_proxy_channel_end(ngx_fcfh_channel_t *ch)
+{
+    if (ch->tunnel == NULL) {
+        return NGX_FCFH_END_TUNNEL;
+    }
+
+    if (ch->timedout) {
+        return NGX_FCFH_END_TIMEOUT;
+    }
+
+    if (ch->faulted) {
+        return NGX_FCFH_END_ERROR;
+    }
+
+    if (ch->peer_eof || ch->peer_error) {
+        return NGX_FCFH_END_CONSOLE;
+    }
+
+    return ch->close_recv ? NGX_FCFH_END_DEVICE : NGX_FCFH_END_ERROR;
+}
+
+
+/* the audit's end of the session, if one is open: once */
+
+static void
+ngx_stream_fcfh_proxy_close_session(ngx_stream_fcfh_proxy_ctx_t *ctx)
+{
+    if (ctx->channel) {
+        ngx_fcfh_route_close(&ctx->ro, ctx->why,
+                             (off_t) ctx->channel->bytes_out,
+                             (off_t) ctx->channel->bytes_in);
+        return;
+    }
+
+    ngx_fcfh_route_close(&ctx->ro, ctx->why, ctx->up.sent, ctx->down.sent);
 }
 
 
@@ -1154,6 +1218,7 @@ ngx_stream_fcfh_proxy_write_handler(ngx_event_t *wev)
         }
 
         if (n == NGX_ERROR) {
+            ctx->why = NGX_FCFH_END_CONSOLE;
             ngx_stream_fcfh_proxy_finalize(ctx, NGX_STREAM_OK);
             return;
         }
@@ -1211,6 +1276,7 @@ ngx_stream_fcfh_proxy_start(ngx_stream_fcfh_proxy_ctx_t *ctx)
     ctx->down.start = ngx_palloc(c->pool, NGX_FCFH_SPLICE_BUFFER);
 
     if (ctx->up.start == NULL || ctx->down.start == NULL) {
+        ctx->why = NGX_FCFH_END_ERROR;
         ngx_stream_fcfh_proxy_finalize(ctx, NGX_STREAM_INTERNAL_SERVER_ERROR);
         return;
     }
@@ -1261,6 +1327,7 @@ ngx_stream_fcfh_proxy_splice(ngx_event_t *ev)
     if (ev->timedout) {
         ngx_log_error(NGX_LOG_INFO, c->log, NGX_ETIMEDOUT,
                       "console session idle");
+        ctx->why = NGX_FCFH_END_TIMEOUT;
         ngx_stream_fcfh_proxy_finalize(ctx, NGX_STREAM_OK);
         return;
     }
@@ -1268,16 +1335,26 @@ ngx_stream_fcfh_proxy_splice(ngx_event_t *ev)
     up_eof = 0;
     down_eof = 0;
 
-    if (ngx_stream_fcfh_proxy_pump(c, rc, &ctx->up, &up_eof) != NGX_OK
-        || ngx_stream_fcfh_proxy_pump(rc, c, &ctx->down, &down_eof)
-           != NGX_OK)
-    {
+    if (ngx_stream_fcfh_proxy_pump(c, rc, &ctx->up, &up_eof) != NGX_OK) {
+        ctx->why = NGX_FCFH_END_ERROR;
+        ngx_stream_fcfh_proxy_finalize(ctx, NGX_STREAM_OK);
+        return;
+    }
+
+    if (up_eof) {
+        ctx->up_eof = 1;
+    }
+
+    if (ngx_stream_fcfh_proxy_pump(rc, c, &ctx->down, &down_eof) != NGX_OK) {
+        /* the console does not take the device's bytes: it is gone */
+        ctx->why = NGX_FCFH_END_CONSOLE;
         ngx_stream_fcfh_proxy_finalize(ctx, NGX_STREAM_OK);
         return;
     }
 
     if (down_eof) {
         /* the channel ended and all it sent is delivered */
+        ctx->why = ctx->up_eof ? NGX_FCFH_END_CONSOLE : NGX_FCFH_END_DEVICE;
         ngx_stream_fcfh_proxy_finalize(ctx, NGX_STREAM_OK);
         return;
     }
@@ -1296,6 +1373,7 @@ ngx_stream_fcfh_proxy_splice(ngx_event_t *ev)
             break;
 
         default:
+            ctx->why = NGX_FCFH_END_ERROR;
             ngx_stream_fcfh_proxy_finalize(ctx, NGX_STREAM_OK);
             return;
         }
@@ -1371,6 +1449,7 @@ ngx_stream_fcfh_proxy_pump(ngx_connection_t *src, ngx_connection_t *dst,
 
             if (n > 0) {
                 b->pos += n;
+                b->sent += n;
 
                 if (b->pos == b->last) {
                     b->pos = b->start;
@@ -1421,6 +1500,8 @@ ngx_stream_fcfh_proxy_finalize(ngx_stream_fcfh_proxy_ctx_t *ctx,
 
     c = ctx->session->connection;
 
+    ngx_stream_fcfh_proxy_close_session(ctx);
+
     if (ctx->channel) {
         ngx_fcfh_channel_abort(ctx->channel);
         ctx->channel = NULL;
@@ -1444,6 +1525,10 @@ static void
 ngx_stream_fcfh_proxy_cleanup(void *data)
 {
     ngx_stream_fcfh_proxy_ctx_t  *ctx = data;
+
+    /* not finalized by us: the connection went (worker exit, say) */
+    ctx->why = NGX_FCFH_END_ERROR;
+    ngx_stream_fcfh_proxy_close_session(ctx);
 
     if (ctx->channel) {
         ngx_fcfh_channel_abort(ctx->channel);
