@@ -953,8 +953,10 @@ ngx_stream_fcfh_proxy_done(ngx_fcfh_route_open_t *ro)
     ngx_stream_fcfh_proxy_ctx_t  *ctx = ro->data;
 
     /* the channel is freed after this call: its account first */
-    ctx->why = ngx_stream_fcfh_proxy_channel_end(ctx->channel);
-    ngx_stream_fcfh_proxy_close_session(ctx);
+    if (ctx->channel) {
+        ctx->why = ngx_stream_fcfh_proxy_channel_end(ctx->channel);
+        ngx_stream_fcfh_proxy_close_session(ctx);
+    }
 
     ctx->channel = NULL;
     ngx_stream_fcfh_proxy_finalize(ctx, NGX_STREAM_OK);

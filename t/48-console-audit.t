@@ -250,5 +250,21 @@ for my $fd (qw(socks5 connect http)) {
 like($m, qr/^fcfh_console_requests_total\{result="unknown_device"\} 1$/m,
      'the refusals are counted as requests, as before');
 
-$t->stop_sim($sim);
+# --- the device goes away mid-session ----------------------------------------
+
+{
+    my ($s, $rep) = socks5_open($px, guid(1), 16992, user => 'admin',
+                                pass => 'P@ssw0rd');
+    is($rep, 0, 'last session: open');
+    my $cport = $s ? $s->sockport : 0;
+    sleep(0.2);
+    $t->stop_sim($sim);
+    my ($o, $c) = session_events($cport, T(8));
+    ok($c, 'the devices gone: the session closes');
+    like($c && $c->{reason}, qr/^(tunnel_gone|device_closed)$/,
+         '... on the device\'s side (tunnel_gone on a local channel, '
+         . 'device_closed through the relay)');
+    close $s if $s;
+}
+
 $t->done_testing;
