@@ -773,9 +773,12 @@ ngx_fcfh_registry_route(ngx_str_t *device, ngx_fcfh_route_t *route)
         ngx_memcpy(route->ports, e->ports, sizeof(e->ports));
         route->settled = (ngx_time() - e->ports_at >= NGX_FCFH_SETTLE);
         route->local = (e->pid == ngx_pid) ? e->tunnel : NULL;
-        route->fqdn_len = e->fqdn ? ngx_min(e->fqdn_len, sizeof(route->fqdn))
-                                  : 0;
-        ngx_memcpy(route->fqdn, e->fqdn, route->fqdn_len);
+        route->fqdn_len = 0;
+
+        if (e->fqdn && e->fqdn_len) {
+            route->fqdn_len = ngx_min(e->fqdn_len, sizeof(route->fqdn));
+            ngx_memcpy(route->fqdn, e->fqdn, route->fqdn_len);
+        }
     }
 
     ngx_shmtx_unlock(&shpool->mutex);

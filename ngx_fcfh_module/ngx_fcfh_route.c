@@ -434,11 +434,17 @@ ngx_fcfh_session_open(ngx_fcfh_route_open_t *ro)
         ngx_strlow(s->name, ro->device.data, s->name_len);
     }
 
-    s->node_len = (u_char) ngx_min(ro->node.len, sizeof(s->node));
-    ngx_memcpy(s->node, ro->node.data, s->node_len);
+    /* empty strings may have no data at all */
 
-    s->user_len = (u_char) ngx_min(ro->user.len, sizeof(s->user));
-    ngx_memcpy(s->user, ro->user.data, s->user_len);
+    if (ro->node.len) {
+        s->node_len = (u_char) ngx_min(ro->node.len, sizeof(s->node));
+        ngx_memcpy(s->node, ro->node.data, s->node_len);
+    }
+
+    if (ro->user.len) {
+        s->user_len = (u_char) ngx_min(ro->user.len, sizeof(s->user));
+        ngx_memcpy(s->user, ro->user.data, s->user_len);
+    }
 
     p = ngx_snprintf(s->console, sizeof(s->console),
                      ngx_strlchr(ro->console.data,
