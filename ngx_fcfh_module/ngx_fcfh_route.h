@@ -51,8 +51,8 @@
  * any time, any number of times: from its pool cleanup, say.
  *
  * An ngx_fcfh_route_open_t may be opened again once its handler ran or
- * it was cancelled: the route found stays and is used again (the
- * WS-Management client opens one channel per exchange).
+ * it was cancelled, and its session ended: the route found stays and is
+ * used again (the WS-Management client opens one channel per exchange).
  */
 
 
@@ -105,7 +105,11 @@ typedef struct ngx_fcfh_route_open_s  ngx_fcfh_route_open_t;
 typedef void (*ngx_fcfh_route_opened_pt)(ngx_fcfh_route_open_t *ro,
     ngx_uint_t result, ngx_uint_t reason);
 
-/* a spliced channel ended on the device's side (device, tunnel gone) */
+/*
+ * A spliced channel ended after an OK (the device closed it, its tunnel
+ * ended, or the channel saw its console side end): ro->channel is NULL
+ * already, the channel itself is freed when done() returns.
+ */
 typedef void (*ngx_fcfh_route_done_pt)(ngx_fcfh_route_open_t *ro);
 
 
