@@ -44,7 +44,7 @@ my ($sport, $px, $pass, $ops) = map { $t->port($_) } 2 .. 5;
 
 my $sim = $t->run_sim('--connect', '127.0.0.1:' . $t->port(1), '--devices', 2,
                       '--ports', '16992,16993,16994', '--quiet');
-ok(wait_status($sport, sub { ($_->{tunnels_total} // 0) == 2 }, T(10)),
+ok(wait_status($sport, sub { ($_->{total} // 0) == 2 }, T(10)),
    'two simulated devices up');
 
 sub guid { sprintf '00000000-0000-4000-8000-%012d', $_[0] }
