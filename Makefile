@@ -27,7 +27,8 @@ SIM      := $(BUILD)/fcfh-sim
 UNIT     := $(BUILD)/test_apf $(BUILD)/test_proxy_parse \
             $(BUILD)/test_preamble $(BUILD)/test_escape \
             $(BUILD)/test_webhook_target $(BUILD)/test_wsman \
-            $(BUILD)/test_htpasswd $(BUILD)/test_response
+            $(BUILD)/test_htpasswd $(BUILD)/test_response \
+            $(BUILD)/test_ws
 
 MODULE_SRCS := $(wildcard $(SRC)/*.c $(SRC)/*.h) $(TOP)/config
 SIM_SRCS    := $(wildcard $(TOP)/sim/*.c $(TOP)/sim/*.h) \
@@ -68,12 +69,17 @@ $(SIM): $(SIM_SRCS)
 # unit tests: the pure-C layers, each with cmocka
 UNIT_SRCS := $(SRC)/ngx_fcfh_apf.c $(SRC)/ngx_fcfh_proxy_parse.c \
              $(SRC)/ngx_fcfh_webhook_target.c $(SRC)/ngx_fcfh_preamble.c \
-             $(SRC)/ngx_fcfh_escape.c $(SRC)/ngx_fcfh_response.c
+             $(SRC)/ngx_fcfh_escape.c $(SRC)/ngx_fcfh_response.c \
+             $(SRC)/ngx_fcfh_ws.c
+UNIT_LIBS := -lcmocka -lcrypto
+
+# the WebSocket tests check the frames against libwslay's
+$(BUILD)/test_ws: UNIT_LIBS += -lwslay
 
 $(BUILD)/test_%: $(TOP)/t/unit/test_%.c $(wildcard $(SRC)/ngx_fcfh_*.h) \
                  $(UNIT_SRCS)
 	@mkdir -p $(BUILD)
-	$(CC) $(OPT) $(WARN) -I$(SRC) -o $@ $< $(UNIT_SRCS) -lcmocka -lcrypto
+	$(CC) $(OPT) $(WARN) -I$(SRC) -o $@ $< $(UNIT_SRCS) $(UNIT_LIBS)
 
 unit: $(UNIT)
 	@for u in $(UNIT); do echo "== $$u"; $$u || exit 1; done
@@ -129,7 +135,7 @@ FUZZ_CC      ?= clang-14
 FUZZ_DIR     := $(BUILD)/fuzz
 FUZZ_FLAGS   := -g -O1 -fsanitize=fuzzer,address,undefined \
                 -fno-sanitize-recover=undefined
-FUZZ_TARGETS := apf proxy_parse response htpasswd wsman escape preamble
+FUZZ_TARGETS := apf proxy_parse response htpasswd wsman escape preamble ws
 FUZZ_TIME    ?= 60
 FUZZ_NGX     := $(BUILD)/nginx-src/src
 FUZZ_INC     := -I$(SRC) -I$(TOP)/t/unit -I$(BUILD) -I$(FUZZ_NGX)/core \
@@ -142,6 +148,7 @@ FUZZ_CORE    := $(FUZZ_NGX)/core/ngx_string.c $(FUZZ_NGX)/core/ngx_palloc.c \
 FUZZ_SRCS_apf         := $(SRC)/ngx_fcfh_apf.c
 FUZZ_SRCS_escape      := $(SRC)/ngx_fcfh_escape.c
 FUZZ_SRCS_preamble    := $(SRC)/ngx_fcfh_preamble.c
+FUZZ_SRCS_ws          := $(SRC)/ngx_fcfh_ws.c
 FUZZ_SRCS_proxy_parse := $(SRC)/ngx_fcfh_proxy_parse.c $(SRC)/ngx_fcfh_apf.c
 FUZZ_SRCS_response    := $(SRC)/ngx_fcfh_response.c \
                          $(SRC)/ngx_fcfh_proxy_parse.c $(SRC)/ngx_fcfh_apf.c

@@ -10,7 +10,7 @@ pkgs="nginx libnginx-mod-stream nginx-dev build-essential dpkg-dev
       ncat amtterm proxychains4 python3 python3-requests python3-socks
       python3-prometheus-client python3-jsonschema python3-yaml
       procps psmisc iproute2 bc time clang-14 libclang-rt-14-dev
-      libhiredis-dev redis-server keepalived"
+      libhiredis-dev redis-server keepalived libwslay-dev"
 
 # Node.js and npm (t/43-meshcentral-client.t: its WebSocket bridge, and
 # npm to install MeshCentral's client): machines of this project's kind
