@@ -35,6 +35,9 @@ static ngx_int_t ngx_fcfh_registry_match(ngx_fcfh_tunnels_query_t *q,
     ngx_fcfh_entry_t *e);
 static ngx_int_t ngx_fcfh_registry_order(ngx_fcfh_entry_t *e,
     ngx_uint_t key, u_char *guid);
+static ngx_uint_t ngx_fcfh_registry_holds_free_locked(
+    ngx_slab_pool_t *shpool, ngx_fcfh_zone_t *zone, ngx_pid_t *pids,
+    ngx_pid_t pid);
 static u_char *ngx_fcfh_registry_put(u_char *p, ngx_str_t *s);
 static void ngx_fcfh_event_build(ngx_uint_t type, ngx_uint_t reason,
     u_char *guid, u_char *holder, ngx_str_t *fqdn, ngx_str_t *identity,
@@ -121,6 +124,7 @@ ngx_fcfh_registry_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     ngx_rbtree_init(&zone->fqdn_tree, &zone->fqdn_sentinel,
                     ngx_fcfh_registry_fqdn_insert);
     ngx_queue_init(&zone->entries);
+    ngx_queue_init(&zone->holds);
 
     if (ngx_fcfh_history_init_zone(shpool, zone, fmcf->device_history,
                                    shm_zone->shm.size, shm_zone->shm.log)
@@ -1529,6 +1533,145 @@ ngx_fcfh_registry_pid_alive(ngx_pid_t pid)
 
 
 /*
+ * Takes one of at most limit sessions (0: no limit, only counted) under
+ * a key.  NGX_OK: *hold is held until released; NGX_BUSY: the limit
+ * is reached (*held sessions); NGX_ERROR: the zone is full.
+ */
+
+ngx_int_t
+ngx_fcfh_registry_hold(ngx_str_t *key, ngx_uint_t limit,
+    ngx_fcfh_hold_t **hold, ngx_uint_t *held)
+{
+    ngx_uint_t             n;
+    ngx_queue_t           *q;
+    ngx_fcfh_zone_t       *zone;
+    ngx_slab_pool_t       *shpool;
+    ngx_fcfh_hold_t    *sn;
+    ngx_fcfh_main_conf_t  *fmcf;
+
+    *hold = NULL;
+    *held = 0;
+
+    if (key->len > NGX_FCFH_HOLD_KEY_MAX) {
+        return NGX_ERROR;
+    }
+
+    shpool = ngx_fcfh_registry_pool(&zone);
+    if (shpool == NULL) {
+        return NGX_ERROR;
+    }
+
+    fmcf = ngx_fcfh_get_main_conf(ngx_cycle);
+
+    ngx_shmtx_lock(&shpool->mutex);
+
+    n = 0;
+
+    if (limit) {
+        for (q = ngx_queue_head(&zone->holds);
+             q != ngx_queue_sentinel(&zone->holds);
+             q = ngx_queue_next(q))
+        {
+            sn = ngx_queue_data(q, ngx_fcfh_hold_t, queue);
+
+            if (sn->key_len == key->len
+                && ngx_memcmp(sn->key, key->data, key->len) == 0)
+            {
+                n++;
+            }
+        }
+
+        if (n >= limit) {
+            ngx_shmtx_unlock(&shpool->mutex);
+            *held = n;
+            return NGX_BUSY;
+        }
+    }
+
+    sn = ngx_slab_alloc_locked(shpool, sizeof(ngx_fcfh_hold_t));
+
+    if (sn) {
+        sn->pid = ngx_pid;
+        sn->slot = fmcf->slot;
+        sn->key_len = key->len;
+        ngx_memcpy(sn->key, key->data, key->len);
+
+        ngx_queue_insert_tail(&zone->holds, &sn->queue);
+        zone->nholds++;
+    }
+
+    ngx_shmtx_unlock(&shpool->mutex);
+
+    if (sn == NULL) {
+        return NGX_ERROR;
+    }
+
+    *hold = sn;
+    *held = n;
+
+    return NGX_OK;
+}
+
+
+void
+ngx_fcfh_registry_unhold(ngx_fcfh_hold_t *hold)
+{
+    ngx_fcfh_zone_t  *zone;
+    ngx_slab_pool_t  *shpool;
+
+    shpool = ngx_fcfh_registry_pool(&zone);
+    if (shpool == NULL || hold == NULL) {
+        return;
+    }
+
+    ngx_shmtx_lock(&shpool->mutex);
+
+    /* only a live worker's own: nobody else frees it meanwhile */
+    if (hold->pid == ngx_pid) {
+        ngx_queue_remove(&hold->queue);
+        zone->nholds--;
+        ngx_slab_free_locked(shpool, hold);
+    }
+
+    ngx_shmtx_unlock(&shpool->mutex);
+}
+
+
+/* the sessions of the dead workers in pids[] (by slot), or of pid */
+
+static ngx_uint_t
+ngx_fcfh_registry_holds_free_locked(ngx_slab_pool_t *shpool,
+    ngx_fcfh_zone_t *zone, ngx_pid_t *pids, ngx_pid_t pid)
+{
+    ngx_uint_t           freed;
+    ngx_queue_t         *q, *next;
+    ngx_fcfh_hold_t  *sn;
+
+    freed = 0;
+
+    for (q = ngx_queue_head(&zone->holds);
+         q != ngx_queue_sentinel(&zone->holds);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        sn = ngx_queue_data(q, ngx_fcfh_hold_t, queue);
+
+        if (pids ? (sn->slot < NGX_FCFH_MAX_WORKERS
+                    && pids[sn->slot] == sn->pid)
+                 : sn->pid == pid)
+        {
+            ngx_queue_remove(q);
+            zone->nholds--;
+            ngx_slab_free_locked(shpool, sn);
+            freed++;
+        }
+    }
+
+    return freed;
+}
+
+
+/*
  * nginx has no hook for a dead worker: whoever notices frees its entries.
  * Liveness is checked outside the lock (kill() is a syscall), then the
  * entries of slots still holding the same dead pid are freed under it.
@@ -1650,6 +1793,9 @@ ngx_fcfh_registry_sweep(ngx_log_t *log)
         }
     }
 
+    /* the consoles it served are gone with it */
+    (void) ngx_fcfh_registry_holds_free_locked(shpool, zone, pids, 0);
+
     ngx_shmtx_unlock(&shpool->mutex);
 
     for (i = 0; i < ngone; i++) {
@@ -1726,6 +1872,9 @@ ngx_fcfh_registry_worker_init(ngx_cycle_t *cycle)
         }
     }
 
+    (void) ngx_fcfh_registry_holds_free_locked(shpool, zone, NULL,
+                                                  ngx_pid);
+
     ngx_shmtx_unlock(&shpool->mutex);
 
     ngx_fcfh_registry_sweep(cycle->log);
@@ -1794,6 +1943,9 @@ ngx_fcfh_registry_worker_exit(ngx_cycle_t *cycle)
             ngx_fcfh_registry_free_locked(shpool, zone, e);
         }
     }
+
+    (void) ngx_fcfh_registry_holds_free_locked(shpool, zone, NULL,
+                                                  ngx_pid);
 
     if (zone->workers[fmcf->slot].pid == ngx_pid) {
         zone->workers[fmcf->slot].pid = 0;

@@ -114,6 +114,22 @@ typedef struct {
 } ngx_fcfh_event_t;
 
 
+/*
+ * A console session held against a per-device limit (the browsers'
+ * relay: fcfh_webrelay_sessions), by the worker that serves it: its
+ * key names the device and the kind of session ("<device> <mode>").
+ */
+#define NGX_FCFH_HOLD_KEY_MAX        96
+
+typedef struct {
+    ngx_queue_t                      queue;
+    ngx_pid_t                        pid;
+    ngx_uint_t                       slot;
+    size_t                           key_len;
+    u_char                           key[NGX_FCFH_HOLD_KEY_MAX];
+} ngx_fcfh_hold_t;
+
+
 /* a webhook subscriber, in the zone */
 typedef struct {
     uint32_t                         id;         /* 0: a free slot */
@@ -182,6 +198,8 @@ struct ngx_fcfh_zone_s {
     ngx_rbtree_node_t                fqdn_sentinel;
     ngx_queue_t                      entries;     /* every allocated entry */
     ngx_uint_t                       count;       /* indexed entries */
+    ngx_queue_t                      holds;       /* ngx_fcfh_hold_t */
+    ngx_uint_t                       nholds;
     uint64_t                         serial;
     ngx_fcfh_worker_slot_t           workers[NGX_FCFH_MAX_WORKERS];
     ngx_fcfh_counters_t              counters;
@@ -391,6 +409,10 @@ ngx_int_t ngx_fcfh_registry_page(ngx_pool_t *pool,
 ngx_int_t ngx_fcfh_registry_totals(ngx_fcfh_totals_t *t);
 ngx_uint_t ngx_fcfh_registry_workers(ngx_pid_t *pids, ngx_uint_t max);
 void ngx_fcfh_registry_ended(ngx_fcfh_entry_t *entry, ngx_uint_t kind);
+
+ngx_int_t ngx_fcfh_registry_hold(ngx_str_t *key, ngx_uint_t limit,
+    ngx_fcfh_hold_t **hold, ngx_uint_t *held);
+void ngx_fcfh_registry_unhold(ngx_fcfh_hold_t *hold);
 
 ngx_int_t ngx_fcfh_registry_worker_init(ngx_cycle_t *cycle);
 void ngx_fcfh_registry_worker_exit(ngx_cycle_t *cycle);
