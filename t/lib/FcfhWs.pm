@@ -35,16 +35,24 @@ use constant GUID => '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 # connect($port, $path, %o): o = protocol (Sec-WebSocket-Protocol), key,
 # version, method, http ('HTTP/1.1'), headers ({name => value}, undef to
 # leave one out: Upgrade, Connection, Sec-WebSocket-Key,
-# Sec-WebSocket-Version), rcvbuf (bytes, set before connecting), timeout.
-# Returns ($ws or undef, status, headers, body).
+# Sec-WebSocket-Version), body, rcvbuf (bytes, set before connecting),
+# timeout.  Returns ($ws or undef, status, headers, body).
 sub connect {
+    my ($class, $port, $path, %o) = @_;
+    my $self = $class->begin($port, $path, %o) or return (undef, 0, {}, '');
+    return $self->finish($o{timeout});
+}
+
+# the handshake sent, its answer not read yet (the relay answers once the
+# device's channel is open): finish() reads it
+sub begin {
     my ($class, $port, $path, %o) = @_;
     $ERROR = '';
     my $s;
     if ($o{rcvbuf}) {
         $s = IO::Socket::INET->new(Proto => 'tcp') or return;
         setsockopt($s, SOL_SOCKET, SO_RCVBUF, $o{rcvbuf});
-        connect($s, Socket::pack_sockaddr_in($port, Socket::inet_aton('127.0.0.1')))
+        CORE::connect($s, Socket::pack_sockaddr_in($port, Socket::inet_aton('127.0.0.1')))
             or do { $ERROR = "connect: $!"; return };
     } else {
         $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
@@ -62,11 +70,16 @@ sub connect {
     my $req = ($o{method} // 'GET') . " $path " . ($o{http} // 'HTTP/1.1') . "\r\n"
             . join('', map { "$_: $h{$_}\r\n" } grep { defined $h{$_} } sort keys %h)
             . "\r\n" . ($o{body} // '');
-    my $self = bless { sock => $s, buf => '', key => $key, seen => {}, frames => [],
+    my $self = bless { sock => $s, buf => '', key => $key, seen => {},
                        auto_pong => 1, eof => 0 }, $class;
     $self->write_raw($req) or return;
-    # the answer head
-    my $deadline = time + ($o{timeout} // 5);
+    return $self;
+}
+
+# the answer to begin(): ($ws or undef, status, headers, body)
+sub finish {
+    my ($self, $timeout) = @_;
+    my $deadline = time + ($timeout // 5);
     while ($self->{buf} !~ /\r\n\r\n/) {
         $self->fill($deadline) or last;
     }
@@ -85,10 +98,10 @@ sub connect {
             $self->fill($deadline) or last;
         }
         my $body = defined $len ? substr($self->{buf}, 0, $len) : $self->{buf};
-        close $s;
+        $self->close;
         return (undef, $status, \%rh, $body);
     }
-    my $want = MIME::Base64::encode_base64(Digest::SHA::sha1($key . GUID), '');
+    my $want = MIME::Base64::encode_base64(Digest::SHA::sha1($self->{key} . GUID), '');
     $self->{accept_ok} = (($rh{'sec-websocket-accept'} // '') eq $want) ? 1 : 0;
     return ($self, $status, \%rh, '');
 }
