@@ -64,6 +64,12 @@
 /* after our close frame, how long the browser has to answer it */
 #define NGX_HTTP_FCFH_WEBRELAY_CLOSE_WAIT  5000
 
+/*
+ * Without pings the timer still ticks: a pending timer is what keeps an
+ * old worker alive after a reload while it serves sessions (as tunnels do)
+ */
+#define NGX_HTTP_FCFH_WEBRELAY_TICK    60000
+
 /* one message per read from the device: a 4-byte header at most */
 #define NGX_HTTP_FCFH_WEBRELAY_CHUNK   65535
 
@@ -138,6 +144,8 @@ static ngx_int_t ngx_http_fcfh_webrelay_handshake(ngx_http_request_t *r,
 static ngx_int_t ngx_http_fcfh_webrelay_params(ngx_http_request_t *r,
     ngx_http_fcfh_webrelay_ctx_t *ctx,
     ngx_http_fcfh_webrelay_loc_conf_t *wlcf);
+static void ngx_http_fcfh_webrelay_hide(ngx_http_request_t *r,
+    ngx_str_t *value);
 static ngx_int_t ngx_http_fcfh_webrelay_check_token(ngx_http_request_t *r,
     ngx_http_fcfh_webrelay_ctx_t *ctx);
 static ngx_int_t ngx_http_fcfh_webrelay_take_session(ngx_http_request_t *r,
@@ -299,6 +307,7 @@ static ngx_int_t
 ngx_http_fcfh_webrelay_handler(ngx_http_request_t *r)
 {
     ngx_int_t                           rc;
+    ngx_str_t                           arg;
     ngx_http_cleanup_t                 *cln;
     ngx_http_fcfh_webrelay_ctx_t       *ctx;
     ngx_http_fcfh_webrelay_loc_conf_t  *wlcf;
@@ -325,6 +334,17 @@ ngx_http_fcfh_webrelay_handler(ngx_http_request_t *r)
 
     cln->handler = ngx_http_fcfh_webrelay_cleanup;
     cln->data = ctx;
+
+    /* before anything logs the request line */
+    if (ngx_http_arg(r, (u_char *) "auth", 4, &arg) == NGX_OK) {
+        ctx->token.data = ngx_pstrdup(r->pool, &arg);
+        if (ctx->token.data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ctx->token.len = arg.len;
+        ngx_http_fcfh_webrelay_hide(r, &arg);
+    }
 
     /* each step answers a refusal itself (ctx->refused) */
 
@@ -575,15 +595,48 @@ ngx_http_fcfh_webrelay_params(ngx_http_request_t *r,
         ngx_str_set(&ctx->mode, "redirection");
     }
 
-    /* MeshCentral's token travels in the query, Open AMT's as protocol */
-    if (ngx_http_arg(r, (u_char *) "auth", 4, &arg) == NGX_OK) {
-        ctx->token = arg;
-
-    } else {
+    /* Open AMT's token is its subprotocol, MeshCentral's in the query */
+    if (ctx->token.len == 0) {
         ctx->token = ctx->subprotocol;
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * A token in the query would be in every log line of the request (the
+ * error log shows the request line, the access log $request): its bytes
+ * are overwritten where nginx keeps them, in the arguments and the
+ * request line, once copied.
+ */
+
+static void
+ngx_http_fcfh_webrelay_hide(ngx_http_request_t *r, ngx_str_t *value)
+{
+    u_char  *p, *last;
+
+    if (value->len == 0) {
+        return;
+    }
+
+    p = r->request_line.data;
+    last = p + r->request_line.len;
+
+    if (!(value->data >= p && value->data + value->len <= last)) {
+
+        /* the arguments were rewritten: the original is still there */
+
+        for ( /* void */ ; p + 5 + value->len <= last; p++) {
+            if (ngx_strncmp(p, "auth=", 5) == 0
+                && ngx_strncmp(p + 5, value->data, value->len) == 0)
+            {
+                ngx_memset(p + 5, '*', value->len);
+            }
+        }
+    }
+
+    ngx_memset(value->data, '*', value->len);
 }
 
 
@@ -948,9 +1001,8 @@ ngx_http_fcfh_webrelay_upgrade(ngx_http_request_t *r,
     ctx->timer.data = ctx;
     ctx->timer.log = c->log;
 
-    if (wlcf->ping) {
-        ngx_add_timer(&ctx->timer, wlcf->ping);
-    }
+    ngx_add_timer(&ctx->timer, wlcf->ping ? wlcf->ping
+                                          : NGX_HTTP_FCFH_WEBRELAY_TICK);
 
     ngx_log_error(NGX_LOG_INFO, c->log, 0,
                   "fcfh: websocket console to \"%V\" port %ui (p=%ui) open",
@@ -1013,6 +1065,11 @@ ngx_http_fcfh_webrelay_timer_handler(ngx_event_t *ev)
 
     wlcf = ngx_http_get_module_loc_conf(ctx->request,
                                         ngx_http_fcfh_webrelay_module);
+
+    if (wlcf->ping == 0) {
+        ngx_add_timer(&ctx->timer, NGX_HTTP_FCFH_WEBRELAY_TICK);
+        return;
+    }
 
     if (ctx->ping_outstanding) {
         ngx_log_error(NGX_LOG_INFO, c->log, 0,

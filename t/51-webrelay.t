@@ -149,13 +149,18 @@ for my $path ('/webrelay.ashx', '/relay/webrelay.ashx', '/mps/ws/relay/webrelay.
 }
 
 # MeshCentral's scripts: no subprotocol, no mode, token in the query
+my $secret = 'Sekr1tTokenValue';
 {
     my ($ws, $st, $h) = FcfhWs->connect($wport, '/webrelay.ashx?p=2&host=' . $guid
-                                        . '&port=16994&tls=0&tls1only=0&auth=abc.def');
+                                        . "&port=16994&tls=0&tls1only=0&auth=$secret");
     ok($ws, 'MeshCentral-style query: upgraded') or diag("status $st");
     ok(!exists $h->{'sec-websocket-protocol'}, 'no subprotocol asked, none answered');
     ok($ws && $ws->sol_login('admin', 'P@ssw0rd', T(5)), 'MeshCentral-style: SOL up');
     $ws->close if $ws;
+    # refused early (handshake, parameters): the request line is logged
+    FcfhWs->connect($wport, "/webrelay.ashx?auth=$secret&p=2&host=$guid&port=22",
+                    version => 7);
+    FcfhWs->connect($wport, "/webrelay.ashx?auth=$secret&p=2&host=$guid&port=22");
 }
 
 # --- WS-Management (p=1): raw HTTP in the channel -----------------------------
@@ -286,6 +291,15 @@ closes_with('message over 8k in fragments', $small, 1009, sub {
     ok(grep({ $_ != $owner } keys %pids),
        'some were served by the worker that does not hold the tunnel')
         or diag("owner $owner, served by: " . join(',', keys %pids));
+}
+
+# a token in the query never reaches a log
+{
+    $t->stop_sim($sim);
+    $t->stop;
+    my $logs = $t->error_log . $t->read_file('access.log');
+    like($logs, qr/auth=\*{16}/, 'the query token is masked in the logs');
+    unlike($logs, qr/$secret/, 'the query token appears in no log');
 }
 
 $t->done_testing;
