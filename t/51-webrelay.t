@@ -17,6 +17,9 @@ use FcfhWs;
 
 plan skip_all => 'no simulator (make sim)' unless have_sim();
 
+# HTTP/2 only where this nginx has it (the sanitizer build has not)
+my $h2 = `$FcfhTest::NGINX -V 2>&1` =~ /http_v2_module/ ? 1 : 0;
+
 my $t = FcfhTest->new;
 $t->write_config(std_config(workers => 2, http => '
     server {
@@ -33,7 +36,17 @@ $t->write_config(std_config(workers => 2, http => '
             fcfh_webrelay;
             fcfh_webrelay_ports 16994;
         }
-    }'));
+    }
+    server {
+        listen 127.0.0.1:%%PORT_4%% ssl;
+        ssl_certificate %%CERTS%%/server.crt;
+        ssl_certificate_key %%CERTS%%/server.key;
+        location = /webrelay.ashx { fcfh_webrelay; }
+    }' . ($h2 ? '
+    server {
+        listen 127.0.0.1:%%PORT_5%% http2;
+        location = /webrelay.ashx { fcfh_webrelay; }
+    }' : '')));
 $t->run;
 
 my $sport = $t->port(2);
@@ -270,6 +283,33 @@ closes_with('message over 8k in fragments', $small, 1009, sub {
     my ($code) = $ws->expect_close(T(5));
     is($code, 1000, 'a close without a code is answered with 1000');
     ok($ws->wait_eof(T(5)), '... and the connection closed');
+}
+
+# --- over TLS (wss://), as browsers on an https page must ----------------------
+
+{
+    my ($ws, $st) = FcfhWs->connect($t->port(4), '/webrelay.ashx?' . q2(mode => 'sol'),
+                                    ssl => 1);
+    ok($ws, 'wss: upgraded') or diag("status $st $FcfhWs::ERROR");
+    ok($ws && $ws->sol_login('admin', 'P@ssw0rd', T(5)), 'wss: SOL session up')
+        or diag($ws && $ws->{sol_error});
+    my $paste = join '', map { chr(32 + $_ % 90) } 0 .. 19999;
+    if ($ws) {
+        $ws->sol_send(substr($paste, $_ * 5000, 5000)) for 0 .. 3;
+        is($ws->sol_read(20000, T(10)), $paste, 'wss: 20000 bytes echoed in order');
+        $ws->send_close(1000);
+        my ($code) = $ws->expect_close(T(5));
+        is($code, 1000, 'wss: close 1000');
+    }
+}
+
+# --- HTTP/2: no WebSocket there (RFC 8441 not offered), a clean refusal -------
+
+SKIP: {
+    skip 'nginx without HTTP/2', 2 unless $h2;
+    my $out = `curl -s -m 10 --http2-prior-knowledge -w '\n%{http_code} %{http_version}' 'http://127.0.0.1:${\ $t->port(5)}/webrelay.ashx?p=2&host=$guid&port=16994' 2>&1`;
+    like($out, qr/\n400 2$/, 'HTTP/2: 400') or diag($out);
+    like($out, qr/"error":"a WebSocket needs HTTP\/1\.1, not HTTP\/2"/, 'HTTP/2: the reason');
 }
 
 # --- consoles served by both workers, the tunnel in one ----------------------

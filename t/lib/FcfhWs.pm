@@ -60,6 +60,13 @@ sub begin {
             or do { $ERROR = "connect: $!"; return };
     }
     $s->autoflush(1);
+    if ($o{ssl}) {
+        # wss: the gateway's certificate is not checked (test PKI)
+        require IO::Socket::SSL;
+        IO::Socket::SSL->start_SSL($s, SSL_verify_mode => 0, SSL_hostname => '',
+                                   Timeout => $o{timeout} // 5)
+            or do { $ERROR = "tls: $IO::Socket::SSL::SSL_ERROR"; return };
+    }
     my $key = $o{key} // MIME::Base64::encode_base64(join('', map { chr int rand 256 } 1 .. 16), '');
     my %h = ('Host' => "127.0.0.1:$port", 'Upgrade' => 'websocket', 'Connection' => 'Upgrade',
              'Sec-WebSocket-Key' => $key, 'Sec-WebSocket-Version' => $o{version} // 13,
@@ -71,7 +78,7 @@ sub begin {
             . join('', map { "$_: $h{$_}\r\n" } grep { defined $h{$_} } sort keys %h)
             . "\r\n" . ($o{body} // '');
     my $self = bless { sock => $s, buf => '', key => $key, seen => {},
-                       auto_pong => 1, eof => 0 }, $class;
+                       auto_pong => 1, eof => 0, ssl => $o{ssl} }, $class;
     $self->write_raw($req) or return;
     return $self;
 }
@@ -166,9 +173,17 @@ sub fill {
     while (1) {
         my $left = $deadline - time;
         return 0 if $left <= 0;
-        my $rin = ''; vec($rin, fileno($s), 1) = 1;
-        next unless select(my $rout = $rin, undef, undef, $left < 0.2 ? $left : 0.2);
+        unless ($self->{ssl} && $s->pending) {
+            my $rin = ''; vec($rin, fileno($s), 1) = 1;
+            next unless select(my $rout = $rin, undef, undef, $left < 0.2 ? $left : 0.2);
+        }
         my $n = sysread($s, $self->{buf}, 262144, length $self->{buf});
+        if (!$n && $self->{ssl} && !defined $n
+            && ($IO::Socket::SSL::SSL_ERROR == IO::Socket::SSL::SSL_WANT_READ()
+                || $IO::Socket::SSL::SSL_ERROR == IO::Socket::SSL::SSL_WANT_WRITE()))
+        {
+            next;
+        }
         if (!$n) {
             $self->{eof} = 1;
             $self->{reset} = 1 unless defined $n;
