@@ -119,6 +119,7 @@ typedef struct {
     ngx_uint_t                       close_code;
     const char                      *close_reason;
     const char                      *end;            /* why, for the log */
+    ngx_uint_t                       why;            /* NGX_FCFH_END_* */
 
     off_t                            to_device_bytes;
     off_t                            to_browser_bytes;
@@ -133,6 +134,7 @@ typedef struct {
     unsigned                         close_sent:1;     /* queued */
     unsigned                         close_received:1;
     unsigned                         failed:1;   /* no close answer awaited */
+    unsigned                         why_set:1;
     unsigned                         device_eof:1;
     unsigned                         finished:1;
 } ngx_http_fcfh_webrelay_ctx_t;
@@ -184,6 +186,8 @@ static ngx_int_t ngx_http_fcfh_webrelay_send(ngx_connection_t *c,
 static size_t ngx_http_fcfh_webrelay_room(ngx_buf_t *b);
 static void ngx_http_fcfh_webrelay_close(ngx_http_fcfh_webrelay_ctx_t *ctx,
     ngx_uint_t code, const char *reason);
+static void ngx_http_fcfh_webrelay_why(ngx_http_fcfh_webrelay_ctx_t *ctx,
+    ngx_uint_t why);
 static void ngx_http_fcfh_webrelay_close_peer(
     ngx_http_fcfh_webrelay_ctx_t *ctx);
 static ngx_int_t ngx_http_fcfh_webrelay_events(
@@ -1077,6 +1081,7 @@ ngx_http_fcfh_webrelay_timer_handler(ngx_event_t *ev)
                       "within %M ms", wlcf->ping);
 
         ctx->failed = 1;
+        ngx_http_fcfh_webrelay_why(ctx, NGX_FCFH_END_TIMEOUT);
         ngx_http_fcfh_webrelay_close(ctx, NGX_FCFH_WS_GOING_AWAY,
                                      "no pong: the browser does not answer");
 
@@ -1114,6 +1119,7 @@ ngx_http_fcfh_webrelay_run(ngx_http_fcfh_webrelay_ctx_t *ctx)
 
     if (c->write->timedout) {
         c->timedout = 1;
+        ngx_http_fcfh_webrelay_why(ctx, NGX_FCFH_END_TIMEOUT);
         ngx_http_fcfh_webrelay_finish(ctx, NGX_HTTP_REQUEST_TIME_OUT,
                                       "the browser stopped reading");
         return;
@@ -1172,6 +1178,7 @@ ngx_http_fcfh_webrelay_pump(ngx_http_fcfh_webrelay_ctx_t *ctx,
     rc = ngx_http_fcfh_webrelay_send(c, &ctx->to_browser, progress);
 
     if (rc == NGX_ERROR) {
+        ngx_http_fcfh_webrelay_why(ctx, NGX_FCFH_END_CONSOLE);
         ngx_http_fcfh_webrelay_finish(ctx, NGX_ERROR,
                                       "writing to the browser failed");
         return NGX_DONE;
@@ -1199,9 +1206,10 @@ ngx_http_fcfh_webrelay_pump(ngx_http_fcfh_webrelay_ctx_t *ctx,
                                          progress);
 
         if (rc == NGX_ERROR) {
+            /* the owner let the channel go: as an end of file */
             ctx->device_eof = 1;
-            ngx_http_fcfh_webrelay_close(ctx, NGX_FCFH_WS_GOING_AWAY,
-                                         "device disconnected");
+            ngx_http_fcfh_webrelay_close_peer(ctx);
+            ngx_http_fcfh_webrelay_device_gone(ctx);
         }
     }
 
@@ -1294,11 +1302,14 @@ ngx_http_fcfh_webrelay_device_gone(ngx_http_fcfh_webrelay_ctx_t *ctx)
         && ngx_fcfh_registry_route(&ctx->device, &route) == NGX_OK
         && route.serial == ctx->ro.route.serial)
     {
+        ngx_http_fcfh_webrelay_why(ctx, NGX_FCFH_END_DEVICE);
         ngx_http_fcfh_webrelay_close(ctx, NGX_FCFH_WS_NORMAL,
                                      "device closed the session");
         return;
     }
 
+    ngx_http_fcfh_webrelay_why(ctx, ctx->ro.elsewhere ? NGX_FCFH_END_DEVICE
+                                                      : NGX_FCFH_END_TUNNEL);
     ngx_http_fcfh_webrelay_close(ctx, NGX_FCFH_WS_GOING_AWAY,
                                  "device disconnected");
 }
@@ -1347,6 +1358,7 @@ ngx_http_fcfh_webrelay_from_browser(ngx_http_fcfh_webrelay_ctx_t *ctx,
         }
 
         if (got == 0 || got == NGX_ERROR) {
+            ngx_http_fcfh_webrelay_why(ctx, NGX_FCFH_END_CONSOLE);
             ngx_http_fcfh_webrelay_finish(ctx, NGX_HTTP_CLIENT_CLOSED_REQUEST,
                                           ctx->close_sent
                                           ? NULL
@@ -1435,6 +1447,7 @@ ngx_http_fcfh_webrelay_parse(ngx_http_fcfh_webrelay_ctx_t *ctx,
         case NGX_FCFH_WS_EV_CLOSE:
             *progress = 1;
             ctx->close_received = 1;
+            ngx_http_fcfh_webrelay_why(ctx, NGX_FCFH_END_CONSOLE);
 
             ngx_log_error(NGX_LOG_INFO, c->log, 0,
                           "fcfh: websocket browser closed with %ui",
@@ -1455,6 +1468,7 @@ ngx_http_fcfh_webrelay_parse(ngx_http_fcfh_webrelay_ctx_t *ctx,
                               "with %ui", ev.error, (ngx_uint_t) ev.code);
 
                 ctx->failed = 1;
+                ngx_http_fcfh_webrelay_why(ctx, NGX_FCFH_END_CONSOLE);
                 ngx_http_fcfh_webrelay_close(ctx, ev.code, ev.error);
                 *progress = 1;
             }
@@ -1619,6 +1633,18 @@ ngx_http_fcfh_webrelay_close(ngx_http_fcfh_webrelay_ctx_t *ctx,
 }
 
 
+/* the first cause of the end is the one the audit records */
+
+static void
+ngx_http_fcfh_webrelay_why(ngx_http_fcfh_webrelay_ctx_t *ctx, ngx_uint_t why)
+{
+    if (!ctx->why_set) {
+        ctx->why = why;
+        ctx->why_set = 1;
+    }
+}
+
+
 static void
 ngx_http_fcfh_webrelay_close_peer(ngx_http_fcfh_webrelay_ctx_t *ctx)
 {
@@ -1758,6 +1784,11 @@ ngx_http_fcfh_webrelay_cleanup(void *data)
         ngx_fcfh_registry_unhold(ctx->hold);
         ctx->hold = NULL;
     }
+
+    /* the console_close event (when the channel had opened) */
+    ngx_http_fcfh_webrelay_why(ctx, NGX_FCFH_END_ERROR);
+    ngx_fcfh_route_close(&ctx->ro, ctx->why, ctx->to_device_bytes,
+                         ctx->to_browser_bytes);
 
     if (ctx->upgraded) {
         ngx_log_error(NGX_LOG_INFO, c->log, 0,

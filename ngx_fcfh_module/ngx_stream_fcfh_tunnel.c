@@ -2366,13 +2366,19 @@ ngx_stream_fcfh_tunnel_cleanup(void *data)
 
     ngx_fcfh_chunk_t  *ch;
 
-    ngx_stream_fcfh_channels_close(t);
+    /*
+     * the registry first: a front door that sees one of the channels end
+     * (in another worker, at the same moment) finds the tunnel gone, and
+     * tells the device's leaving from a channel the device closed
+     */
 
     if (t->link.entry) {
         ngx_fcfh_cluster_unpublish(t->link.entry);
         ngx_fcfh_registry_remove(t->link.entry);
         t->link.entry = NULL;
     }
+
+    ngx_stream_fcfh_channels_close(t);
 
     if (t->hold) {
         ngx_free(t->hold);

@@ -153,6 +153,7 @@ for my $how ('close frame', 'connection dropped') {
     $dev->send(channel_confirm($o->{sender}, $id, 32768));
     my ($ok, $st) = $ws->finish(T(5));
     is($st, 101, "$how: 101 once the device confirmed");
+    my $cport = $ws->sock->sockport;
 
     $ws->send_binary("abc");
     my $d = next_msg(CHANNEL_DATA);
@@ -173,6 +174,8 @@ for my $how ('close frame', 'connection dropped') {
     is($cl && $cl->{recipient}, $id, "$how: the device got CHANNEL_CLOSE for its channel");
     $dev->send(channel_close($o->{sender}));
     quiet("$how: CHANNEL_CLOSE once");
+    ok($t->wait_for_log(qr/console session closed \(console_closed\): device $guid .*port 16994 via websocket from 127\.0\.0\.1:$cport,/, T(5)),
+       "$how: audited as closed by the console");
 }
 
 # the device ends the channel: 1000, "device closed the session"
@@ -185,6 +188,7 @@ for my $how ('device closes the channel', 'device leaves') {
     $dev->send(channel_confirm($o->{sender}, $id, 32768));
     my (undef, $st) = $ws->finish(T(5));
     is($st, 101, "$how: upgraded");
+    my $cport = $ws->sock->sockport;
 
     $dev->send(channel_data($o->{sender}, "last words"));
     if ($how eq 'device leaves') {
@@ -205,6 +209,9 @@ for my $how ('device closes the channel', 'device leaves') {
         quiet("$how: one CHANNEL_CLOSE");
     }
     ok($ws->wait_eof(T(5)), "$how: connection closed");
+    my $why = $how eq 'device leaves' ? 'tunnel_gone' : 'device_closed';
+    ok($t->wait_for_log(qr/console session closed \($why\): device $guid .*via websocket from 127\.0\.0\.1:$cport,/, T(5)),
+       "$how: audited as $why");
 }
 
 $t->done_testing;

@@ -180,6 +180,9 @@ $d->close if $d;
         is($code, 1001, 'missed pong: close 1001');
         like($reason, qr/pong/, "missed pong: the reason says why ($reason)");
         ok($ws->wait_eof(T(5)), 'missed pong: connection closed');
+        my $cport = $ws->sock ? $ws->sock->sockport : 0;
+        ok($t->wait_for_log(qr/console session closed \(timeout\): .*via websocket from 127\.0\.0\.1:$cport,/, T(5)),
+           'missed pong: audited as a timeout');
     }
     reopens('missed pong: the session was released', path($sol, mode => 'sol'));
 }
