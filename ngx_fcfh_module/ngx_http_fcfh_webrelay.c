@@ -135,7 +135,6 @@ typedef struct {
     unsigned                         close_received:1;
     unsigned                         failed:1;   /* no close answer awaited */
     unsigned                         why_set:1;
-    unsigned                         device_eof:1;
     unsigned                         finished:1;
 } ngx_http_fcfh_webrelay_ctx_t;
 
@@ -1207,7 +1206,6 @@ ngx_http_fcfh_webrelay_pump(ngx_http_fcfh_webrelay_ctx_t *ctx,
 
         if (rc == NGX_ERROR) {
             /* the owner let the channel go: as an end of file */
-            ctx->device_eof = 1;
             ngx_http_fcfh_webrelay_close_peer(ctx);
             ngx_http_fcfh_webrelay_device_gone(ctx);
         }
@@ -1258,14 +1256,16 @@ ngx_http_fcfh_webrelay_from_device(ngx_http_fcfh_webrelay_ctx_t *ctx,
         }
 
         if (n == 0 || n == NGX_ERROR) {
-            ctx->device_eof = 1;
             ngx_http_fcfh_webrelay_close_peer(ctx);
             ngx_http_fcfh_webrelay_device_gone(ctx);
             *progress = 1;
             return NGX_OK;
         }
 
-        n = ngx_http_fcfh_webrelay_to_browser_filter(ctx, b->last + 4, n);
+        if (ctx->proto == NGX_HTTP_FCFH_WEBRELAY_REDIR) {
+            n = ngx_http_fcfh_webrelay_to_browser_filter(ctx, b->last + 4,
+                                                         n);
+        }
 
         if (n == 0) {
             continue;
@@ -1424,9 +1424,12 @@ ngx_http_fcfh_webrelay_parse(ngx_http_fcfh_webrelay_ctx_t *ctx,
                 break;
             }
 
-            n = ngx_http_fcfh_webrelay_to_device_filter(ctx,
-                                                        (u_char *) ev.data,
-                                                        ev.len);
+            n = ev.len;
+
+            if (ctx->proto == NGX_HTTP_FCFH_WEBRELAY_REDIR) {
+                n = ngx_http_fcfh_webrelay_to_device_filter(ctx,
+                                                     (u_char *) ev.data, n);
+            }
 
             out->last = ngx_cpymem(out->last, ev.data, n);
             ctx->to_device_bytes += n;
@@ -1804,10 +1807,13 @@ ngx_http_fcfh_webrelay_cleanup(void *data)
 
 
 /*
- * Where the redirection filter goes (p=2): the gateway answering AMT's
- * Digest challenge itself for consoles that send empty credentials
- * (ngx_fcfh_redir.[ch]).  It may rewrite the bytes in place, but never
- * lengthen them; it answers how many are left.  Identity today.
+ * Where the redirection filter goes (p=2, both ways): the gateway
+ * answering AMT's Digest challenge itself for consoles that send empty
+ * credentials (ngx_fcfh_redir.[ch]).  Each sees the bytes of one read
+ * (toward the device: of one frame's payload), may rewrite them in place
+ * but never lengthen them, and answers how many are left to pass on; an
+ * answer of its own to the device (the Digest response) goes into
+ * ctx->to_device, whose room it checks.  Identity today.
  */
 
 static size_t
