@@ -104,6 +104,7 @@ static void ngx_stream_fcfh_tunnel_close(ngx_stream_fcfh_tunnel_t *t,
 static void ngx_stream_fcfh_tunnel_evict(ngx_fcfh_link_t *link);
 static void ngx_stream_fcfh_tunnel_drain(ngx_fcfh_link_t *link,
     ngx_msec_t exiting);
+static void ngx_stream_fcfh_tunnel_unregister(ngx_stream_fcfh_tunnel_t *t);
 static void ngx_stream_fcfh_tunnel_cleanup(void *data);
 static void ngx_stream_fcfh_tunnel_peer(ngx_stream_fcfh_tunnel_t *t);
 static u_char *ngx_stream_fcfh_tunnel_log_error(ngx_log_t *log, u_char *buf,
@@ -2257,8 +2258,6 @@ ngx_stream_fcfh_tunnel_close(ngx_stream_fcfh_tunnel_t *t, ngx_uint_t status)
     t->closing = 1;
     c = t->session->connection;
 
-    ngx_stream_fcfh_channels_close(t);
-
 #if (NGX_STREAM_SSL)
 
     if (c->ssl) {
@@ -2292,6 +2291,9 @@ ngx_stream_fcfh_tunnel_close(ngx_stream_fcfh_tunnel_t *t, ngx_uint_t status)
         ngx_fcfh_count(failures[ngx_min(t->disconnect,
                                         NGX_FCFH_FAIL_MAX - 1)], 1);
     }
+
+    ngx_stream_fcfh_tunnel_unregister(t);
+    ngx_stream_fcfh_channels_close(t);
 
     ngx_stream_finalize_session(t->session, status);
 }
@@ -2359,6 +2361,24 @@ ngx_stream_fcfh_tunnel_drain(ngx_fcfh_link_t *link, ngx_msec_t exiting)
 }
 
 
+/*
+ * Out of the registry before its channels end: a front door that sees one
+ * of them end (in another worker, at the same moment) finds the tunnel
+ * gone, and so tells the device's leaving from a channel the device
+ * closed.
+ */
+
+static void
+ngx_stream_fcfh_tunnel_unregister(ngx_stream_fcfh_tunnel_t *t)
+{
+    if (t->link.entry) {
+        ngx_fcfh_cluster_unpublish(t->link.entry);
+        ngx_fcfh_registry_remove(t->link.entry);
+        t->link.entry = NULL;
+    }
+}
+
+
 static void
 ngx_stream_fcfh_tunnel_cleanup(void *data)
 {
@@ -2366,18 +2386,7 @@ ngx_stream_fcfh_tunnel_cleanup(void *data)
 
     ngx_fcfh_chunk_t  *ch;
 
-    /*
-     * the registry first: a front door that sees one of the channels end
-     * (in another worker, at the same moment) finds the tunnel gone, and
-     * tells the device's leaving from a channel the device closed
-     */
-
-    if (t->link.entry) {
-        ngx_fcfh_cluster_unpublish(t->link.entry);
-        ngx_fcfh_registry_remove(t->link.entry);
-        t->link.entry = NULL;
-    }
-
+    ngx_stream_fcfh_tunnel_unregister(t);
     ngx_stream_fcfh_channels_close(t);
 
     if (t->hold) {

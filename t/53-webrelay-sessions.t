@@ -31,6 +31,11 @@ $t->write_config(std_config(workers => 2, http => '
             fcfh_webrelay;
             fcfh_webrelay_sessions off;
         }
+        location = /noping {
+            fcfh_webrelay;
+            fcfh_webrelay_sessions off;
+            fcfh_webrelay_ping 0;
+        }
     }'));
 $t->run;
 $t->allow_log(qr/exited on signal 9/);
@@ -84,6 +89,22 @@ sub reopens {
     return $ws;
 }
 
+# a session served by a worker that does not hold the device's tunnel:
+# (ws, its worker's pid, the owner's pid)
+sub away_from_tunnel {
+    my ($loc, $mode) = @_;
+    my $owner = find_tunnel(status_json($sport), $guid)->{owner_pid} // 0;
+    for (1 .. 30) {
+        my ($ws) = FcfhWs->connect($wport, path($loc, mode => $mode)) or next;
+        my $port = $ws->sock->sockport;
+        my $line = $t->wait_for_log(qr/console session opened: .* from 127\.0\.0\.1:$port,/, T(5));
+        my ($pid) = ($line // '') =~ /\] (\d+)#/;
+        return ($ws, $pid, $owner) if $pid && $pid != $owner;
+        $ws->close;
+    }
+    return (undef, undef, $owner);
+}
+
 my $sim = start_sim();
 
 # --- one session per device and mode --------------------------------------------
@@ -114,7 +135,8 @@ my $second = reopens('after a close frame', path($sol, mode => 'sol'));
 $second->close if $second;
 my $c = reopens('after a dropped connection', path($sol, mode => 'sol'));
 
-# ended by the device leaving
+# ended by the device leaving (killed: no channel closed first)
+kill 'KILL', $sim->{pid};
 $t->stop_sim($sim);
 my ($code, $reason) = $c ? $c->expect_close(T(10)) : ();
 is($code, 1001, 'device gone: close 1001');
@@ -125,17 +147,7 @@ my $d = reopens('after the device left and came back', path($sol, mode => 'sol')
 # ended by a worker's death: the sweep frees what it held
 {
     # a session served by the worker that does not hold the tunnel
-    my $owner = find_tunnel(status_json($sport), $guid)->{owner_pid};
-    my ($d2, $pid);
-    for (1 .. 30) {
-        my $mark = $t->log_mark;
-        ($d2) = FcfhWs->connect($wport, path('/unlimited', mode => 'ider'));
-        ($pid) = substr($t->error_log, $mark)
-                 =~ /(\d+)#\d+: \*\d+ fcfh: websocket console to .*open/;
-        last if $pid && $pid != $owner;
-        $d2->close if $d2;
-        undef $pid;
-    }
+    my ($d2, $pid, $owner) = away_from_tunnel('/unlimited', 'ider');
     ok($pid, "an IDER session served by worker $pid, not the tunnel's ($owner)");
     # its own location counts the same key: a second is refused
     busy('a second IDER session, limit 1', path($sol, mode => 'ider'));
@@ -185,6 +197,28 @@ $d->close if $d;
            'missed pong: audited as a timeout');
     }
     reopens('missed pong: the session was released', path($sol, mode => 'sol'));
+}
+
+# --- a reload: sessions stay with the old worker until they end ------------
+
+{
+    # one served by the worker that does not hold the tunnel, without
+    # pings: nothing but the session keeps that worker
+    my ($ws, $pid, $owner) = away_from_tunnel('/noping', 'sol');
+    ok($pid, "a session in worker $pid, not the tunnel's ($owner)");
+    ok($ws && $ws->sol_login('admin', 'P@ssw0rd', T(5)), 'reload: SOL session up');
+    ok($t->reload(T(10)), 'reloaded');
+    sleep T(1);
+    ok(FcfhTest::pid_alive($pid), 'the old worker stays while it serves the session');
+    if ($ws) {
+        $ws->sol_send('after reload');
+        is($ws->sol_read(12, T(5)), 'after reload', 'reload: the session goes on');
+        $ws->send_close(1000);
+        my ($code) = $ws->expect_close(T(5));
+        is($code, 1000, 'reload: closed normally');
+    }
+    ok(wait_for(sub { !FcfhTest::pid_alive($pid) }, T(10)),
+       'the old worker exits once its session ended');
 }
 
 $t->done_testing;
