@@ -29,7 +29,7 @@
 #include "ngx_fcfh_open.h"
 
 
-#define NGX_FCFH_ZONE_LAYOUT         10
+#define NGX_FCFH_ZONE_LAYOUT         11
 #define NGX_FCFH_MAX_WORKERS         256
 #define NGX_FCFH_ZONE_SECRET_SIZE    32
 

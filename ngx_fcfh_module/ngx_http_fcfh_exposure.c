@@ -5,10 +5,10 @@
 
 
 /*
- * nginx -t warns when a console front door (fcfh_pass) or an operators'
- * endpoint (fcfh_status, fcfh_api, fcfh_events, fcfh_metrics) of the http
- * module is open to the world: a listener of its server beyond loopback,
- * and none of
+ * nginx -t warns when a console front door (fcfh_pass, fcfh_webrelay) or
+ * an operators' endpoint (fcfh_status, fcfh_api, fcfh_events,
+ * fcfh_metrics) of the http module is open to the world: a listener of
+ * its server beyond loopback, and none of
  *
  *   - the front door's own console credentials (fcfh_pass_auth_file),
  *   - auth_basic (with a user file and a realm other than "off"),

@@ -17,12 +17,13 @@
 
 
 /*
- * Called by the directive of a console front door (fcfh_pass) or an
- * operators' endpoint (fcfh_status, fcfh_api, fcfh_events, fcfh_metrics)
- * in its location{}: nginx -t warns when the location is open to the
- * world on one of its server's listeners.  credentials: the front door's
- * credentials field (non-NULL after the merge when it asks consoles for a
- * password), named "directive"; NULL for endpoints without their own.
+ * Called by the directive of a console front door (fcfh_pass,
+ * fcfh_webrelay) or an operators' endpoint (fcfh_status, fcfh_api,
+ * fcfh_events, fcfh_metrics) in its location{}: nginx -t warns when the
+ * location is open to the world on one of its server's listeners.
+ * credentials: the front door's credentials field (non-NULL after the
+ * merge when it asks consoles for a password), named "directive"; NULL
+ * for those without their own.
  */
 ngx_int_t ngx_http_fcfh_exposure_add(ngx_conf_t *cf, ngx_str_t *name,
     void **credentials, const char *directive);

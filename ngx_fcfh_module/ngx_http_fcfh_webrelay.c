@@ -52,6 +52,7 @@
 #include "ngx_fcfh_proxy_parse.h"
 #include "ngx_fcfh_ws.h"
 #include "ngx_http_fcfh.h"
+#include "ngx_http_fcfh_exposure.h"
 
 
 /* browser bytes read at once; a frame's payload streams through it */
@@ -1938,6 +1939,11 @@ ngx_http_fcfh_webrelay(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     clcf->handler = ngx_http_fcfh_webrelay_handler;
     wlcf->enabled = 1;
+
+    /* no credentials of its own (tokens to come): nginx's access rules */
+    if (ngx_http_fcfh_exposure_add(cf, &cmd->name, NULL, NULL) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
 
     return NGX_CONF_OK;
 }

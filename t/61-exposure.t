@@ -1,9 +1,9 @@
 #!/usr/bin/perl
 # nginx -t warns, naming the directive, its file and line and the
-# listener, when a console front door (fcfh_proxy, fcfh_pass) or an
-# operators' endpoint (fcfh_status, fcfh_api, fcfh_events, fcfh_metrics)
-# is reachable beyond loopback with neither authentication nor access
-# rules; protected ones (allow/deny ending in "deny all", auth_basic,
+# listener, when a console front door (fcfh_proxy, fcfh_pass,
+# fcfh_webrelay) or an operators' endpoint (fcfh_status, fcfh_api,
+# fcfh_events, fcfh_metrics) is reachable beyond loopback with neither
+# authentication nor access rules; protected ones (allow/deny ending in "deny all", auth_basic,
 # auth_request, the front door's credentials, a required client
 # certificate, loopback or unix listeners, fcfh_exposure_warning off)
 # pass silently.  Each case is a server of its own on a port of its own.
@@ -78,8 +78,9 @@ case('proxy, client certificate', 'stream', "$ssl $verify $sp",
      listen => "$port ssl");
 case('proxy, acknowledged', 'stream', "fcfh_exposure_warning off; $sp");
 
-# ---- http: fcfh_pass and the operators' endpoints --------------------------
-for my $d (qw(fcfh_pass fcfh_status fcfh_api fcfh_events fcfh_metrics)) {
+# ---- http: fcfh_pass, fcfh_webrelay and the operators' endpoints ---------
+for my $d (qw(fcfh_pass fcfh_webrelay fcfh_status fcfh_api fcfh_events
+               fcfh_metrics)) {
     my $loc = sub { "location /x/ { $_[0] $d; }" };
     case("$d, wildcard, nothing", 'http', $loc->(''), open => 1, directive => $d);
     case("$d, IPv6 wildcard", 'http', $loc->(''), open => 1,
