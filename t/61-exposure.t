@@ -3,10 +3,10 @@
 # listener, when a console front door (fcfh_proxy, fcfh_pass,
 # fcfh_webrelay) or an operators' endpoint (fcfh_status, fcfh_api,
 # fcfh_events, fcfh_metrics) is reachable beyond loopback with neither
-# authentication nor access rules; protected ones (allow/deny ending in "deny all", auth_basic,
-# auth_request, the front door's credentials, a required client
-# certificate, loopback or unix listeners, fcfh_exposure_warning off)
-# pass silently.  Each case is a server of its own on a port of its own.
+# authentication nor access rules; protected ones (allow/deny ending in
+# "deny all", auth_basic, auth_request, the front door's credentials, a
+# required client certificate, loopback or unix listeners,
+# fcfh_exposure_warning off) pass silently.  Each case is a server of its own on a port of its own.
 #
 # nginx -t binds every listener: it runs in a network namespace of its
 # own (FcfhTest::netns_cmd), where wildcards and 192.0.2.10 exist on
