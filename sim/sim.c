@@ -89,13 +89,12 @@ static sim_dev_t          selftest_dev;
 
 
 static void sim_dev_close(sim_dev_t *dev, int reconnect);
-static void sim_dev_flush(sim_dev_t *dev);
 
 
 /* ------------------------------------------------------------------ */
 /* utilities */
 
-static uint64_t
+uint64_t
 sim_now(void)
 {
     struct timespec  ts;
@@ -1017,7 +1016,7 @@ sim_dev_write(sim_dev_t *dev)
 }
 
 
-static void
+void
 sim_dev_flush(sim_dev_t *dev)
 {
     if (dev->ssl == NULL || dev->state < ST_AUTH_SERVICE) {
@@ -1302,6 +1301,11 @@ sim_stats_json(char *buf, size_t size)
     J(http_requests);
     J(http_401);
     J(sol_sessions);
+    J(kvm_sessions);
+    J(kvm_updates);
+    J(kvm_rects);
+    J(kvm_input_events);
+    J(ider_sessions);
     J(bulk_transfers);
     J(bytes_in);
     J(bytes_out);
@@ -1469,8 +1473,9 @@ sim_usage(FILE *f)
 "usage: fcfh-sim --connect HOST:PORT [options]\n"
 "\n"
 "Simulates Intel AMT devices that open CIRA tunnels (TLS + APF) to a\n"
-"gateway and serve WS-Management (16992/16993) and SOL redirection\n"
-"(16994/16995) on the channels the gateway opens.\n"
+"gateway and serve WS-Management (16992/16993) and redirection: SOL, KVM\n"
+"(RFB) and IDER session start (16994/16995) on the channels the gateway\n"
+"opens.\n"
 "\n"
 "  --connect HOST:PORT     gateway address (required unless --selftest-port)\n"
 "  --devices N             devices to simulate (1)\n"
@@ -1497,6 +1502,11 @@ sim_usage(FILE *f)
 "  --amt-user USER         digest user of WS-Man and redirection (admin)\n"
 "  --amt-password PASS     digest password (P@ssw0rd)\n"
 "  --amt-clock-offset S    the AMT clock runs S seconds ahead (0)\n"
+"  --redir-auth LIST       redirection auth methods offered: 1 password,\n"
+"                          3 RFC 2069 digest, 4 RFC 2617 digest (1,3,4)\n"
+"  --kvm-size WxH          KVM framebuffer size (640x400)\n"
+"  --kvm-interval MS       KVM picture changes every MS ms; 0 = still\n"
+"                          (1000)\n"
 "  --split                 send every APF message one byte per TLS record\n"
 "  --keepalive S           keepalive interval until the gateway sets one\n"
 "                          (90, AMT's default; 0 = none)\n"
@@ -1509,7 +1519,7 @@ sim_usage(FILE *f)
 "Test mode (no gateway): serve one device's port directly over TCP:\n"
 "  --selftest-port PORT    listen on 127.0.0.1:PORT (plain TCP)\n"
 "  --selftest-service P    16992 (HTTP/WS-Man), 16993 (same in TLS),\n"
-"                          16994 (SOL redirection), 16995 (same in TLS)\n"
+"                          16994 (redirection), 16995 (same in TLS)\n"
 "\n"
 "Counters are printed as one JSON line on stdout at exit (SIGINT,\n"
 "SIGTERM, --duration, or all devices stopped with --reconnect 0).\n");
@@ -1554,6 +1564,65 @@ sim_parse_ports(const char *s)
     }
 
     free(copy);
+}
+
+
+/* WxH, each 16..4096 (at most 64x64 tiles of 64x64) */
+static void
+sim_parse_kvm_size(const char *s)
+{
+    char  *copy, *x;
+
+    copy = strdup(s);
+    x = strchr(copy, 'x');
+
+    if (x == NULL) {
+        sim_err("--kvm-size: WIDTHxHEIGHT, e.g. 640x400");
+        exit(1);
+    }
+
+    *x = '\0';
+    sim_conf.kvm_width = sim_num("--kvm-size", copy, 4096);
+    sim_conf.kvm_height = sim_num("--kvm-size", x + 1, 4096);
+    free(copy);
+
+    if (sim_conf.kvm_width < 16 || sim_conf.kvm_height < 16) {
+        sim_err("--kvm-size: at least 16x16");
+        exit(1);
+    }
+}
+
+
+/* redirection authentication methods offered: 1, 3, 4 */
+static void
+sim_parse_redir_auth(const char *s)
+{
+    char      *copy, *tok, *save;
+    uint32_t   m;
+
+    copy = strdup(s);
+    sim_conf.redir_auth = 0;
+
+    for (tok = strtok_r(copy, ",", &save); tok;
+         tok = strtok_r(NULL, ",", &save))
+    {
+        m = sim_num("--redir-auth", tok, 4);
+
+        if (m != 1 && m != 3 && m != 4) {
+            sim_err("--redir-auth: methods 1 (password), 3 (RFC 2069 "
+                    "digest), 4 (RFC 2617 digest)");
+            exit(1);
+        }
+
+        sim_conf.redir_auth |= 1u << m;
+    }
+
+    free(copy);
+
+    if (sim_conf.redir_auth == 0) {
+        sim_err("--redir-auth: at least one method");
+        exit(1);
+    }
 }
 
 
@@ -1671,7 +1740,8 @@ sim_options(int argc, char **argv)
         O_RECONNECT, O_DURATION, O_SOURCE, O_STATS, O_AMT_USER,
         O_AMT_PASSWORD, O_CLOCK_OFFSET, O_TLS_ONLY, O_KEEPALIVE, O_SPLIT,
         O_QUIET, O_RATE, O_MAX_PENDING, O_WINDOW,
-        O_SELFTEST_PORT, O_SELFTEST_SERVICE
+        O_SELFTEST_PORT, O_SELFTEST_SERVICE, O_KVM_SIZE, O_KVM_INTERVAL,
+        O_REDIR_AUTH
     };
 
     static const struct option  opts[] = {
@@ -1706,6 +1776,9 @@ sim_options(int argc, char **argv)
         { "window", required_argument, NULL, O_WINDOW },
         { "selftest-port", required_argument, NULL, O_SELFTEST_PORT },
         { "selftest-service", required_argument, NULL, O_SELFTEST_SERVICE },
+        { "kvm-size", required_argument, NULL, O_KVM_SIZE },
+        { "kvm-interval", required_argument, NULL, O_KVM_INTERVAL },
+        { "redir-auth", required_argument, NULL, O_REDIR_AUTH },
         { NULL, 0, NULL, 0 }
     };
 
@@ -1722,6 +1795,10 @@ sim_options(int argc, char **argv)
     sim_conf.max_pending = 500;
     sim_conf.window = 32768;
     sim_conf.selftest_service = 16992;
+    sim_conf.kvm_width = 640;
+    sim_conf.kvm_height = 400;
+    sim_conf.kvm_interval = 1000;
+    sim_parse_redir_auth("1,3,4");
     sim_parse_ports("16992,16993,16994,16995,5900");
 
     while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
@@ -1799,6 +1876,16 @@ sim_options(int argc, char **argv)
                 sim_err("--selftest-service: 16992, 16993, 16994 or 16995");
                 exit(1);
             }
+            break;
+        case O_KVM_SIZE:
+            sim_parse_kvm_size(optarg);
+            break;
+        case O_KVM_INTERVAL:
+            sim_conf.kvm_interval = sim_num("--kvm-interval", optarg,
+                                            3600000);
+            break;
+        case O_REDIR_AUTH:
+            sim_parse_redir_auth(optarg);
             break;
         case 'h':
             sim_usage(stdout);
@@ -2050,6 +2137,15 @@ main(int argc, char **argv)
 
         if (end_ms && end_ms - now < (uint64_t) timeout) {
             timeout = end_ms - now;
+        }
+
+        /* KVM consoles waiting for the picture to change */
+        {
+            int  kt = sim_kvm_timer(now);
+
+            if (kt >= 0 && kt < timeout) {
+                timeout = kt;
+            }
         }
 
         n = epoll_wait(ep, events, 1024, timeout);

@@ -56,6 +56,7 @@ void sim_buf_free(sim_buf_t *b);
 
 typedef struct sim_dev_s   sim_dev_t;
 typedef struct sim_chan_s  sim_chan_t;
+typedef struct sim_kvm_s   sim_kvm_t;
 
 
 /* what the channel serves */
@@ -84,9 +85,12 @@ struct sim_chan_s {
     unsigned        sent_close:1;
     unsigned        got_close:1;
 
-    /* redirection (SOL) state */
+    /* redirection state */
     uint8_t         rstate;
+    uint8_t         rmode;          /* SOL, KVM or IDER */
+    unsigned        banner:1;       /* SOL greeting sent */
     uint32_t        rseq;
+    sim_kvm_t      *kvm;            /* KVM sessions only (sim_kvm.c) */
 
     uint64_t        bulk_left;
     uint64_t        bulk_off;
@@ -152,6 +156,11 @@ typedef struct {
     uint64_t        cira_deletes;              /* WS-Man Delete of CIRA */
     uint64_t        cira_removed;              /* devices that stopped */
     uint64_t        sol_sessions;
+    uint64_t        kvm_sessions;
+    uint64_t        kvm_updates;
+    uint64_t        kvm_rects;
+    uint64_t        kvm_input_events;
+    uint64_t        ider_sessions;
     uint64_t        bulk_transfers;
     uint64_t        bytes_in;
     uint64_t        bytes_out;
@@ -191,6 +200,10 @@ typedef struct {
     uint32_t        window;
     uint32_t        selftest_port;
     uint32_t        selftest_service;
+    uint32_t        kvm_width;
+    uint32_t        kvm_height;
+    uint32_t        kvm_interval;   /* ms per frame, 0: a still picture */
+    uint32_t        redir_auth;     /* bit per offered method (1, 3, 4) */
 } sim_conf_t;
 
 
@@ -200,6 +213,8 @@ extern uint8_t       sim_scratch[65536];
 
 
 /* sim.c */
+uint64_t sim_now(void);
+void sim_dev_flush(sim_dev_t *dev);
 void sim_log(sim_dev_t *dev, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void sim_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -229,6 +244,14 @@ void sim_http_input(sim_chan_t *c);
 
 /* sim_redir.c */
 void sim_redir_input(sim_chan_t *c);
+
+/* sim_kvm.c */
+int sim_kvm_start(sim_chan_t *c);
+void sim_kvm_input(sim_chan_t *c);
+void sim_kvm_generate(sim_chan_t *c);
+int sim_kvm_busy(sim_chan_t *c);
+int sim_kvm_timer(uint64_t now);
+void sim_kvm_free(sim_chan_t *c);
 
 /* sim_tls.c */
 int sim_tls_init(void);

@@ -70,6 +70,7 @@ sim_chan_free(sim_chan_t *c)
         SSL_free(c->ssl);
     }
 
+    sim_kvm_free(c);
     sim_buf_free(&c->in);
     sim_buf_free(&c->out);
 
@@ -151,11 +152,17 @@ sim_chan_close(sim_chan_t *c)
 }
 
 
-/* BULK: produce pattern bytes while the output queue is short */
+/* BULK: produce pattern bytes while the output queue is short (and
+ * KVM: framebuffer rectangles) */
 static void
 sim_chan_generate(sim_chan_t *c)
 {
     size_t  n, i;
+
+    if (c->kvm) {
+        sim_kvm_generate(c);
+        return;
+    }
 
     while (c->app == SIM_APP_BULK && c->bulk_left && !c->want_close
            && sim_buf_size(&c->out) < SIM_MAX_DATA)
@@ -315,7 +322,7 @@ sim_dev_pump(sim_dev_t *dev)
         }
 
         if (sim_buf_size(&c->out) || c->want_close || c->unacked
-            || (c->app == SIM_APP_BULK && c->bulk_left))
+            || (c->app == SIM_APP_BULK && c->bulk_left) || sim_kvm_busy(c))
         {
             progress |= sim_chan_flush(c);
         }
