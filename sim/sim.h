@@ -89,6 +89,7 @@ struct sim_chan_s {
     uint8_t         rstate;
     uint8_t         rmode;          /* SOL, KVM or IDER */
     unsigned        banner:1;       /* SOL greeting sent */
+    uint8_t         auth_failures;
     uint32_t        rseq;
     sim_kvm_t      *kvm;            /* KVM sessions only (sim_kvm.c) */
 

@@ -63,6 +63,7 @@
 #define AUTH_RFC2617     4
 
 #define SIM_REDIR_URI_METHOD  "POST"
+#define SIM_REDIR_AUTH_TRIES  3
 
 
 static uint32_t sim_le32(const uint8_t *p);
@@ -75,6 +76,7 @@ static void sim_redir_realm(sim_chan_t *c, char realm[40]);
 static void sim_redir_nonce(sim_chan_t *c, char nonce[33]);
 static void sim_redir_auth(sim_chan_t *c, uint8_t type, const uint8_t *d,
     uint32_t len);
+static void sim_redir_auth_result(sim_chan_t *c, uint8_t type, int ok);
 static void sim_redir_sol_data(sim_chan_t *c, const void *data, size_t len);
 static void sim_redir_sol_banner(sim_chan_t *c);
 static int sim_redir_start(sim_chan_t *c, const uint8_t *d);
@@ -179,6 +181,30 @@ sim_redir_nonce(sim_chan_t *c, char nonce[33])
 }
 
 
+/*
+ * A console whose answer was refused may try again, up to
+ * SIM_REDIR_AUTH_TRIES answers in all; then the session closes, as a
+ * console that takes the refusal for a new challenge would otherwise go
+ * round forever.
+ */
+static void
+sim_redir_auth_result(sim_chan_t *c, uint8_t type, int ok)
+{
+    sim_redir_auth_reply(c, ok ? 0 : 1, type, NULL, 0);
+
+    if (ok) {
+        c->rstate = R_AUTHED;
+        return;
+    }
+
+    if (++c->auth_failures >= SIM_REDIR_AUTH_TRIES) {
+        sim_log(c->dev, "channel %u: %u failed authentications, closing",
+                c->id, c->auth_failures);
+        sim_chan_close(c);
+    }
+}
+
+
 static void
 sim_redir_auth(sim_chan_t *c, uint8_t type, const uint8_t *d, uint32_t len)
 {
@@ -227,10 +253,7 @@ sim_redir_auth(sim_chan_t *c, uint8_t type, const uint8_t *d, uint32_t len)
 
         sim_log(c->dev, "channel %u: redirection password auth %s", c->id,
                 ok ? "ok" : "failed");
-        sim_redir_auth_reply(c, ok ? 0 : 1, type, NULL, 0);
-        if (ok) {
-            c->rstate = R_AUTHED;
-        }
+        sim_redir_auth_result(c, type, ok);
         return;
 
     case AUTH_RFC2069:
@@ -286,10 +309,7 @@ sim_redir_auth(sim_chan_t *c, uint8_t type, const uint8_t *d, uint32_t len)
 
         sim_log(c->dev, "channel %u: redirection digest auth %s", c->id,
                 ok ? "ok" : "failed");
-        sim_redir_auth_reply(c, ok ? 0 : 1, type, NULL, 0);
-        if (ok) {
-            c->rstate = R_AUTHED;
-        }
+        sim_redir_auth_result(c, type, ok);
         return;
 
     default:

@@ -187,6 +187,14 @@ for my $minor (3, 7) {
     $r->send(pack('C8', 0x40, 0, 0, 0, 0, 0, 0, 0));
     ok($r->closed(T(5)), 'KVM: 0x40 without authentication closes the session');
 
+    # a console that takes each refusal for a new challenge: closed at the third
+    $r = console($p94);
+    $r->start('KVMR');
+    my @st = map { $r->auth('admin', "wrong$_") } 1 .. 2;
+    is_deeply(\@st, [1, 1], 'two wrong answers refused, the session stays');
+    $r->auth('admin', 'wrong3');
+    ok($r->closed(T(5)), 'the third wrong answer closes the session');
+
     my $p = selftest(16994, '--redir-auth', '3');
     $r = console($p);
     $r->start('KVMR');
