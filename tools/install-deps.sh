@@ -10,10 +10,12 @@ pkgs="nginx libnginx-mod-stream nginx-dev build-essential dpkg-dev
       ncat amtterm proxychains4 python3 python3-requests python3-socks
       python3-prometheus-client python3-jsonschema python3-yaml
       procps psmisc iproute2 bc time clang-14 libclang-rt-14-dev
-      libhiredis-dev redis-server keepalived libwslay-dev"
+      libhiredis-dev redis-server keepalived libwslay-dev
+      chromium chromium-driver"
 
 # Node.js and npm (t/43-meshcentral-client.t: its WebSocket bridge, and
-# npm to install MeshCentral's client): machines of this project's kind
+# npm to install MeshCentral's client; the browser tests' driver and
+# packages): machines of this project's kind
 # come with Node.js 20 and its own npm, which conflicts with Debian's npm
 # package; elsewhere Debian's (18; the bridge works with it)
 if ! command -v node >/dev/null 2>&1; then
@@ -101,6 +103,11 @@ if [ "$(cat "$redocly/.version" 2>/dev/null)" != "$redocly_version" ]; then
         || { tail -5 "$redocly/npm.log" >&2; exit 1; }
     echo "$redocly_version" > "$redocly/.version"
 fi
+
+# The browser tests' npm packages (puppeteer-core, Intel's UI toolkit,
+# xterm.js, MeshCentral's console scripts) into build/, pinned: see
+# tools/browser-deps.sh. Chromium itself is Debian's (above).
+"$(dirname "$0")/browser-deps.sh"
 
 # Debian's nginx package starts a system-wide nginx on port 80 where an
 # init system runs; the gateway never uses it.
