@@ -627,7 +627,6 @@ sim_redir_input(sim_chan_t *c)
             }
 
             if (c->rstate == R_SOL && len) {
-                sim_redir_sol_banner(c);
                 sim_redir_sol_data(c, d + 10, len);
             }
             break;
