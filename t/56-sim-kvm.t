@@ -18,9 +18,9 @@ use FcfhConsole qw(:all);
 use FcfhRedir qw(FMT_332 FMT_888BE);
 
 plan skip_all => 'simulator not built' unless have_sim();
-my $repo = repo_dir();
-my $simbin = "$repo/build/fcfh-sim";
+my $simbin = $FcfhTest::SIM;
 my ($W, $H) = (320, 200);
+my $t = FcfhTest->new;
 my @kvm = ('--kvm-size', "${W}x$H", '--kvm-interval', 300);
 
 my @pids;
@@ -34,7 +34,8 @@ sub selftest {
     close $l;
     my $pid = fork // die;
     if (!$pid) {
-        open STDOUT, '>', '/dev/null'; open STDERR, '>&', \*STDOUT;
+        open STDOUT, '>', $t->prefix . "/selftest-$port.log";
+        open STDERR, '>&', \*STDOUT;
         exec $simbin, '--selftest-port', $port, '--selftest-service', $service,
              '--quiet', @kvm, @extra;
     }
@@ -326,7 +327,6 @@ sub kvm_prelude {
 
 # ---- through the gateway ---------------------------------------------------------
 
-my $t = FcfhTest->new;
 $t->write_config(std_config(stream => '
     server {
         listen 127.0.0.1:%%PORT_3%%;
@@ -355,5 +355,13 @@ for my $port (16994, 16995) {
 my $st = $t->stop_sim($sim) // {};
 cmp_ok($st->{kvm_sessions} // 0, '==', 2, 'simulator counted the KVM sessions');
 cmp_ok($st->{window_violations} // 0, '==', 0, 'no window violations');
+
+# the simulators ran the bad input: a sanitizer build (FCFH_SIM) reports here
+kill 'TERM', @pids;
+waitpid($_, 0) for @pids;
+@pids = ();
+my @reports = grep { /AddressSanitizer|LeakSanitizer|runtime error:/ }
+              map { $t->read_file($_) } glob($t->prefix . '/{selftest-,sim}*.log');
+is(scalar @reports, 0, 'simulators: no sanitizer report') or diag(@reports);
 
 $t->done_testing;
