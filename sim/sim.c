@@ -2004,7 +2004,7 @@ sim_signal(int sfd)
 int
 main(int argc, char **argv)
 {
-    int                  n, i, sfd, timeout;
+    int                  n, i, sfd, timeout, kt;
     uint32_t             d;
     uint64_t             now;
     sigset_t             mask;
@@ -2140,12 +2140,10 @@ main(int argc, char **argv)
         }
 
         /* KVM consoles waiting for the picture to change */
-        {
-            int  kt = sim_kvm_timer(now);
+        kt = sim_kvm_timer(now);
 
-            if (kt >= 0 && kt < timeout) {
-                timeout = kt;
-            }
+        if (kt >= 0 && kt < timeout) {
+            timeout = kt;
         }
 
         n = epoll_wait(ep, events, 1024, timeout);
