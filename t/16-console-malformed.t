@@ -182,9 +182,9 @@ sub run_case {
     }
     ok($eof, "$name: connection closed");
     diag("$name: closed with a reset (unread request bytes?), not a FIN") if $eof == 2;
-    my $re = defined $o{target} ? qr/\[info\](?!.*connected to).*client: 127\.0\.0\.1\b.*\Q$o{target}\E/
-                                : qr/\[info\](?!.*connected to).*client: 127\.0\.0\.1\b/;
-    ok($t->wait_for_log($re, T(3), $mark), "$name: info line naming the console"
+    my $re = defined $o{target} ? qr/\[(?:info|notice)\](?!.*connected to).*client: 127\.0\.0\.1\b.*\Q$o{target}\E/
+                                : qr/\[(?:info|notice)\](?!.*connected to).*client: 127\.0\.0\.1\b/;
+    ok($t->wait_for_log($re, T(3), $mark), "$name: log line naming the console"
        . (defined $o{target} ? " and $o{target}" : '')) or diag(substr($t->error_log, $mark));
 }
 
