@@ -28,7 +28,7 @@ UNIT     := $(BUILD)/test_apf $(BUILD)/test_proxy_parse \
             $(BUILD)/test_preamble $(BUILD)/test_escape \
             $(BUILD)/test_webhook_target $(BUILD)/test_wsman \
             $(BUILD)/test_htpasswd $(BUILD)/test_response \
-            $(BUILD)/test_ws
+            $(BUILD)/test_ws $(BUILD)/test_jwt $(BUILD)/test_redir
 
 MODULE_SRCS := $(wildcard $(SRC)/*.c $(SRC)/*.h) $(TOP)/config
 SIM_SRCS    := $(wildcard $(TOP)/sim/*.c $(TOP)/sim/*.h) \
@@ -80,6 +80,19 @@ $(BUILD)/test_%: $(TOP)/t/unit/test_%.c $(wildcard $(SRC)/ngx_fcfh_*.h) \
                  $(UNIT_SRCS)
 	@mkdir -p $(BUILD)
 	$(CC) $(OPT) $(WARN) -I$(SRC) -o $@ $< $(UNIT_SRCS) $(UNIT_LIBS)
+
+# the console tokens (libjwt) and the redirection filter (libcrypto's MD5)
+$(BUILD)/test_jwt: $(TOP)/t/unit/test_jwt.c $(SRC)/ngx_fcfh_jwt.c \
+                   $(SRC)/ngx_fcfh_jwt.h
+	@mkdir -p $(BUILD)
+	$(CC) $(OPT) $(WARN) -I$(SRC) -o $@ $< $(SRC)/ngx_fcfh_jwt.c \
+	    -lcmocka -ljwt -lcrypto
+
+$(BUILD)/test_redir: $(TOP)/t/unit/test_redir.c $(SRC)/ngx_fcfh_redir.c \
+                     $(SRC)/ngx_fcfh_redir.h
+	@mkdir -p $(BUILD)
+	$(CC) $(OPT) $(WARN) -I$(SRC) -o $@ $< $(SRC)/ngx_fcfh_redir.c \
+	    -lcmocka -lcrypto
 
 unit: $(UNIT)
 	@for u in $(UNIT); do echo "== $$u"; $$u || exit 1; done
@@ -135,7 +148,8 @@ FUZZ_CC      ?= clang-14
 FUZZ_DIR     := $(BUILD)/fuzz
 FUZZ_FLAGS   := -g -O1 -fsanitize=fuzzer,address,undefined \
                 -fno-sanitize-recover=undefined
-FUZZ_TARGETS := apf proxy_parse response htpasswd wsman escape preamble ws
+FUZZ_TARGETS := apf proxy_parse response htpasswd wsman escape preamble ws \
+                jwt redir
 FUZZ_TIME    ?= 60
 FUZZ_NGX     := $(BUILD)/nginx-src/src
 FUZZ_INC     := -I$(SRC) -I$(TOP)/t/unit -I$(BUILD) -I$(FUZZ_NGX)/core \
@@ -158,6 +172,9 @@ FUZZ_SRCS_htpasswd    := $(SRC)/ngx_fcfh_htpasswd.c $(SRC)/ngx_fcfh_apf.c \
 FUZZ_SRCS_wsman       := $(SRC)/ngx_fcfh_wsman.c $(SRC)/ngx_fcfh_response.c \
                          $(SRC)/ngx_fcfh_proxy_parse.c $(SRC)/ngx_fcfh_apf.c \
                          $(FUZZ_CORE)
+FUZZ_SRCS_jwt         := $(SRC)/ngx_fcfh_jwt.c
+FUZZ_SRCS_redir       := $(SRC)/ngx_fcfh_redir.c
+FUZZ_LIBS_jwt         := -ljwt
 
 FUZZ_BINS := $(addprefix $(FUZZ_DIR)/fuzz_,$(FUZZ_TARGETS))
 
@@ -168,7 +185,8 @@ $(FUZZ_NGX)/core/ngx_string.c:
 $(FUZZ_DIR)/fuzz_%: $(TOP)/t/unit/fuzz_%.c $$(FUZZ_SRCS_$$*) \
                     $(TOP)/t/unit/fuzz.h $(wildcard $(SRC)/*.h) $(BUILD)/Makefile
 	@mkdir -p $(FUZZ_DIR)/corpus/$*
-	$(FUZZ_CC) $(FUZZ_FLAGS) $(FUZZ_INC) -o $@ $< $(FUZZ_SRCS_$*) -lcrypto
+	$(FUZZ_CC) $(FUZZ_FLAGS) $(FUZZ_INC) -o $@ $< $(FUZZ_SRCS_$*) \
+	    $(FUZZ_LIBS_$*) -lcrypto
 
 # unit tests of the parsers that need nginx's pools and strings: linked
 # like their fuzz targets, with the system compiler and no sanitizers

@@ -10,8 +10,8 @@ pkgs="nginx libnginx-mod-stream nginx-dev build-essential dpkg-dev
       ncat amtterm proxychains4 python3 python3-requests python3-socks
       python3-prometheus-client python3-jsonschema python3-yaml
       procps psmisc iproute2 bc time clang-14 libclang-rt-14-dev
-      libhiredis-dev redis-server keepalived libwslay-dev
-      chromium chromium-driver"
+      libhiredis-dev redis-server keepalived libwslay-dev libjwt-dev
+      libjansson-dev chromium chromium-driver"
 
 # Node.js and npm (t/43-meshcentral-client.t: its WebSocket bridge, and
 # npm to install MeshCentral's client; the browser tests' driver and
