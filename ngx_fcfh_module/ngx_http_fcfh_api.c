@@ -9,8 +9,9 @@
  * endpoints on the registry (list with filters and paging, one device,
  * close a tunnel, gateway stats, health, the devices connected and known
  * to the device history).  Webhook subscribers, the cluster-wide
- * list and the device's event log have their endpoints in
- * ngx_http_fcfh_events.c, ngx_http_fcfh_cluster.c and ngx_http_fcfh_amt.c.
+ * list, the device's event log and console tokens have their endpoints in
+ * ngx_http_fcfh_events.c, ngx_http_fcfh_cluster.c, ngx_http_fcfh_amt.c and
+ * ngx_http_fcfh_token.c.
  */
 
 
@@ -109,6 +110,10 @@ static ngx_http_fcfh_api_route_t  ngx_http_fcfh_api_routes[] = {
 
     { ngx_string("webhooks/*"), NGX_HTTP_DELETE,
       ngx_http_fcfh_webhooks_delete },
+
+    /* Open AMT's path for a console token (ngx_http_fcfh_token.c) */
+    { ngx_string("authorize/redirection/*"), NGX_HTTP_FCFH_READ,
+      ngx_http_fcfh_token_issue },
 
     { ngx_null_string, 0, NULL }
 };
