@@ -62,6 +62,8 @@ ngx_int_t ngx_http_fcfh_cluster_list(ngx_http_request_t *r,
 ngx_int_t ngx_http_fcfh_amt_close(ngx_http_request_t *r, ngx_str_t *device);
 ngx_int_t ngx_http_fcfh_amt_evidence(ngx_http_request_t *r,
     ngx_str_t *device);
+ngx_int_t ngx_http_fcfh_amt_credentials_find(ngx_http_request_t *r,
+    u_char *guid, ngx_str_t *user, ngx_str_t *password);
 
 /* console tokens (ngx_http_fcfh_token.c) */
 ngx_int_t ngx_http_fcfh_token_issue(ngx_http_request_t *r,

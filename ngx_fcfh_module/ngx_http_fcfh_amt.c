@@ -147,6 +147,8 @@ typedef struct {
 
 static ngx_int_t ngx_http_fcfh_amt_start(ngx_http_request_t *r,
     ngx_str_t *device, ngx_uint_t job);
+static ngx_http_fcfh_amt_cred_t *ngx_http_fcfh_amt_find(
+    ngx_http_fcfh_amt_loc_conf_t *alcf, u_char *guid);
 static void ngx_http_fcfh_amt_exchange(ngx_http_fcfh_amt_ctx_t *ctx);
 static void ngx_http_fcfh_amt_opened(ngx_fcfh_route_open_t *ro,
     ngx_uint_t result, ngx_uint_t reason);
@@ -254,6 +256,65 @@ ngx_http_fcfh_amt_evidence(ngx_http_request_t *r, ngx_str_t *device)
 
 
 /*
+ * The AMT account fcfh_amt_credentials holds for a device in this
+ * location (its line, else the "*" line): NGX_OK, or NGX_DECLINED.  The
+ * WebSocket relay answers AMT's redirection Digest with it.
+ */
+
+ngx_int_t
+ngx_http_fcfh_amt_credentials_find(ngx_http_request_t *r, u_char *guid,
+    ngx_str_t *user, ngx_str_t *password)
+{
+    ngx_http_fcfh_amt_cred_t      *cred;
+    ngx_http_fcfh_amt_loc_conf_t  *alcf;
+
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_fcfh_amt_module);
+
+    cred = (alcf->creds != NULL) ? ngx_http_fcfh_amt_find(alcf, guid) : NULL;
+
+    if (cred == NULL) {
+        return NGX_DECLINED;
+    }
+
+    *user = cred->user;
+    *password = cred->password;
+
+    return NGX_OK;
+}
+
+
+static ngx_http_fcfh_amt_cred_t *
+ngx_http_fcfh_amt_find(ngx_http_fcfh_amt_loc_conf_t *alcf, u_char *guid)
+{
+    char                       text[NGX_FCFH_APF_GUID_TEXT_SIZE];
+    ngx_uint_t                 i;
+    ngx_http_fcfh_amt_cred_t  *cred, *c;
+
+    ngx_fcfh_apf_guid_to_text(guid, text);
+
+    cred = NULL;
+    c = alcf->creds->elts;
+
+    for (i = 0; i < alcf->creds->nelts; i++) {
+        if (c[i].guid.len == 1 && c[i].guid.data[0] == '*') {
+            if (cred == NULL) {
+                cred = &c[i];
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(c[i].guid.data, text, c[i].guid.len) == 0) {
+            cred = &c[i];
+            break;
+        }
+    }
+
+    return cred;
+}
+
+
+/*
  * NGX_DONE while the exchanges run, or an answer at once when the job
  * cannot apply to this device.
  */
@@ -263,11 +324,10 @@ ngx_http_fcfh_amt_start(ngx_http_request_t *r, ngx_str_t *device,
     ngx_uint_t job)
 {
     char                           text[NGX_FCFH_APF_GUID_TEXT_SIZE + 1];
-    ngx_uint_t                     i;
     ngx_http_cleanup_t            *cln;
     ngx_fcfh_route_open_t          ro;
     ngx_http_fcfh_amt_ctx_t       *ctx;
-    ngx_http_fcfh_amt_cred_t      *cred, *c;
+    ngx_http_fcfh_amt_cred_t      *cred;
     ngx_http_fcfh_amt_loc_conf_t  *alcf;
 
     alcf = ngx_http_get_module_loc_conf(r, ngx_http_fcfh_amt_module);
@@ -319,23 +379,7 @@ ngx_http_fcfh_amt_start(ngx_http_request_t *r, ngx_str_t *device,
     ngx_fcfh_apf_guid_to_text(ro.route.guid, text);
     text[NGX_FCFH_APF_GUID_TEXT_SIZE] = '\0';
 
-    cred = NULL;
-    c = alcf->creds->elts;
-
-    for (i = 0; i < alcf->creds->nelts; i++) {
-        if (c[i].guid.len == 1 && c[i].guid.data[0] == '*') {
-            if (cred == NULL) {
-                cred = &c[i];
-            }
-
-            continue;
-        }
-
-        if (ngx_strncmp(c[i].guid.data, text, c[i].guid.len) == 0) {
-            cred = &c[i];
-            break;
-        }
-    }
+    cred = ngx_http_fcfh_amt_find(alcf, ro.route.guid);
 
     if (cred == NULL) {
         return ngx_http_fcfh_api_error(r, NGX_HTTP_BAD_REQUEST,
