@@ -382,6 +382,7 @@ ngx_fcfh_redir_device(ngx_fcfh_redir_t *rd, const uint8_t *m, size_t n)
 
     /* success: the console gets it as AMT sent it */
     rd->state = NGX_FCFH_REDIR_TRANSPARENT;
+    rd->authenticated = 1;
 
     return ngx_fcfh_redir_send(rd, NGX_FCFH_REDIR_CONSOLE, m, n);
 }

@@ -114,6 +114,7 @@ typedef struct {
     uint8_t                       offered;   /* bits 1 << method */
     uint8_t                       session[4];   /* "SOL ", "KVMR", "IDER" */
     uint8_t                       status;    /* device's, on a failure */
+    uint8_t                       authenticated;  /* AMT said success */
 
     size_t                        held[2];
     uint8_t                       hold[2][NGX_FCFH_REDIR_HOLD];

@@ -257,7 +257,8 @@ ngx_http_fcfh_amt_evidence(ngx_http_request_t *r, ngx_str_t *device)
 
 /*
  * The AMT account fcfh_amt_credentials holds for a device in this
- * location (its line, else the "*" line): NGX_OK, or NGX_DECLINED.  The
+ * location (its line, else the "*" line; guid NULL: a device whose GUID
+ * is not known here, the "*" line only): NGX_OK, or NGX_DECLINED.  The
  * WebSocket relay answers AMT's redirection Digest with it.
  */
 
@@ -290,7 +291,9 @@ ngx_http_fcfh_amt_find(ngx_http_fcfh_amt_loc_conf_t *alcf, u_char *guid)
     ngx_uint_t                 i;
     ngx_http_fcfh_amt_cred_t  *cred, *c;
 
-    ngx_fcfh_apf_guid_to_text(guid, text);
+    if (guid) {
+        ngx_fcfh_apf_guid_to_text(guid, text);
+    }
 
     cred = NULL;
     c = alcf->creds->elts;
@@ -304,7 +307,7 @@ ngx_http_fcfh_amt_find(ngx_http_fcfh_amt_loc_conf_t *alcf, u_char *guid)
             continue;
         }
 
-        if (ngx_strncmp(c[i].guid.data, text, c[i].guid.len) == 0) {
+        if (guid && ngx_strncmp(c[i].guid.data, text, c[i].guid.len) == 0) {
             cred = &c[i];
             break;
         }

@@ -34,9 +34,13 @@
  * the owner's channel, whose APF window stops the device; bytes from the
  * browser are read only while the buffer toward the device has room.
  *
- * The framing is ngx_fcfh_ws.[ch] (pure, fuzzed); the redirection byte
- * filter for p=2 (the gateway answering AMT's Digest itself) and the
- * token check have their places here, marked, and do nothing yet.
+ * The framing is ngx_fcfh_ws.[ch] (pure, fuzzed).  Where
+ * fcfh_token_secret is set, the console's token is checked before the
+ * upgrade (ngx_http_fcfh_token.c, ngx_fcfh_jwt.[ch]).  For redirection
+ * sessions on 16994 with an fcfh_amt_credentials account for the device,
+ * the bytes go through the redirection-authentication filter
+ * (ngx_fcfh_redir.[ch]) until AMT has accepted the gateway's Digest; the
+ * filter's output goes into the same two buffers, so the bounds hold.
  */
 
 
@@ -51,6 +55,7 @@
 #include "ngx_fcfh_open.h"
 #include "ngx_fcfh_proxy_parse.h"
 #include "ngx_fcfh_ws.h"
+#include "ngx_fcfh_redir.h"
 #include "ngx_http_fcfh.h"
 #include "ngx_http_fcfh_exposure.h"
 
@@ -78,6 +83,20 @@
 #define NGX_HTTP_FCFH_WEBRELAY_WSMAN   1
 #define NGX_HTTP_FCFH_WEBRELAY_REDIR   2
 
+/* AMT's redirection port in clear: the gateway may authenticate there */
+#define NGX_HTTP_FCFH_WEBRELAY_REDIR_PORT  16994
+
+/*
+ * While the redirection filter works: bytes read at once from either
+ * side, and the room each buffer must have before, for what one input
+ * may make the filter send (its own messages, and the bytes it held of
+ * both sides when it turns transparent).
+ */
+#define NGX_HTTP_FCFH_WEBRELAY_REDIR_READ  1024
+#define NGX_HTTP_FCFH_WEBRELAY_REDIR_ROOM                                     \
+    (NGX_FCFH_REDIR_HOLD + 2 * NGX_HTTP_FCFH_WEBRELAY_REDIR_READ)
+#define NGX_HTTP_FCFH_WEBRELAY_REDIR_BUFFER  16384
+
 
 typedef struct {
     ngx_flag_t                       enabled;
@@ -102,6 +121,8 @@ typedef struct {
     ngx_str_t                        mode;
     ngx_str_t                        token;          /* never logged */
     ngx_str_t                        user;           /* token subject */
+    u_char                           token_guid[NGX_FCFH_APF_GUID_SIZE];
+    ngx_fcfh_redir_t                *redir;          /* p=2, gateway auth */
     ngx_str_t                        subprotocol;
     u_char                           accept[NGX_FCFH_WS_ACCEPT_LEN];
 
@@ -137,6 +158,7 @@ typedef struct {
     unsigned                         failed:1;   /* no close answer awaited */
     unsigned                         why_set:1;
     unsigned                         finished:1;
+    unsigned                         token_checked:1;
 } ngx_http_fcfh_webrelay_ctx_t;
 
 
@@ -196,10 +218,17 @@ static void ngx_http_fcfh_webrelay_finish(ngx_http_fcfh_webrelay_ctx_t *ctx,
     ngx_int_t rc, const char *why);
 static void ngx_http_fcfh_webrelay_cleanup(void *data);
 
-static size_t ngx_http_fcfh_webrelay_to_device_filter(
-    ngx_http_fcfh_webrelay_ctx_t *ctx, u_char *data, size_t len);
-static size_t ngx_http_fcfh_webrelay_to_browser_filter(
-    ngx_http_fcfh_webrelay_ctx_t *ctx, u_char *data, size_t len);
+static ngx_int_t ngx_http_fcfh_webrelay_redir_start(ngx_http_request_t *r,
+    ngx_http_fcfh_webrelay_ctx_t *ctx,
+    ngx_http_fcfh_webrelay_loc_conf_t *wlcf);
+static ngx_uint_t ngx_http_fcfh_webrelay_redir_active(
+    ngx_http_fcfh_webrelay_ctx_t *ctx);
+static ngx_uint_t ngx_http_fcfh_webrelay_redir_room(
+    ngx_http_fcfh_webrelay_ctx_t *ctx);
+static void ngx_http_fcfh_webrelay_redir_input(
+    ngx_http_fcfh_webrelay_ctx_t *ctx, int from, u_char *data, size_t len);
+static int ngx_http_fcfh_webrelay_redir_send(void *data, int to,
+    const uint8_t *buf, size_t len);
 
 static void *ngx_http_fcfh_webrelay_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_fcfh_webrelay_merge_loc_conf(ngx_conf_t *cf,
@@ -647,17 +676,64 @@ ngx_http_fcfh_webrelay_hide(ngx_http_request_t *r, ngx_str_t *value)
 /*
  * The console's token (HS256 JWT: deviceId = host, exp; in
  * Sec-WebSocket-Protocol for Open AMT, auth= for MeshCentral) is checked
- * here, before the upgrade: a refusal is 401.  A verified token's subject
- * goes into ctx->user, which the routing API records.  Until tokens
- * exist, nginx's own access phase (allow/deny, auth_basic, auth_request)
- * is what guards the relay, and every request that passed it is taken.
+ * here, before the upgrade, where fcfh_token_secret is set: a refusal is
+ * 401.  A device named by name is checked as the GUID the name leads to
+ * on this node.  A verified token's subject goes into ctx->user, which
+ * the routing API records.  Without a secret, nginx's own access phase
+ * (allow/deny, auth_basic, auth_request) is what guards the relay, and
+ * every request that passed it is taken.
  */
 
 static ngx_int_t
 ngx_http_fcfh_webrelay_check_token(ngx_http_request_t *r,
     ngx_http_fcfh_webrelay_ctx_t *ctx)
 {
-    return NGX_OK;
+    u_char            *guid;
+    ngx_int_t          rc;
+    const char        *reason;
+    ngx_fcfh_route_t   route;
+
+    guid = NULL;
+
+    if (ngx_fcfh_apf_guid_from_text((char *) ctx->device.data,
+                                    ctx->device.len, ctx->token_guid)
+        == 0)
+    {
+        guid = ctx->token_guid;
+
+    } else if (ngx_fcfh_registry_route(&ctx->device, &route) == NGX_OK) {
+        ngx_memcpy(ctx->token_guid, route.guid, NGX_FCFH_APF_GUID_SIZE);
+        guid = ctx->token_guid;
+    }
+
+    rc = ngx_http_fcfh_token_check(r, &ctx->token, &ctx->device, guid,
+                                   &ctx->user, &reason);
+
+    switch (rc) {
+
+    case NGX_DECLINED:
+        return NGX_OK;
+
+    case NGX_OK:
+        ctx->token_checked = 1;
+        return NGX_OK;
+
+    case NGX_HTTP_UNAUTHORIZED:
+        if (ngx_http_fcfh_webrelay_header(r, "WWW-Authenticate",
+                                   (u_char *) "Bearer error=\"invalid_token\"",
+                                   sizeof("Bearer error=\"invalid_token\"")
+                                   - 1)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_http_fcfh_webrelay_refuse(r, NGX_HTTP_UNAUTHORIZED,
+                                             reason);
+
+    default:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 }
 
 
@@ -769,6 +845,21 @@ ngx_http_fcfh_webrelay_open(ngx_http_request_t *r,
                                   ? NGX_HTTP_NOT_FOUND
                                   : ngx_fcfh_open_results[result].status,
                                   ngx_fcfh_open_result_text(result));
+    }
+
+    if (ctx->token_checked && ro->found
+        && ngx_memcmp(ro->route.guid, ctx->token_guid,
+                      NGX_FCFH_APF_GUID_SIZE)
+           != 0)
+    {
+        /* the name went to another device since the token was checked */
+        return ngx_http_fcfh_webrelay_refuse(r, NGX_HTTP_UNAUTHORIZED,
+                                  "token is for another device");
+    }
+
+    rc = ngx_http_fcfh_webrelay_redir_start(r, ctx, wlcf);
+    if (rc != NGX_OK || ctx->refused) {
+        return rc;
     }
 
     rc = ngx_http_fcfh_webrelay_take_session(r, ctx, wlcf);
@@ -1226,6 +1317,7 @@ static ngx_int_t
 ngx_http_fcfh_webrelay_from_device(ngx_http_fcfh_webrelay_ctx_t *ctx,
     ngx_uint_t *progress)
 {
+    u_char             scratch[NGX_HTTP_FCFH_WEBRELAY_REDIR_READ];
     size_t             room, hlen;
     ssize_t            n;
     ngx_buf_t         *b;
@@ -1237,6 +1329,33 @@ ngx_http_fcfh_webrelay_from_device(ngx_http_fcfh_webrelay_ctx_t *ctx,
     while (peer && !ctx->close_sent && !ctx->close_pending
            && peer->read->ready)
     {
+        if (ngx_http_fcfh_webrelay_redir_active(ctx)) {
+
+            /* the filter reads what AMT says until it turns transparent */
+
+            if (!ngx_http_fcfh_webrelay_redir_room(ctx)) {
+                return NGX_OK;
+            }
+
+            n = peer->recv(peer, scratch, sizeof(scratch));
+
+            if (n > 0) {
+                ngx_http_fcfh_webrelay_redir_input(ctx, NGX_FCFH_REDIR_DEVICE,
+                                                   scratch, n);
+                *progress = 1;
+                continue;
+            }
+
+            if (n == NGX_AGAIN) {
+                return NGX_OK;
+            }
+
+            ngx_http_fcfh_webrelay_close_peer(ctx);
+            ngx_http_fcfh_webrelay_device_gone(ctx);
+            *progress = 1;
+            return NGX_OK;
+        }
+
         room = ngx_http_fcfh_webrelay_room(b);
 
         if (room < NGX_HTTP_FCFH_WEBRELAY_RESERVE + 4 + 1) {
@@ -1261,15 +1380,6 @@ ngx_http_fcfh_webrelay_from_device(ngx_http_fcfh_webrelay_ctx_t *ctx,
             ngx_http_fcfh_webrelay_device_gone(ctx);
             *progress = 1;
             return NGX_OK;
-        }
-
-        if (ctx->proto == NGX_HTTP_FCFH_WEBRELAY_REDIR) {
-            n = ngx_http_fcfh_webrelay_to_browser_filter(ctx, b->last + 4,
-                                                         n);
-        }
-
-        if (n == 0) {
-            continue;
         }
 
         hlen = ngx_fcfh_ws_frame_header(b->last, NGX_FCFH_WS_BINARY, 1, n);
@@ -1397,6 +1507,12 @@ ngx_http_fcfh_webrelay_parse(ngx_http_fcfh_webrelay_ctx_t *ctx,
 
         room = ngx_http_fcfh_webrelay_room(out);
 
+        if (ngx_http_fcfh_webrelay_redir_active(ctx)) {
+            /* the filter's input is bounded by what it may send */
+            room = ngx_http_fcfh_webrelay_redir_room(ctx)
+                   ? NGX_HTTP_FCFH_WEBRELAY_REDIR_READ : 0;
+        }
+
         limit = b->last - b->pos;
 
         /* payload is never more than the bytes that carry it */
@@ -1425,15 +1541,16 @@ ngx_http_fcfh_webrelay_parse(ngx_http_fcfh_webrelay_ctx_t *ctx,
                 break;
             }
 
-            n = ev.len;
-
-            if (ctx->proto == NGX_HTTP_FCFH_WEBRELAY_REDIR) {
-                n = ngx_http_fcfh_webrelay_to_device_filter(ctx,
-                                                     (u_char *) ev.data, n);
+            if (ngx_http_fcfh_webrelay_redir_active(ctx)) {
+                ngx_http_fcfh_webrelay_redir_input(ctx,
+                                                   NGX_FCFH_REDIR_CONSOLE,
+                                                   (u_char *) ev.data,
+                                                   ev.len);
+                break;
             }
 
-            out->last = ngx_cpymem(out->last, ev.data, n);
-            ctx->to_device_bytes += n;
+            out->last = ngx_cpymem(out->last, ev.data, ev.len);
+            ctx->to_device_bytes += ev.len;
             break;
 
         case NGX_FCFH_WS_EV_PING:
@@ -1808,28 +1925,213 @@ ngx_http_fcfh_webrelay_cleanup(void *data)
 
 
 /*
- * Where the redirection filter goes (p=2, both ways): the gateway
- * answering AMT's Digest challenge itself for consoles that send empty
- * credentials (ngx_fcfh_redir.[ch]).  Each sees the bytes of one read
- * (toward the device: of one frame's payload), may rewrite them in place
- * but never lengthen them, and answers how many are left to pass on; an
- * answer of its own to the device (the Digest response) goes into
- * ctx->to_device, whose room it checks.  Identity today.
+ * The redirection filter (p=2, port 16994): with an fcfh_amt_credentials
+ * account for the device, the gateway answers AMT's authentication itself
+ * (consoles of Open AMT's toolkit send empty credentials); without one,
+ * the console's own authentication passes untouched.  The device is known
+ * here by its GUID, or, on another node, only by the name the console
+ * used: then only the "*" account applies.
  */
 
-static size_t
-ngx_http_fcfh_webrelay_to_device_filter(ngx_http_fcfh_webrelay_ctx_t *ctx,
-    u_char *data, size_t len)
+static ngx_int_t
+ngx_http_fcfh_webrelay_redir_start(ngx_http_request_t *r,
+    ngx_http_fcfh_webrelay_ctx_t *ctx,
+    ngx_http_fcfh_webrelay_loc_conf_t *wlcf)
 {
-    return len;
+    u_char     *guid, wire[NGX_FCFH_APF_GUID_SIZE];
+    ngx_str_t   user, password;
+
+    if (ctx->proto != NGX_HTTP_FCFH_WEBRELAY_REDIR
+        || ctx->port != NGX_HTTP_FCFH_WEBRELAY_REDIR_PORT)
+    {
+        return NGX_OK;
+    }
+
+    if (ctx->ro.found) {
+        guid = ctx->ro.route.guid;
+
+    } else if (ngx_fcfh_apf_guid_from_text((char *) ctx->device.data,
+                                           ctx->device.len, wire)
+               == 0)
+    {
+        guid = wire;
+
+    } else {
+        guid = NULL;
+    }
+
+    if (ngx_http_fcfh_amt_credentials_find(r, guid, &user, &password)
+        != NGX_OK)
+    {
+        return NGX_OK;
+    }
+
+    if (wlcf->buffer_size < NGX_HTTP_FCFH_WEBRELAY_REDIR_BUFFER) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "fcfh: fcfh_webrelay_buffer_size %uz is too small for "
+                      "the gateway's redirection authentication (%d at "
+                      "least)", wlcf->buffer_size,
+                      NGX_HTTP_FCFH_WEBRELAY_REDIR_BUFFER);
+
+        return ngx_http_fcfh_webrelay_refuse(r,
+                                  NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                  "relay buffers too small for the "
+                                  "gateway's redirection authentication");
+    }
+
+    ctx->redir = ngx_palloc(r->pool, sizeof(ngx_fcfh_redir_t));
+    if (ctx->redir == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* fcfh_amt_credentials holds 1 to 32 characters each */
+    if (ngx_fcfh_redir_init(ctx->redir, user.data, user.len, password.data,
+                            password.len, ngx_http_fcfh_webrelay_redir_send,
+                            ctx)
+        != 0)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 
-static size_t
-ngx_http_fcfh_webrelay_to_browser_filter(ngx_http_fcfh_webrelay_ctx_t *ctx,
-    u_char *data, size_t len)
+static ngx_uint_t
+ngx_http_fcfh_webrelay_redir_active(ngx_http_fcfh_webrelay_ctx_t *ctx)
 {
-    return len;
+    return ctx->redir && !ngx_fcfh_redir_transparent(ctx->redir);
+}
+
+
+/* both buffers can take whatever one input makes the filter send */
+
+static ngx_uint_t
+ngx_http_fcfh_webrelay_redir_room(ngx_http_fcfh_webrelay_ctx_t *ctx)
+{
+    return ngx_http_fcfh_webrelay_room(&ctx->to_device)
+           >= NGX_HTTP_FCFH_WEBRELAY_REDIR_ROOM
+           && ngx_http_fcfh_webrelay_room(&ctx->to_browser)
+              >= NGX_HTTP_FCFH_WEBRELAY_REDIR_ROOM
+                 + NGX_HTTP_FCFH_WEBRELAY_RESERVE;
+}
+
+
+static void
+ngx_http_fcfh_webrelay_redir_input(ngx_http_fcfh_webrelay_ctx_t *ctx,
+    int from, u_char *data, size_t len)
+{
+    int                 rc;
+    u_char              shown[32];
+    ngx_str_t           user, kind;
+    ngx_uint_t          code;
+    ngx_connection_t   *c;
+    ngx_fcfh_redir_t   *rd;
+
+    rd = ctx->redir;
+    c = ctx->request->connection;
+
+    rc = ngx_fcfh_redir_input(rd, from, data, len);
+
+    if (rc == NGX_FCFH_REDIR_OK) {
+
+        if (rd->authenticated) {
+            user.data = rd->user;
+            user.len = rd->user_len;
+
+            /* the account's user is the operator's text, the kind not */
+            ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                          "fcfh: redirection session \"%V\" to \"%V\" "
+                          "authenticated by the gateway as AMT user \"%V\"",
+                          ngx_fcfh_log_str(&kind, shown, sizeof(shown),
+                                           rd->session, 4),
+                          &ctx->device, &user);
+
+            rd->authenticated = 0;
+        }
+
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                  "fcfh: redirection authentication with \"%V\" failed: %s",
+                  &ctx->device, ngx_fcfh_redir_strerror(rc));
+
+    switch (rc) {
+
+    case NGX_FCFH_REDIR_ERR_CONSOLE_MSG:
+    case NGX_FCFH_REDIR_ERR_CONSOLE_LEN:
+    case NGX_FCFH_REDIR_ERR_CONSOLE_HOLD:
+    case NGX_FCFH_REDIR_ERR_METHOD:
+    case NGX_FCFH_REDIR_ERR_AFTER_FAILURE:
+        ngx_http_fcfh_webrelay_why(ctx, NGX_FCFH_END_CONSOLE);
+        code = NGX_FCFH_WS_POLICY;
+        break;
+
+    case NGX_FCFH_REDIR_ERR_REFUSED:
+        /* the console was told first */
+        ngx_http_fcfh_webrelay_why(ctx, NGX_FCFH_END_ERROR);
+        code = NGX_FCFH_WS_POLICY;
+        break;
+
+    default:
+        /* the device broke the protocol, or the gateway could not go on */
+        ngx_http_fcfh_webrelay_why(ctx, NGX_FCFH_END_ERROR);
+        code = NGX_FCFH_WS_INTERNAL_ERROR;
+    }
+
+    ngx_http_fcfh_webrelay_close(ctx, code, ngx_fcfh_redir_strerror(rc));
+}
+
+
+/*
+ * What the filter sends: into the buffers, as any relayed bytes (binary
+ * messages toward the browser).  The room was checked before its input;
+ * nothing goes anywhere once the session closes.
+ */
+
+static int
+ngx_http_fcfh_webrelay_redir_send(void *data, int to, const uint8_t *buf,
+    size_t len)
+{
+    ngx_http_fcfh_webrelay_ctx_t *ctx = data;
+
+    ngx_buf_t  *b;
+
+    if (ctx->close_pending || ctx->close_sent) {
+        return 0;
+    }
+
+    if (to == NGX_FCFH_REDIR_DEVICE) {
+        b = &ctx->to_device;
+
+        if (ctx->peer == NULL) {
+            return 0;
+        }
+
+        if (ngx_http_fcfh_webrelay_room(b) < len) {
+            return -1;
+        }
+
+        b->last = ngx_cpymem(b->last, buf, len);
+        ctx->to_device_bytes += len;
+
+        return 0;
+    }
+
+    b = &ctx->to_browser;
+
+    if (ngx_http_fcfh_webrelay_room(b)
+        < NGX_HTTP_FCFH_WEBRELAY_RESERVE + NGX_FCFH_WS_SERVER_HEADER_MAX + len)
+    {
+        return -1;
+    }
+
+    b->last += ngx_fcfh_ws_frame_header(b->last, NGX_FCFH_WS_BINARY, 1, len);
+    b->last = ngx_cpymem(b->last, buf, len);
+    ctx->to_browser_bytes += len;
+
+    return 0;
 }
 
 
