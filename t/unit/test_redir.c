@@ -332,9 +332,11 @@ test_toolkit(void **state)
     check_answer(4);
     drain();
 
+    assert_false(rd.authenticated);
     assert_int_equal(IN(D, success_4), NGX_FCFH_REDIR_OK);
     OUT(C, success_4);
     assert_true(ngx_fcfh_redir_transparent(&rd));
+    assert_true(rd.authenticated);
     seen += sink.len[C];
     drain();
 
@@ -513,6 +515,7 @@ test_session_refused(void **state)
     assert_int_equal(IN(D, no), NGX_FCFH_REDIR_OK);
     OUT(C, no);
     assert_true(ngx_fcfh_redir_transparent(&rd));
+    assert_false(rd.authenticated);
 }
 
 
