@@ -266,7 +266,7 @@ ngx_http_fcfh_token_check(ngx_http_request_t *r, ngx_str_t *token,
     if (ngx_http_fcfh_token_guid(device, guid, text) != NGX_OK) {
         *reason = "name the device by its GUID: its name is not known here";
 
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+        ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
                       "fcfh: console token for \"%V\" refused: %s",
                       ngx_fcfh_log_str(&name, shown, sizeof(shown),
                                        device->data, device->len),
@@ -301,7 +301,7 @@ ngx_http_fcfh_token_check(ngx_http_request_t *r, ngx_str_t *token,
     if (rc != NGX_FCFH_JWT_OK) {
         *reason = ngx_fcfh_jwt_reason(rc);
 
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+        ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
                       "fcfh: console token for %s refused: %s", text,
                       *reason);
 

@@ -2024,7 +2024,7 @@ ngx_http_fcfh_webrelay_redir_input(ngx_http_fcfh_webrelay_ctx_t *ctx,
     int                 rc;
     u_char              shown[32];
     ngx_str_t           user, kind;
-    ngx_uint_t          code;
+    ngx_uint_t          code, level;
     ngx_connection_t   *c;
     ngx_fcfh_redir_t   *rd;
 
@@ -2053,7 +2053,11 @@ ngx_http_fcfh_webrelay_redir_input(ngx_http_fcfh_webrelay_ctx_t *ctx,
         return;
     }
 
-    ngx_log_error(NGX_LOG_INFO, c->log, 0,
+    /* AMT refusing the gateway's account is the operator's to fix */
+    level = (rc == NGX_FCFH_REDIR_ERR_REFUSED) ? NGX_LOG_NOTICE
+                                               : NGX_LOG_INFO;
+
+    ngx_log_error(level, c->log, 0,
                   "fcfh: redirection authentication with \"%V\" failed: %s",
                   &ctx->device, ngx_fcfh_redir_strerror(rc));
 
