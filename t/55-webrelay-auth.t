@@ -300,7 +300,7 @@ FcfhWs->connect($wport, "$RELAY?" . q2() . "&auth=$bad{expired}");
 
 # the devices leave first: a tunnel is no session for a graceful stop
 $t->stop_sim($sim);
-ok(wait_status($sport, sub { $_[0]{tunnels_total} == 0 }, T(5)),
+ok(wait_status($sport, sub { $_[0]{total} == 0 }, T(5)),
    'the devices are gone');
 $t->stop;
 my $access = $t->read_file('access.log');
