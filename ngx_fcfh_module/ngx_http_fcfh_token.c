@@ -10,13 +10,15 @@
  *   fcfh_token_secret <file> | off;   the HS256 key, read at configuration
  *   fcfh_token_lifetime <time>;       of the tokens issued (5m)
  *   fcfh_token_user <value>;          their "sub" ($remote_user)
+ *   fcfh_token_issue;                 a location that issues tokens only
  *
  * and what the front doors and the API call:
  *
  *   ngx_http_fcfh_token_issue()   GET <fcfh_api>/authorize/redirection/<id>
  *                                 -> {"token": "..."}, as Open AMT's MPS
  *                                 answers its web UI; behind the API
- *                                 location's own access rules;
+ *                                 location's own access rules (or
+ *                                 GET <fcfh_token_issue location><id>);
  *   ngx_http_fcfh_token_check()   a console's token for a device, before
  *                                 the WebSocket upgrade;
  *   ngx_http_fcfh_token_refuse()  401 with a JSON body.
@@ -37,6 +39,7 @@
 #include "ngx_fcfh_cluster.h"
 #include "ngx_fcfh_jwt.h"
 #include "ngx_http_fcfh.h"
+#include "ngx_http_fcfh_exposure.h"
 
 
 #define NGX_HTTP_FCFH_TOKEN_LIFETIME_MAX  86400
@@ -57,6 +60,9 @@ static ngx_int_t ngx_http_fcfh_token_guid(ngx_str_t *device, u_char *guid,
 static ngx_table_elt_t *ngx_http_fcfh_token_header(ngx_http_request_t *r,
     char *name, char *value);
 static ngx_int_t ngx_http_fcfh_token_mask(ngx_http_request_t *r);
+static ngx_int_t ngx_http_fcfh_token_issue_handler(ngx_http_request_t *r);
+static char *ngx_http_fcfh_token_issue_slot(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static char *ngx_http_fcfh_token_secret(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static ngx_int_t ngx_http_fcfh_token_init(ngx_conf_t *cf);
@@ -86,6 +92,13 @@ static ngx_command_t  ngx_http_fcfh_token_commands[] = {
       ngx_http_set_complex_value_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_fcfh_token_loc_conf_t, user),
+      NULL },
+
+    { ngx_string("fcfh_token_issue"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_fcfh_token_issue_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
       NULL },
 
       ngx_null_command
@@ -324,6 +337,88 @@ ngx_http_fcfh_token_check(ngx_http_request_t *r, ngx_str_t *token,
                    text, claims.exp);
 
     return NGX_OK;
+}
+
+
+/*
+ * fcfh_token_issue: the issuing endpoint alone, for the pages of browser
+ * consoles, which need no other part of the API:
+ * GET <location prefix><guid or name>.
+ */
+
+static ngx_int_t
+ngx_http_fcfh_token_issue_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                  rc;
+    ngx_str_t                  device;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return ngx_http_fcfh_api_error(r, NGX_HTTP_NOT_ALLOWED, "use GET");
+    }
+
+    rc = ngx_http_discard_request_body(r);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    device = r->uri;
+
+    if (device.len >= clcf->name.len
+        && ngx_strncmp(device.data, clcf->name.data, clcf->name.len) == 0)
+    {
+        device.data += clcf->name.len;
+        device.len -= clcf->name.len;
+    }
+
+    while (device.len && device.data[0] == '/') {
+        device.data++;
+        device.len--;
+    }
+
+    while (device.len && device.data[device.len - 1] == '/') {
+        device.len--;
+    }
+
+    if (device.len == 0
+        || ngx_strlchr(device.data, device.data + device.len, '/'))
+    {
+        return ngx_http_fcfh_api_error(r, NGX_HTTP_NOT_FOUND,
+                                       "the device's GUID or name follows "
+                                       "the location's prefix");
+    }
+
+    return ngx_http_fcfh_token_issue(r, &device);
+}
+
+
+static char *
+ngx_http_fcfh_token_issue_slot(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_core_loc_conf_t  *clcf;
+
+    if (ngx_fcfh_check_zone(cf, (const char *) cmd->name.data) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->handler) {
+        return "conflicts with another content handler in this location";
+    }
+
+    /* whoever passes this location's rules gets tokens for any device */
+    if (ngx_http_fcfh_exposure_add(cf, &cmd->name, NULL, NULL) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    clcf->handler = ngx_http_fcfh_token_issue_handler;
+
+    return NGX_CONF_OK;
 }
 
 

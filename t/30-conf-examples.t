@@ -46,6 +46,8 @@ copy_file("$certs/devices.htpasswd", "etc/$_") for
 copy_file("$repo/conf-examples/tls-modern.conf", 'etc/tls-modern.conf', 0644);
 $t->write_file('etc/amt-accounts', "* admin P\@ssw0rd\n");
 chmod 0600, "$p/etc/amt-accounts";
+$t->write_file('etc/token.key', ('0123456789abcdef' x 4) . "\n");
+chmod 0640, "$p/etc/token.key";
 
 # the addresses of other hosts the examples listen on, present in the
 # namespace

@@ -93,6 +93,11 @@ $t->write_config(std_config(http => 'server {
             fcfh_api;
             fcfh_token_secret off;
         }
+        location /issue/ {
+            auth_basic "operators";
+            auth_basic_user_file %%PREFIX%%/api.htpasswd;
+            fcfh_token_issue;
+        }
     }
     fcfh_token_secret %%PREFIX%%/token.key;'));
 my ($out, $st) = $t->nginx_t;
@@ -184,6 +189,23 @@ is($code, 200, 'the secret set in http{} is inherited');
 is($claims && $claims->{sub}, 'desk-127.0.0.1', 'fcfh_token_user sets sub');
 ok($claims && $claims->{exp} - $claims->{iat} == 300,
    '... and the lifetime is 5m by default');
+
+# fcfh_token_issue: the endpoint alone, the rest of the API not there
+($code, $h, $body) = request('GET', "/issue/$GUID");
+is($code, 401, 'fcfh_token_issue: nginx\'s auth first');
+($code, $h, $body) = request('GET', "/issue/$GUID", $operator);
+is($code, 200, 'fcfh_token_issue: a token');
+(undef, $claims) = decode_token(eval { decode_json($body)->{token} });
+is($claims && $claims->{deviceId}, $GUID, '... for the device');
+is($claims && $claims->{sub}, 'operator', '... naming the user');
+($code, $h, $body) = request('GET', "/issue/$NAME", $operator);
+is($code, 200, '... by name too');
+($code, $h, $body) = request('GET', '/issue/tunnels', $operator);
+is($code, 404, '... and no other part of the API ("tunnels" is no device)');
+($code, $h, $body) = request('GET', "/issue/$GUID/close", $operator);
+is($code, 404, '... nor a path below a device');
+($code, $h, $body) = request('DELETE', "/issue/$GUID", $operator);
+is($code, 405, '... nor another method');
 
 # refusals
 ($code, $h, $body) = request('GET',
