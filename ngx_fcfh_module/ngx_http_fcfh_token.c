@@ -20,8 +20,8 @@
  *                                 location's own access rules (or
  *                                 GET <fcfh_token_issue location><id>);
  *   ngx_http_fcfh_token_check()   a console's token for a device, before
- *                                 the WebSocket upgrade;
- *   ngx_http_fcfh_token_refuse()  401 with a JSON body.
+ *                                 the WebSocket upgrade (the front door
+ *                                 answers 401 with the reason).
  *
  * Tokens stay out of logs: nothing here logs one, and where a secret is
  * configured a rewrite-phase handler masks "auth=" query values in the
@@ -146,13 +146,13 @@ ngx_int_t
 ngx_http_fcfh_token_issue(ngx_http_request_t *r, ngx_str_t *device)
 {
     int                              n;
+    char                             token[NGX_FCFH_JWT_MAX_TOKEN + 1];
     u_char                          *p, *body, shown[NGX_FCFH_LOG_STR_MAX];
     u_char                           text[NGX_FCFH_APF_GUID_TEXT_SIZE + 1];
     u_char                           guid[NGX_FCFH_APF_GUID_SIZE];
     ngx_str_t                        user, name;
     ngx_fcfh_route_t                 route;
     ngx_http_fcfh_token_loc_conf_t  *tlcf;
-    char                             token[NGX_FCFH_JWT_MAX_TOKEN + 1];
 
     tlcf = ngx_http_get_module_loc_conf(r, ngx_http_fcfh_token_module);
 
@@ -419,25 +419,6 @@ ngx_http_fcfh_token_issue_slot(ngx_conf_t *cf, ngx_command_t *cmd,
     clcf->handler = ngx_http_fcfh_token_issue_handler;
 
     return NGX_CONF_OK;
-}
-
-
-/* 401 before the upgrade; reason: a fixed text */
-
-ngx_int_t
-ngx_http_fcfh_token_refuse(ngx_http_request_t *r, const char *reason)
-{
-    ngx_table_elt_t  *h;
-
-    h = ngx_http_fcfh_token_header(r, "WWW-Authenticate",
-                                   "Bearer error=\"invalid_token\"");
-    if (h == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    r->headers_out.www_authenticate = h;
-
-    return ngx_http_fcfh_api_error(r, NGX_HTTP_UNAUTHORIZED, reason);
 }
 
 
