@@ -71,6 +71,7 @@ ngx_int_t ngx_http_fcfh_token_issue(ngx_http_request_t *r,
 ngx_int_t ngx_http_fcfh_token_check(ngx_http_request_t *r, ngx_str_t *token,
     ngx_str_t *device, u_char *guid, ngx_str_t *subject,
     const char **reason);
+void **ngx_http_fcfh_token_secret_field(ngx_conf_t *cf);
 
 
 #endif /* _NGX_HTTP_FCFH_H_INCLUDED_ */

@@ -442,6 +442,24 @@ ngx_http_fcfh_token_header(ngx_http_request_t *r, char *name, char *value)
 }
 
 
+/*
+ * For the relay's exposure check: where a token secret is set, its
+ * consoles must bring a token, as other front doors' consoles bring
+ * their credentials.  The field of the location being parsed; the check
+ * reads it after the merge.
+ */
+
+void **
+ngx_http_fcfh_token_secret_field(ngx_conf_t *cf)
+{
+    ngx_http_fcfh_token_loc_conf_t  *tlcf;
+
+    tlcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_fcfh_token_module);
+
+    return (void **) &tlcf->secret;
+}
+
+
 /* the GUID text the token must name: the resolved one, or the one named */
 
 static ngx_int_t

@@ -2246,8 +2246,12 @@ ngx_http_fcfh_webrelay(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     clcf->handler = ngx_http_fcfh_webrelay_handler;
     wlcf->enabled = 1;
 
-    /* no credentials of its own (tokens to come): nginx's access rules */
-    if (ngx_http_fcfh_exposure_add(cf, &cmd->name, NULL, NULL) != NGX_OK) {
+    /* its consoles' credentials are the tokens fcfh_token_secret asks */
+    if (ngx_http_fcfh_exposure_add(cf, &cmd->name,
+                                   ngx_http_fcfh_token_secret_field(cf),
+                                   "fcfh_token_secret")
+        != NGX_OK)
+    {
         return NGX_CONF_ERROR;
     }
 

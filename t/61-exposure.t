@@ -80,7 +80,7 @@ case('proxy, acknowledged', 'stream', "fcfh_exposure_warning off; $sp");
 
 # ---- http: fcfh_pass, fcfh_webrelay and the operators' endpoints ---------
 for my $d (qw(fcfh_pass fcfh_webrelay fcfh_status fcfh_api fcfh_events
-               fcfh_metrics)) {
+               fcfh_metrics fcfh_token_issue)) {
     my $loc = sub { "location /x/ { $_[0] $d; }" };
     case("$d, wildcard, nothing", 'http', $loc->(''), open => 1, directive => $d);
     case("$d, IPv6 wildcard", 'http', $loc->(''), open => 1,
@@ -112,6 +112,17 @@ for my $d (qw(fcfh_pass fcfh_webrelay fcfh_status fcfh_api fcfh_events
     case("$d, internal", 'http', "location /x/ { internal; $d; }");
     case("$d, acknowledged", 'http', $loc->('fcfh_exposure_warning off;'));
 }
+# the relay's consoles bring tokens where a secret is set
+$t->write_file('token.key', ('0123456789abcdef' x 4) . "\n");
+chmod 0640, "$p/token.key";
+case('fcfh_webrelay, token secret', 'http',
+     "location /x/ { fcfh_token_secret $p/token.key; fcfh_webrelay; }");
+case('fcfh_webrelay, token secret of the server', 'http',
+     "fcfh_token_secret $p/token.key; location /x/ { fcfh_webrelay; }");
+case('fcfh_webrelay, token secret off', 'http',
+     "fcfh_token_secret $p/token.key; "
+     . "location /x/ { fcfh_token_secret off; fcfh_webrelay; }",
+     open => 1, directive => 'fcfh_webrelay');
 case('fcfh_pass, credentials', 'http',
      "location / { fcfh_pass_auth_file $htpasswd; fcfh_pass; }");
 case('fcfh_pass, credentials of the server', 'http',
