@@ -11,8 +11,11 @@
 # (method 4) carries a stray space and no AMT accepts it, so these
 # devices offer RFC 2069 digest (method 3), which the toolkit gets right.
 # Open AMT's web UI sends empty credentials and relies on the gateway's
-# Digest (fcfh_amt_credentials in the relay location): those scenarios
-# are TODO until the gateway answers AMT's Digest for its consoles.
+# Digest (fcfh_amt_credentials in the relay location): the gateway
+# answers AMT's challenge with its own account; and with
+# fcfh_token_secret the page brings a token from Open AMT's API path,
+# which the relay checks before the upgrade (and the browser aborts
+# unless the relay echoes it as the subprotocol).
 use strict;
 use warnings;
 use Test::More;
@@ -31,6 +34,8 @@ unless (FcfhBrowser::deps()) {
 my $t = FcfhTest->new;
 $t->write_file('amt-accounts', "* admin P\@ssw0rd\n");
 chmod 0600, $t->prefix . '/amt-accounts';
+$t->write_file('token.key', join('', map { sprintf '%02x', int rand 256 } 1 .. 32));
+chmod 0640, $t->prefix . '/token.key';
 my $static = FcfhBrowser::static_locations();
 $t->write_config(std_config(workers => 2, http => "
     server {
@@ -43,13 +48,24 @@ $static
             fcfh_webrelay;
             fcfh_amt_credentials %%PREFIX%%/amt-accounts;
         }
+        # Open AMT's whole flow: a token from its API path, checked by the
+        # relay before the upgrade, then the gateway's Digest
+        location /tok/api/v1/authorize/redirection/ {
+            fcfh_token_secret %%PREFIX%%/token.key;
+            fcfh_token_issue;
+        }
+        location = /tok/relay/webrelay.ashx {
+            fcfh_webrelay;
+            fcfh_token_secret %%PREFIX%%/token.key;
+            fcfh_amt_credentials %%PREFIX%%/amt-accounts;
+        }
     }"));
 $t->run;
 
 my ($W, $H) = (320, 200);
 $t->run_sim('--connect', '127.0.0.1:' . $t->port(1), '--devices', 5, '--quiet',
             '--kvm-size', "${W}x$H", '--kvm-interval', 400, '--redir-auth', 3);
-ok(wait_status($t->port(2), sub { ($_->{tunnels_total} // 0) == 5 }, T(20)),
+ok(wait_status($t->port(2), sub { ($_->{total} // 0) == 5 }, T(20)),
    'five simulated devices up');
 
 my $base = 'http://127.0.0.1:' . $t->port(3);
@@ -90,12 +106,30 @@ my @gw = (
                  %empty) },
 );
 $_->{timeout} = T(10) for @gw;
-TODO: {
-    local $TODO = 'the relay does not answer AMT\'s Digest with fcfh_amt_credentials yet '
-                  . '(ngx_fcfh_redir, branch token)';
-    %res = map { $_->{name} => $_ } FcfhBrowser::run(\@gw, T(60));
-    FcfhBrowser::report($res{$_->{name}}, $_->{name}) for @gw;
+%res = map { $_->{name} => $_ } FcfhBrowser::run(\@gw, T(60));
+FcfhBrowser::report($res{$_->{name}}, $_->{name}) for @gw;
+
+# and with a real token, fetched as Open AMT's web UI does
+sub token {
+    my ($st, $h, $body) = http_get($t->port(3),
+                                   '/tok/api/v1/authorize/redirection/' . $_[0]);
+    return ($st // 0) == 200 && $body =~ /^\{"token":"([A-Za-z0-9_.-]+)"\}/ ? $1 : '';
 }
+my @tok = (
+    { name => 'toolkit SOL, token and gateway Digest', kind => 'sol',
+      url => url(mode => 'sol', host => $guid->(4), server => "$ws/tok/relay",
+                 %empty, token => token($guid->(4))),
+      banner => 'fcfh-sim serial console ' . $guid->(4), type => 'hello token' },
+    { name => 'toolkit KVM, token and gateway Digest', kind => 'kvm',
+      width => $W, height => $H,
+      url => url(mode => 'kvm', bpp => 2, host => $guid->(5), server => "$ws/tok/relay",
+                 %empty, token => token($guid->(5))) },
+);
+ok((grep { $_->{url} =~ /token=[^&]*\.[^&]*\./ } @tok) == 2,
+   'tokens issued for both devices');
+$_->{timeout} = T(10) for @tok;
+%res = map { $_->{name} => $_ } FcfhBrowser::run(\@tok, T(60));
+FcfhBrowser::report($res{$_->{name}}, $_->{name}) for @tok;
 
 my $st = $t->sim_stats // {};
 cmp_ok($st->{kvm_sessions} // 0, '>=', 2, 'simulator: KVM sessions');
