@@ -336,7 +336,7 @@ $t->run;
 my $sim = $t->run_sim('--connect', '127.0.0.1:' . $t->port(1), '--quiet', @kvm,
                       '--window', 16384);
 my $guid = '00000000-0000-4000-8000-000000000001';
-ok(wait_status($t->port(2), sub { ($_->{tunnels_total} // 0) == 1 }, T(15)),
+ok(wait_status($t->port(2), sub { ($_->{total} // 0) == 1 }, T(15)),
    'gateway: simulated device up');
 
 for my $port (16994, 16995) {

@@ -38,7 +38,7 @@ $t->run;
 my ($W, $H) = (320, 200);
 $t->run_sim('--connect', '127.0.0.1:' . $t->port(1), '--devices', 3, '--quiet',
             '--kvm-size', "${W}x$H", '--kvm-interval', 400);
-ok(wait_status($t->port(2), sub { ($_->{tunnels_total} // 0) == 3 }, T(20)),
+ok(wait_status($t->port(2), sub { ($_->{total} // 0) == 3 }, T(20)),
    'three simulated devices up');
 
 my $base = 'http://127.0.0.1:' . $t->port(3);
