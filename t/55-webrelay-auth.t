@@ -240,6 +240,8 @@ sub sol_up {
 
 ok($t->wait_for_log(qr/redirection session "SOL " to "\Q$G1\E" authenticated by the gateway as AMT user "admin"/, T(3)),
    'the gateway logs that it authenticated, with the AMT user');
+ok($t->wait_for_log(qr/console session opened: device \Q$G1\E .* via websocket from .*, user "operator"/, T(3)),
+   'the audit names the token\'s user (its sub) as the console user');
 
 # MeshCentral's way: the token as auth=, user "*", the URI, no mode; and the
 # device named by name with a token issued for that name
