@@ -49,9 +49,17 @@ cat <<MSG
 
   Devices connect to   127.0.0.1:4433 (TLS, user admin / P@ssw0rd,
                        trusted root demo/certs/ca.crt)
-  One simulated device is connected; list the live tunnels:
+  One simulated device is connected.  The operator page (live device
+  list, serial console and screen in the browser) is at
+
+      http://127.0.0.1:8080/fcfh/ui/
+
+  (loopback only; from another machine: ssh -L 8080:127.0.0.1:8080 ...).
+  List the live tunnels, follow the events:
 
       curl -s http://127.0.0.1:8080/fcfh/status | python3 -m json.tool
+      curl -s http://127.0.0.1:8080/fcfh/api/tunnels | python3 -m json.tool
+      curl -N http://127.0.0.1:8080/fcfh/events
       curl -s 'http://127.0.0.1:8080/fcfh/status?device=amt-demo.example.test'
 
   Reach the device's AMT ports through the gateway (AMT user admin,
