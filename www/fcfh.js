@@ -120,8 +120,8 @@
 
 
     function apiError(what, r) {
-        var why = r.json && typeof r.json.error === 'string'
-                  ? r.json.error : 'HTTP ' + r.status;
+        var why = (r.json && typeof r.json.error === 'string'
+                   ? r.json.error + ', ' : '') + 'HTTP ' + r.status;
 
         if (r.status === 401 || r.status === 403) {
             why += ' (this page\'s address may not use the API)';
@@ -190,8 +190,13 @@
         d.row.remove();
         counted();
 
+        /* the relay may have closed the console before this event came */
         if (session && session.guid === guid) {
             session.deviceGone = true;
+
+            if (el.consoleState.dataset.state === 'closed') {
+                consoleState('closed', closedWhy(session));
+            }
         }
     }
 
