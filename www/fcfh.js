@@ -525,6 +525,8 @@
                                  + ')'
                                : '(' + shown + ' of ' + devices.size + ')';
         el.empty.hidden = devices.size > 0;
+        document.title = 'AMT gateway: ' + devices.size + ' device'
+                         + (devices.size === 1 ? '' : 's');
     }
 
 
