@@ -13,8 +13,13 @@
 #                                 dev2:dev2-secret ($6$, GUID ...de002)
 #                                 (bound GUIDs are reserved: out of the
 #                                 simulator's default range ...0001 on)
-# Idempotent: does nothing when DIR/ca.crt exists, unless --force. Keys and the
-# htpasswd file are mode 0600 (nginx reads them in the master, as root).
+#   token.key                     console token secret (fcfh_token_secret)
+#   amt-accounts                  "* admin P@ssw0rd": the simulator's AMT
+#                                 account, for every device
+#                                 (fcfh_amt_credentials)
+# Idempotent: does nothing when DIR/ca.crt exists, unless --force (but adds
+# the two credential files when an older set lacks them). Keys and the
+# credential files are mode 0600 (nginx reads them in the master, as root).
 set -eu
 
 usage() { echo "usage: $0 DIR [--force]" >&2; exit 2; }
@@ -35,6 +40,18 @@ htpasswd() {
     printf 'dev2:%s:00000000-0000-4000-8000-0000000de002\n' "$(openssl passwd -6 'dev2-secret')"
 }
 
+# token.key and amt-accounts, where missing
+credentials() {
+    if [ ! -f "$1/token.key" ]; then
+        (umask 077 && openssl rand -hex 32 > "$1/token.key.new")
+        mv -f "$1/token.key.new" "$1/token.key"
+    fi
+    if [ ! -f "$1/amt-accounts" ]; then
+        (umask 077 && printf '* admin P@ssw0rd\n' > "$1/amt-accounts.new")
+        mv -f "$1/amt-accounts.new" "$1/amt-accounts"
+    fi
+}
+
 if [ -f "$DIR/ca.crt" ] && [ "$FORCE" = 0 ]; then
     # an older set bound dev1/dev2 to GUIDs the simulator uses
     if ! grep -q 0000000de001 "$DIR/devices.htpasswd" 2>/dev/null; then
@@ -42,6 +59,7 @@ if [ -f "$DIR/ca.crt" ] && [ "$FORCE" = 0 ]; then
         chmod 600 "$DIR/devices.htpasswd.new"
         mv -f "$DIR/devices.htpasswd.new" "$DIR/devices.htpasswd"
     fi
+    credentials "$DIR"
     exit 0
 fi
 
@@ -102,4 +120,6 @@ for f in ca.key server.crt server.key server-ecdsa.crt server-ecdsa.key \
          device1.crt device1.key device2.crt device2.key rogue.crt rogue.key devices.htpasswd; do
     mv -f "$f" "$DIR/$f"
 done
+rm -f "$DIR/token.key" "$DIR/amt-accounts"
+credentials "$DIR"
 mv -f ca.crt.new "$DIR/ca.crt"    # last: its presence marks a complete set

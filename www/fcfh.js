@@ -876,7 +876,7 @@
 
     function closedWhy(s) {
         var c = s.close;
-        var what = c && c.reason ? ': ' + c.reason
+        var what = c && c.reason ? ' (' + c.reason + ')'
                    : c && c.code && c.code !== 1005 && c.code !== 1006
                      ? ' (code ' + c.code + ')' : '';
 
