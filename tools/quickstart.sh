@@ -58,9 +58,9 @@ cat <<MSG
   List the live tunnels, follow the events:
 
       curl -s http://127.0.0.1:8080/fcfh/status | python3 -m json.tool
+      curl -s 'http://127.0.0.1:8080/fcfh/status?device=amt-demo.example.test'
       curl -s http://127.0.0.1:8080/fcfh/api/tunnels | python3 -m json.tool
       curl -N http://127.0.0.1:8080/fcfh/events
-      curl -s 'http://127.0.0.1:8080/fcfh/status?device=amt-demo.example.test'
 
   Reach the device's AMT ports through the gateway (AMT user admin,
   password P@ssw0rd on the simulated device):
