@@ -965,7 +965,11 @@
         var handlers;
 
         red.onProcessData = desk.processData.bind(desk);
-        red.onStart = desk.start.bind(desk);
+        /* the redirector reports no state 3 for KVM: this is the start */
+        red.onStart = function () {
+            desk.start();
+            onRedirectorState(s, 3);
+        };
         red.onNewState = desk.onStateChange.bind(desk);
         red.onSendKvmData = desk.onSendKvmData.bind(desk);
         red.onStateChanged = function (r, state) {
