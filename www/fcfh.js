@@ -213,8 +213,13 @@
 
         e = ++epoch;
 
-        function page(offset, n) {
-            var q = 'tunnels?limit=' + PAGE_LIMIT + '&offset=' + offset;
+        /* API paging: ?limit= and ?cursor= (the page before's next_cursor) */
+        function page(cursor, n) {
+            var q = 'tunnels?limit=' + PAGE_LIMIT;
+
+            if (cursor) {
+                q += '&cursor=' + encodeURIComponent(cursor);
+            }
 
             return apiGet(q).then(function (r) {
                 var j = r.json;
@@ -225,7 +230,7 @@
 
                 list = list.concat(j.tunnels);
 
-                if (j.tunnels.length === 0 || list.length >= j.total) {
+                if (j.tunnels.length === 0 || !j.next_cursor) {
                     return false;
                 }
 
@@ -233,11 +238,11 @@
                     return true;
                 }
 
-                return page(offset + j.tunnels.length, n + 1);
+                return page(j.next_cursor, n + 1);
             });
         }
 
-        loading = page(0, 0).then(function (cut) {
+        loading = page(null, 0).then(function (cut) {
             var seen = new Set();
 
             list.forEach(function (t) {
