@@ -497,7 +497,11 @@ ngx_http_fcfh_metrics_write(u_char *p, ngx_http_fcfh_scrape_t *s)
             }
 
             p = ngx_cpymem(p, f->name.data, f->name.len);
-            p = ngx_cpymem(p, pt.suffix.data, pt.suffix.len);
+
+            if (pt.suffix.len) {
+                /* no copy from the NULL of an empty suffix */
+                p = ngx_cpymem(p, pt.suffix.data, pt.suffix.len);
+            }
 
             /*
              * every value escaped: the node's name is the configuration's,
