@@ -211,6 +211,8 @@ typedef struct {
     ngx_atomic_t                     console_to_console[NGX_FCFH_FRONT_MAX];
     /* TCP accept to registration, of registered tunnels */
     ngx_fcfh_histogram_t             handshake_time;
+    /* ngx_fcfh_route_open() to an OK, of consoles' requests */
+    ngx_fcfh_histogram_t             open_time;
 } ngx_fcfh_counters_t;
 
 

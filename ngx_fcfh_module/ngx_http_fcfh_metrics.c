@@ -212,7 +212,16 @@ static const ngx_http_fcfh_family_t  ngx_http_fcfh_families[] = {
       { ngx_http_fcfh_scraped("", console_open) },
       0, 0, NULL },
 
-    { ngx_string("fcfh_console_bytes_to_device_total"),
+    { ngx_string("fcfh_console_open_duration_seconds"),
+      ngx_string("histogram"),
+      ngx_string("Time from a console's request for a channel (the routing "
+                 "API's open) to the channel open, of requests that got "
+                 "one."),
+      ngx_null_string, ngx_http_fcfh_sample_histogram,
+      ngx_http_fcfh_histogram(open_time),
+      0, 0, NULL },
+
+    { ngx_string("fcfh_console_to_device_bytes_total"),
       ngx_string("counter"),
       ngx_string("Bytes consoles sent to the devices in ended sessions, by "
                  "front door."),
@@ -221,7 +230,7 @@ static const ngx_http_fcfh_family_t  ngx_http_fcfh_families[] = {
       NGX_FCFH_FRONT_MAX, offsetof(ngx_fcfh_counters_t, console_to_device),
       ngx_fcfh_front_door_name },
 
-    { ngx_string("fcfh_console_bytes_to_console_total"),
+    { ngx_string("fcfh_console_to_console_bytes_total"),
       ngx_string("counter"),
       ngx_string("Bytes the devices sent to consoles in ended sessions, by "
                  "front door."),

@@ -11,7 +11,8 @@
 #   sends;
 # - the handshake histogram counts the handshakes this test made, from
 #   the TCP accept (a device that waits a second before its APF handshake
-#   lands above the 1 s bound);
+#   lands above the 1 s bound); the console open histogram counts a
+#   console's channel, up to the device's confirmation (which waits);
 # - conf-examples/observability/: promtool check config, check rules,
 #   test rules on t/observability/alert-cases.yml, the Grafana dashboard,
 #   and every metric, label and value they name against this scrape
@@ -22,13 +23,16 @@ use Test::More;
 use Time::HiRes qw(sleep);
 use FcfhTest qw(:all);
 use FcfhApf qw(:all);
+use FcfhConsole qw(:all);
 
 my $PY = '/usr/bin/python3';
 plan skip_all => 'Debian python3 with prometheus_client and yaml needed'
     unless system($PY, '-c', 'import prometheus_client.parser, yaml') == 0;
 
 my $t = FcfhTest->new;
-$t->write_config(std_config(workers => 2, http => 'server {
+$t->write_config(std_config(workers => 2,
+    stream => 'server { listen 127.0.0.1:%%PORT_4%%; fcfh_proxy; }',
+    http => 'server {
         listen 127.0.0.1:%%PORT_3%%;
         location = /metrics { fcfh_metrics; }
     }'));
@@ -68,6 +72,22 @@ $bad->handshake('00000000-0000-4000-8000-0000000006ff', 'admin', 'wrong', [], ''
 is($bad->expect_disconnect(T(3)), 15, 'a wrong password is refused');
 my $mute = FcfhApf->connect($t->port(1));
 $mute->close;
+
+# a SOCKS5 console's channel to device 1, which confirms after 0.6 s
+my $console = socks5_begin($t->port(4), '00000000-0000-4000-8000-000000000601',
+                           16992, timeout => T(5));
+ok($console, 'a console asks for device 1');
+my $open;
+my $deadline = time + T(5);
+while (!$open && (my $m = $dev[0]->read_msg($deadline - time))) {
+    $open = $m if $m->{type} == CHANNEL_OPEN;
+    $dev[0]->send(keepalive_reply($m->{cookie})) if $m->{type} == KEEPALIVE_REQUEST;
+}
+ok($open, 'the device gets the CHANNEL_OPEN');
+sleep 0.6;
+$dev[0]->send(channel_confirm($open->{sender}, 1, 32768)) if $open;
+my ($rep) = $console ? socks5_finish($console, T(5)) : ();
+is($rep, 0, 'the console has its channel');
 
 my $body;
 ok(wait_for(sub {
@@ -144,6 +164,15 @@ cmp_ok(value($body, 'fcfh_handshake_duration_seconds_bucket{le="1"}') // 9, '<='
 is(value($body, 'fcfh_handshake_duration_seconds_bucket{le="30"}'), 3,
    '... all three within 30 s');
 
+# the console open histogram: the one channel, including the device's wait
+is(value($body, 'fcfh_console_requests_total{result="ok"}'), 1, 'one console request, ok');
+is(value($body, 'fcfh_console_open_duration_seconds_count'), 1,
+   'the console open histogram counts it');
+cmp_ok(value($body, 'fcfh_console_open_duration_seconds_sum') // 0, '>=', 0.6,
+       '... up to the device\'s confirmation (the 0.6 s wait is in it)');
+is(value($body, 'fcfh_console_open_duration_seconds_bucket{le="0.5"}'), 0,
+   '... so above the 0.5 s bound');
+
 # Prometheus' own lint of the exposition (names, units, help)
 SKIP: {
     skip 'promtool (Debian prometheus) not installed', 1
@@ -162,5 +191,6 @@ SKIP: {
                   $t->prefix . '/promtool');
 }
 
+close $console if $console;
 $_->close for @dev;
 $t->done_testing;
