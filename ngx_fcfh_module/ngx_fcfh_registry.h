@@ -432,6 +432,8 @@ uint64_t ngx_fcfh_event_last(void);
             (void) ngx_atomic_fetch_add(&c_->field, n);                       \
         }                                                                     \
     } while (0)
+
+/* one observation of a histogram of the counters, in ms */
 #define ngx_fcfh_observe(field, ms)                                           \
     do {                                                                      \
         ngx_fcfh_counters_t *c_ = ngx_fcfh_registry_counters();              \
