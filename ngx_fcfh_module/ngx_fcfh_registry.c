@@ -936,6 +936,34 @@ ngx_fcfh_registry_counters(void)
 }
 
 
+/*
+ * Prometheus client libraries' default bounds, and 30 s for devices on
+ * slow links (the handshake timeout's default is 30 s too)
+ */
+
+const ngx_msec_t  ngx_fcfh_histogram_bounds[NGX_FCFH_HISTOGRAM_BOUNDS] = {
+    5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000
+};
+
+
+void
+ngx_fcfh_histogram_add(ngx_fcfh_histogram_t *h, ngx_msec_t ms)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < NGX_FCFH_HISTOGRAM_BOUNDS; i++) {
+        if (ms <= ngx_fcfh_histogram_bounds[i]) {
+            break;
+        }
+    }
+
+    /* i == NGX_FCFH_HISTOGRAM_BOUNDS: the +Inf bucket */
+
+    (void) ngx_atomic_fetch_add(&h->bucket[i], 1);
+    (void) ngx_atomic_fetch_add(&h->sum, ms);
+}
+
+
 u_char *
 ngx_fcfh_registry_secret(void)
 {

@@ -29,7 +29,7 @@
 #include "ngx_fcfh_open.h"
 
 
-#define NGX_FCFH_ZONE_LAYOUT         11
+#define NGX_FCFH_ZONE_LAYOUT         12
 #define NGX_FCFH_MAX_WORKERS         256
 #define NGX_FCFH_ZONE_SECRET_SIZE    32
 
@@ -58,6 +58,28 @@ typedef struct {
 
 /* handshake failures, by the DISCONNECT reason sent (0: device left) */
 #define NGX_FCFH_FAIL_MAX            19
+
+/*
+ * the reasons ngx_stream_fcfh_tunnel.c sends (bits of the codes above):
+ * fcfh_metrics shows a series for these, the others only once counted
+ */
+#define NGX_FCFH_FAIL_SENT                                                    \
+    ((1 << 0) | (1 << NGX_FCFH_APF_DISC_HOST_NOT_ALLOWED)                     \
+     | (1 << NGX_FCFH_APF_DISC_PROTOCOL_ERROR)                                \
+     | (1 << NGX_FCFH_APF_DISC_SERVICE_NOT_AVAILABLE)                        \
+     | (1 << NGX_FCFH_APF_DISC_VERSION_NOT_SUPPORTED)                        \
+     | (1 << NGX_FCFH_APF_DISC_BY_APPLICATION)                               \
+     | (1 << NGX_FCFH_APF_DISC_TOO_MANY_CONNECTIONS)                         \
+     | (1 << NGX_FCFH_APF_DISC_INVALID_CREDENTIALS)                          \
+     | (1 << NGX_FCFH_APF_DISC_CONNECTION_TIMED_OUT))
+
+/*
+ * Latency histograms in the zone: fixed bounds (ms, in
+ * ngx_fcfh_histogram_bounds[]), one counter per bucket, not cumulative
+ * (a scrape adds them up, so its +Inf bucket and its count are one
+ * number), and the sum of the observations in ms.
+ */
+#define NGX_FCFH_HISTOGRAM_BOUNDS    12
 
 /* the event ring: the newest NGX_FCFH_EVENTS events, for fcfh_events */
 #define NGX_FCFH_EVENTS              1024
@@ -154,6 +176,12 @@ typedef struct {
 } ngx_fcfh_webhook_t;
 
 
+typedef struct {
+    ngx_atomic_t                     bucket[NGX_FCFH_HISTOGRAM_BOUNDS + 1];
+    ngx_atomic_t                     sum;         /* ms */
+} ngx_fcfh_histogram_t;
+
+
 /* counters for fcfh_metrics, updated with atomic adds by every worker */
 typedef struct {
     ngx_atomic_t                     handshakes;
@@ -181,6 +209,10 @@ typedef struct {
     ngx_atomic_t                     console_closed[NGX_FCFH_FRONT_MAX];
     ngx_atomic_t                     console_to_device[NGX_FCFH_FRONT_MAX];
     ngx_atomic_t                     console_to_console[NGX_FCFH_FRONT_MAX];
+    /* TCP accept to registration, of registered tunnels */
+    ngx_fcfh_histogram_t             handshake_time;
+    /* ngx_fcfh_route_open() to an OK, of consoles' requests */
+    ngx_fcfh_histogram_t             open_time;
 } ngx_fcfh_counters_t;
 
 
@@ -400,6 +432,20 @@ uint64_t ngx_fcfh_event_last(void);
             (void) ngx_atomic_fetch_add(&c_->field, n);                       \
         }                                                                     \
     } while (0)
+
+/* one observation of a histogram of the counters, in ms */
+#define ngx_fcfh_observe(field, ms)                                           \
+    do {                                                                      \
+        ngx_fcfh_counters_t *c_ = ngx_fcfh_registry_counters();              \
+        if (c_) {                                                             \
+            ngx_fcfh_histogram_add(&c_->field, ms);                           \
+        }                                                                     \
+    } while (0)
+
+extern const ngx_msec_t  ngx_fcfh_histogram_bounds[NGX_FCFH_HISTOGRAM_BOUNDS];
+
+void ngx_fcfh_histogram_add(ngx_fcfh_histogram_t *h, ngx_msec_t ms);
+
 ngx_int_t ngx_fcfh_registry_snapshot(ngx_pool_t *pool, ngx_str_t *device,
     ngx_array_t *out);
 ngx_int_t ngx_fcfh_registry_stats(size_t *size, size_t *used,

@@ -91,6 +91,7 @@ ngx_fcfh_route_open(ngx_fcfh_route_open_t *ro)
     ro->node.data = ro->node_data;
     ro->counted = 0;
     ro->in_open = 1;
+    ro->opened = ngx_current_msec;
 
     /* the route found before, if any, is used again */
 
@@ -350,6 +351,11 @@ ngx_fcfh_route_result(ngx_fcfh_route_open_t *ro, ngx_uint_t result,
     ro->pending = NULL;
 
     ngx_fcfh_route_count(ro, result);
+
+    if (result == NGX_FCFH_OPEN_OK && !ro->internal) {
+        /* what a console waits for a channel: refusals are counted only */
+        ngx_fcfh_observe(open_time, ngx_current_msec - ro->opened);
+    }
 
     if (result == NGX_FCFH_OPEN_OK) {
         ngx_fcfh_session_open(ro);

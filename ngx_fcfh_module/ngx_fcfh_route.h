@@ -156,6 +156,7 @@ struct ngx_fcfh_route_open_s {
     unsigned                         counted:1;
     ngx_uint_t                       result;
     ngx_uint_t                       reason;
+    ngx_msec_t                       opened;     /* for open_time */
     ngx_connection_t                *peer;
     ngx_fcfh_channel_t              *pending;
     ngx_fcfh_cluster_req_t          *remote;

@@ -1148,6 +1148,8 @@ ngx_stream_fcfh_tunnel_register(ngx_stream_fcfh_tunnel_t *t)
     void                     *old;
     ngx_int_t                 rc;
     ngx_str_t                 shown;
+    ngx_time_t               *tp;
+    ngx_msec_int_t            age;
     ngx_connection_t         *c;
     ngx_fcfh_registration_t   reg;
 
@@ -1219,6 +1221,14 @@ ngx_stream_fcfh_tunnel_register(ngx_stream_fcfh_tunnel_t *t)
     }
 
     ngx_fcfh_count(handshakes, 1);
+
+    /* from the TCP accept: TLS, PROXY protocol and the APF exchanges */
+
+    tp = ngx_timeofday();
+    age = (ngx_msec_int_t) ((tp->sec - t->session->start_sec) * 1000
+                            + (tp->msec - t->session->start_msec));
+
+    ngx_fcfh_observe(handshake_time, (ngx_msec_t) ngx_max(age, 0));
 
     ngx_fcfh_cluster_publish(t->link.entry, c->log);
 

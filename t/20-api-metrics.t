@@ -162,11 +162,13 @@ like($metrics, qr/^fcfh_handshake_failures_total\{reason="invalid_credentials"\}
 like($metrics, qr/^fcfh_tunnels_closed_total\{reason="api"\} 5$/m, 'metrics: closed by reason');
 like($metrics, qr/^fcfh_console_requests_total\{result="unknown_device"\} 1$/m,
      'metrics: console requests by result');
-like($metrics, qr/^fcfh_zone_bytes\{kind="used"\} \d+$/m, 'metrics: zone use');
+like($metrics, qr/^fcfh_zone_used_bytes \d+$/m, 'metrics: zone use');
+like($metrics, qr/^fcfh_zone_size_bytes \d+$/m, 'metrics: zone size');
 my $ok = 1;
 for (split /\n/, $metrics) {
     next if /^# (HELP|TYPE) fcfh_\w+ /;
-    $ok = 0, diag("bad line: $_") unless /^fcfh_\w+(\{\w+="[^"]*"\})? \d+$/;
+    $ok = 0, diag("bad line: $_")
+        unless /^fcfh_\w+(\{\w+="[^"]*"(,\w+="[^"]*")*\})? \d+(\.\d+)?$/;
 }
 ok($ok, 'metrics: every line is valid exposition format');
 

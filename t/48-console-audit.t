@@ -242,9 +242,9 @@ is(metric(qr/fcfh_console_sessions_total\{front_door="connect"\}/), 2, 'sessions
 is(metric(qr/fcfh_console_sessions_total\{front_door="http"\}/), 1, 'sessions: http 1');
 is(metric(qr/fcfh_console_sessions_open/), 0, 'none open now');
 for my $fd (qw(socks5 connect http)) {
-    is(metric(qr/fcfh_console_bytes_to_device_total\{front_door="$fd"\}/), $bytes{$fd}[0],
+    is(metric(qr/fcfh_console_to_device_bytes_total\{front_door="$fd"\}/), $bytes{$fd}[0],
        "$fd: bytes to the devices as in the events");
-    is(metric(qr/fcfh_console_bytes_to_console_total\{front_door="$fd"\}/), $bytes{$fd}[1],
+    is(metric(qr/fcfh_console_to_console_bytes_total\{front_door="$fd"\}/), $bytes{$fd}[1],
        "$fd: bytes to the consoles as in the events");
 }
 like($m, qr/^fcfh_console_requests_total\{result="unknown_device"\} 1$/m,

@@ -13,6 +13,12 @@ pkgs="nginx libnginx-mod-stream nginx-dev build-essential dpkg-dev
       libhiredis-dev redis-server keepalived libwslay-dev libjwt-dev
       libjansson-dev chromium chromium-driver"
 
+# promtool (t/67: conf-examples/observability/ checked and its alerts
+# unit-tested by Prometheus' own tool) comes only with Debian's prometheus
+# package (19 MB, JavaScript libraries for its web UI as dependencies);
+# its server is not used and is kept from starting like the others below
+pkgs="$pkgs prometheus"
+
 # Node.js and npm (t/43-meshcentral-client.t: its WebSocket bridge, and
 # npm to install MeshCentral's client; the browser tests' driver and
 # packages): machines of this project's kind
@@ -32,8 +38,9 @@ if [ -n "$missing" ]; then
     echo "installing:$missing"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    # the packages' own services (nginx on port 80, redis, keepalived) are
-    # not used: the tests start their own; keep them from starting
+    # the packages' own services (nginx on port 80, redis, keepalived,
+    # prometheus on 9090) are not used: the tests start their own; keep
+    # them from starting
     guard=
     if [ ! -e /usr/sbin/policy-rc.d ]; then
         printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
