@@ -53,7 +53,7 @@ static ngx_uint_t ngx_fcfh_webhook_copy(ngx_fcfh_webhook_t *out,
 static void ngx_fcfh_webhook_next(ngx_fcfh_main_conf_t *fmcf,
     ngx_fcfh_zone_t *zone, ngx_uint_t i);
 static void ngx_fcfh_webhook_start(ngx_fcfh_main_conf_t *fmcf,
-    ngx_fcfh_zone_t *zone, ngx_uint_t i, ngx_fcfh_event_t *e);
+    ngx_fcfh_zone_t *zone, ngx_uint_t i, uint32_t id, ngx_fcfh_event_t *e);
 static ngx_int_t ngx_fcfh_webhook_request(ngx_fcfh_hook_t *hook,
     ngx_fcfh_zone_t *zone, ngx_fcfh_webhook_t *wh, ngx_fcfh_event_t *e);
 static void ngx_fcfh_webhook_resolve(ngx_fcfh_hook_t *hook);
@@ -1038,7 +1038,7 @@ ngx_fcfh_webhook_next(ngx_fcfh_main_conf_t *fmcf, ngx_fcfh_zone_t *zone,
             continue;
         }
 
-        ngx_fcfh_webhook_start(fmcf, zone, i, &e);
+        ngx_fcfh_webhook_start(fmcf, zone, i, wh->id, &e);
         return;
     }
 }
@@ -1046,15 +1046,14 @@ ngx_fcfh_webhook_next(ngx_fcfh_main_conf_t *fmcf, ngx_fcfh_zone_t *zone,
 
 static void
 ngx_fcfh_webhook_start(ngx_fcfh_main_conf_t *fmcf, ngx_fcfh_zone_t *zone,
-    ngx_uint_t i, ngx_fcfh_event_t *e)
+    ngx_uint_t i, uint32_t id, ngx_fcfh_event_t *e)
 {
     ngx_int_t            rc;
-    ngx_fcfh_zone_t     *z;
     ngx_fcfh_hook_t     *hook;
     ngx_slab_pool_t     *shpool;
     ngx_fcfh_webhook_t   wh;
 
-    shpool = ngx_fcfh_registry_shpool(&z);
+    shpool = ngx_fcfh_registry_shpool(&zone);
     if (shpool == NULL) {
         return;
     }
@@ -1063,6 +1062,12 @@ ngx_fcfh_webhook_start(ngx_fcfh_main_conf_t *fmcf, ngx_fcfh_zone_t *zone,
     ngx_shmtx_lock(&shpool->mutex);
     wh = zone->webhooks[i];
     ngx_shmtx_unlock(&shpool->mutex);
+
+    if (wh.id != id) {
+        /* deleted, or another subscriber, since the cursor was read */
+        ngx_explicit_memzero(&wh.key, sizeof(wh.key));
+        return;
+    }
 
     hook = &fmcf->hooks[i];
 
@@ -1321,9 +1326,12 @@ ngx_fcfh_webhook_connect(ngx_fcfh_hook_t *hook)
         return;
     }
 
+    /* NUL-terminated too: the failure's log line prints it as %s */
     hook->peer.data = hook->peer_text;
     hook->peer.len = ngx_sock_ntop(&hook->sockaddr.sockaddr, hook->socklen,
-                                   hook->peer_text, NGX_SOCKADDR_STRLEN, 1);
+                                   hook->peer_text, NGX_SOCKADDR_STRLEN - 1,
+                                   1);
+    hook->peer_text[hook->peer.len] = '\0';
 
     hook->pc.sockaddr = &hook->sockaddr.sockaddr;
     hook->pc.socklen = hook->socklen;
@@ -1704,10 +1712,11 @@ ngx_fcfh_webhook_done(ngx_fcfh_hook_t *hook, const char *error)
     (void) ngx_atomic_fetch_add(&zone->counters.webhook_failures, 1);
 
     ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
-                  "fcfh: webhook %uD (%*s%s%V) delivery of event %uL "
+                  "fcfh: webhook %uD (%*s%s%s) delivery of event %uL "
                   "failed: %s%s%s%s, retry in %uDs", wh->id,
                   (size_t) wh->url_len, wh->url,
-                  hook->peer.len ? " at " : "", &hook->peer, hook->seq,
+                  hook->peer.len ? " at " : "",
+                  hook->peer.len ? (char *) hook->peer_text : "", hook->seq,
                   error, hook->why ? " (" : "", hook->why ? hook->why : "",
                   hook->why ? ")" : "", wh->backoff);
 }

@@ -61,7 +61,7 @@ openssl("x509 -req -in $dir/receiver.csr -CA $dir/hooks-ca.crt -CAkey $dir/hooks
 # the example receiver, over https, with a secret the operator chose
 my $S1 = 'whsec_' . encode_base64(join('', map { chr(($_ * 37 + 11) % 256) } 1 .. 32), '');
 my $K1 = decode_base64(substr $S1, 6);
-my $TOLERANCE = 4;
+my $TOLERANCE = int(T(4));
 
 sub receiver {
     my ($name, $cert, $key) = @_;
