@@ -119,6 +119,9 @@ sub serve {
             my %h;
             for (split /\r\n/, $head // '') { $h{lc $1} = $2 if /^([^:]+):\s*(.*)$/ }
             push @{$p->{got}}, { head => \%h, body => $body // '', req => $req, at => time };
+            # a webhook body is an Event of docs/openapi.yaml
+            my $ev = eval { decode_json($body // '') };
+            FcfhTest::api_record('event', ($ev && $ev->{event}) // 'webhook', '', 0, '', $body // '');
             print $c "HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n";
             close $c;
         }
@@ -169,6 +172,10 @@ sub api {
     my $resp = <$s> // '';
     my ($head, $body) = split /\r\n\r\n/, $resp, 2;
     my ($st) = ($head // '') =~ m{^HTTP/\d\.\d (\d+)};
+    my %h;
+    for (split /\r\n/, $head // '') { $h{lc $1} = $2 if /^([^:]+):\s*(.*)$/ }
+    # checked against docs/openapi.yaml at the end, as every test's answers
+    FcfhTest::api_record_http($api, $method, $path, $st // 0, \%h, $body) if $st;
     return ($st // 0, eval { decode_json($body // '') }, $head // '', $body // '');
 }
 sub add {
