@@ -28,7 +28,8 @@ UNIT     := $(BUILD)/test_apf $(BUILD)/test_proxy_parse \
             $(BUILD)/test_preamble $(BUILD)/test_escape \
             $(BUILD)/test_webhook_target $(BUILD)/test_wsman \
             $(BUILD)/test_htpasswd $(BUILD)/test_response \
-            $(BUILD)/test_ws $(BUILD)/test_jwt $(BUILD)/test_redir
+            $(BUILD)/test_ws $(BUILD)/test_jwt $(BUILD)/test_redir \
+            $(BUILD)/test_webhook_sign
 
 MODULE_SRCS := $(wildcard $(SRC)/*.c $(SRC)/*.h) $(TOP)/config
 SIM_SRCS    := $(wildcard $(TOP)/sim/*.c $(TOP)/sim/*.h) \
@@ -70,7 +71,7 @@ $(SIM): $(SIM_SRCS)
 UNIT_SRCS := $(SRC)/ngx_fcfh_apf.c $(SRC)/ngx_fcfh_proxy_parse.c \
              $(SRC)/ngx_fcfh_webhook_target.c $(SRC)/ngx_fcfh_preamble.c \
              $(SRC)/ngx_fcfh_escape.c $(SRC)/ngx_fcfh_response.c \
-             $(SRC)/ngx_fcfh_ws.c
+             $(SRC)/ngx_fcfh_ws.c $(SRC)/ngx_fcfh_webhook_sign.c
 UNIT_LIBS := -lcmocka -lcrypto
 
 # the WebSocket tests check the frames against libwslay's

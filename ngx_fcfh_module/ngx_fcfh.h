@@ -22,6 +22,7 @@
 #include "ngx_fcfh_apf.h"
 #include "ngx_fcfh_webhook_target.h"
 #include "ngx_fcfh_response.h"
+#include "ngx_fcfh_webhook_sign.h"
 
 
 #define NGX_FCFH_VERSION             "0.1.0"
@@ -66,9 +67,13 @@
 #define NGX_FCFH_WEBHOOKS            16
 #define NGX_FCFH_WEBHOOK_URL_MAX     256
 
+/* a delivery's last error, as GET webhooks shows it */
+#define NGX_FCFH_WEBHOOK_ERROR_MAX   96
+
 /*
  * a delivery's buffer: the request (path and Host from the URL, the
- * event's JSON: at most URL_MAX + 2560 bytes), then the answer's head
+ * signature headers, the event's JSON: at most 2 * URL_MAX + 2560
+ * bytes), then the answer's head
  */
 #define NGX_FCFH_WEBHOOK_BUF_SIZE    4096
 
@@ -103,18 +108,29 @@ struct ngx_fcfh_link_s {
 typedef struct {
     ngx_peer_connection_t            pc;
     ngx_connection_t                *connection;
+    ngx_resolver_ctx_t              *resolving;  /* the URL's host name */
     void                            *fmcf;
-    ngx_sockaddr_t                   sockaddr;
-    ngx_str_t                        name;
+    ngx_sockaddr_t                   sockaddr;   /* the one connected to */
+    socklen_t                        socklen;
+    ngx_str_t                        peer;       /* pc.name: the address */
     uint32_t                         id;
     ngx_uint_t                       index;
+    ngx_uint_t                       attempt;    /* failures so far */
     uint64_t                         seq;
     size_t                           len;
     size_t                           sent;
     size_t                           got;
     ngx_fcfh_response_t              answer;     /* its head, in buf */
     const char                      *why;        /* detail for the log */
-    u_char                           error[32];
+    in_port_t                        port;
+    size_t                           host_len;
+    unsigned                         busy:1;     /* resolving or connected */
+    unsigned                         connected:1;
+    unsigned                         tls:1;
+    unsigned                         literal:1;  /* the host is an address */
+    u_char                           host[NGX_FCFH_WEBHOOK_URL_MAX + 1];
+    u_char                           peer_text[NGX_SOCKADDR_STRLEN];
+    u_char                           error[NGX_FCFH_WEBHOOK_ERROR_MAX + 1];
     u_char                           buf[NGX_FCFH_WEBHOOK_BUF_SIZE];
 } ngx_fcfh_hook_t;
 
@@ -186,6 +202,11 @@ struct ngx_fcfh_main_conf_s {
     ngx_str_t                        webhooks_state;
     ngx_array_t                     *webhook_allow;  /* NULL: the default */
     ngx_array_t                     *webhook_own;    /* our listeners */
+    ngx_str_t                        webhook_trusted; /* CA file, https */
+    ngx_int_t                        webhook_verify_depth;
+    ngx_ssl_t                       *webhook_ssl;    /* NULL: no https */
+    ngx_resolver_t                  *webhook_resolver;  /* NULL: no names */
+    ngx_msec_t                       webhook_resolver_timeout;
     ngx_fcfh_hook_t                  hooks[NGX_FCFH_WEBHOOKS];
 
     ngx_str_t                        relay_dir;

@@ -102,6 +102,34 @@ static ngx_command_t  ngx_fcfh_commands[] = {
       0,
       NULL },
 
+    { ngx_string("fcfh_webhook_trusted_certificate"),
+      NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      0,
+      offsetof(ngx_fcfh_main_conf_t, webhook_trusted),
+      NULL },
+
+    { ngx_string("fcfh_webhook_verify_depth"),
+      NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      0,
+      offsetof(ngx_fcfh_main_conf_t, webhook_verify_depth),
+      NULL },
+
+    { ngx_string("fcfh_webhook_resolver"),
+      NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_1MORE,
+      ngx_fcfh_webhook_resolver,
+      0,
+      0,
+      NULL },
+
+    { ngx_string("fcfh_webhook_resolver_timeout"),
+      NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      0,
+      offsetof(ngx_fcfh_main_conf_t, webhook_resolver_timeout),
+      NULL },
+
       ngx_null_command
 };
 
@@ -147,11 +175,16 @@ ngx_fcfh_create_conf(ngx_cycle_t *cycle)
      *     fmcf->free_chunks = NULL;
      *     fmcf->webhook_allow = NULL;
      *     fmcf->webhook_own = NULL;
+     *     fmcf->webhook_trusted = { 0, NULL };
+     *     fmcf->webhook_ssl = NULL;
+     *     fmcf->webhook_resolver = NULL;
      */
 
     fmcf->zone_size = NGX_CONF_UNSET_SIZE;
     fmcf->max_tunnels = NGX_CONF_UNSET;
     fmcf->device_history = NGX_CONF_UNSET;
+    fmcf->webhook_verify_depth = NGX_CONF_UNSET;
+    fmcf->webhook_resolver_timeout = NGX_CONF_UNSET_MSEC;
     ngx_queue_init(&fmcf->tunnels);
 
     return fmcf;
@@ -177,6 +210,24 @@ ngx_fcfh_init_conf(ngx_cycle_t *cycle, void *conf)
     if (fmcf->device_history != NGX_CONF_UNSET && fmcf->device_history < 0) {
         ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
                       "\"fcfh_device_history\" must not be negative");
+        return NGX_CONF_ERROR;
+    }
+
+    /* as nginx's proxy_ssl_verify_depth: leaf, intermediate, root */
+    ngx_conf_init_value(fmcf->webhook_verify_depth, 1);
+    ngx_conf_init_msec_value(fmcf->webhook_resolver_timeout, 10000);
+
+    if (fmcf->webhook_verify_depth < 0) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "\"fcfh_webhook_verify_depth\" must not be "
+                      "negative");
+        return NGX_CONF_ERROR;
+    }
+
+    /* https webhooks only with a CA to verify receivers against */
+    if (fmcf->webhook_trusted.len
+        && ngx_fcfh_webhook_ssl(cycle, fmcf) != NGX_OK)
+    {
         return NGX_CONF_ERROR;
     }
 

@@ -29,7 +29,7 @@
 #include "ngx_fcfh_open.h"
 
 
-#define NGX_FCFH_ZONE_LAYOUT         12
+#define NGX_FCFH_ZONE_LAYOUT         13
 #define NGX_FCFH_MAX_WORKERS         256
 #define NGX_FCFH_ZONE_SECRET_SIZE    32
 
@@ -163,16 +163,22 @@ typedef struct {
     uint64_t                         dropped;
     time_t                           next_try;
     uint32_t                         backoff;    /* s */
-    socklen_t                        socklen;
-    ngx_sockaddr_t                   sockaddr;
+    socklen_t                        socklen;    /* 0: host is a name */
+    ngx_sockaddr_t                   sockaddr;   /* an address's */
+    uint16_t                         port;
     uint16_t                         url_len;
     uint16_t                         host_len;
     uint16_t                         path_len;
     uint16_t                         last_error_len;
+    uint8_t                          tls;        /* https */
+    uint8_t                          key_len;
     u_char                           url[NGX_FCFH_WEBHOOK_URL_MAX];
-    u_char                           host[64];
+    /* the URL's host: a name, or an address without brackets */
+    u_char                           host[NGX_FCFH_WEBHOOK_URL_MAX];
     u_char                           path[NGX_FCFH_WEBHOOK_URL_MAX];
-    u_char                           last_error[32];
+    /* the signing key: never shown by the API, never logged */
+    u_char                           key[NGX_FCFH_WEBHOOK_KEY_MAX];
+    u_char                           last_error[NGX_FCFH_WEBHOOK_ERROR_MAX];
 } ngx_fcfh_webhook_t;
 
 
@@ -239,6 +245,8 @@ struct ngx_fcfh_zone_s {
     ngx_fcfh_event_t                 events[NGX_FCFH_EVENTS];
     uint32_t                         webhook_seq;
     ngx_pid_t                        webhook_owner;  /* delivering worker */
+    /* random, per zone: webhook-id is unique across restarts and nodes */
+    u_char                           webhook_epoch[8];
     ngx_fcfh_webhook_t               webhooks[NGX_FCFH_WEBHOOKS];
 
     /* device history (ngx_fcfh_history.c): records by GUID, LRU order */

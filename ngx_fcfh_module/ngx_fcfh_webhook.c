@@ -13,6 +13,14 @@
  * event ring, one delivery in flight, and exponential backoff on failure.
  * The ring bounds the queue: a subscriber unreachable for longer than
  * 1024 events loses the oldest, which is counted and logged.
+ *
+ * A receiver can trust what arrives: each POST is signed with the
+ * subscriber's secret as Standard Webhooks has it (ngx_fcfh_webhook_sign.h),
+ * an https URL is delivered over TLS verified against
+ * fcfh_webhook_trusted_certificate and the URL's host, and a host name
+ * is resolved with fcfh_webhook_resolver at each delivery, every address
+ * it resolves to passing the same target rules as an address in the URL
+ * (a name that moves to a refused address is refused then).
  */
 
 
@@ -33,18 +41,30 @@
 #define NGX_FCFH_WEBHOOK_BACKOFF_MAX 300
 
 
-static ngx_int_t ngx_fcfh_webhook_parse_url(ngx_str_t *url,
-    ngx_fcfh_webhook_t *wh, const char **err);
+static ngx_int_t ngx_fcfh_webhook_parse_url(ngx_fcfh_main_conf_t *fmcf,
+    ngx_str_t *url, ngx_fcfh_webhook_t *wh, const char **err);
 static ngx_int_t ngx_fcfh_webhook_check(ngx_fcfh_main_conf_t *fmcf,
     struct sockaddr *sa, socklen_t socklen, const char **err);
 static u_char *ngx_fcfh_webhook_ip(struct sockaddr *sa);
 static ngx_int_t ngx_fcfh_webhook_own(ngx_array_t *own, int family,
     u_char *addr, ngx_uint_t prefix, in_port_t port);
+static ngx_uint_t ngx_fcfh_webhook_copy(ngx_fcfh_webhook_t *out,
+    ngx_uint_t with_key);
 static void ngx_fcfh_webhook_next(ngx_fcfh_main_conf_t *fmcf,
     ngx_fcfh_zone_t *zone, ngx_uint_t i);
 static void ngx_fcfh_webhook_start(ngx_fcfh_main_conf_t *fmcf,
-    ngx_uint_t i, ngx_fcfh_webhook_t *wh, ngx_fcfh_event_t *e);
+    ngx_fcfh_zone_t *zone, ngx_uint_t i, uint32_t id, ngx_fcfh_event_t *e);
+static ngx_int_t ngx_fcfh_webhook_request(ngx_fcfh_hook_t *hook,
+    ngx_fcfh_zone_t *zone, ngx_fcfh_webhook_t *wh, ngx_fcfh_event_t *e);
+static void ngx_fcfh_webhook_resolve(ngx_fcfh_hook_t *hook);
+static void ngx_fcfh_webhook_resolved(ngx_resolver_ctx_t *ctx);
+static void ngx_fcfh_webhook_connect(ngx_fcfh_hook_t *hook);
+static ngx_int_t ngx_fcfh_webhook_test_connect(ngx_fcfh_hook_t *hook);
+static void ngx_fcfh_webhook_ssl_start(ngx_fcfh_hook_t *hook);
+static void ngx_fcfh_webhook_ssl_handshaked(ngx_connection_t *c);
+static ngx_int_t ngx_fcfh_webhook_check_host(ngx_fcfh_hook_t *hook);
 static void ngx_fcfh_webhook_handler(ngx_event_t *ev);
+static void ngx_fcfh_webhook_close(ngx_fcfh_hook_t *hook);
 static void ngx_fcfh_webhook_done(ngx_fcfh_hook_t *hook, const char *error);
 
 
@@ -52,23 +72,35 @@ static void ngx_fcfh_webhook_done(ngx_fcfh_hook_t *hook, const char *error);
 static u_char  ngx_fcfh_webhook_refusal[NGX_SOCKADDR_STRLEN + 96];
 
 
-/* "http://<ip>:<port>/path": no resolver in a worker's event loop */
+/*
+ * "http[s]://<host>[:<port>][/<path>]": an https URL needs
+ * fcfh_webhook_trusted_certificate, a host name fcfh_webhook_resolver
+ */
 
 static ngx_int_t
-ngx_fcfh_webhook_parse_url(ngx_str_t *url, ngx_fcfh_webhook_t *wh,
-    const char **err)
+ngx_fcfh_webhook_parse_url(ngx_fcfh_main_conf_t *fmcf, ngx_str_t *url,
+    ngx_fcfh_webhook_t *wh, const char **err)
 {
     ngx_fcfh_proxy_target_t  t;
 
     if (url->len == 0 || url->len > sizeof(wh->url)
         || ngx_fcfh_proxy_target_parse(url->data, url->len, &t) < 0
-        || t.scheme != NGX_FCFH_PROXY_SCHEME_HTTP)
+        || t.host.kind == NGX_FCFH_PROXY_HOST_GUID)
     {
-        *err = "url must be http://<address>:<port>/<path>";
+        *err = "url must be http[s]://<host>[:<port>]/<path>, the host a "
+               "name or an IP address";
+        return NGX_ERROR;
+    }
+
+    if (t.scheme == NGX_FCFH_PROXY_SCHEME_HTTPS
+        && fmcf->webhook_ssl == NULL)
+    {
+        *err = "an https url needs fcfh_webhook_trusted_certificate";
         return NGX_ERROR;
     }
 
     ngx_memzero(&wh->sockaddr, sizeof(ngx_sockaddr_t));
+    wh->socklen = 0;
 
     if (t.host.kind == NGX_FCFH_PROXY_HOST_IPV4) {
         wh->sockaddr.sockaddr_in.sin_family = AF_INET;
@@ -84,17 +116,16 @@ ngx_fcfh_webhook_parse_url(ngx_str_t *url, ngx_fcfh_webhook_t *wh,
         wh->socklen = sizeof(struct sockaddr_in6);
 #endif
 
-    } else {
-        *err = "the url's host must be an IP address";
+    } else if (t.host.kind != NGX_FCFH_PROXY_HOST_NAME) {
+        *err = "the url's host must be a name or an IP address";
+        return NGX_ERROR;
+
+    } else if (fmcf->webhook_resolver == NULL) {
+        *err = "a host name in the url needs fcfh_webhook_resolver";
         return NGX_ERROR;
     }
 
-    if (t.path.len > sizeof(wh->path)
-        || t.host.text.len + sizeof("[]:65535") > sizeof(wh->host))
-    {
-        *err = "url too long";
-        return NGX_ERROR;
-    }
+    /* the URL's own length bounds these */
 
     wh->url_len = (uint16_t) url->len;
     ngx_memcpy(wh->url, url->data, url->len);
@@ -102,12 +133,11 @@ ngx_fcfh_webhook_parse_url(ngx_str_t *url, ngx_fcfh_webhook_t *wh,
     wh->path_len = (uint16_t) t.path.len;
     ngx_memcpy(wh->path, t.path.data, t.path.len);
 
-    wh->host_len = (uint16_t) (ngx_snprintf(wh->host, sizeof(wh->host),
-                                   t.host.kind == NGX_FCFH_PROXY_HOST_IPV6
-                                   ? "[%*s]:%d" : "%*s:%d",
-                                   t.host.text.len, t.host.text.data,
-                                   (int) t.port)
-                               - wh->host);
+    wh->host_len = (uint16_t) t.host.text.len;
+    ngx_memcpy(wh->host, t.host.text.data, t.host.text.len);
+
+    wh->port = t.port;
+    wh->tls = (t.scheme == NGX_FCFH_PROXY_SCHEME_HTTPS);
 
     return NGX_OK;
 }
@@ -434,11 +464,98 @@ ngx_fcfh_webhook_own(ngx_array_t *own, int family, u_char *addr,
 }
 
 
-/* adds a subscriber; it gets the events from now on */
+/*
+ * "fcfh_webhook_resolver <address> ... [valid=<time>] [ipv4=on|off]
+ * [ipv6=on|off]": the module's own resolver, as nginx's "resolver" takes
+ * it.  The delivering worker runs outside any request and any server
+ * block, and the core module must not reach into http's.
+ */
+
+char *
+ngx_fcfh_webhook_resolver(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_fcfh_main_conf_t  *fmcf = conf;
+
+    ngx_str_t  *value;
+
+    if (fmcf->webhook_resolver) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    fmcf->webhook_resolver = ngx_resolver_create(cf, &value[1],
+                                                 cf->args->nelts - 1);
+    if (fmcf->webhook_resolver == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * The client side of https webhooks: TLS 1.2 or 1.3, the receiver's
+ * certificate verified against fcfh_webhook_trusted_certificate.
+ */
 
 ngx_int_t
-ngx_fcfh_webhook_add(ngx_str_t *url, uint32_t types, uint32_t id,
-    const char **err)
+ngx_fcfh_webhook_ssl(ngx_cycle_t *cycle, ngx_fcfh_main_conf_t *fmcf)
+{
+    ngx_conf_t           cf;
+    ngx_pool_cleanup_t  *cln;
+
+    ngx_memzero(&cf, sizeof(ngx_conf_t));
+
+    cf.cycle = cycle;
+    cf.pool = cycle->pool;
+    cf.temp_pool = cycle->pool;
+    cf.log = cycle->log;
+
+    fmcf->webhook_ssl = ngx_pcalloc(cycle->pool, sizeof(ngx_ssl_t));
+    if (fmcf->webhook_ssl == NULL) {
+        return NGX_ERROR;
+    }
+
+    fmcf->webhook_ssl->log = cycle->log;
+
+    if (ngx_ssl_create(fmcf->webhook_ssl, NGX_SSL_TLSv1_2|NGX_SSL_TLSv1_3,
+                       NULL)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(cycle->pool, 0);
+    if (cln == NULL) {
+        ngx_ssl_cleanup_ctx(fmcf->webhook_ssl);
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_ssl_cleanup_ctx;
+    cln->data = fmcf->webhook_ssl;
+
+    if (ngx_ssl_trusted_certificate(&cf, fmcf->webhook_ssl,
+                                    &fmcf->webhook_trusted,
+                                    fmcf->webhook_verify_depth)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Adds a subscriber; it gets the events from now on.  *key_len 0: a
+ * new key is made into key (NGX_FCFH_WEBHOOK_KEY_MAX bytes), for the
+ * caller to hand out once.
+ */
+
+ngx_int_t
+ngx_fcfh_webhook_add(ngx_str_t *url, uint32_t types, u_char *key,
+    size_t *key_len, const char **err)
 {
     ngx_fcfh_zone_t  *zone;
     ngx_slab_pool_t  *shpool;
@@ -449,38 +566,63 @@ ngx_fcfh_webhook_add(ngx_str_t *url, uint32_t types, uint32_t id,
         return NGX_ERROR;
     }
 
+    if (*key_len == 0) {
+        if (RAND_bytes(key, NGX_FCFH_WEBHOOK_KEY_SIZE) != 1) {
+            ngx_ssl_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                          "RAND_bytes() for a webhook secret failed");
+            *err = "no secret could be made";
+            return NGX_ERROR;
+        }
+
+        *key_len = NGX_FCFH_WEBHOOK_KEY_SIZE;
+    }
+
     return ngx_fcfh_webhook_add_zone(ngx_fcfh_get_main_conf(ngx_cycle),
-                                     shpool, zone, url, types, id, err);
+                                     shpool, zone, url, types, 0, key,
+                                     *key_len, err);
 }
 
 
 /*
  * Returns the new id (> 0), NGX_DECLINED (bad url, or a target fmcf's
- * rules refuse), NGX_BUSY (full).
+ * rules refuse), NGX_BUSY (full).  A host name is checked when it is
+ * resolved, at each delivery.
  */
 
 ngx_int_t
 ngx_fcfh_webhook_add_zone(ngx_fcfh_main_conf_t *fmcf,
     ngx_slab_pool_t *shpool, ngx_fcfh_zone_t *zone, ngx_str_t *url,
-    uint32_t types, uint32_t id, const char **err)
+    uint32_t types, uint32_t id, u_char *key, size_t key_len,
+    const char **err)
 {
     ngx_uint_t           i;
     ngx_fcfh_webhook_t   wh;
 
     ngx_memzero(&wh, sizeof(ngx_fcfh_webhook_t));
 
-    if (ngx_fcfh_webhook_parse_url(url, &wh, err) != NGX_OK) {
+    if (key_len < NGX_FCFH_WEBHOOK_KEY_MIN
+        || key_len > NGX_FCFH_WEBHOOK_KEY_MAX)
+    {
+        *err = "no valid secret";
         return NGX_DECLINED;
     }
 
-    if (ngx_fcfh_webhook_check(fmcf, &wh.sockaddr.sockaddr, wh.socklen, err)
-        != NGX_OK)
+    if (ngx_fcfh_webhook_parse_url(fmcf, url, &wh, err) != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    if (wh.socklen
+        && ngx_fcfh_webhook_check(fmcf, &wh.sockaddr.sockaddr, wh.socklen,
+                                  err)
+           != NGX_OK)
     {
         return NGX_DECLINED;
     }
 
     wh.types = types;
     wh.created = ngx_time();
+    wh.key_len = (uint8_t) key_len;
+    ngx_memcpy(wh.key, key, key_len);
 
     ngx_shmtx_lock(&shpool->mutex);
 
@@ -492,6 +634,7 @@ ngx_fcfh_webhook_add_zone(ngx_fcfh_main_conf_t *fmcf,
 
     if (i == NGX_FCFH_WEBHOOKS) {
         ngx_shmtx_unlock(&shpool->mutex);
+        ngx_explicit_memzero(&wh, sizeof(ngx_fcfh_webhook_t));
         *err = "too many webhooks";
         return NGX_BUSY;
     }
@@ -507,7 +650,9 @@ ngx_fcfh_webhook_add_zone(ngx_fcfh_main_conf_t *fmcf,
 
     ngx_shmtx_unlock(&shpool->mutex);
 
-    return (ngx_int_t) wh.id;
+    ngx_explicit_memzero(&wh, sizeof(ngx_fcfh_webhook_t));
+
+    return (ngx_int_t) zone->webhooks[i].id;
 }
 
 
@@ -527,7 +672,8 @@ ngx_fcfh_webhook_delete(uint32_t id)
 
     for (i = 0; i < NGX_FCFH_WEBHOOKS; i++) {
         if (zone->webhooks[i].id == id) {
-            zone->webhooks[i].id = 0;
+            ngx_explicit_memzero(&zone->webhooks[i],
+                                 sizeof(ngx_fcfh_webhook_t));
             ngx_shmtx_unlock(&shpool->mutex);
             return NGX_OK;
         }
@@ -539,10 +685,17 @@ ngx_fcfh_webhook_delete(uint32_t id)
 }
 
 
-/* a copy of the subscribers, for the API */
+/* a copy of the subscribers, for the API: without their keys */
 
 ngx_uint_t
 ngx_fcfh_webhook_list(ngx_fcfh_webhook_t *out)
+{
+    return ngx_fcfh_webhook_copy(out, 0);
+}
+
+
+static ngx_uint_t
+ngx_fcfh_webhook_copy(ngx_fcfh_webhook_t *out, ngx_uint_t with_key)
 {
     ngx_uint_t        i, n;
     ngx_fcfh_zone_t  *zone;
@@ -559,7 +712,14 @@ ngx_fcfh_webhook_list(ngx_fcfh_webhook_t *out)
 
     for (i = 0; i < NGX_FCFH_WEBHOOKS; i++) {
         if (zone->webhooks[i].id) {
-            out[n++] = zone->webhooks[i];
+            out[n] = zone->webhooks[i];
+
+            if (!with_key) {
+                ngx_memzero(out[n].key, sizeof(out[n].key));
+                out[n].key_len = 0;
+            }
+
+            n++;
         }
     }
 
@@ -569,9 +729,16 @@ ngx_fcfh_webhook_list(ngx_fcfh_webhook_t *out)
 }
 
 
+/* a state file line: "<id> <types> whsec_<base64> <url>\n" */
+#define NGX_FCFH_WEBHOOK_LINE_MAX                                             \
+    (2 * NGX_INT32_LEN + NGX_FCFH_WEBHOOK_SECRET_LEN                          \
+     + NGX_FCFH_WEBHOOK_URL_MAX + 4)
+
+
 /*
- * The state file: "<id> <types> <url>" per line, written whole to a
- * temporary file and renamed, so a crash never leaves half of it.
+ * The state file, with the subscribers' secrets: mode 0600, written
+ * whole to a temporary file and renamed, so a crash never leaves half
+ * of it.
  */
 
 ngx_int_t
@@ -580,10 +747,11 @@ ngx_fcfh_webhook_save(ngx_str_t *file, ngx_log_t *log)
     u_char               *p, tmp[NGX_MAX_PATH];
     ssize_t               n;
     ngx_fd_t              fd;
+    ngx_int_t             rc;
     ngx_uint_t            i, count;
     ngx_fcfh_webhook_t    list[NGX_FCFH_WEBHOOKS];
-    u_char                buf[NGX_FCFH_WEBHOOKS
-                              * (NGX_FCFH_WEBHOOK_URL_MAX + 32)];
+    char                  secret[NGX_FCFH_WEBHOOK_SECRET_LEN];
+    u_char                buf[NGX_FCFH_WEBHOOKS * NGX_FCFH_WEBHOOK_LINE_MAX];
 
     if (file->len == 0) {
         return NGX_OK;
@@ -593,24 +761,44 @@ ngx_fcfh_webhook_save(ngx_str_t *file, ngx_log_t *log)
         return NGX_ERROR;
     }
 
-    count = ngx_fcfh_webhook_list(list);
+    count = ngx_fcfh_webhook_copy(list, 1);
 
     p = buf;
 
     for (i = 0; i < count; i++) {
-        p = ngx_sprintf(p, "%uD %uD %*s\n", list[i].id, list[i].types,
-                        (size_t) list[i].url_len, list[i].url);
+        if (ngx_fcfh_webhook_secret_format(list[i].key, list[i].key_len,
+                                           secret)
+            < 0)
+        {
+            continue;
+        }
+
+        p = ngx_sprintf(p, "%uD %uD %s %*s\n", list[i].id, list[i].types,
+                        secret, (size_t) list[i].url_len, list[i].url);
     }
+
+    ngx_explicit_memzero(list, sizeof(list));
+    ngx_explicit_memzero(secret, sizeof(secret));
 
     /* per process: two workers saving at once do not share a file */
     ngx_sprintf(tmp, "%V.%P.tmp%Z", file, ngx_pid);
+
+    rc = NGX_ERROR;
 
     fd = ngx_open_file(tmp, NGX_FILE_WRONLY, NGX_FILE_TRUNCATE, 0600);
 
     if (fd == NGX_INVALID_FILE) {
         ngx_log_error(NGX_LOG_ERR, log, ngx_errno,
                       ngx_open_file_n " \"%s\" failed", tmp);
-        return NGX_ERROR;
+        goto done;
+    }
+
+    /* a file left over by a crash keeps its mode through O_TRUNC */
+    if (fchmod(fd, 0600) == -1) {
+        ngx_log_error(NGX_LOG_ERR, log, ngx_errno,
+                      "fchmod() \"%s\" failed", tmp);
+        ngx_close_file(fd);
+        goto done;
     }
 
     n = ngx_write_fd(fd, buf, p - buf);
@@ -620,33 +808,54 @@ ngx_fcfh_webhook_save(ngx_str_t *file, ngx_log_t *log)
     if (n != p - buf) {
         ngx_log_error(NGX_LOG_ERR, log, ngx_errno,
                       "writing webhook state \"%s\" failed", tmp);
-        return NGX_ERROR;
+        goto done;
     }
 
     if (ngx_rename_file(tmp, file->data) == NGX_FILE_ERROR) {
         ngx_log_error(NGX_LOG_ERR, log, ngx_errno,
                       ngx_rename_file_n " \"%s\" to \"%V\" failed", tmp,
                       file);
-        return NGX_ERROR;
+        goto done;
     }
 
-    return NGX_OK;
+    rc = NGX_OK;
+
+done:
+
+    ngx_explicit_memzero(buf, sizeof(buf));
+
+    return rc;
 }
 
 
-/* at start, into a fresh zone (the master, before the workers) */
+/*
+ * At start, into a fresh zone (the master, before the workers): the
+ * zone's webhook-id epoch, and the subscribers of the last run.
+ */
 
 void
 ngx_fcfh_webhook_load(ngx_fcfh_main_conf_t *fmcf, ngx_slab_pool_t *shpool,
     ngx_fcfh_zone_t *zone, ngx_log_t *log)
 {
-    u_char       *p, *last, *eol, *sp1, *sp2, buf[8192];
-    ssize_t       n;
-    ngx_fd_t      fd;
-    ngx_int_t     id, types;
-    ngx_str_t     url, *file;
-    ngx_uint_t    line;
-    const char   *err;
+    u_char           *p, *last, *eol, *sp1, *sp2, *sp3;
+    u_char            key[NGX_FCFH_WEBHOOK_KEY_MAX];
+    u_char            buf[NGX_FCFH_WEBHOOKS * NGX_FCFH_WEBHOOK_LINE_MAX];
+    time_t            now;
+    ssize_t           n, key_len;
+    ngx_fd_t          fd;
+    ngx_int_t         id, types;
+    ngx_str_t         url, *file;
+    ngx_uint_t        line;
+    ngx_file_info_t   fi;
+    const char       *err;
+
+    if (RAND_bytes(zone->webhook_epoch, sizeof(zone->webhook_epoch)) != 1) {
+        /* unique enough from the clock: ids only tell retries apart */
+        now = ngx_time();
+        ngx_memcpy(zone->webhook_epoch, &now,
+                   ngx_min(sizeof(time_t), sizeof(zone->webhook_epoch)));
+        ERR_clear_error();
+    }
 
     file = &fmcf->webhooks_state;
 
@@ -663,6 +872,14 @@ ngx_fcfh_webhook_load(ngx_fcfh_main_conf_t *fmcf, ngx_slab_pool_t *shpool,
         }
 
         return;
+    }
+
+    if (ngx_fd_info(fd, &fi) != NGX_FILE_ERROR
+        && (ngx_file_access(&fi) & 0077))
+    {
+        ngx_log_error(NGX_LOG_WARN, log, 0,
+                      "webhook state \"%V\" holds the subscribers' secrets "
+                      "and is readable by other users", file);
     }
 
     n = ngx_read_fd(fd, buf, sizeof(buf));
@@ -684,24 +901,47 @@ ngx_fcfh_webhook_load(ngx_fcfh_main_conf_t *fmcf, ngx_slab_pool_t *shpool,
 
         sp1 = ngx_strlchr(p, eol, ' ');
         sp2 = sp1 ? ngx_strlchr(sp1 + 1, eol, ' ') : NULL;
+        sp3 = sp2 ? ngx_strlchr(sp2 + 1, eol, ' ') : NULL;
 
-        if (sp2 == NULL) {
+        if (sp1 == NULL) {
+            continue;
+        }
+
+        err = "malformed";
+
+        if (sp3 == NULL
+            || ngx_strncmp(sp2 + 1, NGX_FCFH_WEBHOOK_SECRET_PREFIX,
+                           sizeof(NGX_FCFH_WEBHOOK_SECRET_PREFIX) - 1)
+               != 0)
+        {
+            /* "<id> <types> <url>", before subscribers had secrets */
+            if (sp2) {
+                err = "no secret (written by an older version): add the "
+                      "subscriber again";
+            }
+
+            ngx_log_error(NGX_LOG_WARN, log, 0,
+                          "webhook state \"%V\" line %ui ignored: %s",
+                          file, line, err);
             continue;
         }
 
         id = ngx_atoi(p, sp1 - p);
         types = ngx_atoi(sp1 + 1, sp2 - sp1 - 1);
+        key_len = ngx_fcfh_webhook_secret_parse(sp2 + 1, sp3 - sp2 - 1, key);
 
-        url.data = sp2 + 1;
+        url.data = sp3 + 1;
         url.len = eol - url.data;
 
-        err = "malformed";
+        if (key_len < 0) {
+            err = "not a valid secret";
+        }
 
         /* a target this configuration refuses is dropped here too */
-        if (id <= 0 || types < 0
+        if (id <= 0 || types < 0 || key_len < 0
             || ngx_fcfh_webhook_add_zone(fmcf, shpool, zone, &url,
                                          (uint32_t) types, (uint32_t) id,
-                                         &err)
+                                         key, (size_t) key_len, &err)
                <= 0)
         {
             ngx_log_error(NGX_LOG_WARN, log, 0,
@@ -709,6 +949,9 @@ ngx_fcfh_webhook_load(ngx_fcfh_main_conf_t *fmcf, ngx_slab_pool_t *shpool,
                           file, line, err);
         }
     }
+
+    ngx_explicit_memzero(key, sizeof(key));
+    ngx_explicit_memzero(buf, sizeof(buf));
 }
 
 
@@ -773,9 +1016,7 @@ ngx_fcfh_webhook_next(ngx_fcfh_main_conf_t *fmcf, ngx_fcfh_zone_t *zone,
 
     wh = &zone->webhooks[i];
 
-    if (wh->id == 0 || fmcf->hooks[i].connection
-        || ngx_time() < wh->next_try)
-    {
+    if (wh->id == 0 || fmcf->hooks[i].busy || ngx_time() < wh->next_try) {
         return;
     }
 
@@ -797,63 +1038,304 @@ ngx_fcfh_webhook_next(ngx_fcfh_main_conf_t *fmcf, ngx_fcfh_zone_t *zone,
             continue;
         }
 
-        ngx_fcfh_webhook_start(fmcf, i, wh, &e);
+        ngx_fcfh_webhook_start(fmcf, zone, i, wh->id, &e);
         return;
     }
 }
 
 
 static void
-ngx_fcfh_webhook_start(ngx_fcfh_main_conf_t *fmcf, ngx_uint_t i,
-    ngx_fcfh_webhook_t *wh, ngx_fcfh_event_t *e)
+ngx_fcfh_webhook_start(ngx_fcfh_main_conf_t *fmcf, ngx_fcfh_zone_t *zone,
+    ngx_uint_t i, uint32_t id, ngx_fcfh_event_t *e)
 {
-    u_char            *p, json[NGX_FCFH_EVENT_JSON_MAX];
-    ngx_int_t          rc;
-    ngx_fcfh_hook_t   *hook;
-    ngx_connection_t  *c;
-    const char        *err;
+    ngx_int_t            rc;
+    ngx_fcfh_hook_t     *hook;
+    ngx_slab_pool_t     *shpool;
+    ngx_fcfh_webhook_t   wh;
+
+    shpool = ngx_fcfh_registry_shpool(&zone);
+    if (shpool == NULL) {
+        return;
+    }
+
+    /* the API may replace the slot meanwhile: a consistent copy */
+    ngx_shmtx_lock(&shpool->mutex);
+    wh = zone->webhooks[i];
+    ngx_shmtx_unlock(&shpool->mutex);
+
+    if (wh.id != id) {
+        /* deleted, or another subscriber, since the cursor was read */
+        ngx_explicit_memzero(&wh.key, sizeof(wh.key));
+        return;
+    }
 
     hook = &fmcf->hooks[i];
 
     ngx_memzero(hook, sizeof(ngx_fcfh_hook_t));
 
-    hook->id = wh->id;
+    hook->id = wh.id;
     hook->seq = e->seq;
     hook->index = i;
     hook->fmcf = fmcf;
+    hook->busy = 1;
+    hook->attempt = (ngx_uint_t) wh.failures;
+    hook->tls = wh.tls;
+    hook->literal = (wh.socklen != 0);
+    hook->port = wh.port;
+    hook->host_len = wh.host_len;
+    ngx_memcpy(hook->host, wh.host, wh.host_len);
+    hook->host[wh.host_len] = '\0';
 
     /* the head is all the answer we read: its status */
     ngx_fcfh_response_init(&hook->answer, sizeof(hook->buf), 0, 1);
 
-    /* again: a reload may have changed the rules or the listeners */
-    if (ngx_fcfh_webhook_check(fmcf, &wh->sockaddr.sockaddr, wh->socklen,
-                               &err)
-        != NGX_OK)
-    {
-        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
-                      "fcfh: webhook %uD not delivered: %s", wh->id, err);
-        ngx_fcfh_webhook_done(hook, "target not allowed");
+    rc = ngx_fcfh_webhook_request(hook, zone, &wh, e);
+
+    ngx_explicit_memzero(&wh.key, sizeof(wh.key));
+
+    if (rc != NGX_OK) {
+        ngx_fcfh_webhook_done(hook, "could not be signed");
         return;
     }
 
+    if (!hook->literal) {
+        ngx_fcfh_webhook_resolve(hook);
+        return;
+    }
+
+    ngx_memcpy(&hook->sockaddr, &wh.sockaddr, wh.socklen);
+    hook->socklen = wh.socklen;
+
+    ngx_fcfh_webhook_connect(hook);
+}
+
+
+/*
+ * The POST, signed (see ngx_fcfh_webhook_sign.h): webhook-id is the
+ * zone's epoch, the subscriber's id and the event's sequence number, the
+ * same on a retry and unique otherwise, even to two subscribers with
+ * one receiver; webhook-timestamp is this attempt's.
+ */
+
+static ngx_int_t
+ngx_fcfh_webhook_request(ngx_fcfh_hook_t *hook, ngx_fcfh_zone_t *zone,
+    ngx_fcfh_webhook_t *wh, ngx_fcfh_event_t *e)
+{
+    u_char     *p, *id_end;
+    u_char      json[NGX_FCFH_EVENT_JSON_MAX];
+    u_char      id[NGX_FCFH_WEBHOOK_ID_MAX];
+    u_char      host[NGX_FCFH_WEBHOOK_URL_MAX + sizeof("[]:65535")];
+    char        sig[NGX_FCFH_WEBHOOK_SIGNATURE_LEN];
+    time_t      now;
+    size_t      host_len;
+    ssize_t     n;
+    ngx_uint_t  default_port;
+
     p = ngx_fcfh_event_json(json, e);
+
+    /* msg_<16 hex>_<subscriber>_<event>: at most 4 + 16 + 11 + 21 */
+    id_end = ngx_cpymem(id, "msg_", 4);
+    id_end = ngx_hex_dump(id_end, zone->webhook_epoch,
+                          sizeof(zone->webhook_epoch));
+    id_end = ngx_sprintf(id_end, "_%uD_%uL", wh->id, e->seq);
+
+    now = ngx_time();
+
+    n = ngx_fcfh_webhook_sign(wh->key, wh->key_len, id, id_end - id,
+                              (uint64_t) now, json, p - json, sig);
+    if (n < 0) {
+        return NGX_ERROR;
+    }
+
+    /* Host: the URL's authority, the scheme's own port left out */
+
+    default_port = wh->tls ? 443 : 80;
+
+    host_len = ngx_snprintf(host, sizeof(host),
+                            (wh->socklen && wh->sockaddr.sockaddr.sa_family
+                                            == AF_INET6)
+                            ? "[%*s]" : "%*s",
+                            (size_t) wh->host_len, wh->host)
+               - host;
+
+    if (wh->port != default_port) {
+        host_len = ngx_snprintf(host + host_len, sizeof(host) - host_len,
+                                ":%d", (int) wh->port)
+                   - host;
+    }
 
     hook->len = ngx_snprintf(hook->buf, sizeof(hook->buf),
                      "POST %*s HTTP/1.1\r\nHost: %*s\r\n"
                      "Content-Type: application/json\r\n"
                      "User-Agent: ngx_fcfh_module/" NGX_FCFH_VERSION "\r\n"
+                     "webhook-id: %*s\r\nwebhook-timestamp: %T\r\n"
+                     "webhook-signature: %*s\r\n"
                      "Content-Length: %uz\r\nConnection: close\r\n\r\n%*s",
-                     (size_t) wh->path_len, wh->path,
-                     (size_t) wh->host_len, wh->host,
+                     (size_t) wh->path_len, wh->path, host_len, host,
+                     (size_t) (id_end - id), id, now, (size_t) n, sig,
                      (size_t) (p - json), (size_t) (p - json), json)
                 - hook->buf;
 
-    hook->sockaddr = wh->sockaddr;
-    ngx_str_set(&hook->name, "webhook");
+    return NGX_OK;
+}
+
+
+/* the URL's host name, with fcfh_webhook_resolver, at every delivery */
+
+static void
+ngx_fcfh_webhook_resolve(ngx_fcfh_hook_t *hook)
+{
+    ngx_resolver_ctx_t    *ctx;
+    ngx_fcfh_main_conf_t  *fmcf;
+
+    fmcf = hook->fmcf;
+
+    if (fmcf->webhook_resolver == NULL) {
+        /* a reload took it away */
+        ngx_fcfh_webhook_done(hook, "no fcfh_webhook_resolver");
+        return;
+    }
+
+    ctx = ngx_resolve_start(fmcf->webhook_resolver, NULL);
+
+    if (ctx == NULL) {
+        ngx_fcfh_webhook_done(hook, "cannot resolve");
+        return;
+    }
+
+    if (ctx == NGX_NO_RESOLVER) {
+        ngx_fcfh_webhook_done(hook, "no fcfh_webhook_resolver");
+        return;
+    }
+
+    ctx->name.data = hook->host;
+    ctx->name.len = hook->host_len;
+    ctx->handler = ngx_fcfh_webhook_resolved;
+    ctx->data = hook;
+    ctx->timeout = fmcf->webhook_resolver_timeout;
+    ctx->cancelable = 1;
+
+    hook->resolving = ctx;
+
+    /* the answer may be cached: the handler has run when this returns */
+    if (ngx_resolve_name(ctx) != NGX_OK) {
+        hook->resolving = NULL;
+        ngx_fcfh_webhook_done(hook, "cannot resolve");
+    }
+}
+
+
+/*
+ * Every address the name has must pass the target rules, as an address
+ * in the URL would: a name is no way around fcfh_webhook_allow, and one
+ * that now resolves elsewhere (DNS rebinding) is refused before any
+ * connection.  Retries go through the addresses in turn.
+ */
+
+static void
+ngx_fcfh_webhook_resolved(ngx_resolver_ctx_t *ctx)
+{
+    ngx_uint_t        i;
+    const char       *err;
+    ngx_sockaddr_t    sa;
+    ngx_fcfh_hook_t  *hook;
+
+    hook = ctx->data;
+    hook->resolving = NULL;
+
+    if (ctx->state) {
+        ngx_snprintf(hook->error, NGX_FCFH_WEBHOOK_ERROR_MAX,
+                     "cannot resolve: %s%Z",
+                     ngx_resolver_strerror(ctx->state));
+        ngx_resolve_name_done(ctx);
+        ngx_fcfh_webhook_done(hook, (const char *) hook->error);
+        return;
+    }
+
+    if (ctx->naddrs == 0) {
+        ngx_resolve_name_done(ctx);
+        ngx_fcfh_webhook_done(hook, "cannot resolve: no address");
+        return;
+    }
+
+    for (i = 0; i < ctx->naddrs; i++) {
+        if (ctx->addrs[i].socklen > sizeof(ngx_sockaddr_t)) {
+            continue;
+        }
+
+        ngx_memcpy(&sa, ctx->addrs[i].sockaddr, ctx->addrs[i].socklen);
+        ngx_inet_set_port(&sa.sockaddr, hook->port);
+
+        if (ngx_fcfh_webhook_check(hook->fmcf, &sa.sockaddr,
+                                   ctx->addrs[i].socklen, &err)
+            != NGX_OK)
+        {
+            ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                          "fcfh: webhook %uD not delivered: \"%s\" "
+                          "resolves to a refused address: %s", hook->id,
+                          hook->host, err);
+            ngx_resolve_name_done(ctx);
+            ngx_fcfh_webhook_done(hook, "target not allowed");
+            return;
+        }
+    }
+
+    i = hook->attempt % ctx->naddrs;
+
+    if (ctx->addrs[i].socklen > sizeof(ngx_sockaddr_t)) {
+        ngx_resolve_name_done(ctx);
+        ngx_fcfh_webhook_done(hook, "cannot resolve");
+        return;
+    }
+
+    ngx_memcpy(&hook->sockaddr, ctx->addrs[i].sockaddr,
+               ctx->addrs[i].socklen);
+    hook->socklen = ctx->addrs[i].socklen;
+    ngx_inet_set_port(&hook->sockaddr.sockaddr, hook->port);
+
+    ngx_resolve_name_done(ctx);
+
+    ngx_fcfh_webhook_connect(hook);
+}
+
+
+static void
+ngx_fcfh_webhook_connect(ngx_fcfh_hook_t *hook)
+{
+    ngx_int_t              rc;
+    const char            *err;
+    ngx_connection_t      *c;
+    ngx_fcfh_main_conf_t  *fmcf;
+
+    fmcf = hook->fmcf;
+
+    /* again: a reload may have changed the rules or the listeners */
+    if (ngx_fcfh_webhook_check(fmcf, &hook->sockaddr.sockaddr,
+                               hook->socklen, &err)
+        != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "fcfh: webhook %uD not delivered: %s", hook->id, err);
+        ngx_fcfh_webhook_done(hook, "target not allowed");
+        return;
+    }
+
+    if (hook->tls && fmcf->webhook_ssl == NULL) {
+        /* a reload took it away */
+        ngx_fcfh_webhook_done(hook, "no fcfh_webhook_trusted_certificate");
+        return;
+    }
+
+    /* NUL-terminated too: the failure's log line prints it as %s */
+    hook->peer.data = hook->peer_text;
+    hook->peer.len = ngx_sock_ntop(&hook->sockaddr.sockaddr, hook->socklen,
+                                   hook->peer_text, NGX_SOCKADDR_STRLEN - 1,
+                                   1);
+    hook->peer_text[hook->peer.len] = '\0';
 
     hook->pc.sockaddr = &hook->sockaddr.sockaddr;
-    hook->pc.socklen = wh->socklen;
-    hook->pc.name = &hook->name;
+    hook->pc.socklen = hook->socklen;
+    hook->pc.name = &hook->peer;
     hook->pc.get = ngx_event_get_peer;
     hook->pc.log = ngx_cycle->log;
     hook->pc.log_error = NGX_ERROR_ERR;
@@ -861,6 +1343,11 @@ ngx_fcfh_webhook_start(ngx_fcfh_main_conf_t *fmcf, ngx_uint_t i,
     rc = ngx_event_connect_peer(&hook->pc);
 
     if (rc == NGX_ERROR || rc == NGX_BUSY || rc == NGX_DECLINED) {
+        if (hook->pc.connection) {
+            ngx_close_connection(hook->pc.connection);
+            hook->pc.connection = NULL;
+        }
+
         ngx_fcfh_webhook_done(hook, "connect failed");
         return;
     }
@@ -868,16 +1355,165 @@ ngx_fcfh_webhook_start(ngx_fcfh_main_conf_t *fmcf, ngx_uint_t i,
     c = hook->pc.connection;
     c->data = hook;
     c->log_error = NGX_ERROR_INFO;
+
+    /* TLS allocates from it; gone with the connection */
+    c->pool = ngx_create_pool(1024, ngx_cycle->log);
+    if (c->pool == NULL) {
+        hook->connection = c;
+        ngx_fcfh_webhook_done(hook, "connect failed");
+        return;
+    }
     c->read->handler = ngx_fcfh_webhook_handler;
     c->write->handler = ngx_fcfh_webhook_handler;
 
     hook->connection = c;
 
+    /* one deadline for the connection, TLS, the request and the answer */
     ngx_add_timer(c->read, NGX_FCFH_WEBHOOK_TIMEOUT);
 
     if (rc == NGX_OK) {
         ngx_fcfh_webhook_handler(c->write);
     }
+}
+
+
+/* whether the non-blocking connect() succeeded, as nginx's upstream asks */
+
+static ngx_int_t
+ngx_fcfh_webhook_test_connect(ngx_fcfh_hook_t *hook)
+{
+    int                err;
+    u_char            *p, *last;
+    socklen_t          len;
+    ngx_connection_t  *c;
+
+    c = hook->connection;
+
+    err = 0;
+    len = sizeof(int);
+
+    if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, (void *) &err, &len) == -1) {
+        err = ngx_socket_errno;
+    }
+
+    if (err) {
+        last = hook->error + NGX_FCFH_WEBHOOK_ERROR_MAX;
+        p = ngx_cpymem(hook->error, "connect failed: ",
+                       sizeof("connect failed: ") - 1);
+        p = ngx_strerror(err, p, last - p);
+        *p = '\0';
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_fcfh_webhook_ssl_start(ngx_fcfh_hook_t *hook)
+{
+    ngx_int_t              rc;
+    ngx_connection_t      *c;
+    ngx_fcfh_main_conf_t  *fmcf;
+
+    c = hook->connection;
+    fmcf = hook->fmcf;
+
+    if (ngx_ssl_create_connection(fmcf->webhook_ssl, c, NGX_SSL_CLIENT)
+        != NGX_OK)
+    {
+        ngx_fcfh_webhook_done(hook, "TLS failed");
+        return;
+    }
+
+    /* SNI: a name only (RFC 6066 has no addresses in it) */
+    if (!hook->literal
+        && SSL_set_tlsext_host_name(c->ssl->connection, (char *) hook->host)
+           == 0)
+    {
+        ngx_ssl_error(NGX_LOG_ERR, c->log, 0,
+                      "SSL_set_tlsext_host_name(\"%s\") failed", hook->host);
+        ngx_fcfh_webhook_done(hook, "TLS failed");
+        return;
+    }
+
+    c->sendfile = 0;
+
+    rc = ngx_ssl_handshake(c);
+
+    if (rc == NGX_AGAIN) {
+        c->ssl->handler = ngx_fcfh_webhook_ssl_handshaked;
+        return;
+    }
+
+    ngx_fcfh_webhook_ssl_handshaked(c);
+}
+
+
+/*
+ * The receiver must prove it is the URL's host: a chain to
+ * fcfh_webhook_trusted_certificate, and the host (name or address) in
+ * the certificate.
+ */
+
+static void
+ngx_fcfh_webhook_ssl_handshaked(ngx_connection_t *c)
+{
+    long              rc;
+    ngx_fcfh_hook_t  *hook;
+
+    hook = c->data;
+
+    if (!c->ssl->handshaked) {
+        ngx_fcfh_webhook_done(hook, c->read->timedout
+                                    ? "timed out" : "TLS handshake failed");
+        return;
+    }
+
+    rc = SSL_get_verify_result(c->ssl->connection);
+
+    if (rc != X509_V_OK) {
+        ngx_snprintf(hook->error, NGX_FCFH_WEBHOOK_ERROR_MAX,
+                     "certificate not verified: %s%Z",
+                     X509_verify_cert_error_string(rc));
+        ngx_fcfh_webhook_done(hook, (const char *) hook->error);
+        return;
+    }
+
+    if (ngx_fcfh_webhook_check_host(hook) != NGX_OK) {
+        ngx_fcfh_webhook_done(hook, "certificate does not name the host");
+        return;
+    }
+
+    c->read->handler = ngx_fcfh_webhook_handler;
+    c->write->handler = ngx_fcfh_webhook_handler;
+
+    ngx_fcfh_webhook_handler(c->write);
+}
+
+
+static ngx_int_t
+ngx_fcfh_webhook_check_host(ngx_fcfh_hook_t *hook)
+{
+    int    rc;
+    X509  *cert;
+
+    cert = SSL_get_peer_certificate(hook->connection->ssl->connection);
+    if (cert == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (hook->literal) {
+        rc = X509_check_ip_asc(cert, (char *) hook->host, 0);
+
+    } else {
+        rc = X509_check_host(cert, (char *) hook->host, hook->host_len, 0,
+                             NULL);
+    }
+
+    X509_free(cert);
+
+    return (rc == 1) ? NGX_OK : NGX_ERROR;
 }
 
 
@@ -897,6 +1533,20 @@ ngx_fcfh_webhook_handler(ngx_event_t *ev)
         return;
     }
 
+    if (!hook->connected) {
+        if (ngx_fcfh_webhook_test_connect(hook) != NGX_OK) {
+            ngx_fcfh_webhook_done(hook, (const char *) hook->error);
+            return;
+        }
+
+        hook->connected = 1;
+
+        if (hook->tls) {
+            ngx_fcfh_webhook_ssl_start(hook);
+            return;
+        }
+    }
+
     while (hook->sent < hook->len) {
         n = c->send(c, hook->buf + hook->sent, hook->len - hook->sent);
 
@@ -914,6 +1564,11 @@ ngx_fcfh_webhook_handler(ngx_event_t *ev)
         }
 
         hook->sent += n;
+
+        if (hook->sent == hook->len) {
+            /* what it held was signed: gone before the answer comes */
+            ngx_explicit_memzero(hook->buf, hook->len);
+        }
     }
 
     /* the request is out: its buffer takes the answer's head */
@@ -960,13 +1615,47 @@ ngx_fcfh_webhook_handler(ngx_event_t *ev)
     status = hook->answer.head.status;
 
     if (status < 200 || status > 299) {
-        ngx_snprintf(hook->error, sizeof(hook->error) - 1, "status %ui%Z",
+        ngx_snprintf(hook->error, NGX_FCFH_WEBHOOK_ERROR_MAX, "status %ui%Z",
                      status);
         ngx_fcfh_webhook_done(hook, (const char *) hook->error);
         return;
     }
 
     ngx_fcfh_webhook_done(hook, NULL);
+}
+
+
+static void
+ngx_fcfh_webhook_close(ngx_fcfh_hook_t *hook)
+{
+    ngx_pool_t        *pool;
+    ngx_connection_t  *c;
+
+    if (hook->resolving) {
+        ngx_resolve_name_done(hook->resolving);
+        hook->resolving = NULL;
+    }
+
+    c = hook->connection;
+
+    if (c) {
+        if (c->ssl) {
+            /* the answer is in, or it failed: no close_notify exchange */
+            c->ssl->no_wait_shutdown = 1;
+            (void) ngx_ssl_shutdown(c);
+        }
+
+        pool = c->pool;
+
+        ngx_close_connection(c);
+        hook->connection = NULL;
+
+        if (pool) {
+            ngx_destroy_pool(pool);
+        }
+    }
+
+    hook->busy = 0;
 }
 
 
@@ -979,10 +1668,9 @@ ngx_fcfh_webhook_done(ngx_fcfh_hook_t *hook, const char *error)
     ngx_fcfh_zone_t     *zone;
     ngx_fcfh_webhook_t  *wh;
 
-    if (hook->connection) {
-        ngx_close_connection(hook->connection);
-        hook->connection = NULL;
-    }
+    ngx_fcfh_webhook_close(hook);
+
+    ngx_explicit_memzero(hook->buf, sizeof(hook->buf));
 
     if (ngx_fcfh_registry_shpool(&zone) == NULL) {
         return;
@@ -1024,11 +1712,13 @@ ngx_fcfh_webhook_done(ngx_fcfh_hook_t *hook, const char *error)
     (void) ngx_atomic_fetch_add(&zone->counters.webhook_failures, 1);
 
     ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
-                  "fcfh: webhook %uD (%*s) delivery of event %uL failed: "
-                  "%s%s%s%s, retry in %uDs", wh->id, (size_t) wh->url_len,
-                  wh->url, hook->seq, error, hook->why ? " (" : "",
-                  hook->why ? hook->why : "", hook->why ? ")" : "",
-                  wh->backoff);
+                  "fcfh: webhook %uD (%*s%s%s) delivery of event %uL "
+                  "failed: %s%s%s%s, retry in %uDs", wh->id,
+                  (size_t) wh->url_len, wh->url,
+                  hook->peer.len ? " at " : "",
+                  hook->peer.len ? (char *) hook->peer_text : "", hook->seq,
+                  error, hook->why ? " (" : "", hook->why ? hook->why : "",
+                  hook->why ? ")" : "", wh->backoff);
 }
 
 
@@ -1040,9 +1730,8 @@ ngx_fcfh_webhook_abort(ngx_fcfh_main_conf_t *fmcf)
     ngx_uint_t  i;
 
     for (i = 0; i < NGX_FCFH_WEBHOOKS; i++) {
-        if (fmcf->hooks[i].connection) {
-            ngx_close_connection(fmcf->hooks[i].connection);
-            fmcf->hooks[i].connection = NULL;
+        if (fmcf->hooks[i].busy) {
+            ngx_fcfh_webhook_close(&fmcf->hooks[i]);
         }
     }
 }

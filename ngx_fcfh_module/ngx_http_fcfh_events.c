@@ -456,8 +456,13 @@ ngx_http_fcfh_events_cleanup(void *data)
  * Webhook subscribers, routed by fcfh_api:
  *
  *     GET     webhooks
- *     POST    webhooks?url=http://<ip>:<port>/<path>[&events=a,b]
+ *     POST    webhooks?url=http[s]://<host>[:<port>]/<path>[&events=a,b]
  *     DELETE  webhooks/<id>
+ *
+ * POST takes the subscriber's signing secret from the Fcfh-Webhook-Secret
+ * header ("whsec_" and the base64 of 24 to 64 bytes), never from the
+ * query, which access logs keep; without one the gateway makes one and
+ * answers it, once: GET never shows it.
  */
 
 ngx_int_t
@@ -521,12 +526,17 @@ ngx_int_t
 ngx_http_fcfh_webhooks_add(ngx_http_request_t *r, ngx_str_t *param)
 {
     u_char                *p, *body, *last, *start;
+    size_t                 key_len;
+    ssize_t                n;
     uint32_t               types;
     ngx_int_t              rc, saved;
     ngx_str_t              url, events;
-    ngx_uint_t             type;
+    ngx_uint_t             type, made;
+    ngx_table_elt_t       *h;
     ngx_fcfh_main_conf_t  *fmcf;
     const char            *err;
+    u_char                 key[NGX_FCFH_WEBHOOK_KEY_MAX];
+    char                   secret[NGX_FCFH_WEBHOOK_SECRET_LEN];
 
     fmcf = ngx_fcfh_get_main_conf(ngx_cycle);
 
@@ -576,7 +586,41 @@ ngx_http_fcfh_webhooks_add(ngx_http_request_t *r, ngx_str_t *param)
         }
     }
 
-    rc = ngx_fcfh_webhook_add(&url, types, 0, &err);
+    if (ngx_http_arg(r, (u_char *) "secret", 6, &events) == NGX_OK) {
+        return ngx_http_fcfh_api_error(r, NGX_HTTP_BAD_REQUEST,
+                   "a secret goes in the Fcfh-Webhook-Secret header, "
+                   "never in the url");
+    }
+
+    key_len = 0;
+
+    h = ngx_fcfh_find_header(&r->headers_in.headers, "Fcfh-Webhook-Secret");
+
+    if (h) {
+        n = ngx_fcfh_webhook_secret_parse(h->value.data, h->value.len, key);
+
+        if (n < 0) {
+            return ngx_http_fcfh_api_error(r, NGX_HTTP_BAD_REQUEST,
+                       "Fcfh-Webhook-Secret must be whsec_ and the base64 "
+                       "of 24 to 64 bytes");
+        }
+
+        key_len = (size_t) n;
+    }
+
+    made = (key_len == 0);
+
+    rc = ngx_fcfh_webhook_add(&url, types, key, &key_len, &err);
+
+    secret[0] = '\0';
+
+    if (rc > 0 && made
+        && ngx_fcfh_webhook_secret_format(key, key_len, secret) < 0)
+    {
+        secret[0] = '\0';
+    }
+
+    ngx_explicit_memzero(key, sizeof(key));
 
     if (rc <= 0) {
         return ngx_http_fcfh_api_error(r,
@@ -588,11 +632,14 @@ ngx_http_fcfh_webhooks_add(ngx_http_request_t *r, ngx_str_t *param)
                                   r->connection->log);
 
     ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
-                  "fcfh: webhook %i added: \"%V\"", rc, &url);
+                  "fcfh: webhook %i added: \"%V\", secret %s", rc, &url,
+                  made ? "made by the gateway" : "given");
 
-    body = ngx_pnalloc(r->pool, sizeof("{\"id\":,\"persisted\":false}\n")
-                                + NGX_INT_T_LEN);
+    body = ngx_pnalloc(r->pool, sizeof("{\"id\":,\"persisted\":false,"
+                                       "\"secret\":\"\"}\n")
+                                + NGX_INT_T_LEN + NGX_FCFH_WEBHOOK_SECRET_LEN);
     if (body == NULL) {
+        ngx_explicit_memzero(secret, sizeof(secret));
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -600,9 +647,27 @@ ngx_http_fcfh_webhooks_add(ngx_http_request_t *r, ngx_str_t *param)
      * the subscriber works either way; say when it will not persist:
      * without fcfh_webhooks_state it lasts until nginx stops
      */
-    p = ngx_sprintf(body, "{\"id\":%i,\"persisted\":%s}\n", rc,
+    p = ngx_sprintf(body, "{\"id\":%i,\"persisted\":%s", rc,
                     (saved == NGX_OK && fmcf->webhooks_state.len)
                     ? "true" : "false");
+
+    /* a secret the gateway made: shown this once */
+    if (secret[0]) {
+        p = ngx_sprintf(p, ",\"secret\":\"%s\"", secret);
+        ngx_explicit_memzero(secret, sizeof(secret));
+    }
+
+    p = ngx_cpymem(p, "}\n", 2);
+
+    /* no cache on the way keeps the answer that carries it */
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "Cache-Control");
+    ngx_str_set(&h->value, "no-store");
 
     return ngx_http_fcfh_send_json(r, NGX_HTTP_CREATED, body, p - body);
 }

@@ -85,8 +85,11 @@ my $id = $doc->{id};
 ok($id, "id $id");
 
 ($st, $doc) = api('POST', '/api/webhooks?url=' . URI::Escape::uri_escape('http://example.test/x'));
-is($st, 400, 'a host name is refused (no resolver in a worker): 400');
-like($doc->{error} // '', qr/IP address/, '... saying why');
+is($st, 400, 'a host name without fcfh_webhook_resolver: 400');
+is($doc->{error} // '', 'a host name in the url needs fcfh_webhook_resolver', '... saying why');
+($st, $doc) = api('POST', '/api/webhooks?url=' . URI::Escape::uri_escape('ftp://127.0.0.1/x'));
+is($st, 400, 'another scheme: 400');
+like($doc->{error} // '', qr/^url must be http\[s\]:\/\//, '... saying what a url is');
 ($st, $doc) = api('POST', "/api/webhooks?url=$url&events=bogus");
 is($st, 400, 'an unknown event type: 400');
 
@@ -186,7 +189,8 @@ FcfhApf::close_all();
 $t->stop;
 # lines the allow list refuses are skipped when the file is read
 open my $sf, '>>', $t->prefix . '/webhooks.state' or die "state: $!";
-print $sf "90 0 http://127.0.0.2:$rport/hook\n91 0 http://10.0.0.1:80/hook\n";
+my $sec = 'whsec_' . ('A' x 43) . '=';
+print $sf "90 0 $sec http://127.0.0.2:$rport/hook\n91 0 $sec http://10.0.0.1:80/hook\n";
 close $sf;
 my $mark = $t->log_mark;
 $t->run;
@@ -234,9 +238,9 @@ my $t2 = FcfhTest->new;
 my $rx2 = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
                                 Listen => 4, ReuseAddr => 1) or BAIL_OUT("listen: $!");
 my $r2 = $rx2->sockport;
-$t2->write_file('webhooks.state', "5 0 http://127.0.0.1:$r2/hook\n"
-                                . "6 0 http://[::1]:$r2/hook\n"
-                                . "7 0 http://169.254.169.254:80/latest\n");
+$t2->write_file('webhooks.state', "5 0 $sec http://127.0.0.1:$r2/hook\n"
+                                . "6 0 $sec http://[::1]:$r2/hook\n"
+                                . "7 0 $sec http://169.254.169.254:80/latest\n");
 my %conf2 = (idle => '120s',
     main => 'fcfh_webhooks_state %%PREFIX%%/webhooks.state;',
     http => 'server { listen 127.0.0.1:%%PORT_3%%; location /api/ { fcfh_api; } }');
