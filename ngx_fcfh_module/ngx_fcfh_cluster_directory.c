@@ -420,7 +420,8 @@ ngx_fcfh_cluster_publish(ngx_fcfh_entry_t *e, ngx_log_t *log)
         return;
     }
 
-    ngx_fcfh_cluster_entry_args(ccf, NGX_FCFH_CLUSTER_CLAIM, e, &ea, argv, len);
+    ngx_fcfh_cluster_entry_args(ccf, NGX_FCFH_CLUSTER_CLAIM, e, &ea,
+                                argv, len);
     argv[6] = (char *) since;
     len[6] = ngx_sprintf(since, "%T", e->connected_at) - since;
     argv[7] = (char *) ttl;
@@ -611,7 +612,8 @@ ngx_fcfh_cluster_unpublish(ngx_fcfh_entry_t *e)
         return;
     }
 
-    ngx_fcfh_cluster_entry_args(ccf, NGX_FCFH_CLUSTER_RELEASE, e, &ea, argv, len);
+    ngx_fcfh_cluster_entry_args(ccf, NGX_FCFH_CLUSTER_RELEASE, e, &ea,
+                                argv, len);
 
     (void) ngx_fcfh_cluster_command(ccf, NULL, NULL, 6, argv, len);
 }
