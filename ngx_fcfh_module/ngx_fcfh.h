@@ -236,6 +236,7 @@ ngx_str_t *ngx_fcfh_log_str(ngx_str_t *out, u_char *buf, size_t size,
 ngx_table_elt_t *ngx_fcfh_find_header(ngx_list_t *headers, char *name);
 ngx_fcfh_chunk_t *ngx_fcfh_chunk_get(ngx_fcfh_main_conf_t *fmcf);
 void ngx_fcfh_chunk_free(ngx_fcfh_main_conf_t *fmcf, ngx_fcfh_chunk_t *ch);
+ngx_ssl_t *ngx_fcfh_ssl_client(ngx_cycle_t *cycle, ngx_conf_t *cf);
 
 
 #endif /* _NGX_FCFH_H_INCLUDED_ */

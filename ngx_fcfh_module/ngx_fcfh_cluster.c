@@ -468,37 +468,12 @@ ngx_fcfh_cluster_auth_slot(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 static ngx_int_t
 ngx_fcfh_cluster_ssl(ngx_cycle_t *cycle, ngx_fcfh_cluster_conf_t *ccf)
 {
-    ngx_conf_t           cf;
-    ngx_pool_cleanup_t  *cln;
+    ngx_conf_t  cf;
 
-    ngx_memzero(&cf, sizeof(ngx_conf_t));
-
-    cf.cycle = cycle;
-    cf.pool = cycle->pool;
-    cf.temp_pool = cycle->pool;
-    cf.log = cycle->log;
-
-    ccf->ssl = ngx_pcalloc(cycle->pool, sizeof(ngx_ssl_t));
+    ccf->ssl = ngx_fcfh_ssl_client(cycle, &cf);
     if (ccf->ssl == NULL) {
         return NGX_ERROR;
     }
-
-    ccf->ssl->log = cycle->log;
-
-    if (ngx_ssl_create(ccf->ssl, NGX_SSL_TLSv1_2|NGX_SSL_TLSv1_3, NULL)
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    cln = ngx_pool_cleanup_add(cycle->pool, 0);
-    if (cln == NULL) {
-        ngx_ssl_cleanup_ctx(ccf->ssl);
-        return NGX_ERROR;
-    }
-
-    cln->handler = ngx_ssl_cleanup_ctx;
-    cln->data = ccf->ssl;
 
     if (ngx_ssl_certificate(&cf, ccf->ssl, &ccf->certificate,
                             &ccf->certificate_key, NULL)

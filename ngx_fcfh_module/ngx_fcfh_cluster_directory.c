@@ -38,8 +38,19 @@
 #define NGX_FCFH_CLUSTER_LIST        3
 
 
+/* what a claim and a release of a tunnel's entry print their keys into */
+typedef struct {
+    u_char                    key[NGX_FCFH_APF_GUID_TEXT_SIZE + 8];
+    u_char                    serial[NGX_INT64_LEN];
+    u_char                    text[NGX_FCFH_APF_GUID_TEXT_SIZE];
+} ngx_fcfh_cluster_entry_args_t;
+
+
 static void ngx_fcfh_cluster_script(ngx_fcfh_cluster_conf_t *ccf,
     ngx_uint_t n, const char **argv, size_t *len);
+static void ngx_fcfh_cluster_entry_args(ngx_fcfh_cluster_conf_t *ccf,
+    ngx_uint_t n, ngx_fcfh_entry_t *e, ngx_fcfh_cluster_entry_args_t *ea,
+    const char **argv, size_t *len);
 static void ngx_fcfh_cluster_heartbeat(ngx_fcfh_cluster_conf_t *ccf);
 static void ngx_fcfh_cluster_refresh(ngx_fcfh_cluster_conf_t *ccf);
 static void ngx_fcfh_cluster_publish_all(ngx_fcfh_cluster_conf_t *ccf);
@@ -209,6 +220,32 @@ ngx_fcfh_cluster_script(ngx_fcfh_cluster_conf_t *ccf, ngx_uint_t n,
 
 
 /*
+ * The head of a claim or a release (script n): one key, the device's
+ * entry, then this node and the tunnel's serial, printed into ea.
+ */
+
+static void
+ngx_fcfh_cluster_entry_args(ngx_fcfh_cluster_conf_t *ccf, ngx_uint_t n,
+    ngx_fcfh_entry_t *e, ngx_fcfh_cluster_entry_args_t *ea,
+    const char **argv, size_t *len)
+{
+    ngx_fcfh_apf_guid_to_text(e->guid, (char *) ea->text);
+
+    ngx_fcfh_cluster_script(ccf, n, argv, len);
+    argv[2] = "1";
+    len[2] = 1;
+    argv[3] = (char *) ea->key;
+    len[3] = ngx_sprintf(ea->key, "fcfh:d:%*s",
+                         (size_t) NGX_FCFH_APF_GUID_TEXT_SIZE, ea->text)
+             - ea->key;
+    argv[4] = (char *) ccf->node.data;
+    len[4] = ccf->node.len;
+    argv[5] = (char *) ea->serial;
+    len[5] = ngx_sprintf(ea->serial, "%uL", e->serial) - ea->serial;
+}
+
+
+/*
  * The connection is up (a master): the scripts first, before any
  * EVALSHA on it (answers come in order), then this node's key and every
  * device of this worker, which Redis may have lost (restart, failover).
@@ -368,15 +405,13 @@ ngx_fcfh_cluster_publish_all(ngx_fcfh_cluster_conf_t *ccf)
 void
 ngx_fcfh_cluster_publish(ngx_fcfh_entry_t *e, ngx_log_t *log)
 {
-    u_char                    key[NGX_FCFH_APF_GUID_TEXT_SIZE + 8];
-    u_char                    serial[NGX_INT64_LEN];
-    u_char                    since[NGX_TIME_T_LEN];
-    u_char                    ttl[NGX_INT_T_LEN];
-    u_char                    text[NGX_FCFH_APF_GUID_TEXT_SIZE];
-    u_char                    identity[NGX_FCFH_CLUSTER_IDENTITY_MAX];
-    size_t                    len[11];
-    const char               *argv[11];
-    ngx_fcfh_cluster_conf_t  *ccf;
+    u_char                          since[NGX_TIME_T_LEN];
+    u_char                          ttl[NGX_INT_T_LEN];
+    u_char                          identity[NGX_FCFH_CLUSTER_IDENTITY_MAX];
+    size_t                          len[11];
+    const char                     *argv[11];
+    ngx_fcfh_cluster_conf_t        *ccf;
+    ngx_fcfh_cluster_entry_args_t   ea;
 
     ccf = ngx_fcfh_cluster_get_conf(ngx_cycle);
 
@@ -385,19 +420,8 @@ ngx_fcfh_cluster_publish(ngx_fcfh_entry_t *e, ngx_log_t *log)
         return;
     }
 
-    ngx_fcfh_apf_guid_to_text(e->guid, (char *) text);
-
-    ngx_fcfh_cluster_script(ccf, NGX_FCFH_CLUSTER_CLAIM, argv, len);
-    argv[2] = "1";
-    len[2] = 1;
-    argv[3] = (char *) key;
-    len[3] = ngx_sprintf(key, "fcfh:d:%*s",
-                         (size_t) NGX_FCFH_APF_GUID_TEXT_SIZE, text)
-             - key;
-    argv[4] = (char *) ccf->node.data;
-    len[4] = ccf->node.len;
-    argv[5] = (char *) serial;
-    len[5] = ngx_sprintf(serial, "%uL", e->serial) - serial;
+    ngx_fcfh_cluster_entry_args(ccf, NGX_FCFH_CLUSTER_CLAIM, e, &ea,
+                                argv, len);
     argv[6] = (char *) since;
     len[6] = ngx_sprintf(since, "%T", e->connected_at) - since;
     argv[7] = (char *) ttl;
@@ -421,7 +445,7 @@ ngx_fcfh_cluster_publish(ngx_fcfh_entry_t *e, ngx_log_t *log)
     {
         ngx_log_error(NGX_LOG_WARN, log, 0,
                       "fcfh cluster: device %*s not published",
-                      (size_t) NGX_FCFH_APF_GUID_TEXT_SIZE, text);
+                      (size_t) NGX_FCFH_APF_GUID_TEXT_SIZE, ea.text);
     }
 }
 
@@ -576,12 +600,10 @@ ngx_fcfh_cluster_serial(redisReply *r)
 void
 ngx_fcfh_cluster_unpublish(ngx_fcfh_entry_t *e)
 {
-    u_char                    key[NGX_FCFH_APF_GUID_TEXT_SIZE + 8];
-    u_char                    serial[NGX_INT64_LEN];
-    u_char                    text[NGX_FCFH_APF_GUID_TEXT_SIZE];
-    size_t                    len[6];
-    const char               *argv[6];
-    ngx_fcfh_cluster_conf_t  *ccf;
+    size_t                          len[6];
+    const char                     *argv[6];
+    ngx_fcfh_cluster_conf_t        *ccf;
+    ngx_fcfh_cluster_entry_args_t   ea;
 
     ccf = ngx_fcfh_cluster_get_conf(ngx_cycle);
 
@@ -590,19 +612,8 @@ ngx_fcfh_cluster_unpublish(ngx_fcfh_entry_t *e)
         return;
     }
 
-    ngx_fcfh_apf_guid_to_text(e->guid, (char *) text);
-
-    ngx_fcfh_cluster_script(ccf, NGX_FCFH_CLUSTER_RELEASE, argv, len);
-    argv[2] = "1";
-    len[2] = 1;
-    argv[3] = (char *) key;
-    len[3] = ngx_sprintf(key, "fcfh:d:%*s",
-                         (size_t) NGX_FCFH_APF_GUID_TEXT_SIZE, text)
-             - key;
-    argv[4] = (char *) ccf->node.data;
-    len[4] = ccf->node.len;
-    argv[5] = (char *) serial;
-    len[5] = ngx_sprintf(serial, "%uL", e->serial) - serial;
+    ngx_fcfh_cluster_entry_args(ccf, NGX_FCFH_CLUSTER_RELEASE, e, &ea,
+                                argv, len);
 
     (void) ngx_fcfh_cluster_command(ccf, NULL, NULL, 6, argv, len);
 }

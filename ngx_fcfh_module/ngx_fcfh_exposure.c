@@ -198,6 +198,29 @@ ngx_fcfh_exposure_rules_deny(void *access_conf, struct sockaddr *sa,
 }
 
 
+/*
+ * A stranger arriving on this listener cannot arrive (loopback) or is
+ * turned away by the rules of the layer's access module ("access", by
+ * name: it may not be built), in the entry's block.
+ */
+
+ngx_uint_t
+ngx_fcfh_exposure_closed(ngx_cycle_t *cycle, ngx_fcfh_exposure_t *e,
+    const char *access, struct sockaddr *sa, ngx_uint_t ipv6only)
+{
+    ngx_module_t  *m;
+
+    if (!ngx_fcfh_exposure_beyond_loopback(sa)) {
+        return 1;
+    }
+
+    m = ngx_fcfh_exposure_module(cycle, access);
+
+    return m && ngx_fcfh_exposure_rules_deny(e->conf[m->ctx_index], sa,
+                                             ipv6only);
+}
+
+
 static ngx_uint_t
 ngx_fcfh_exposure_deny_inet(ngx_array_t *rules)
 {

@@ -53,6 +53,9 @@ ngx_uint_t ngx_fcfh_exposure_credentials(ngx_fcfh_exposure_t *e);
 ngx_uint_t ngx_fcfh_exposure_beyond_loopback(struct sockaddr *sa);
 ngx_uint_t ngx_fcfh_exposure_rules_deny(void *access_conf,
     struct sockaddr *sa, ngx_uint_t ipv6only);
+ngx_uint_t ngx_fcfh_exposure_closed(ngx_cycle_t *cycle,
+    ngx_fcfh_exposure_t *e, const char *access, struct sockaddr *sa,
+    ngx_uint_t ipv6only);
 void ngx_fcfh_exposure_listeners_init(ngx_fcfh_exposure_listeners_t *l);
 void ngx_fcfh_exposure_listeners_add(ngx_fcfh_exposure_listeners_t *l,
     ngx_str_t *addr);

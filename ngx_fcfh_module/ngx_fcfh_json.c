@@ -49,6 +49,8 @@ static const char  *ngx_fcfh_event_names[] = {
 
 
 static u_char *ngx_fcfh_event_json_console(u_char *p, ngx_fcfh_event_t *e);
+static u_char *ngx_fcfh_event_json_where(u_char *p, ngx_fcfh_event_t *e,
+    const char *identity);
 
 
 const char *
@@ -140,7 +142,7 @@ u_char *
 ngx_fcfh_event_json(u_char *p, ngx_fcfh_event_t *e)
 {
     char        guid[NGX_FCFH_APF_GUID_TEXT_SIZE];
-    ngx_str_t   s, *node;
+    ngx_str_t   s;
 
     ngx_fcfh_apf_guid_to_text(e->guid, guid);
 
@@ -153,24 +155,9 @@ ngx_fcfh_event_json(u_char *p, ngx_fcfh_event_t *e)
         return ngx_fcfh_event_json_console(p, e);
     }
 
-    p = ngx_sprintf(p, ",\"guid\":\"%*s\",\"worker\":%P,\"fqdn\":",
-                    (size_t) NGX_FCFH_APF_GUID_TEXT_SIZE, guid, e->pid);
-
-    s.data = e->fqdn;
-    s.len = e->fqdn_len;
-    p = ngx_fcfh_json_str(p, &s);
-
-    /* in a cluster: which gateway node saw it */
-    node = ngx_fcfh_cluster_node();
-
-    if (node) {
-        p = ngx_sprintf(p, ",\"node\":\"%V\"", node);
-    }
-
-    p = ngx_cpymem(p, ",\"identity\":", sizeof(",\"identity\":") - 1);
-    s.data = e->identity;
-    s.len = e->identity_len;
-    p = ngx_fcfh_json_str(p, &s);
+    p = ngx_sprintf(p, ",\"guid\":\"%*s\"",
+                    (size_t) NGX_FCFH_APF_GUID_TEXT_SIZE, guid);
+    p = ngx_fcfh_event_json_where(p, e, "identity");
 
     /* an alert's "user" slot holds where the datagram was for */
     if (e->type == NGX_FCFH_EVENT_ALERT) {
@@ -233,7 +220,7 @@ static u_char *
 ngx_fcfh_event_json_console(u_char *p, ngx_fcfh_event_t *e)
 {
     char        guid[NGX_FCFH_APF_GUID_TEXT_SIZE];
-    ngx_str_t   s, *node;
+    ngx_str_t   s;
 
     if (e->no_guid) {
         p = ngx_cpymem(p, ",\"guid\":null", sizeof(",\"guid\":null") - 1);
@@ -244,21 +231,7 @@ ngx_fcfh_event_json_console(u_char *p, ngx_fcfh_event_t *e)
                         (size_t) NGX_FCFH_APF_GUID_TEXT_SIZE, guid);
     }
 
-    p = ngx_sprintf(p, ",\"worker\":%P,\"fqdn\":", e->pid);
-    s.data = e->fqdn;
-    s.len = e->fqdn_len;
-    p = ngx_fcfh_json_str(p, &s);
-
-    node = ngx_fcfh_cluster_node();
-
-    if (node) {
-        p = ngx_sprintf(p, ",\"node\":\"%V\"", node);
-    }
-
-    p = ngx_cpymem(p, ",\"device_node\":", sizeof(",\"device_node\":") - 1);
-    s.data = e->identity;
-    s.len = e->identity_len;
-    p = ngx_fcfh_json_str(p, &s);
+    p = ngx_fcfh_event_json_where(p, e, "device_node");
 
     p = ngx_sprintf(p, ",\"port\":%ud,\"front_door\":\"%s\",\"console\":",
                     (unsigned) e->port,
@@ -282,4 +255,38 @@ ngx_fcfh_event_json_console(u_char *p, ngx_fcfh_event_t *e)
     *p++ = '}';
 
     return p;
+}
+
+
+/*
+ * What every event says after its device: the worker, the device's name,
+ * this gateway node in a cluster, and the identity slot under the name
+ * the kind of event gives it.
+ */
+
+static u_char *
+ngx_fcfh_event_json_where(u_char *p, ngx_fcfh_event_t *e,
+    const char *identity)
+{
+    ngx_str_t   s, *node;
+
+    p = ngx_sprintf(p, ",\"worker\":%P,\"fqdn\":", e->pid);
+
+    s.data = e->fqdn;
+    s.len = e->fqdn_len;
+    p = ngx_fcfh_json_str(p, &s);
+
+    /* in a cluster: which gateway node saw it */
+    node = ngx_fcfh_cluster_node();
+
+    if (node) {
+        p = ngx_sprintf(p, ",\"node\":\"%V\"", node);
+    }
+
+    p = ngx_sprintf(p, ",\"%s\":", identity);
+
+    s.data = e->identity;
+    s.len = e->identity_len;
+
+    return ngx_fcfh_json_str(p, &s);
 }

@@ -748,3 +748,46 @@ ngx_fcfh_alert_send(ngx_addr_t *to, const u_char *data, size_t len,
 
     return NGX_OK;
 }
+
+
+/*
+ * A TLS 1.2 or 1.3 client context that lives as long as the cycle, for
+ * the caller to add certificates to; cf: a stand-in configuration the
+ * ngx_ssl_*() calls that want one can take.
+ */
+
+ngx_ssl_t *
+ngx_fcfh_ssl_client(ngx_cycle_t *cycle, ngx_conf_t *cf)
+{
+    ngx_ssl_t           *ssl;
+    ngx_pool_cleanup_t  *cln;
+
+    ngx_memzero(cf, sizeof(ngx_conf_t));
+
+    cf->cycle = cycle;
+    cf->pool = cycle->pool;
+    cf->temp_pool = cycle->pool;
+    cf->log = cycle->log;
+
+    ssl = ngx_pcalloc(cycle->pool, sizeof(ngx_ssl_t));
+    if (ssl == NULL) {
+        return NULL;
+    }
+
+    ssl->log = cycle->log;
+
+    if (ngx_ssl_create(ssl, NGX_SSL_TLSv1_2|NGX_SSL_TLSv1_3, NULL) != NGX_OK) {
+        return NULL;
+    }
+
+    cln = ngx_pool_cleanup_add(cycle->pool, 0);
+    if (cln == NULL) {
+        ngx_ssl_cleanup_ctx(ssl);
+        return NULL;
+    }
+
+    cln->handler = ngx_ssl_cleanup_ctx;
+    cln->data = ssl;
+
+    return ssl;
+}

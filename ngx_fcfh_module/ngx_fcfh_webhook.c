@@ -502,38 +502,12 @@ ngx_fcfh_webhook_resolver(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 ngx_int_t
 ngx_fcfh_webhook_ssl(ngx_cycle_t *cycle, ngx_fcfh_main_conf_t *fmcf)
 {
-    ngx_conf_t           cf;
-    ngx_pool_cleanup_t  *cln;
+    ngx_conf_t  cf;
 
-    ngx_memzero(&cf, sizeof(ngx_conf_t));
-
-    cf.cycle = cycle;
-    cf.pool = cycle->pool;
-    cf.temp_pool = cycle->pool;
-    cf.log = cycle->log;
-
-    fmcf->webhook_ssl = ngx_pcalloc(cycle->pool, sizeof(ngx_ssl_t));
+    fmcf->webhook_ssl = ngx_fcfh_ssl_client(cycle, &cf);
     if (fmcf->webhook_ssl == NULL) {
         return NGX_ERROR;
     }
-
-    fmcf->webhook_ssl->log = cycle->log;
-
-    if (ngx_ssl_create(fmcf->webhook_ssl, NGX_SSL_TLSv1_2|NGX_SSL_TLSv1_3,
-                       NULL)
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    cln = ngx_pool_cleanup_add(cycle->pool, 0);
-    if (cln == NULL) {
-        ngx_ssl_cleanup_ctx(fmcf->webhook_ssl);
-        return NGX_ERROR;
-    }
-
-    cln->handler = ngx_ssl_cleanup_ctx;
-    cln->data = fmcf->webhook_ssl;
 
     if (ngx_ssl_trusted_certificate(&cf, fmcf->webhook_ssl,
                                     &fmcf->webhook_trusted,

@@ -35,6 +35,8 @@ static void ngx_fcfh_ws_control_end(ngx_fcfh_ws_parser_t *p,
 static void ngx_fcfh_ws_fail(ngx_fcfh_ws_parser_t *p, unsigned code,
     const char *why, ngx_fcfh_ws_event_t *ev);
 static int ngx_fcfh_ws_b64_value(uint8_t c);
+static void ngx_fcfh_ws_list_item(const uint8_t *value, size_t len,
+    size_t *i, size_t *start, size_t *end);
 
 
 void
@@ -819,31 +821,13 @@ ngx_fcfh_ws_has_token(const uint8_t *value, size_t len, const char *token)
     i = 0;
 
     while (i <= len) {
-        start = i;
-
-        while (i < len && value[i] != ',') {
-            i++;
-        }
-
-        end = i;
-
-        while (start < end && (value[start] == ' ' || value[start] == '\t')) {
-            start++;
-        }
-
-        while (end > start && (value[end - 1] == ' '
-                               || value[end - 1] == '\t'))
-        {
-            end--;
-        }
+        ngx_fcfh_ws_list_item(value, len, &i, &start, &end);
 
         if (end - start == tlen
             && strncasecmp((const char *) value + start, token, tlen) == 0)
         {
             return 1;
         }
-
-        i++;
     }
 
     return 0;
@@ -861,23 +845,7 @@ ngx_fcfh_ws_subprotocol(const uint8_t *value, size_t len,
     i = 0;
 
     while (i <= len) {
-        start = i;
-
-        while (i < len && value[i] != ',') {
-            i++;
-        }
-
-        end = i;
-
-        while (start < end && (value[start] == ' ' || value[start] == '\t')) {
-            start++;
-        }
-
-        while (end > start && (value[end - 1] == ' '
-                               || value[end - 1] == '\t'))
-        {
-            end--;
-        }
+        ngx_fcfh_ws_list_item(value, len, &i, &start, &end);
 
         if (start == end) {
             return -1;
@@ -896,9 +864,42 @@ ngx_fcfh_ws_subprotocol(const uint8_t *value, size_t len,
             *first = value + start;
             *first_len = end - start;
         }
-
-        i++;
     }
 
     return items ? 0 : -1;
+}
+
+
+/*
+ * The next element of a comma-separated header value (RFC 9110 5.6.1)
+ * from *i, its optional white space trimmed; *i moves past its comma,
+ * beyond len after the last element.
+ */
+
+static void
+ngx_fcfh_ws_list_item(const uint8_t *value, size_t len, size_t *i,
+    size_t *start, size_t *end)
+{
+    size_t  s, e;
+
+    s = *i;
+
+    while (*i < len && value[*i] != ',') {
+        (*i)++;
+    }
+
+    e = *i;
+
+    while (s < e && (value[s] == ' ' || value[s] == '\t')) {
+        s++;
+    }
+
+    while (e > s && (value[e - 1] == ' ' || value[e - 1] == '\t')) {
+        e--;
+    }
+
+    *start = s;
+    *end = e;
+
+    (*i)++;
 }

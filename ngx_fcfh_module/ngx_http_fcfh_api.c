@@ -221,13 +221,11 @@ static ngx_int_t
 ngx_http_fcfh_api_list(ngx_http_request_t *r, ngx_str_t *param)
 {
     u_char                    *p, *body;
-    size_t                     len;
     ngx_str_t                  arg;
-    ngx_uint_t                 i, v;
+    ngx_uint_t                 v;
     const char                *err;
     ngx_array_t                entries;
     ngx_http_fcfh_page_t       pg;
-    ngx_fcfh_entry_info_t     *info;
     ngx_fcfh_tunnels_query_t   q;
 
     if (ngx_http_fcfh_page_args(r, &pg, &err) != NGX_OK) {
@@ -285,34 +283,15 @@ ngx_http_fcfh_api_list(ngx_http_request_t *r, ngx_str_t *param)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    info = entries.elts;
-
-    len = sizeof("{,\"tunnels\":[]}\n") + NGX_HTTP_FCFH_PAGE_JSON_LEN;
-
-    for (i = 0; i < entries.nelts; i++) {
-        len += ngx_http_fcfh_entry_size(&info[i]) + 1;
-    }
-
-    body = ngx_pnalloc(r->pool, len);
+    body = ngx_pnalloc(r->pool,
+                       sizeof("{") + ngx_http_fcfh_tunnels_size(&entries));
     if (body == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     *body = '{';
 
-    p = ngx_http_fcfh_page_json(body + 1, q.total, q.limit,
-                                q.more ? info[entries.nelts - 1].guid : NULL);
-    p = ngx_cpymem(p, ",\"tunnels\":[", sizeof(",\"tunnels\":[") - 1);
-
-    for (i = 0; i < entries.nelts; i++) {
-        if (i) {
-            *p++ = ',';
-        }
-
-        p = ngx_http_fcfh_entry_json(p, &info[i]);
-    }
-
-    p = ngx_cpymem(p, "]}\n", 3);
+    p = ngx_http_fcfh_tunnels_json(body + 1, &q, &entries);
 
     return ngx_http_fcfh_send_json(r, NGX_HTTP_OK, body, p - body);
 }

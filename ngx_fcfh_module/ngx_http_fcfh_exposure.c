@@ -311,15 +311,11 @@ ngx_http_fcfh_exposure_closed(ngx_conf_t *cf, ngx_fcfh_exposure_t *e,
     ngx_http_conf_addr_t *addr)
 {
     ngx_uint_t                 ipv6only;
-    ngx_module_t              *m;
 #if (NGX_HTTP_SSL)
+    ngx_module_t              *m;
     ngx_http_ssl_srv_conf_t   *sscf;
     ngx_http_core_srv_conf_t  *cscf;
 #endif
-
-    if (!ngx_fcfh_exposure_beyond_loopback(addr->opt.sockaddr)) {
-        return 1;
-    }
 
 #if (NGX_HAVE_INET6)
     ipv6only = addr->opt.ipv6only;
@@ -327,10 +323,8 @@ ngx_http_fcfh_exposure_closed(ngx_conf_t *cf, ngx_fcfh_exposure_t *e,
     ipv6only = 1;
 #endif
 
-    m = ngx_fcfh_exposure_module(cf->cycle, "ngx_http_access_module");
-
-    if (m && ngx_fcfh_exposure_rules_deny(e->conf[m->ctx_index],
-                                          addr->opt.sockaddr, ipv6only))
+    if (ngx_fcfh_exposure_closed(cf->cycle, e, "ngx_http_access_module",
+                                 addr->opt.sockaddr, ipv6only))
     {
         return 1;
     }

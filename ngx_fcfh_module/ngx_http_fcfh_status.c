@@ -28,7 +28,7 @@ ngx_http_fcfh_status_handler(ngx_http_request_t *r)
     size_t                     len, size, used;
     ngx_int_t                  rc;
     ngx_str_t                  device;
-    ngx_uint_t                 i, count;
+    ngx_uint_t                 count;
     const char                *err;
     ngx_array_t                entries;
     ngx_http_fcfh_page_t       pg;
@@ -103,16 +103,10 @@ ngx_http_fcfh_status_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    info = entries.elts;
-
     len = sizeof("{\"version\":2,\"module_version\":\"\",\"pid\":,"
-                 "\"zone\":{\"size\":,\"used\":},,\"tunnels\":[]}\n")
+                 "\"zone\":{\"size\":,\"used\":},")
           + sizeof(NGX_FCFH_VERSION) + 3 * NGX_INT64_LEN
-          + NGX_HTTP_FCFH_PAGE_JSON_LEN;
-
-    for (i = 0; i < entries.nelts; i++) {
-        len += ngx_http_fcfh_entry_size(&info[i]) + 1;
-    }
+          + ngx_http_fcfh_tunnels_size(&entries);
 
     body = ngx_pnalloc(r->pool, len);
     if (body == NULL) {
@@ -123,12 +117,54 @@ ngx_http_fcfh_status_handler(ngx_http_request_t *r)
                     "\"pid\":%P,\"zone\":{\"size\":%uz,\"used\":%uz},",
                     NGX_FCFH_VERSION, ngx_pid, size, used);
 
-    p = ngx_http_fcfh_page_json(p, q.total, q.limit,
-                                q.more ? info[entries.nelts - 1].guid : NULL);
+    p = ngx_http_fcfh_tunnels_json(p, &q, &entries);
+
+    return ngx_http_fcfh_send_json(r, NGX_HTTP_OK, body, p - body);
+}
+
+
+/* a bound on what ngx_http_fcfh_tunnels_json() writes */
+
+size_t
+ngx_http_fcfh_tunnels_size(ngx_array_t *entries)
+{
+    size_t                  len;
+    ngx_uint_t              i;
+    ngx_fcfh_entry_info_t  *info;
+
+    info = entries->elts;
+
+    len = sizeof(",\"tunnels\":[]}\n") - 1 + NGX_HTTP_FCFH_PAGE_JSON_LEN;
+
+    for (i = 0; i < entries->nelts; i++) {
+        len += ngx_http_fcfh_entry_size(&info[i]) + 1;
+    }
+
+    return len;
+}
+
+
+/*
+ * The page fields and the "tunnels" array of fcfh_status and the API's
+ * tunnel list, closing the object the caller opened.
+ */
+
+u_char *
+ngx_http_fcfh_tunnels_json(u_char *p, ngx_fcfh_tunnels_query_t *q,
+    ngx_array_t *entries)
+{
+    ngx_uint_t              i;
+    ngx_fcfh_entry_info_t  *info;
+
+    info = entries->elts;
+
+    p = ngx_http_fcfh_page_json(p, q->total, q->limit,
+                                q->more ? info[entries->nelts - 1].guid
+                                        : NULL);
 
     p = ngx_cpymem(p, ",\"tunnels\":[", sizeof(",\"tunnels\":[") - 1);
 
-    for (i = 0; i < entries.nelts; i++) {
+    for (i = 0; i < entries->nelts; i++) {
         if (i) {
             *p++ = ',';
         }
@@ -136,9 +172,7 @@ ngx_http_fcfh_status_handler(ngx_http_request_t *r)
         p = ngx_http_fcfh_entry_json(p, &info[i]);
     }
 
-    p = ngx_cpymem(p, "]}\n", 3);
-
-    return ngx_http_fcfh_send_json(r, NGX_HTTP_OK, body, p - body);
+    return ngx_cpymem(p, "]}\n", 3);
 }
 
 

@@ -24,5 +24,10 @@ ngx_int_t ngx_http_fcfh_status_handler(ngx_http_request_t *r);
 size_t ngx_http_fcfh_entry_size(ngx_fcfh_entry_info_t *info);
 u_char *ngx_http_fcfh_entry_json(u_char *p, ngx_fcfh_entry_info_t *info);
 
+/* a page of tunnels: its fields, the "tunnels" array, the object closed */
+size_t ngx_http_fcfh_tunnels_size(ngx_array_t *entries);
+u_char *ngx_http_fcfh_tunnels_json(u_char *p, ngx_fcfh_tunnels_query_t *q,
+    ngx_array_t *entries);
+
 
 #endif /* _NGX_HTTP_FCFH_STATUS_H_INCLUDED_ */

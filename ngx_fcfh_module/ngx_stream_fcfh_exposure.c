@@ -183,14 +183,10 @@ ngx_stream_fcfh_exposure_closed(ngx_conf_t *cf, ngx_fcfh_exposure_t *e,
     ngx_stream_listen_t *ls)
 {
     ngx_uint_t              ipv6only;
-    ngx_module_t           *m;
 #if (NGX_STREAM_SSL)
+    ngx_module_t           *m;
     ngx_stream_ssl_conf_t  *sslcf;
 #endif
-
-    if (!ngx_fcfh_exposure_beyond_loopback(ls->sockaddr)) {
-        return 1;
-    }
 
 #if (NGX_HAVE_INET6)
     ipv6only = ls->ipv6only;
@@ -198,10 +194,8 @@ ngx_stream_fcfh_exposure_closed(ngx_conf_t *cf, ngx_fcfh_exposure_t *e,
     ipv6only = 1;
 #endif
 
-    m = ngx_fcfh_exposure_module(cf->cycle, "ngx_stream_access_module");
-
-    if (m && ngx_fcfh_exposure_rules_deny(e->conf[m->ctx_index],
-                                          ls->sockaddr, ipv6only))
+    if (ngx_fcfh_exposure_closed(cf->cycle, e, "ngx_stream_access_module",
+                                 ls->sockaddr, ipv6only))
     {
         return 1;
     }
