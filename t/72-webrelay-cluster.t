@@ -4,10 +4,14 @@
 # on node2's relay names it by GUID and by name. SOL through the relay
 # (AMT's Digest done by the console) reaches the device's echo; node2
 # audits the session with front door websocket and the device's node,
-# node1 as front door cluster; the device leaving closes the WebSocket
-# with 1001 and a reason; fcfh_webrelay_sessions counts, on node2, by
-# the name the console used (GUID and name are two keys there), and not
-# across nodes: node1's own relay has a count of its own.
+# node1 as front door cluster; WS-Management (p=1) and the refusals of an
+# unknown device and port; with fcfh_amt_credentials on node2, node2
+# answers AMT's Digest for the remote device (its GUID's line when named
+# by GUID, only "*" when named by name); the device leaving closes the
+# WebSocket with 1001 and a reason, and releases the sessions.
+# fcfh_webrelay_sessions counts, on node2, by the name the console used
+# (GUID and name are two keys there), and not across nodes: node1's own
+# relay has a count of its own (docs/directives.md says so).
 use strict;
 use warnings;
 use Test::More;
@@ -66,16 +70,33 @@ fcfh_cluster_ssl_trusted_certificate %%CERTS%%/cluster-ca.crt;",
         location = /events { fcfh_events; }
         location = /metrics { fcfh_metrics; }
         location = /webrelay.ashx { fcfh_webrelay; }
-        location = /two {
+        location = /gw-guid {
             fcfh_webrelay;
-            fcfh_webrelay_sessions 2;
+            fcfh_webrelay_sessions off;
+            fcfh_amt_credentials %%PREFIX%%/amt-guid.cred;
+        }
+        location = /gw-any {
+            fcfh_webrelay;
+            fcfh_webrelay_sessions off;
+            fcfh_amt_credentials %%PREFIX%%/amt-any.cred;
         }
     }");
 }
 
+my $GA = '00000000-0000-4000-8000-0000000000a1';
+my $FQDN = 'a0.example.test';
+
 my @t;
 for my $n (1, 2) {
     my $t = FcfhTest->new;
+    # the AMT accounts: a line for the device's GUID alone, or "*"
+    for (['amt-guid.cred', "$GA admin P\@ssw0rd\n"], ['amt-any.cred', "* admin P\@ssw0rd\n"]) {
+        my $f = $t->prefix . "/$_->[0]";
+        open my $fh, '>', $f or die "$f: $!";
+        print $fh $_->[1];
+        close $fh;
+        chmod 0640, $f;
+    }
     $t->write_config(node_config($n));
     $t->run;
     push @t, $t;
@@ -85,8 +106,6 @@ for my $n (1, 2) {
        "node$n: directory connected");
 }
 
-my $GA = '00000000-0000-4000-8000-0000000000a1';
-my $FQDN = 'a0.example.test';
 my $wport = $t[1]->port(5);
 
 sub start_sim {
@@ -224,6 +243,63 @@ for my $kind (sort keys %who) {
         like($got, qr{^HTTP/1\.1 200.*IdentifyResponse}s, 'p=1: answered through node1');
         $ws->close;
     }
+}
+
+# --- AMT's Digest answered by node2, the console's node --------------------
+
+# the console's side of Intel's toolkit: empty credentials (t/55)
+sub toolkit_session {
+    my ($ws, $user, $uri) = @_;
+    my %r;
+    $ws->send_binary("\x10\x00\x00\x00SOL ");
+    $r{start} = $ws->read_data(13, T(5));
+    $ws->send_binary("\x13\x00\x00\x00\x00" . pack('V', 0));
+    my $h = $ws->read_data(9, T(5));
+    $r{methods} = length $h == 9 ? $ws->read_data(unpack('V', substr $h, 5, 4), T(5)) : '';
+    my $d = join '', map { chr(length $_) . $_ } $user, '', '', $uri, '', '', '', '';
+    $ws->send_binary("\x13\x00\x00\x00\x04" . pack('V', length $d) . $d);
+    $h = $ws->read_data(9, T(5));
+    $r{auth} = $h;
+    $r{auth} .= $ws->read_data(unpack('V', substr $h, 5, 4), T(5)) if length $h == 9;
+    return \%r;
+}
+
+sub sol_up {
+    my ($ws) = @_;
+    $ws->send_binary("\x20\x00\x00\x00" . pack('V', 1)
+                     . pack('v6', 10000, 100, 0, 10000, 100, 0) . pack('V', 0));
+    my $reply = $ws->read_data(23, T(5));
+    return length $reply == 23 && ord($reply) == 0x21 && ord(substr $reply, 1) == 0;
+}
+
+my $success = "\x14\x00\x00\x00\x04\x00\x00\x00\x00";
+for my $case (['/gw-guid', guid => $GA], ['/gw-any', guid => $GA], ['/gw-any', name => $FQDN]) {
+    my ($loc, $kind, $host) = @$case;
+    my $name = "$loc, by $kind";
+    my $mark = $t[1]->log_mark;
+    my $ws = open_ws("$name", path($loc, host => $host, mode => 'sol'));
+    next unless $ws;
+    my $r = toolkit_session($ws, '', '');
+    is($r->{methods}, "\x04", "$name: the console is offered digest alone");
+    is($r->{auth}, $success, "$name: empty credentials, success from node2");
+    ok(sol_up($ws), "$name: SOL starts");
+    $ws->sol_send("gw $kind\r");
+    is($ws->sol_read(length("gw $kind\r"), T(5)), "gw $kind\r", "$name: echoed");
+    $ws->close;
+    like(substr($t[1]->error_log, $mark),
+         qr/redirection session "SOL " to "\Q$host\E" authenticated by the gateway as AMT user "admin"/,
+         "$name: node2 logs that it authenticated");
+}
+unlike($t[0]->error_log, qr/authenticated by the gateway/,
+       'node1, which holds the device, did not');
+{
+    # named by name on a node that does not hold it, the GUID's line is
+    # not found: the console's own Digest passes untouched
+    my $ws = open_ws('/gw-guid, by name', path('/gw-guid', host => $FQDN, mode => 'sol'));
+    ok($ws && $ws->sol_login('admin', 'P@ssw0rd', T(5)),
+       "/gw-guid, by name: no account applies, the console's own Digest works")
+        or diag($ws && $ws->{sol_error});
+    $ws->close if $ws;
 }
 
 # --- refusals for a remote device -------------------------------------------
