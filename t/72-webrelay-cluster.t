@@ -5,9 +5,11 @@
 # (AMT's Digest done by the console) reaches the device's echo; node2
 # audits the session with front door websocket and the device's node,
 # node1 as front door cluster; WS-Management (p=1) and the refusals of an
-# unknown device and port; with fcfh_amt_credentials on node2, node2
-# answers AMT's Digest for the remote device (its GUID's line when named
-# by GUID, only "*" when named by name); the device leaving closes the
+# unknown device and port; console tokens (node2 issues and checks them
+# for the GUID, a name it does not hold gets 401); with
+# fcfh_amt_credentials on node2, node2 answers AMT's Digest for the
+# remote device (its GUID's line when named by GUID, only "*" when named
+# by name); the device leaving closes the
 # WebSocket with 1001 and a reason, and releases the sessions.
 # fcfh_webrelay_sessions counts, on node2, by the name the console used
 # (GUID and name are two keys there), and not across nodes: node1's own
@@ -75,6 +77,15 @@ fcfh_cluster_ssl_trusted_certificate %%CERTS%%/cluster-ca.crt;",
             fcfh_webrelay_sessions off;
             fcfh_amt_credentials %%PREFIX%%/amt-guid.cred;
         }
+        location /issue/ {
+            fcfh_token_secret %%PREFIX%%/token.key;
+            fcfh_token_issue;
+        }
+        location = /tok {
+            fcfh_webrelay;
+            fcfh_webrelay_sessions off;
+            fcfh_token_secret %%PREFIX%%/token.key;
+        }
         location = /gw-any {
             fcfh_webrelay;
             fcfh_webrelay_sessions off;
@@ -85,6 +96,8 @@ fcfh_cluster_ssl_trusted_certificate %%CERTS%%/cluster-ca.crt;",
 
 my $GA = '00000000-0000-4000-8000-0000000000a1';
 my $FQDN = 'a0.example.test';
+
+my $SECRET = join '', map { sprintf '%02x', int rand 256 } 1 .. 32;
 
 my @t;
 for my $n (1, 2) {
@@ -97,6 +110,8 @@ for my $n (1, 2) {
         close $fh;
         chmod 0640, $f;
     }
+    $t->write_file('token.key', "$SECRET\n");
+    chmod 0640, $t->prefix . '/token.key';
     $t->write_config(node_config($n));
     $t->run;
     push @t, $t;
@@ -299,6 +314,28 @@ unlike($t[0]->error_log, qr/authenticated by the gateway/,
     ok($ws && $ws->sol_login('admin', 'P@ssw0rd', T(5)),
        "/gw-guid, by name: no account applies, the console's own Digest works")
         or diag($ws && $ws->{sol_error});
+    $ws->close if $ws;
+}
+
+# --- console tokens on node2 for the remote device -------------------------
+
+{
+    my ($st, undef, $body) = http_get($wport, "/issue/$GA");
+    is($st, 200, 'node2 issues a token for the GUID of a device it does not hold');
+    my $tok = eval { JSON::PP->new->decode($body)->{token} } // '';
+    my ($ws, $code) = FcfhWs->connect($wport, path('/tok', mode => 'sol'),
+                                      protocol => $tok);
+    ok($ws, 'the token, the device by GUID: upgraded') or diag("status $code");
+    ok($ws && $ws->sol_login('admin', 'P@ssw0rd', T(5)), '... and SOL works');
+    $ws->close if $ws;
+    ($st) = http_get($wport, "/issue/$FQDN");
+    is($st, 404, 'no token for a name node2 does not hold');
+    my $h;
+    ($ws, $code, $h, $body) = FcfhWs->connect($wport, path('/tok', mode => 'sol',
+                                                           host => $FQDN),
+                                              protocol => $tok);
+    ok(!$ws, 'the token, the remote device by name: not upgraded');
+    is($code, 401, '... 401 (node2 cannot tell which GUID the name is)');
     $ws->close if $ws;
 }
 
