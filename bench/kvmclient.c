@@ -15,7 +15,7 @@
  * the channel never idles for a round trip.  Pixels are counted and
  * skipped, never decoded: the client must cost far less than the gateway.
  * -m raw talks to a simulator's --selftest-port directly (no gateway, no
- * TLS): what the simulator alone can produce.
+ * TLS, no -g): what the simulator alone can produce.
  *
  *   fcfh-kvmbench -m socks|ws|raw -p PORT -g GUID[,GUID...] [-n SESSIONS]
  *                 [-t SECONDS] [-w WARMUP_S] [-P PATH] [-u USER -k PASS]
@@ -745,6 +745,10 @@ main(int argc, char **argv)
         case 'k': pass = optarg; break;
         default: usage();
         }
+    }
+
+    if (mode == MODE_RAW && gl == NULL) {
+        gl = "-";       /* the selftest port serves one device */
     }
 
     if (mode < 0 || port <= 0 || gl == NULL || n < 1 || n > 64
