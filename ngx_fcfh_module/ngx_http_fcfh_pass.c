@@ -18,6 +18,13 @@
  * ngx_fcfh_proxy_response_parse()) before nginx's lenient parsers see it:
  * an answer with ambiguous framing or a malformed head becomes a 502 of
  * ours, and its channel is closed, never kept.
+ *
+ * Every error of an fcfh_pass location is answered in one format, the
+ * module's: text/plain, one line.  The module's own refusals are sent by
+ * ngx_http_fcfh_pass_error(); what nginx itself finalizes with a status
+ * (ngx_http_upstream's 502 and 504 when the channel fails before the
+ * answer head, a body over client_max_body_size, allow/deny...) would be
+ * nginx's HTML page, which ngx_http_fcfh_pass_filter_module rewrites.
  */
 
 
@@ -134,6 +141,13 @@ static void ngx_http_fcfh_pass_abort_request(ngx_http_request_t *r);
 static void ngx_http_fcfh_pass_finalize_request(ngx_http_request_t *r,
     ngx_int_t rc);
 
+static ngx_int_t ngx_http_fcfh_pass_header_filter(ngx_http_request_t *r);
+static ngx_int_t ngx_http_fcfh_pass_body_filter(ngx_http_request_t *r,
+    ngx_chain_t *in);
+static ngx_uint_t ngx_http_fcfh_pass_special(ngx_http_request_t *r);
+static const char *ngx_http_fcfh_pass_special_text(ngx_uint_t status);
+static ngx_int_t ngx_http_fcfh_pass_filter_init(ngx_conf_t *cf);
+
 static void *ngx_http_fcfh_pass_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_fcfh_pass_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
@@ -211,6 +225,48 @@ ngx_module_t  ngx_http_fcfh_pass_module = {
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
+
+
+/*
+ * Registers the filters that put nginx's own error pages of an fcfh_pass
+ * location in the module's format.  A module of its own, so that a static
+ * build orders it among the filters (an HTTP module's postconfiguration
+ * runs before the header filter module's, which replaces the chain).
+ */
+
+static ngx_http_module_t  ngx_http_fcfh_pass_filter_module_ctx = {
+    NULL,                                  /* preconfiguration */
+    ngx_http_fcfh_pass_filter_init,        /* postconfiguration */
+
+    NULL,                                  /* create main configuration */
+    NULL,                                  /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    NULL,                                  /* create location configuration */
+    NULL                                   /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_fcfh_pass_filter_module = {
+    NGX_MODULE_V1,
+    &ngx_http_fcfh_pass_filter_module_ctx, /* module context */
+    NULL,                                  /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    NULL,                                  /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
+static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
 
 
 /* hop-by-hop headers of the console's request, not passed to the device */
@@ -589,6 +645,7 @@ ngx_http_fcfh_pass_relay_result(ngx_http_fcfh_pass_ctx_t *ctx,
 {
     ngx_int_t            rc;
     ngx_uint_t           status;
+    const char          *text;
     ngx_http_request_t  *r;
 
     r = ctx->request;
@@ -607,8 +664,11 @@ ngx_http_fcfh_pass_relay_result(ngx_http_fcfh_pass_ctx_t *ctx,
              ? ngx_fcfh_open_results[result].status
              : NGX_HTTP_INTERNAL_SERVER_ERROR;
 
-    rc = ngx_http_fcfh_pass_error(r, status,
-                                  ngx_fcfh_open_result_text(result));
+    /* the owner worker went away since the look-up: as if not found */
+    text = (result == NGX_FCFH_OPEN_NO_TUNNEL)
+           ? "unknown device" : ngx_fcfh_open_result_text(result);
+
+    rc = ngx_http_fcfh_pass_error(r, status, text);
 
     ngx_http_finalize_request(r, rc);
 }
@@ -1520,6 +1580,189 @@ ngx_http_fcfh_pass_finalize_request(ngx_http_request_t *r, ngx_int_t rc)
         ngx_fcfh_relay_close_peer(ctx->relay);
         ctx->relay = NULL;
     }
+}
+
+
+/*
+ * nginx's own error answers in an fcfh_pass location: the status nginx
+ * finalized the request with (ngx_http_special_response_handler() set
+ * r->err_status, and ngx_http_send_header() sends it), the module's text.
+ * An error_page that redirects leaves this location (its configuration
+ * and r->ctx go), so the operator's pages still win.  0: not one.
+ */
+
+static ngx_uint_t
+ngx_http_fcfh_pass_special(ngx_http_request_t *r)
+{
+    ngx_http_fcfh_pass_loc_conf_t  *plcf;
+
+    if (r != r->main || r->err_status < NGX_HTTP_BAD_REQUEST) {
+        return 0;
+    }
+
+    plcf = ngx_http_get_module_loc_conf(r, ngx_http_fcfh_pass_module);
+
+    if (plcf == NULL || plcf->enabled != 1) {
+        return 0;
+    }
+
+    return r->err_status;
+}
+
+
+/*
+ * The texts of docs/directives.md's fcfh_pass table.  In this location
+ * nginx answers 502 and 504 only for ngx_http_upstream, that is for the
+ * channel: the relay connection ended (the device closed the channel, its
+ * tunnel ended, the worker or node relaying it exited) or stayed silent
+ * before the answer head.  The relay is a byte stream: an end is an end,
+ * whoever caused it.
+ */
+
+static const char *
+ngx_http_fcfh_pass_special_text(ngx_uint_t status)
+{
+    switch (status) {
+
+    case NGX_HTTP_BAD_REQUEST:
+        return "bad request";
+
+    case NGX_HTTP_UNAUTHORIZED:
+        return "unauthorized";
+
+    case NGX_HTTP_FORBIDDEN:
+        return "forbidden";
+
+    case NGX_HTTP_REQUEST_ENTITY_TOO_LARGE:
+        return "request body too large";
+
+    case 429:
+        return "too many requests";
+
+    case NGX_HTTP_INTERNAL_SERVER_ERROR:
+        return ngx_fcfh_open_result_text(NGX_FCFH_OPEN_ERROR);
+
+    case NGX_HTTP_BAD_GATEWAY:
+        return "channel closed before the device answered";
+
+    case NGX_HTTP_SERVICE_UNAVAILABLE:
+        return "service unavailable";
+
+    case NGX_HTTP_GATEWAY_TIME_OUT:
+        return ngx_fcfh_open_result_text(NGX_FCFH_OPEN_TIMEOUT);
+
+    default:
+        return "request failed";
+    }
+}
+
+
+static ngx_int_t
+ngx_http_fcfh_pass_header_filter(ngx_http_request_t *r)
+{
+    ngx_uint_t   status;
+    const char  *text;
+
+    status = ngx_http_fcfh_pass_special(r);
+
+    if (status == 0) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    text = ngx_http_fcfh_pass_special_text(status);
+
+    /* as ngx_http_fcfh_pass_error() answers */
+
+    r->headers_out.content_type_len = sizeof("text/plain") - 1;
+    ngx_str_set(&r->headers_out.content_type, "text/plain");
+    r->headers_out.content_type_lowcase = NULL;
+
+    r->headers_out.content_length_n = ngx_strlen(text);
+
+    if (r->headers_out.content_length) {
+        r->headers_out.content_length->hash = 0;
+        r->headers_out.content_length = NULL;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "fcfh: %ui %s", status, text);
+
+    return ngx_http_next_header_filter(r);
+}
+
+
+/* nginx's page goes, the text comes with its last buffer */
+
+static ngx_int_t
+ngx_http_fcfh_pass_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
+{
+    ngx_buf_t    *b;
+    ngx_uint_t    last, status;
+    ngx_chain_t   out, *cl;
+    const char   *text;
+
+    if (in == NULL) {
+        return ngx_http_next_body_filter(r, in);
+    }
+
+    status = ngx_http_fcfh_pass_special(r);
+
+    if (status == 0) {
+        return ngx_http_next_body_filter(r, in);
+    }
+
+    last = 0;
+
+    for (cl = in; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (b->last_buf) {
+            last = 1;
+        }
+
+        if (ngx_buf_in_memory(b)) {
+            b->pos = b->last;
+        }
+
+        if (b->in_file) {
+            b->file_pos = b->file_last;
+        }
+    }
+
+    if (!last) {
+        return NGX_OK;
+    }
+
+    text = ngx_http_fcfh_pass_special_text(status);
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->memory = 1;
+    b->pos = (u_char *) text;
+    b->last = b->pos + ngx_strlen(text);
+    b->last_buf = 1;
+    b->last_in_chain = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_next_body_filter(r, &out);
+}
+
+
+static ngx_int_t
+ngx_http_fcfh_pass_filter_init(ngx_conf_t *cf)
+{
+    ngx_http_next_header_filter = ngx_http_top_header_filter;
+    ngx_http_top_header_filter = ngx_http_fcfh_pass_header_filter;
+
+    ngx_http_next_body_filter = ngx_http_top_body_filter;
+    ngx_http_top_body_filter = ngx_http_fcfh_pass_body_filter;
+
+    return NGX_OK;
 }
 
 

@@ -48,8 +48,9 @@ for my $g (@gone) {
     is($rep, 4, "SOCKS5 to $g after its owner died: REP 04");
     close $s if $s;
 
-    my ($st) = http_request($t->port(4), 'GET', "http://$g:16992/wsman");
+    my ($st, $h, $body) = http_request($t->port(4), 'GET', "http://$g:16992/wsman");
     is($st, 404, "HTTP proxy to $g after its owner died: 404");
+    is($body, 'unknown device', '... "unknown device", as for any device not here');
 }
 
 $doc = wait_status($sport, sub {
