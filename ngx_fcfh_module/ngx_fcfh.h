@@ -170,12 +170,15 @@ typedef struct {
 typedef void (*ngx_fcfh_zone_created_pt)(ngx_fcfh_main_conf_t *fmcf,
     ngx_slab_pool_t *shpool, ngx_fcfh_zone_t *zone, ngx_log_t *log);
 typedef void (*ngx_fcfh_worker_gone_pt)(ngx_pid_t pid);
+/* a tunnel of a dead worker, swept: its device, how it ended */
+typedef void (*ngx_fcfh_tunnel_swept_pt)(u_char *guid, ngx_uint_t kind);
 
 
 struct ngx_fcfh_main_conf_s {
     ngx_shm_zone_t                  *shm_zone;
     ngx_fcfh_zone_created_pt         zone_created;  /* a fresh zone */
     ngx_fcfh_worker_gone_pt          worker_gone;   /* swept by anyone */
+    ngx_fcfh_tunnel_swept_pt         tunnel_swept;  /* its tunnels */
     ngx_fcfh_channel_ops_t           channel_ops;   /* the stream module's */
     size_t                           zone_size;
     ngx_int_t                        max_tunnels; /* 0: the zone's size */

@@ -33,6 +33,8 @@ static char *ngx_fcfh_cluster_address_slot(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_fcfh_cluster_redis_slot(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_fcfh_cluster_history_slot(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static char *ngx_fcfh_cluster_auth_slot(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static ngx_int_t ngx_fcfh_cluster_ssl(ngx_cycle_t *cycle,
@@ -90,6 +92,13 @@ static ngx_command_t  ngx_fcfh_cluster_commands[] = {
       offsetof(ngx_fcfh_cluster_conf_t, trusted),
       NULL },
 
+    { ngx_string("fcfh_cluster_history_ttl"),
+      NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE1,
+      ngx_fcfh_cluster_history_slot,
+      0,
+      offsetof(ngx_fcfh_cluster_conf_t, history_ttl),
+      NULL },
+
       ngx_null_command
 };
 
@@ -137,6 +146,8 @@ ngx_fcfh_cluster_create_conf(ngx_cycle_t *cycle)
      *     ccf->ssl = NULL;
      */
 
+    ccf->history_ttl = NGX_CONF_UNSET;
+
     return ccf;
 }
 
@@ -151,7 +162,8 @@ ngx_fcfh_cluster_init_conf(ngx_cycle_t *cycle, void *conf)
     if (ccf->node.len == 0) {
         if (ccf->address.len || ccf->redis || ccf->redis_password.len
             || ccf->certificate.len
-            || ccf->certificate_key.len || ccf->trusted.len)
+            || ccf->certificate_key.len || ccf->trusted.len
+            || ccf->history_ttl != NGX_CONF_UNSET)
         {
             ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
                           "fcfh_cluster_* directives need "
@@ -186,9 +198,48 @@ ngx_fcfh_cluster_init_conf(ngx_cycle_t *cycle, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    if (ccf->history_ttl == NGX_CONF_UNSET) {
+        ccf->history_ttl = NGX_FCFH_CLUSTER_HISTORY_TTL;
+    }
+
     if (ngx_fcfh_cluster_ssl(cycle, ccf) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
+
+    return NGX_CONF_OK;
+}
+
+
+/* fcfh_cluster_history_ttl time | off: how long a device is remembered */
+
+static char *
+ngx_fcfh_cluster_history_slot(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_fcfh_cluster_conf_t *ccf = conf;
+
+    time_t      ttl;
+    ngx_str_t  *value;
+
+    if (ccf->history_ttl != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len == 3 && ngx_strncmp(value[1].data, "off", 3) == 0) {
+        ccf->history_ttl = 0;
+        return NGX_CONF_OK;
+    }
+
+    ttl = ngx_parse_time(&value[1], 1);
+
+    /* Redis takes a 32-bit expiry at least */
+    if (ttl == (time_t) NGX_ERROR || ttl < 60 || ttl > NGX_MAX_INT32_VALUE) {
+        return "is invalid: a time from 60s to 68 years, or \"off\"";
+    }
+
+    ccf->history_ttl = ttl;
 
     return NGX_CONF_OK;
 }

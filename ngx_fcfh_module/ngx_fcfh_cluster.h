@@ -21,6 +21,9 @@
  *     fcfh:d:<GUID>   hash: node, serial, since, fqdn   (expires, 300 s)
  *     fcfh:f:<fqdn>   the GUID                          (expires, 300 s)
  *     fcfh:n:<node>   the node's cluster relay address  (expires, 6 s)
+ *     fcfh:h:<GUID>   hash: the device's history         (expires,
+ *                     fcfh_cluster_history_ttl; see
+ *                     ngx_fcfh_cluster_directory.c)
  * A device entry counts only while its node's key lives, so a dead node
  * stops being routed to within NGX_FCFH_CLUSTER_NODE_TTL seconds.
  */
@@ -35,6 +38,7 @@
 #include <ngx_event.h>
 
 #include "ngx_fcfh.h"
+#include "ngx_fcfh_history.h"
 
 
 #define NGX_FCFH_CLUSTER_NODE_TTL    6       /* s */
@@ -49,6 +53,9 @@
 #define NGX_FCFH_CLUSTER_IDENTITY_MAX  (sizeof("certificate:") + 255)
 
 #define NGX_FCFH_CLUSTER_PAGE        500     /* devices per list page */
+
+/* fcfh_cluster_history_ttl's default */
+#define NGX_FCFH_CLUSTER_HISTORY_TTL  (30 * 86400)   /* s */
 
 
 typedef struct ngx_fcfh_cluster_req_s  ngx_fcfh_cluster_req_t;
@@ -75,6 +82,12 @@ typedef struct {
 typedef void (*ngx_fcfh_cluster_list_pt)(void *data, ngx_int_t rc,
     ngx_str_t *cursor, ngx_array_t *items);
 
+/* a device's history record in the directory, for fcfh_api */
+typedef struct {
+    ngx_fcfh_device_info_t           info;
+    ngx_str_t                        node;       /* of its last tunnel */
+} ngx_fcfh_cluster_device_t;
+
 
 ngx_str_t *ngx_fcfh_cluster_node(void);
 ngx_uint_t ngx_fcfh_cluster_up(void);
@@ -82,7 +95,8 @@ ngx_int_t ngx_fcfh_cluster_init_process(ngx_cycle_t *cycle);
 void ngx_fcfh_cluster_exit_process(ngx_cycle_t *cycle);
 
 void ngx_fcfh_cluster_publish(ngx_fcfh_entry_t *entry, ngx_log_t *log);
-void ngx_fcfh_cluster_unpublish(ngx_fcfh_entry_t *entry);
+void ngx_fcfh_cluster_unpublish(ngx_fcfh_entry_t *entry, ngx_uint_t kind);
+void ngx_fcfh_cluster_history_end(u_char *guid, ngx_uint_t kind);
 
 ngx_fcfh_cluster_req_t *ngx_fcfh_cluster_open(ngx_str_t *device,
     ngx_uint_t op, ngx_uint_t port, ngx_str_t *console,
@@ -92,6 +106,11 @@ void ngx_fcfh_cluster_cancel(ngx_fcfh_cluster_req_t *req);
 
 ngx_fcfh_cluster_req_t *ngx_fcfh_cluster_list(ngx_str_t *cursor,
     ngx_pool_t *pool, ngx_fcfh_cluster_list_pt handler, void *data);
+
+/* items: ngx_fcfh_cluster_device_t; guid NULL: a page of all devices */
+ngx_fcfh_cluster_req_t *ngx_fcfh_cluster_devices(ngx_str_t *cursor,
+    ngx_str_t *guid, ngx_pool_t *pool, ngx_fcfh_cluster_list_pt handler,
+    void *data);
 
 
 #endif /* _NGX_FCFH_CLUSTER_H_INCLUDED_ */

@@ -36,7 +36,7 @@
 #define NGX_FCFH_CLUSTER_TICK        1000    /* ms */
 
 /* the directory's Lua scripts (ngx_fcfh_cluster_directory.c) */
-#define NGX_FCFH_CLUSTER_SCRIPTS     4
+#define NGX_FCFH_CLUSTER_SCRIPTS     6
 
 
 typedef struct {
@@ -55,6 +55,21 @@ typedef struct {
 } ngx_fcfh_cluster_session_t;
 
 
+/*
+ * Ends of tunnels for the device history that came while the directory
+ * was down (or before this worker's connection was up: a new worker
+ * sweeps the tunnels of the one it replaces), written when it is up;
+ * the oldest go first when more come.
+ */
+#define NGX_FCFH_CLUSTER_ENDS        64
+
+typedef struct {
+    u_char                           guid[NGX_FCFH_APF_GUID_SIZE];
+    time_t                           time;
+    ngx_uint_t                       kind;
+} ngx_fcfh_cluster_end_t;
+
+
 typedef struct {
     ngx_str_t                        node;
     ngx_str_t                        address;
@@ -64,6 +79,7 @@ typedef struct {
     ngx_str_t                        certificate;
     ngx_str_t                        certificate_key;
     ngx_str_t                        trusted;
+    time_t                           history_ttl;  /* s; 0: no history */
     ngx_ssl_t                       *ssl;
 
     /* per-process state, valid in workers only */
@@ -80,6 +96,9 @@ typedef struct {
     u_char                           sha[NGX_FCFH_CLUSTER_SCRIPTS][40];
     ngx_fcfh_cluster_session_t       sessions[NGX_FCFH_CLUSTER_SESSIONS];
     ngx_uint_t                       next_session;
+    ngx_fcfh_cluster_end_t           ends[NGX_FCFH_CLUSTER_ENDS];
+    ngx_uint_t                       nends;      /* held, in ends[] */
+    ngx_uint_t                       next_end;
     unsigned                         exiting:1;
     unsigned                         down_logged:1;
 } ngx_fcfh_cluster_conf_t;

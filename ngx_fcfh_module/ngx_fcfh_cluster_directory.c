@@ -13,6 +13,17 @@
  * there closes ours, a name held elsewhere is dropped here); the lookup
  * before a request to another node (ngx_fcfh_cluster_peer.c); one page
  * of the cluster-wide list for fcfh_api.
+ *
+ * The device history of the cluster (fcfh_cluster_history_ttl) lives
+ * there too, one hash per device that outlives its tunnels:
+ *     fcfh:h:<GUID>   node, serial, first_connected, last_connected,
+ *                     last_disconnected, last_disconnect_reason,
+ *                     connections, identity, user, peer, trigger, fqdn
+ * The claim counts a tunnel in it (once: a claim again, for its name or
+ * after Redis came back, finds its node, serial and time there), the end
+ * of a tunnel, or a worker found dead with its tunnels, writes why, and
+ * each write renews its expiry.  A node answers for every node's devices
+ * from it, whichever node a device was on.
  */
 
 
@@ -25,6 +36,8 @@
 #include "ngx_fcfh_registry.h"
 #include "ngx_fcfh_relay.h"
 #include "ngx_fcfh_open.h"
+#include "ngx_fcfh_json.h"
+#include "ngx_fcfh_history.h"
 #include "ngx_fcfh_cluster.h"
 #include "ngx_fcfh_cluster_conf.h"
 #include "ngx_fcfh_cluster_redis.h"
@@ -36,6 +49,11 @@
 #define NGX_FCFH_CLUSTER_RELEASE     1
 #define NGX_FCFH_CLUSTER_LOOKUP      2
 #define NGX_FCFH_CLUSTER_LIST        3
+#define NGX_FCFH_CLUSTER_ENDED       4
+#define NGX_FCFH_CLUSTER_DEVICES     5
+
+/* the fields of a device in an answer of the devices script */
+#define NGX_FCFH_CLUSTER_DEVICE_FIELDS  13
 
 
 /* what a claim and a release of a tunnel's entry print their keys into */
@@ -54,6 +72,9 @@ static void ngx_fcfh_cluster_entry_args(ngx_fcfh_cluster_conf_t *ccf,
 static void ngx_fcfh_cluster_heartbeat(ngx_fcfh_cluster_conf_t *ccf);
 static void ngx_fcfh_cluster_refresh(ngx_fcfh_cluster_conf_t *ccf);
 static void ngx_fcfh_cluster_publish_all(ngx_fcfh_cluster_conf_t *ccf);
+static void ngx_fcfh_cluster_ended(ngx_fcfh_cluster_conf_t *ccf,
+    u_char *guid, ngx_uint_t kind, time_t when);
+static void ngx_fcfh_cluster_ended_all(ngx_fcfh_cluster_conf_t *ccf);
 static void ngx_fcfh_cluster_claimed(redisAsyncContext *ac, void *r,
     void *privdata);
 static void ngx_fcfh_cluster_name_held(u_char *guid, redisReply *holder,
@@ -65,6 +86,13 @@ static ngx_int_t ngx_fcfh_cluster_dup(ngx_pool_t *pool, ngx_str_t *dst,
     redisReply *r);
 static void ngx_fcfh_cluster_listed(redisAsyncContext *ac, void *r,
     void *privdata);
+static void ngx_fcfh_cluster_devices_listed(redisAsyncContext *ac, void *r,
+    void *privdata);
+static ngx_int_t ngx_fcfh_cluster_device(ngx_pool_t *pool,
+    redisReply **f, ngx_fcfh_cluster_device_t *dev);
+static ngx_int_t ngx_fcfh_cluster_copy(ngx_pool_t *pool, ngx_str_t *dst,
+    u_char *data, size_t len, size_t max);
+static time_t ngx_fcfh_cluster_time(redisReply *r);
 
 
 /*
@@ -72,7 +100,8 @@ static void ngx_fcfh_cluster_listed(redisAsyncContext *ac, void *r,
  * removal or a lookup never sees half of another.
  *
  * claim: KEYS[1] device key; ARGV node, serial, since, ttl, fqdn,
- * identity, bound.  The newest tunnel wins, by connection time (the
+ * identity, bound, then for the history: its ttl ('0': none), user,
+ * peer, trigger.  The newest tunnel wins, by connection time (the
  * nodes' clocks must agree: NTP), but only against a tunnel of the same
  * identity, or of one merely allowed any GUID when this one's binding
  * names it: the rule of one node, across nodes.  Answers {kind, node,
@@ -83,7 +112,9 @@ static void ngx_fcfh_cluster_listed(redisAsyncContext *ac, void *r,
  * identity (this node closes its tunnel), "held" when only the name was
  * refused; else 0.  A name belongs to one device: when another device's
  * live entry holds it, the claim leaves it out and names that device in
- * "holder".
+ * "holder".  A claim that stands (not "taken" or "newer") counts the
+ * tunnel in the device's history unless that names this tunnel already
+ * (node, serial and time: serials start again with a fresh zone).
  */
 
 static const char  ngx_fcfh_cluster_claim_lua[] =
@@ -121,6 +152,20 @@ static const char  ngx_fcfh_cluster_claim_lua[] =
     "redis.call('EXPIRE', k, ARGV[4]) "
     "if f ~= '' then "
     "  redis.call('SET', 'fcfh:f:' .. f, g, 'EX', ARGV[4]) "
+    "end "
+    "if ARGV[8] ~= '0' then "
+    "  local hk = 'fcfh:h:' .. g "
+    "  local o = redis.call('HMGET', hk, 'node', 'serial', "
+    "                       'last_connected') "
+    "  if o[1] ~= ARGV[1] or o[2] ~= ARGV[2] or o[3] ~= ARGV[3] then "
+    "    redis.call('HINCRBY', hk, 'connections', 1) "
+    "    redis.call('HSETNX', hk, 'first_connected', ARGV[3]) "
+    "    redis.call('HSET', hk, 'node', ARGV[1], 'serial', ARGV[2], "
+    "               'last_connected', ARGV[3], 'identity', ARGV[6], "
+    "               'user', ARGV[9], 'peer', ARGV[10], 'trigger', ARGV[11]) "
+    "  end "
+    "  if f ~= '' then redis.call('HSET', hk, 'fqdn', f) end "
+    "  redis.call('EXPIRE', hk, ARGV[8]) "
     "end "
     "if a then return {'moved', old[1], old[2] or '0', a, g, h, ARGV[2]} end "
     "if h ~= '' then return {'held', '', '0', '', g, h, ARGV[2]} end "
@@ -177,6 +222,53 @@ static const char  ngx_fcfh_cluster_list_lua[] =
     "return out";
 
 
+/*
+ * ended: KEYS[1] history key; ARGV time, close kind name, ttl.  Only a
+ * record the claim made: an end alone tells nothing of a device.
+ */
+
+static const char  ngx_fcfh_cluster_ended_lua[] =
+    "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end "
+    "redis.call('HSET', KEYS[1], 'last_disconnected', ARGV[1], "
+    "           'last_disconnect_reason', ARGV[2]) "
+    "redis.call('EXPIRE', KEYS[1], ARGV[3]) "
+    "return 1";
+
+/*
+ * devices: ARGV cursor, count, GUID ('': a page of the scan, else that
+ * device alone).  {cursor, then per device its GUID, 11 fields of its
+ * record and '1' when a live node holds it now}
+ */
+
+static const char  ngx_fcfh_cluster_devices_lua[] =
+    "local r "
+    "if ARGV[3] ~= '' then "
+    "  r = {'0', {'fcfh:h:' .. ARGV[3]}} "
+    "else "
+    "  r = redis.call('SCAN', ARGV[1], 'MATCH', 'fcfh:h:*', "
+    "                 'COUNT', ARGV[2]) "
+    "end "
+    "local out = {r[1]} "
+    "for _, k in ipairs(r[2]) do "
+    "  local v = redis.call('HMGET', k, 'node', 'first_connected', "
+    "                       'last_connected', 'last_disconnected', "
+    "                       'last_disconnect_reason', 'connections', "
+    "                       'identity', 'user', 'peer', 'trigger', 'fqdn') "
+    "  if v[1] then "
+    "    local g = string.sub(k, 8) "
+    "    local d = redis.call('HGET', 'fcfh:d:' .. g, 'node') "
+    "    local c = '0' "
+    "    if d and redis.call('EXISTS', 'fcfh:n:' .. d) == 1 then "
+    "      c = '1' "
+    "    end "
+    "    table.insert(out, g) "
+    "    for i = 1, 11 do table.insert(out, v[i] or '') end "
+    "    table.insert(out, c) "
+    "  end "
+    "end "
+    "return out";
+
+
 static ngx_str_t  ngx_fcfh_cluster_scripts[NGX_FCFH_CLUSTER_SCRIPTS] = {
     { sizeof(ngx_fcfh_cluster_claim_lua) - 1,
       (u_char *) ngx_fcfh_cluster_claim_lua },
@@ -185,7 +277,11 @@ static ngx_str_t  ngx_fcfh_cluster_scripts[NGX_FCFH_CLUSTER_SCRIPTS] = {
     { sizeof(ngx_fcfh_cluster_lookup_lua) - 1,
       (u_char *) ngx_fcfh_cluster_lookup_lua },
     { sizeof(ngx_fcfh_cluster_list_lua) - 1,
-      (u_char *) ngx_fcfh_cluster_list_lua }
+      (u_char *) ngx_fcfh_cluster_list_lua },
+    { sizeof(ngx_fcfh_cluster_ended_lua) - 1,
+      (u_char *) ngx_fcfh_cluster_ended_lua },
+    { sizeof(ngx_fcfh_cluster_devices_lua) - 1,
+      (u_char *) ngx_fcfh_cluster_devices_lua }
 };
 
 
@@ -272,6 +368,8 @@ ngx_fcfh_cluster_directory_up(ngx_fcfh_cluster_conf_t *ccf)
     ngx_fcfh_cluster_heartbeat(ccf);
 
     ngx_fcfh_cluster_publish_all(ccf);
+
+    ngx_fcfh_cluster_ended_all(ccf);
 }
 
 
@@ -367,6 +465,16 @@ ngx_fcfh_cluster_refresh(ngx_fcfh_cluster_conf_t *ccf)
                      - key;
             (void) ngx_fcfh_cluster_command(ccf, NULL, NULL, 3, argv, len);
         }
+
+        if (ccf->history_ttl) {
+            /* a device connected for longer than the history's expiry */
+            len[1] = ngx_sprintf(key, "fcfh:h:%*s",
+                                 (size_t) NGX_FCFH_APF_GUID_TEXT_SIZE, text)
+                     - key;
+            len[2] = ngx_sprintf(ttl, "%T", ccf->history_ttl) - ttl;
+            (void) ngx_fcfh_cluster_command(ccf, NULL, NULL, 3, argv, len);
+            len[2] = ngx_sprintf(ttl, "%d", NGX_FCFH_CLUSTER_ENTRY_TTL) - ttl;
+        }
     }
 }
 
@@ -408,8 +516,11 @@ ngx_fcfh_cluster_publish(ngx_fcfh_entry_t *e, ngx_log_t *log)
     u_char                          since[NGX_TIME_T_LEN];
     u_char                          ttl[NGX_INT_T_LEN];
     u_char                          identity[NGX_FCFH_CLUSTER_IDENTITY_MAX];
-    size_t                          len[11];
-    const char                     *argv[11];
+    u_char                          history[NGX_TIME_T_LEN];
+    u_char                          trigger[NGX_INT32_LEN];
+    u_char                         *s;
+    size_t                          len[15];
+    const char                     *argv[15];
     ngx_fcfh_cluster_conf_t        *ccf;
     ngx_fcfh_cluster_entry_args_t   ea;
 
@@ -439,7 +550,19 @@ ngx_fcfh_cluster_publish(ngx_fcfh_entry_t *e, ngx_log_t *log)
     argv[10] = e->bound ? "1" : "0";
     len[10] = 1;
 
-    if (ngx_fcfh_cluster_command(ccf, ngx_fcfh_cluster_claimed, NULL, 11,
+    /* the history's: the strings stored after the entry's identity */
+    s = e->data + e->identity_len;
+
+    argv[11] = (char *) history;
+    len[11] = ngx_sprintf(history, "%T", ccf->history_ttl) - history;
+    argv[12] = (char *) s;
+    len[12] = e->user_len;
+    argv[13] = (char *) s + e->user_len;
+    len[13] = e->peer_len;
+    argv[14] = (char *) trigger;
+    len[14] = ngx_sprintf(trigger, "%uD", e->trigger) - trigger;
+
+    if (ngx_fcfh_cluster_command(ccf, ngx_fcfh_cluster_claimed, NULL, 15,
                                  argv, len)
         != NGX_OK)
     {
@@ -595,10 +718,13 @@ ngx_fcfh_cluster_serial(redisReply *r)
 }
 
 
-/* a tunnel closed: its entry goes, unless a newer tunnel claimed it */
+/*
+ * A tunnel closed: its entry goes, unless a newer tunnel claimed it; the
+ * device's history says why it ended (kind: NGX_FCFH_CLOSE_*).
+ */
 
 void
-ngx_fcfh_cluster_unpublish(ngx_fcfh_entry_t *e)
+ngx_fcfh_cluster_unpublish(ngx_fcfh_entry_t *e, ngx_uint_t kind)
 {
     size_t                          len[6];
     const char                     *argv[6];
@@ -616,6 +742,94 @@ ngx_fcfh_cluster_unpublish(ngx_fcfh_entry_t *e)
                                 argv, len);
 
     (void) ngx_fcfh_cluster_command(ccf, NULL, NULL, 6, argv, len);
+
+    ngx_fcfh_cluster_history_end(e->guid, kind);
+}
+
+
+/*
+ * The end of a device's tunnel in its history: from the tunnel's close,
+ * or from the sweep of a worker that died with its tunnels (the
+ * registry's tunnel_swept hook).  Held while the directory is down.
+ */
+
+void
+ngx_fcfh_cluster_history_end(u_char *guid, ngx_uint_t kind)
+{
+    ngx_fcfh_cluster_end_t   *end;
+    ngx_fcfh_cluster_conf_t  *ccf;
+
+    ccf = ngx_fcfh_cluster_get_conf(ngx_cycle);
+
+    if (ccf == NULL || ccf->node.len == 0 || ccf->history_ttl == 0) {
+        return;
+    }
+
+    if (ccf->state == NGX_FCFH_CLUSTER_UP) {
+        ngx_fcfh_cluster_ended(ccf, guid, kind, ngx_time());
+        return;
+    }
+
+    end = &ccf->ends[ccf->next_end];
+    ccf->next_end = (ccf->next_end + 1) % NGX_FCFH_CLUSTER_ENDS;
+
+    if (ccf->nends < NGX_FCFH_CLUSTER_ENDS) {
+        ccf->nends++;
+    }
+
+    ngx_memcpy(end->guid, guid, NGX_FCFH_APF_GUID_SIZE);
+    end->time = ngx_time();
+    end->kind = kind;
+}
+
+
+/* the ends held while the directory was down, oldest first */
+
+static void
+ngx_fcfh_cluster_ended_all(ngx_fcfh_cluster_conf_t *ccf)
+{
+    ngx_uint_t               i, n;
+    ngx_fcfh_cluster_end_t  *end;
+
+    n = ccf->nends;
+    ccf->nends = 0;
+
+    for (i = 0; i < n; i++) {
+        end = &ccf->ends[(ccf->next_end + NGX_FCFH_CLUSTER_ENDS - n + i)
+                         % NGX_FCFH_CLUSTER_ENDS];
+        ngx_fcfh_cluster_ended(ccf, end->guid, end->kind, end->time);
+    }
+}
+
+
+static void
+ngx_fcfh_cluster_ended(ngx_fcfh_cluster_conf_t *ccf, u_char *guid,
+    ngx_uint_t kind, time_t when)
+{
+    u_char       key[NGX_FCFH_APF_GUID_TEXT_SIZE + 8];
+    u_char       now[NGX_TIME_T_LEN];
+    u_char       ttl[NGX_TIME_T_LEN];
+    u_char       text[NGX_FCFH_APF_GUID_TEXT_SIZE];
+    size_t       len[7];
+    const char  *argv[7];
+
+    ngx_fcfh_apf_guid_to_text(guid, (char *) text);
+
+    ngx_fcfh_cluster_script(ccf, NGX_FCFH_CLUSTER_ENDED, argv, len);
+    argv[2] = "1";
+    len[2] = 1;
+    argv[3] = (char *) key;
+    len[3] = ngx_sprintf(key, "fcfh:h:%*s",
+                         (size_t) NGX_FCFH_APF_GUID_TEXT_SIZE, text)
+             - key;
+    argv[4] = (char *) now;
+    len[4] = ngx_sprintf(now, "%T", when) - now;
+    argv[5] = ngx_fcfh_close_name(kind);
+    len[5] = ngx_strlen(argv[5]);
+    argv[6] = (char *) ttl;
+    len[6] = ngx_sprintf(ttl, "%T", ccf->history_ttl) - ttl;
+
+    (void) ngx_fcfh_cluster_command(ccf, NULL, NULL, 7, argv, len);
 }
 
 
@@ -878,4 +1092,278 @@ failed:
 
     req->list_handler(req->data, NGX_ERROR, &cursor, NULL);
     ngx_free(req);
+}
+
+
+/*
+ * The directory's device records: one page of the scan (cursor), or one
+ * device (guid, its text form, not empty); the answer goes to handler as
+ * an array of ngx_fcfh_cluster_device_t in pool.
+ */
+
+ngx_fcfh_cluster_req_t *
+ngx_fcfh_cluster_devices(ngx_str_t *cursor, ngx_str_t *guid,
+    ngx_pool_t *pool, ngx_fcfh_cluster_list_pt handler, void *data)
+{
+    u_char                    count[NGX_INT_T_LEN];
+    size_t                    len[6];
+    const char               *argv[6];
+    ngx_fcfh_cluster_req_t   *req;
+    ngx_fcfh_cluster_conf_t  *ccf;
+
+    ccf = ngx_fcfh_cluster_get_conf(ngx_cycle);
+
+    if (ccf == NULL || ccf->state != NGX_FCFH_CLUSTER_UP) {
+        return NULL;
+    }
+
+    req = ngx_fcfh_cluster_req(ngx_cycle->log);
+    if (req == NULL) {
+        return NULL;
+    }
+
+    req->list_handler = handler;
+    req->list_pool = pool;
+    req->data = data;
+
+    ngx_fcfh_cluster_script(ccf, NGX_FCFH_CLUSTER_DEVICES, argv, len);
+    argv[2] = "0";
+    len[2] = 1;
+    argv[3] = (char *) cursor->data;
+    len[3] = cursor->len;
+    argv[4] = (char *) count;
+    len[4] = ngx_sprintf(count, "%d", NGX_FCFH_CLUSTER_PAGE) - count;
+    argv[5] = guid ? (char *) guid->data : "";
+    len[5] = guid ? guid->len : 0;
+
+    if (ngx_fcfh_cluster_command(ccf, ngx_fcfh_cluster_devices_listed, req,
+                                 6, argv, len)
+        != NGX_OK)
+    {
+        ngx_free(req);
+        return NULL;
+    }
+
+    req->in_redis = 1;
+
+    return req;
+}
+
+
+static void
+ngx_fcfh_cluster_devices_listed(redisAsyncContext *ac, void *r,
+    void *privdata)
+{
+    redisReply                 *reply = r;
+    ngx_str_t                   cursor;
+    ngx_uint_t                  i, ok;
+    ngx_array_t                *items;
+    ngx_fcfh_cluster_req_t     *req = privdata;
+    ngx_fcfh_cluster_device_t  *dev;
+
+    req->in_redis = 0;
+
+    ok = ngx_fcfh_cluster_answer(ac->data, reply);
+
+    if (req->gone) {
+        ngx_free(req);
+        return;
+    }
+
+    ngx_str_null(&cursor);
+
+    if (!ok || reply->type != REDIS_REPLY_ARRAY || reply->elements < 1
+        || (reply->elements - 1) % NGX_FCFH_CLUSTER_DEVICE_FIELDS != 0)
+    {
+        goto failed;
+    }
+
+    for (i = 0; i < reply->elements; i++) {
+        if (reply->element[i]->type != REDIS_REPLY_STRING) {
+            goto failed;
+        }
+    }
+
+    items = ngx_array_create(req->list_pool,
+                             (reply->elements - 1)
+                             / NGX_FCFH_CLUSTER_DEVICE_FIELDS + 1,
+                             sizeof(ngx_fcfh_cluster_device_t));
+    if (items == NULL
+        || ngx_fcfh_cluster_dup(req->list_pool, &cursor, reply->element[0])
+           != NGX_OK)
+    {
+        goto failed;
+    }
+
+    for (i = 1; i < reply->elements; i += NGX_FCFH_CLUSTER_DEVICE_FIELDS) {
+
+        dev = ngx_array_push(items);
+        if (dev == NULL) {
+            goto failed;
+        }
+
+        switch (ngx_fcfh_cluster_device(req->list_pool, &reply->element[i],
+                                        dev))
+        {
+        case NGX_OK:
+            break;
+
+        case NGX_DECLINED:
+            /* not a record of ours: not shown */
+            items->nelts--;
+            break;
+
+        default:
+            goto failed;
+        }
+    }
+
+    req->list_handler(req->data, NGX_OK, &cursor, items);
+    ngx_free(req);
+    return;
+
+failed:
+
+    req->list_handler(req->data, NGX_ERROR, &cursor, NULL);
+    ngx_free(req);
+}
+
+
+/*
+ * One device of the answer, checked and cut as the history of one node
+ * keeps it: a GUID, a node name, known names; NGX_DECLINED otherwise.
+ */
+
+static ngx_int_t
+ngx_fcfh_cluster_device(ngx_pool_t *pool, redisReply **f,
+    ngx_fcfh_cluster_device_t *dev)
+{
+    u_char                  *colon, *id;
+    size_t                   id_len;
+    ngx_str_t                num;
+    ngx_int_t                n;
+    ngx_uint_t               k;
+    ngx_fcfh_device_info_t  *info;
+
+    ngx_memzero(dev, sizeof(ngx_fcfh_cluster_device_t));
+    info = &dev->info;
+
+    if (ngx_fcfh_apf_guid_from_text(f[0]->str, f[0]->len, info->guid) != 0
+        || !ngx_fcfh_cluster_node_valid((u_char *) f[1]->str, f[1]->len))
+    {
+        return NGX_DECLINED;
+    }
+
+    info->recorded = 1;
+    info->connected = (f[12]->len == 1 && f[12]->str[0] == '1');
+
+    info->first_connected = ngx_fcfh_cluster_time(f[2]);
+    info->last_connected = ngx_fcfh_cluster_time(f[3]);
+    info->last_disconnected = ngx_fcfh_cluster_time(f[4]);
+
+    /* the close kind by its name; an unknown one counts as an error */
+    info->reason = NGX_FCFH_CLOSE_ERROR;
+
+    for (k = 0; k < NGX_FCFH_CLOSE_MAX; k++) {
+        if (ngx_strlen(ngx_fcfh_close_name(k)) == f[5]->len
+            && ngx_strncmp(ngx_fcfh_close_name(k), f[5]->str, f[5]->len)
+               == 0)
+        {
+            info->reason = (uint32_t) k;
+            break;
+        }
+    }
+
+    info->connections = ngx_fcfh_cluster_serial(f[6]);
+
+    if (info->connections == 0) {
+        return NGX_DECLINED;
+    }
+
+    /* "password:<identity>" or "certificate:<identity>", as claimed */
+
+    id = (u_char *) f[7]->str;
+    id_len = f[7]->len;
+    info->auth = NGX_FCFH_AUTH_PASSWORD;
+
+    colon = ngx_strlchr(id, id + id_len, ':');
+
+    if (colon) {
+        if (colon - id == sizeof("certificate") - 1
+            && ngx_strncmp(id, "certificate", sizeof("certificate") - 1)
+               == 0)
+        {
+            info->auth = NGX_FCFH_AUTH_CERTIFICATE;
+        }
+
+        id_len -= colon + 1 - id;
+        id = colon + 1;
+    }
+
+    num.data = (u_char *) f[10]->str;
+    num.len = f[10]->len;
+    n = (num.len && num.len <= NGX_INT32_LEN) ? ngx_atoi(num.data, num.len)
+                                               : NGX_ERROR;
+    info->trigger = (n == NGX_ERROR) ? 0 : (uint32_t) n;
+
+    /* the sizes of one node's records (ngx_fcfh_device_t) */
+
+    if (ngx_fcfh_cluster_copy(pool, &dev->node, (u_char *) f[1]->str,
+                              f[1]->len, NGX_FCFH_CLUSTER_NAME_MAX)
+           != NGX_OK
+        || ngx_fcfh_cluster_copy(pool, &info->identity, id, id_len, 64)
+           != NGX_OK
+        || ngx_fcfh_cluster_copy(pool, &info->user, (u_char *) f[8]->str,
+                                 f[8]->len, 32)
+           != NGX_OK
+        || ngx_fcfh_cluster_copy(pool, &info->peer, (u_char *) f[9]->str,
+                                 f[9]->len, 48)
+           != NGX_OK
+        || ngx_fcfh_cluster_copy(pool, &info->fqdn, (u_char *) f[11]->str,
+                                 f[11]->len, 64)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_fcfh_cluster_copy(ngx_pool_t *pool, ngx_str_t *dst, u_char *data,
+    size_t len, size_t max)
+{
+    dst->len = ngx_min(len, max);
+
+    if (dst->len == 0) {
+        dst->data = NULL;
+        return NGX_OK;
+    }
+
+    dst->data = ngx_pnalloc(pool, dst->len);
+    if (dst->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(dst->data, data, dst->len);
+
+    return NGX_OK;
+}
+
+
+/* a Unix time from the directory; 0 (never) for anything else */
+
+static time_t
+ngx_fcfh_cluster_time(redisReply *r)
+{
+    time_t  t;
+
+    if (r->len == 0 || r->len >= NGX_TIME_T_LEN) {
+        return 0;
+    }
+
+    t = ngx_atotm((u_char *) r->str, r->len);
+
+    return (t == NGX_ERROR) ? 0 : t;
 }

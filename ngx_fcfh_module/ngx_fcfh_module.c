@@ -286,6 +286,7 @@ ngx_fcfh_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     /* the registry's hooks into the layers it must not call itself */
     fmcf->zone_created = ngx_fcfh_webhook_load;
     fmcf->worker_gone = ngx_fcfh_module_worker_gone;
+    fmcf->tunnel_swept = ngx_fcfh_cluster_history_end;
     fmcf->zone_size = size;
 
     return NGX_CONF_OK;

@@ -1826,15 +1826,20 @@ ngx_fcfh_registry_sweep(ngx_log_t *log)
 
     ngx_shmtx_unlock(&shpool->mutex);
 
+    fmcf = ngx_fcfh_get_main_conf(ngx_cycle);
+
     for (i = 0; i < ngone; i++) {
         ngx_fcfh_event_push(shpool, zone, &gone[i]);
+
+        if (fmcf->tunnel_swept) {
+            /* e.g. the cluster's device history */
+            fmcf->tunnel_swept(gone[i].guid, gone[i].reason);
+        }
     }
 
     if (gone) {
         ngx_free(gone);
     }
-
-    fmcf = ngx_fcfh_get_main_conf(ngx_cycle);
 
     for (i = 0; i < NGX_FCFH_MAX_WORKERS; i++) {
         if (pids[i]) {

@@ -19,6 +19,7 @@
 #include <ngx_http.h>
 
 #include "ngx_fcfh_apf.h"
+#include "ngx_fcfh_history.h"
 
 
 ngx_int_t ngx_http_fcfh_send(ngx_http_request_t *r, ngx_uint_t status,
@@ -52,10 +53,18 @@ u_char *ngx_http_fcfh_page_json(u_char *p, ngx_uint_t total,
 ngx_int_t ngx_http_fcfh_arg_uint(ngx_http_request_t *r, char *name,
     ngx_uint_t max, ngx_uint_t *value);
 
+/* a device as GET devices shows it; node: its node, or NULL for none */
+size_t ngx_http_fcfh_device_size(ngx_fcfh_device_info_t *d,
+    ngx_str_t *node);
+u_char *ngx_http_fcfh_device_json(u_char *p, ngx_fcfh_device_info_t *d,
+    ngx_str_t *node);
+
 /* the cluster-wide API (ngx_http_fcfh_cluster.c) */
 ngx_int_t ngx_http_fcfh_cluster_close(ngx_http_request_t *r,
     ngx_str_t *device);
 ngx_int_t ngx_http_fcfh_cluster_list(ngx_http_request_t *r,
+    ngx_str_t *param);
+ngx_int_t ngx_http_fcfh_cluster_devices(ngx_http_request_t *r,
     ngx_str_t *param);
 
 /* the "amt" close mode (ngx_http_fcfh_amt.c) */

@@ -9,7 +9,7 @@
  * endpoints on the registry (list with filters and paging, one device,
  * close a tunnel, gateway stats, health, the devices connected and known
  * to the device history).  Webhook subscribers, the cluster-wide
- * list, the device's event log and console tokens have their endpoints in
+ * lists, the device's event log and console tokens have their endpoints in
  * ngx_http_fcfh_events.c, ngx_http_fcfh_cluster.c, ngx_http_fcfh_amt.c and
  * ngx_http_fcfh_token.c.
  */
@@ -64,9 +64,6 @@ static ngx_int_t ngx_http_fcfh_api_devices(ngx_http_request_t *r,
     ngx_str_t *param);
 static ngx_int_t ngx_http_fcfh_api_device_history(ngx_http_request_t *r,
     ngx_str_t *param);
-static size_t ngx_http_fcfh_device_size(ngx_fcfh_device_info_t *d);
-static u_char *ngx_http_fcfh_device_json(u_char *p,
-    ngx_fcfh_device_info_t *d);
 
 
 /* GET health answers 503 once the zone is this full (%), by default */
@@ -102,6 +99,13 @@ static ngx_http_fcfh_api_route_t  ngx_http_fcfh_api_routes[] = {
 
     { ngx_string("cluster/tunnels"), NGX_HTTP_FCFH_READ,
       ngx_http_fcfh_cluster_list },
+
+    /* the directory's device history, every node's */
+    { ngx_string("cluster/devices"), NGX_HTTP_FCFH_READ,
+      ngx_http_fcfh_cluster_devices },
+
+    { ngx_string("cluster/devices/*"), NGX_HTTP_FCFH_READ,
+      ngx_http_fcfh_cluster_devices },
 
     { ngx_string("webhooks"), NGX_HTTP_FCFH_READ,
       ngx_http_fcfh_webhooks_list },
@@ -700,7 +704,7 @@ ngx_http_fcfh_api_devices(ngx_http_request_t *r, ngx_str_t *param)
     len = sizeof("{,\"devices\":[]}\n") + NGX_HTTP_FCFH_PAGE_JSON_LEN;
 
     for (i = 0; i < devices.nelts; i++) {
-        len += ngx_http_fcfh_device_size(&info[i]) + 1;
+        len += ngx_http_fcfh_device_size(&info[i], NULL) + 1;
     }
 
     body = ngx_pnalloc(r->pool, len);
@@ -719,7 +723,7 @@ ngx_http_fcfh_api_devices(ngx_http_request_t *r, ngx_str_t *param)
             *p++ = ',';
         }
 
-        p = ngx_http_fcfh_device_json(p, &info[i]);
+        p = ngx_http_fcfh_device_json(p, &info[i], NULL);
     }
 
     p = ngx_cpymem(p, "]}\n", 3);
@@ -758,22 +762,28 @@ ngx_http_fcfh_api_device_history(ngx_http_request_t *r, ngx_str_t *param)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    body = ngx_pnalloc(r->pool, ngx_http_fcfh_device_size(&info) + 1);
+    body = ngx_pnalloc(r->pool, ngx_http_fcfh_device_size(&info, NULL) + 1);
     if (body == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    p = ngx_http_fcfh_device_json(body, &info);
+    p = ngx_http_fcfh_device_json(body, &info, NULL);
     *p++ = '\n';
 
     return ngx_http_fcfh_send_json(r, NGX_HTTP_OK, body, p - body);
 }
 
 
-static size_t
-ngx_http_fcfh_device_size(ngx_fcfh_device_info_t *d)
+/*
+ * A device of GET devices, and of GET cluster/devices with the node of
+ * its last tunnel (node not NULL).
+ */
+
+size_t
+ngx_http_fcfh_device_size(ngx_fcfh_device_info_t *d, ngx_str_t *node)
 {
-    return sizeof("{\"guid\":\"\",\"state\":\"disconnected\",\"fqdn\":,"
+    return sizeof(",\"node\":") + (node ? 6 * node->len + 2 : 0)
+           + sizeof("{\"guid\":\"\",\"state\":\"disconnected\",\"fqdn\":,"
                   "\"identity\":,\"auth\":\"certificate\",\"user\":,"
                   "\"peer\":,\"trigger\":\"provisioning\","
                   "\"first_connected_at\":,\"last_connected_at\":,"
@@ -786,8 +796,9 @@ ngx_http_fcfh_device_size(ngx_fcfh_device_info_t *d)
 }
 
 
-static u_char *
-ngx_http_fcfh_device_json(u_char *p, ngx_fcfh_device_info_t *d)
+u_char *
+ngx_http_fcfh_device_json(u_char *p, ngx_fcfh_device_info_t *d,
+    ngx_str_t *node)
 {
     char  guid[NGX_FCFH_APF_GUID_TEXT_SIZE];
 
@@ -833,12 +844,19 @@ ngx_http_fcfh_device_json(u_char *p, ngx_fcfh_device_info_t *d)
     /* no record (history off or full): how many is not known */
 
     if (d->recorded) {
-        p = ngx_sprintf(p, ",\"connections\":%uL}", d->connections);
+        p = ngx_sprintf(p, ",\"connections\":%uL", d->connections);
 
     } else {
-        p = ngx_cpymem(p, ",\"connections\":null}",
-                       sizeof(",\"connections\":null}") - 1);
+        p = ngx_cpymem(p, ",\"connections\":null",
+                       sizeof(",\"connections\":null") - 1);
     }
+
+    if (node) {
+        p = ngx_cpymem(p, ",\"node\":", sizeof(",\"node\":") - 1);
+        p = ngx_fcfh_json_str(p, node);
+    }
+
+    *p++ = '}';
 
     return p;
 }

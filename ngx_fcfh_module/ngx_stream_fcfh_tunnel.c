@@ -2382,7 +2382,10 @@ static void
 ngx_stream_fcfh_tunnel_unregister(ngx_stream_fcfh_tunnel_t *t)
 {
     if (t->link.entry) {
-        ngx_fcfh_cluster_unpublish(t->link.entry);
+        /* not closed by ngx_stream_fcfh_tunnel_close(): said nothing */
+        ngx_fcfh_cluster_unpublish(t->link.entry,
+                                   t->closing ? t->close_kind
+                                              : NGX_FCFH_CLOSE_ERROR);
         ngx_fcfh_registry_remove(t->link.entry);
         t->link.entry = NULL;
     }
