@@ -1140,7 +1140,7 @@ ngx_stream_fcfh_proxy_fail(ngx_stream_fcfh_proxy_ctx_t *ctx, ngx_uint_t rep,
 
     p = ngx_snprintf(x->out, sizeof(x->out) - 1,
                      "HTTP/1.%ui %ui %s\r\nContent-Type: text/plain\r\n"
-                     "%sConnection: close\r\n\r\n",
+                     "%s%sConnection: close\r\n\r\n",
                      ctx->http_minor, status,
                      status == 407 ? "Proxy Authentication Required"
                      : status == 404 ? "Not Found"
@@ -1154,7 +1154,8 @@ ngx_stream_fcfh_proxy_fail(ngx_stream_fcfh_proxy_ctx_t *ctx, ngx_uint_t rep,
                      : status == 500 ? "Internal Server Error"
                      : "Bad Request",
                      status == 407 ? "Proxy-Authenticate: Basic "
-                                     "realm=\"fcfh\"\r\n" : "");
+                                     "realm=\"fcfh\"\r\n" : "",
+                     status == 405 ? "Allow: CONNECT\r\n" : "");
 
     len = p - x->out;
 

@@ -116,8 +116,8 @@ my $L = sub { "CONNECT $_[0] HTTP/1.1\r\nHost: $_[0]\r\n" };
 my @connect = (
     ['HTTP/2.0',                     $px,  [["CONNECT $G:16992 HTTP/2.0\r\n\r\n"]], { http => 505 }],
     ['HTTP/1.2',                     $px,  [["CONNECT $G:16992 HTTP/1.2\r\n\r\n"]], { http => 505 }],
-    ['method COPY',                  $px,  [["COPY $G:16992 HTTP/1.1\r\n\r\n"]], { http => 405 }],
-    ['method CONNECTX',              $px,  [["CONNECTX $G:16992 HTTP/1.1\r\n\r\n"]], { http => 405 }],
+    ['method COPY',                  $px,  [["COPY $G:16992 HTTP/1.1\r\n\r\n"]], { http => 405, hdr => qr/\r\nAllow: CONNECT\r\n/ }],
+    ['method CONNECTX',              $px,  [["CONNECTX $G:16992 HTTP/1.1\r\n\r\n"]], { http => 405, hdr => qr/\r\nAllow: CONNECT\r\n/ }],
     ['GET (first byte not C)',       $px,  [["GET http://$G:16992/ HTTP/1.1\r\nHost: $G\r\n\r\n"]], { http => qr/^(400|405)$/ }],
     ['lower-case connect',           $px,  [["connect $G:16992 HTTP/1.1\r\n\r\n"]], { http => 400 }],
     ['head > 4096 bytes',            $px,  [[$L->("$G:16992") . "X-Long: " . ('a' x 5000) . "\r\n\r\n"]], { http => 431 }],
