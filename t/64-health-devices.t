@@ -98,7 +98,11 @@ my $first = $doc->{first_connected_at};
 # closed through the API: remembered, with why
 ($st) = get('DELETE', '/api/tunnels/' . guid(1));
 is($st, 200, 'device 1 closed through the API');
-ok(wait_for(sub { (device(1))[1]{state} eq 'disconnected' }, T(5)), 'device 1: disconnected');
+# the API unindexes the tunnel at once; its worker records the end when the
+# tunnel closes there, a moment later
+ok(wait_for(sub { my $d = (device(1))[1];
+                  $d->{state} eq 'disconnected' && $d->{last_disconnected_at} },
+            T(5)), 'device 1: disconnected');
 ($st, $doc) = device(1);
 is($st, 200, 'device 1 still known after its tunnel is gone');
 is($doc->{last_disconnect_reason}, 'api', 'device 1: closed by the API');
