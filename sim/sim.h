@@ -148,6 +148,7 @@ typedef struct {
     uint64_t        keepalive_replies;
     uint64_t        keepalive_requests_received;
     uint64_t        keepalive_options_received;
+    uint64_t        echoes;                    /* --tls-hold: echoed back */
     uint64_t        channels_opened;
     uint64_t        channels_refused;
     uint64_t        channels_closed;
@@ -193,6 +194,7 @@ typedef struct {
     long            clock_offset;   /* device clock - real clock, s */
     int             split;
     int             tls_only;
+    int             tls_hold;       /* TLS only, held; keepalives echoed */
     uint32_t        keepalive;      /* s, until the gateway sets one */
     int             quiet;
     int             verbose;
