@@ -13,7 +13,11 @@
 # processes in --tls-hold mode: TLS, then every KA seconds the same 5 bytes
 # as an APF keepalive, which the floor echoes.  The tunnels are the
 # gateway's (fcfh_tunnel, password authentication with an $apr1$ hash,
-# four forwards, fcfh_keepalive KA).
+# four forwards, fcfh_keepalive KA).  A third side, "rounds", is the floor
+# again with clients that first make the seven round trips of the APF
+# handshake as echoed bytes of the same sizes (--tls-hold-rounds 7): what
+# any gateway must pay for the protocol's round trips over TLS, so that
+# tunnel / rounds is the module's own share of the setup.
 #
 # For each side, in one run:
 #   - setup: CPU of the workers (utime + stime, /proc/PID/stat) from the
@@ -27,9 +31,10 @@
 #     trims its heap after churn by itself, the floor does not, so the
 #     trimmed figures compare what a connection holds; PSS too (the
 #     registry's shared pages counted once).
-# The two sides alternate which goes first from one run to the next.  Each
-# run prints one line per side and the three ratios (tunnel / floor);
-# then the medians of each figure and of each ratio.
+# The order of the sides is reversed from one run to the next.  Each run
+# prints one line per side and the ratios (tunnel / floor; for the setup
+# also rounds / floor and tunnel / rounds); then the medians of each
+# figure and of each ratio.
 #
 # usage: bench/floor.sh [-n N] [-t HOLD_S] [-k KEEPALIVE_S] [-r RUNS]
 #                       [-w WORKERS] [-c rsa|ecdsa] [-R RATE] [-s SIMS]
@@ -43,7 +48,7 @@
 #
 # -P DIR: in the first run, on each side, count the workers' system calls
 # (perf stat) over the setup and the hold, and record a profile (perf
-# record -g, 10 s of the setup, 10 s of the hold) into DIR.
+# record with DWARF call graphs, 10 s of the setup, 10 s of the hold) into DIR.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -135,7 +140,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-workers() { pgrep -P "$(cat "$work/$1/nginx.pid")" | tr '\n' ' '; }
+# the nginx of a side: the protocol floor is the floor's server
+dir() { [ "$1" = tunnel ] && echo tunnel || echo floor; }
+workers() { pgrep -P "$(cat "$work/$(dir "$1")/nginx.pid")" | tr '\n' ' '; }
 sum_status() { local t=0 p; for p in $(workers "$1"); do
     t=$((t + $(awk -v k="$2:" '$1 == k {print $2}' /proc/$p/status))); done
     echo $t; }
@@ -170,6 +177,7 @@ print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$f" "$1" 2>/dev/null \
 start_sims() {
     local k n first guid mode=
     [ "$1" = floor ] && mode=--tls-hold
+    [ "$1" = rounds ] && mode="--tls-hold --tls-hold-rounds 7"
     sims=
     for k in $(seq 0 $((SIMS - 1))); do
         n=$(( N / SIMS + (k < N % SIMS ? 1 : 0) ))
@@ -201,7 +209,8 @@ profile() {
     [ -n "$PROF" ] && [ "$run" = 1 ] || return 0
     local pids
     pids=$(workers "$1" | tr ' ' ',' | sed 's/,$//')
-    perf record -q -g -o "$PROF/$1-$2.data" -p "$pids" -- sleep 10 \
+    perf record -q -F 499 --call-graph dwarf,16384 -o "$PROF/$1-$2.data" \
+        -p "$pids" -- sleep 10 \
         > /dev/null 2>&1 &
 }
 # count SIDE PHASE: the workers' system calls until stop_count
@@ -220,10 +229,11 @@ stop_count() {
 
 # side SIDE: one measurement; prints its line
 side() {
-    local s=$1 base basep t0 t1 c0 c1 c2 c3 k0 k1 h0 h1 l0 rss pss rsst psst
+    local s=$1 d base basep t0 t1 c0 c1 c2 c3 k0 k1 h0 h1 l0 rss pss rsst psst
     local n deadline
     l0=$(load)
-    nginx -p "$work/$s/" -c "$work/$s/nginx.conf" -e "$work/$s/error.log"
+    d=$(dir "$s")
+    nginx -p "$work/$d/" -c "$work/$d/nginx.conf" -e "$work/$d/error.log"
     sleep 1
     base=$(sum_status "$s" VmRSS); basep=$(pss_kb "$s")
 
@@ -251,8 +261,8 @@ side() {
     k1=$(sim_sum keepalives_sent); c3=$(cpu_ns "$s"); h1=$(now)
     stop_count
     held=$(sim_sum established)
-    answered=$(sim_sum "$([ "$s" = floor ] && echo echoes \
-                          || echo keepalive_replies)")
+    answered=$(sim_sum "$([ "$s" = tunnel ] && echo keepalive_replies \
+                          || echo echoes)")
 
     rss=$(sum_status "$s" VmRSS); pss=$(pss_kb "$s")
     trim "$s"
@@ -260,7 +270,7 @@ side() {
 
     for p in $sims; do kill -INT "$p" 2>/dev/null || true; done
     for p in $sims; do wait "$p" || true; done
-    nginx -p "$work/$s/" -c "$work/$s/nginx.conf" -s stop 2>/dev/null
+    nginx -p "$work/$d/" -c "$work/$d/nginx.conf" -s stop 2>/dev/null
     sims=
     sleep 2
 
@@ -277,7 +287,7 @@ side() {
         "$(echo "($rsst - $base) / $N" | bc -l)" \
         "$(echo "($psst - $basep) / $N" | bc -l)" \
         "$l0" "$(load)"
-    grep -E '\[(alert|crit|emerg)\]' "$work/$s/error.log" >&2 || true
+    grep -E '\[(alert|crit|emerg)\]' "$work/$d/error.log" >&2 || true
 }
 
 field() { sed -n "s/.* $1=\([0-9.]*\).*/\1/p"; }
@@ -287,7 +297,8 @@ echo "# N=$N hold=${HOLD}s keepalive=${KA}s workers=$WORKERS sims=$SIMS" \
      "cert=$CERT log=$LEVEL nproc=$(nproc) load=$(cut -d' ' -f1-3 /proc/loadavg)"
 lines=()
 for run in $(seq 1 "$RUNS"); do
-    order="floor tunnel"; [ $((run % 2)) = 0 ] && order="tunnel floor"
+    order="floor rounds tunnel"
+    [ $((run % 2)) = 0 ] && order="tunnel rounds floor"
     for s in $order; do
         line=$(side "$s")
         echo "$line"
@@ -295,19 +306,22 @@ for run in $(seq 1 "$RUNS"); do
     done
     f=$(printf '%s\n' "${lines[@]}" | grep "^run=$run side=floor ")
     t=$(printf '%s\n' "${lines[@]}" | grep "^run=$run side=tunnel ")
-    ratio() { echo "$(echo "$t" | field "$1") / $(echo "$f" | field "$1")" | bc -l; }
-    line=$(printf 'run=%d ratios: memory=%.3f memory_trimmed=%.3f pss_trimmed=%.3f setup_cpu=%.3f keepalive_cpu=%.3f' \
-        "$run" "$(ratio growth)" "$(ratio growth_trimmed)" \
-        "$(ratio pss_growth_trimmed)" "$(ratio setup_cpu)" "$(ratio ka_cpu)")
+    r=$(printf '%s\n' "${lines[@]}" | grep "^run=$run side=rounds ")
+    ratio() { echo "$(echo "$1" | field "$3") / $(echo "$2" | field "$3")" | bc -l; }
+    line=$(printf 'run=%d ratios: memory=%.3f memory_trimmed=%.3f pss_trimmed=%.3f setup_cpu=%.3f keepalive_cpu=%.3f setup_rounds=%.3f setup_module=%.3f' \
+        "$run" "$(ratio "$t" "$f" growth)" "$(ratio "$t" "$f" growth_trimmed)" \
+        "$(ratio "$t" "$f" pss_growth_trimmed)" \
+        "$(ratio "$t" "$f" setup_cpu)" "$(ratio "$t" "$f" ka_cpu)" \
+        "$(ratio "$r" "$f" setup_cpu)" "$(ratio "$t" "$r" setup_cpu)")
     echo "$line"
     lines+=("$line")
 done
 
 all() { printf '%s\n' "${lines[@]}"; }
-for s in floor tunnel; do
+for s in floor rounds tunnel; do
     echo "median: side=$s $(for k in setup_rate setup_cpu ka_cpu ka_load rss growth growth_trimmed pss_growth_trimmed; do
         printf '%s=%s ' "$k" "$(all | grep " side=$s " | field "$k" | median)"; done)"
 done
-echo "median: ratios $(for k in memory memory_trimmed pss_trimmed setup_cpu keepalive_cpu; do
+echo "median: ratios $(for k in memory memory_trimmed pss_trimmed setup_cpu keepalive_cpu setup_rounds setup_module; do
     printf '%s=%s ' "$k" "$(all | grep ' ratios: ' | field "$k" | median)"; done)" \
     "(N=$N workers=$WORKERS runs=$RUNS load now $(cut -d' ' -f1-3 /proc/loadavg))"

@@ -91,6 +91,7 @@ static sim_dev_t          selftest_dev;
 
 static void sim_dev_close(sim_dev_t *dev, int reconnect);
 static void sim_established(sim_dev_t *dev);
+static void sim_echo_round(sim_dev_t *dev);
 
 
 /* ------------------------------------------------------------------ */
@@ -650,6 +651,13 @@ sim_tls_done(sim_dev_t *dev)
          * keepalive's 5 bytes go out as they would in a tunnel, and the
          * server is expected to echo them
          */
+        if (sim_conf.tls_hold_rounds) {
+            dev->state = ST_FORWARDS;
+            dev->port_idx = 0;
+            sim_echo_round(dev);
+            return;
+        }
+
         sim_established(dev);
         return;
     }
@@ -672,6 +680,31 @@ sim_tls_done(sim_dev_t *dev)
 
     sim_send_service(dev, "auth@amt.intel.com");
     dev->state = ST_AUTH_SERVICE;
+}
+
+
+/*
+ * --tls-hold-rounds: one round trip of the APF handshake, as bytes of the
+ * same size for the server to echo: PROTOCOLVERSION with SERVICE_REQUEST
+ * auth, USERAUTH_REQUEST (admin / P@ssw0rd), SERVICE_REQUEST pfwd, then a
+ * tcpip-forward of a 17-byte name per round
+ */
+static void
+sim_echo_round(sim_dev_t *dev)
+{
+    static const uint32_t  sizes[] = { 93 + 23, 57, 23, 44 };
+
+    uint8_t   *p;
+    uint32_t   n;
+
+    n = sizes[dev->port_idx < 3 ? dev->port_idx : 3];
+
+    p = sim_dev_out(dev, n);
+    memset(p, 'x', n);
+    dev->wbuf.len += n;
+
+    dev->echo_wait = n;
+    dev->port_idx++;
 }
 
 
@@ -964,8 +997,25 @@ sim_dev_read(sim_dev_t *dev)
         sim_stats.bytes_in += n;
 
         if (sim_conf.tls_hold) {
-            /* an echo of our keepalives (5 bytes each), nothing to parse */
-            sim_stats.echoes += n / 5;
+            if (dev->state == ST_ESTABLISHED) {
+                /* an echo of our keepalives (5 bytes each) */
+                sim_stats.echoes += n / 5;
+                continue;
+            }
+
+            /* a round of the handshake came back */
+            dev->echo_wait -= ((uint32_t) n < dev->echo_wait)
+                              ? (uint32_t) n : dev->echo_wait;
+
+            if (dev->echo_wait == 0) {
+                if (dev->port_idx < sim_conf.tls_hold_rounds) {
+                    sim_echo_round(dev);
+
+                } else {
+                    sim_established(dev);
+                }
+            }
+
             continue;
         }
 
@@ -1542,6 +1592,8 @@ sim_usage(FILE *f)
 "  --tls-hold              TLS only, held: every --keepalive S seconds 5\n"
 "                          bytes that the server is to echo (the bare\n"
 "                          connection of bench/floor.sh)\n"
+"  --tls-hold-rounds N     with --tls-hold: first N round trips of bytes\n"
+"                          the sizes of the APF handshake's, each echoed\n"
 "  --quiet                 no informational output on stderr\n"
 "  -v, --verbose           log per-device events on stderr\n"
 "  -h, --help              this text\n"
@@ -1768,7 +1820,7 @@ sim_options(int argc, char **argv)
         O_CONNECT = 256, O_DEVICES, O_GUID, O_USER, O_PASSWORD, O_CERT,
         O_KEY, O_AUTH, O_CA, O_PORTS, O_FQDN, O_TRIGGER, O_TLS,
         O_RECONNECT, O_DURATION, O_SOURCE, O_STATS, O_AMT_USER,
-        O_AMT_PASSWORD, O_CLOCK_OFFSET, O_TLS_ONLY, O_TLS_HOLD, O_KA_USR2, O_KEEPALIVE, O_SPLIT,
+        O_AMT_PASSWORD, O_CLOCK_OFFSET, O_TLS_ONLY, O_TLS_HOLD, O_TLS_HOLD_ROUNDS, O_KA_USR2, O_KEEPALIVE, O_SPLIT,
         O_QUIET, O_RATE, O_MAX_PENDING, O_WINDOW,
         O_SELFTEST_PORT, O_SELFTEST_SERVICE, O_KVM_SIZE, O_KVM_INTERVAL,
         O_REDIR_AUTH
@@ -1798,6 +1850,7 @@ sim_options(int argc, char **argv)
         { "split", no_argument, NULL, O_SPLIT },
         { "tls-only", no_argument, NULL, O_TLS_ONLY },
         { "tls-hold", no_argument, NULL, O_TLS_HOLD },
+        { "tls-hold-rounds", required_argument, NULL, O_TLS_HOLD_ROUNDS },
         { "keepalive-on-usr2", no_argument, NULL, O_KA_USR2 },
         { "keepalive", required_argument, NULL, O_KEEPALIVE },
         { "quiet", no_argument, NULL, O_QUIET },
@@ -1877,6 +1930,10 @@ sim_options(int argc, char **argv)
         case O_SPLIT: sim_conf.split = 1; break;
         case O_TLS_ONLY: sim_conf.tls_only = 1; break;
         case O_TLS_HOLD: sim_conf.tls_hold = 1; break;
+        case O_TLS_HOLD_ROUNDS:
+            sim_conf.tls_hold_rounds = sim_num("--tls-hold-rounds", optarg,
+                                               100);
+            break;
         case O_KA_USR2: ka_held = 1; break;
         case O_KEEPALIVE:
             sim_conf.keepalive = sim_num("--keepalive", optarg, 86400);
