@@ -8,6 +8,7 @@
 #   make static     upstream nginx with the module linked in (--add-module)
 #   make deb        Debian packages (debian/) in build/deb: the module for
 #                   Debian's nginx and fcfh-tools (simulator, test tools)
+#   make floor      bench/floor.sh's baseline module (a bare TLS echo)
 #   make test-asan  the integration suite against nginx + module built with
 #                   AddressSanitizer and UndefinedBehaviorSanitizer
 #   make fuzz       each libFuzzer target for FUZZ_TIME seconds (60); the

@@ -149,6 +149,11 @@ sum_status() { local t=0 p; for p in $(workers "$1"); do
 pss_kb() { local t=0 p; for p in $(workers "$1"); do
     t=$((t + $(awk '/^Pss:/ {print $2}' /proc/$p/smaps_rollup))); done
     echo $t; }
+# the PSS of nginx's shared memory zones (anonymous shared mappings)
+zone_kb() { local t=0 p; for p in $(workers "$1"); do
+    t=$((t + $(awk '/^[0-9a-f]+-/ {z = ($0 ~ /\/dev\/zero|SYSV/)}
+                    z && /^Pss:/ {s += $2} END {print s + 0}' /proc/$p/smaps)))
+    done; echo $t; }
 # CPU time of the workers in ns: utime + stime at the scheduler's own
 # resolution (/proc/PID/stat rounds them to 10 ms ticks)
 cpu_ns() { local t=0 p; for p in $(workers "$1"); do
@@ -227,15 +232,28 @@ stop_count() {
     kill -INT "$counter"; wait "$counter" || true
 }
 
-# side SIDE: one measurement; prints its line
+# side_stop SIDE: the simulators and the nginx of a side
+side_stop() {
+    local p
+    for p in $sims; do kill -INT "$p" 2>/dev/null || true; done
+    for p in $sims; do wait "$p" 2>/dev/null || true; done
+    sims=
+    nginx -p "$work/$(dir "$1")/" -c "$work/$(dir "$1")/nginx.conf" -s stop \
+        2> /dev/null || true
+    sleep 2
+}
+
+# side SIDE: one measurement, in a subshell of its own; prints its line,
+# or fails when a simulator is gone or the setup did not complete
 side() {
-    local s=$1 d base basep t0 t1 c0 c1 c2 c3 k0 k1 h0 h1 l0 rss pss rsst psst
-    local n deadline
+    local s=$1 d base basep basez t0 t1 c0 c1 c2 c3 k0 k1 h0 h1 l0
+    local rss pss rsst psst zone n p deadline held answered
+    trap 'side_stop "$s"' EXIT
     l0=$(load)
     d=$(dir "$s")
     nginx -p "$work/$d/" -c "$work/$d/nginx.conf" -e "$work/$d/error.log"
     sleep 1
-    base=$(sum_status "$s" VmRSS); basep=$(pss_kb "$s")
+    base=$(sum_status "$s" VmRSS); basep=$(pss_kb "$s"); basez=$(zone_kb "$s")
 
     count "$s" setup
     c0=$(cpu_ns "$s"); t0=$(now)
@@ -243,10 +261,14 @@ side() {
     profile "$s" setup
     deadline=$(( $(date +%s) + 600 ))
     while :; do
+        for p in $sims; do
+            kill -0 "$p" 2> /dev/null \
+                || { echo "# $s: a simulator is gone" >&2; return 1; }
+        done
         n=$(sim_sum established)
         [ "$n" -ge "$N" ] && break
         [ "$(date +%s)" -lt "$deadline" ] \
-            || { echo "# $s: setup timed out at $n" >&2; break; }
+            || { echo "# $s: setup timed out at $n" >&2; return 1; }
         sleep 0.2
     done
     c1=$(cpu_ns "$s"); t1=$(now)
@@ -263,18 +285,14 @@ side() {
     held=$(sim_sum established)
     answered=$(sim_sum "$([ "$s" = tunnel ] && echo keepalive_replies \
                           || echo echoes)")
+    [ "$held" -ge "$N" ] && [ "$k1" -gt "$k0" ] \
+        || { echo "# $s: $held held, $((k1 - k0)) keepalives" >&2; return 1; }
 
     rss=$(sum_status "$s" VmRSS); pss=$(pss_kb "$s")
     trim "$s"
-    rsst=$(sum_status "$s" VmRSS); psst=$(pss_kb "$s")
+    rsst=$(sum_status "$s" VmRSS); psst=$(pss_kb "$s"); zone=$(zone_kb "$s")
 
-    for p in $sims; do kill -INT "$p" 2>/dev/null || true; done
-    for p in $sims; do wait "$p" || true; done
-    nginx -p "$work/$d/" -c "$work/$d/nginx.conf" -s stop 2>/dev/null
-    sims=
-    sleep 2
-
-    printf 'run=%d side=%s n=%d held=%d setup_rate=%.0f/s setup_cpu=%.1fus keepalives=%d answered=%d ka_rate=%.0f/s ka_cpu=%.2fus ka_load=%.2f%% rss=%.2fKiB growth=%.2fKiB growth_trimmed=%.2fKiB pss_growth_trimmed=%.2fKiB load=%s-%s\n' \
+    printf 'run=%d side=%s n=%d held=%d setup_rate=%.0f/s setup_cpu=%.1fus keepalives=%d answered=%d ka_rate=%.0f/s ka_cpu=%.2fus ka_load=%.2f%% rss=%.2fKiB growth=%.2fKiB growth_trimmed=%.2fKiB pss_growth_trimmed=%.2fKiB zone=%.3fKiB load=%s-%s\n' \
         "$run" "$s" "$N" "$held" \
         "$(echo "$N / ($t1 - $t0)" | bc -l)" \
         "$(echo "($c1 - $c0) / 1000 / $N" | bc -l)" \
@@ -286,6 +304,7 @@ side() {
         "$(echo "($rss - $base) / $N" | bc -l)" \
         "$(echo "($rsst - $base) / $N" | bc -l)" \
         "$(echo "($psst - $basep) / $N" | bc -l)" \
+        "$(echo "($zone - $basez) / $N" | bc -l)" \
         "$l0" "$(load)"
     grep -E '\[(alert|crit|emerg)\]' "$work/$d/error.log" >&2 || true
 }
@@ -300,7 +319,9 @@ for run in $(seq 1 "$RUNS"); do
     order="floor rounds tunnel"
     [ $((run % 2)) = 0 ] && order="tunnel rounds floor"
     for s in $order; do
-        line=$(side "$s")
+        # once more if a simulator was killed from outside, or stalled
+        line=$(side "$s") || line=$(side "$s") \
+            || { echo "# run $run: $s failed twice" >&2; exit 1; }
         echo "$line"
         lines+=("$line")
     done
@@ -319,7 +340,7 @@ done
 
 all() { printf '%s\n' "${lines[@]}"; }
 for s in floor rounds tunnel; do
-    echo "median: side=$s $(for k in setup_rate setup_cpu ka_cpu ka_load rss growth growth_trimmed pss_growth_trimmed; do
+    echo "median: side=$s $(for k in setup_rate setup_cpu ka_cpu ka_load rss growth growth_trimmed pss_growth_trimmed zone; do
         printf '%s=%s ' "$k" "$(all | grep " side=$s " | field "$k" | median)"; done)"
 done
 echo "median: ratios $(for k in memory memory_trimmed pss_trimmed setup_cpu keepalive_cpu setup_rounds setup_module; do
