@@ -8,6 +8,7 @@
 #   make static     upstream nginx with the module linked in (--add-module)
 #   make deb        Debian packages (debian/) in build/deb: the module for
 #                   Debian's nginx and fcfh-tools (simulator, test tools)
+#   make floor      bench/floor.sh's baseline module (a bare TLS echo)
 #   make test-asan  the integration suite against nginx + module built with
 #                   AddressSanitizer and UndefinedBehaviorSanitizer
 #   make fuzz       each libFuzzer target for FUZZ_TIME seconds (60); the
@@ -39,7 +40,7 @@ WARN     := -Wall -Wextra -Wpointer-arith -Wno-unused-parameter -Werror
 OPT      ?= -O2 -g
 
 .PHONY: all module sim unit test prove deps quickstart static asan test-asan \
-        fuzz fuzz-smoke fuzz-regress deb clean
+        fuzz fuzz-smoke fuzz-regress deb clean floor
 
 all: module sim
 
@@ -66,6 +67,20 @@ $(SIM): $(SIM_SRCS)
 	@mkdir -p $(BUILD)
 	$(CC) $(OPT) $(WARN) -I$(SRC) -o $@ $(filter %.c,$(SIM_SRCS)) \
 	    -lssl -lcrypto
+
+# bench/floor.sh's baseline: a stream module of its own that holds a
+# bare TLS connection and echoes records (bench only, never installed)
+FLOOR    := $(BUILD)/ngx_stream_floor_module.so
+FLOOR_SRCS := $(TOP)/bench/floor/ngx_stream_floor_module.c \
+              $(TOP)/bench/floor/ngx_stream_floor_modules.c
+
+floor: $(FLOOR)
+
+$(FLOOR): $(FLOOR_SRCS) $(BUILD)/Makefile
+	cd $(NGX_SRC) && $(CC) -shared -fPIC $(OPT) $(WARN) \
+	    $$(dpkg-buildflags --get CFLAGS) $$(dpkg-buildflags --get CPPFLAGS) \
+	    -I src/core -I src/event -I src/event/modules -I src/os/unix \
+	    -I src/stream -I $(BUILD) -o $@ $(FLOOR_SRCS)
 
 # unit tests: the pure-C layers, each with cmocka
 UNIT_SRCS := $(SRC)/ngx_fcfh_apf.c $(SRC)/ngx_fcfh_proxy_parse.c \

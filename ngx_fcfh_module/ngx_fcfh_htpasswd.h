@@ -11,6 +11,8 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 
+#include <openssl/evp.h>
+
 #include "ngx_fcfh_apf.h"
 
 
@@ -52,6 +54,7 @@ typedef struct {
     ngx_array_t                      names;    /* sorted by name */
     u_char                           key[NGX_FCFH_CRED_SEEN_SIZE];
     ngx_pid_t                        key_pid;  /* the process the key is of */
+    EVP_MAC_CTX                     *mac;      /* HMAC-SHA-256 under key */
 } ngx_fcfh_htpasswd_t;
 
 

@@ -1617,6 +1617,7 @@ ngx_stream_fcfh_tunnel_claim_name(ngx_stream_fcfh_tunnel_t *t,
     u_char                 holder[NGX_FCFH_APF_GUID_SIZE];
     u_char                 text[NGX_FCFH_APF_GUID_TEXT_SIZE];
     u_char                 view[NGX_FCFH_LOG_STR_MAX];
+    size_t                 len, size;
     ngx_int_t              rc;
     ngx_str_t              name, shown;
     ngx_connection_t      *c;
@@ -1624,17 +1625,30 @@ ngx_stream_fcfh_tunnel_claim_name(ngx_stream_fcfh_tunnel_t *t,
 
     c = t->session->connection;
 
-    if (t->name_tried.data == NULL) {
-        t->name_tried.data = ngx_pnalloc(c->pool,
-                                         NGX_FCFH_APF_DEFAULT_MAX_STRING);
+    len = ngx_min(address->len, NGX_FCFH_APF_DEFAULT_MAX_STRING);
+
+    /*
+     * The first name gets a copy of its own size; a longer one later, the
+     * longest size once: a tunnel that renames itself on every forward
+     * still holds at most two copies.
+     */
+
+    if (t->name_tried.data == NULL
+        || (len > t->name_tried.len && !t->name_tried_max))
+    {
+        size = (t->name_tried.data == NULL)
+               ? len : NGX_FCFH_APF_DEFAULT_MAX_STRING;
+
+        t->name_tried.data = ngx_pnalloc(c->pool, size);
         if (t->name_tried.data == NULL) {
             return NGX_ERROR;
         }
+
+        t->name_tried_max = (size == NGX_FCFH_APF_DEFAULT_MAX_STRING);
     }
 
-    t->name_tried.len = ngx_min(address->len,
-                                NGX_FCFH_APF_DEFAULT_MAX_STRING);
-    ngx_memcpy(t->name_tried.data, address->data, t->name_tried.len);
+    t->name_tried.len = len;
+    ngx_memcpy(t->name_tried.data, address->data, len);
 
     ngx_fcfh_log_str(&shown, view, sizeof(view), (u_char *) address->data,
                      address->len);
@@ -2421,45 +2435,51 @@ ngx_stream_fcfh_tunnel_cleanup(void *data)
 }
 
 
-/* the device's own address: the PROXY protocol's when a balancer is used */
+/*
+ * The device's own address: the PROXY protocol's when a balancer is used.
+ * Made in a buffer on the stack and kept at its own length: the longest
+ * address text would be most of it kept for every tunnel.
+ */
 
 static void
 ngx_stream_fcfh_tunnel_peer(ngx_stream_fcfh_tunnel_t *t)
 {
     u_char            *p;
+    u_char             text[NGX_SOCKADDR_STRLEN + sizeof("[]:65535")];
     size_t             len;
     ngx_connection_t  *c;
 
     c = t->session->connection;
-
-    len = NGX_SOCKADDR_STRLEN + sizeof("[]:65535");
-
-    p = ngx_pnalloc(c->pool, len);
-    if (p == NULL) {
-        return;
-    }
-
-    t->peer.data = p;
 
     if (c->proxy_protocol) {
         if (ngx_strlchr(c->proxy_protocol->src_addr.data,
                         c->proxy_protocol->src_addr.data
                         + c->proxy_protocol->src_addr.len, ':'))
         {
-            p = ngx_snprintf(p, len, "[%V]:%d",
+            p = ngx_snprintf(text, sizeof(text), "[%V]:%d",
                              &c->proxy_protocol->src_addr,
                              (int) c->proxy_protocol->src_port);
         } else {
-            p = ngx_snprintf(p, len, "%V:%d",
+            p = ngx_snprintf(text, sizeof(text), "%V:%d",
                              &c->proxy_protocol->src_addr,
                              (int) c->proxy_protocol->src_port);
         }
 
-        t->peer.len = p - t->peer.data;
+        len = p - text;
+
+    } else {
+        len = ngx_sock_ntop(c->sockaddr, c->socklen, text, sizeof(text), 1);
+    }
+
+    p = ngx_pnalloc(c->pool, len);
+    if (p == NULL) {
         return;
     }
 
-    t->peer.len = ngx_sock_ntop(c->sockaddr, c->socklen, p, len, 1);
+    ngx_memcpy(p, text, len);
+
+    t->peer.data = p;
+    t->peer.len = len;
 }
 
 

@@ -127,6 +127,7 @@ typedef struct {
     unsigned                         out_failed:1;
     unsigned                         closing:1;
     unsigned                         drained:1;  /* last read was short */
+    unsigned                         name_tried_max:1; /* its longest size */
 } ngx_stream_fcfh_tunnel_t;
 
 

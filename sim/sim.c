@@ -79,6 +79,7 @@ static struct sockaddr_storage *sources;
 static uint32_t           nsources, next_source;
 static uint64_t           start_ms, end_ms;
 static int                quit;
+static int                ka_held;        /* --keepalive-on-usr2 */
 static uint8_t            guid_base_ok;
 static char               guid_prefix[25];
 static uint64_t           guid_base;
@@ -89,6 +90,8 @@ static sim_dev_t          selftest_dev;
 
 
 static void sim_dev_close(sim_dev_t *dev, int reconnect);
+static void sim_established(sim_dev_t *dev);
+static void sim_echo_round(sim_dev_t *dev);
 
 
 /* ------------------------------------------------------------------ */
@@ -642,6 +645,23 @@ sim_tls_done(sim_dev_t *dev)
         return;
     }
 
+    if (sim_conf.tls_hold) {
+        /*
+         * bench/floor.sh's bare connection: TLS and nothing else; the
+         * keepalive's 5 bytes go out as they would in a tunnel, and the
+         * server is expected to echo them
+         */
+        if (sim_conf.tls_hold_rounds) {
+            dev->state = ST_FORWARDS;
+            dev->port_idx = 0;
+            sim_echo_round(dev);
+            return;
+        }
+
+        sim_established(dev);
+        return;
+    }
+
     sim_dev_guid_text(dev, guid);
     if (ngx_fcfh_apf_guid_from_text(guid, 36, wire) != 0) {
         memset(wire, 0, sizeof(wire));
@@ -660,6 +680,31 @@ sim_tls_done(sim_dev_t *dev)
 
     sim_send_service(dev, "auth@amt.intel.com");
     dev->state = ST_AUTH_SERVICE;
+}
+
+
+/*
+ * --tls-hold-rounds: one round trip of the APF handshake, as bytes of the
+ * same size for the server to echo: PROTOCOLVERSION with SERVICE_REQUEST
+ * auth, USERAUTH_REQUEST (admin / P@ssw0rd), SERVICE_REQUEST pfwd, then a
+ * tcpip-forward of a 17-byte name per round
+ */
+static void
+sim_echo_round(sim_dev_t *dev)
+{
+    static const uint32_t  sizes[] = { 93 + 23, 57, 23, 44 };
+
+    uint8_t   *p;
+    uint32_t   n;
+
+    n = sizes[dev->port_idx < 3 ? dev->port_idx : 3];
+
+    p = sim_dev_out(dev, n);
+    memset(p, 'x', n);
+    dev->wbuf.len += n;
+
+    dev->echo_wait = n;
+    dev->port_idx++;
 }
 
 
@@ -951,6 +996,29 @@ sim_dev_read(sim_dev_t *dev)
 
         sim_stats.bytes_in += n;
 
+        if (sim_conf.tls_hold) {
+            if (dev->state == ST_ESTABLISHED) {
+                /* an echo of our keepalives (5 bytes each) */
+                sim_stats.echoes += n / 5;
+                continue;
+            }
+
+            /* a round of the handshake came back */
+            dev->echo_wait -= ((uint32_t) n < dev->echo_wait)
+                              ? (uint32_t) n : dev->echo_wait;
+
+            if (dev->echo_wait == 0) {
+                if (dev->port_idx < sim_conf.tls_hold_rounds) {
+                    sim_echo_round(dev);
+
+                } else {
+                    sim_established(dev);
+                }
+            }
+
+            continue;
+        }
+
         if (sim_buf_size(&dev->rbuf) == 0) {
             used = sim_dev_parse(dev, sim_scratch, n);
             if (used < 0) {
@@ -1156,6 +1224,12 @@ sim_dev_timer(sim_dev_t *dev)
             return;
         }
 
+        if (ka_held) {
+            /* not yet (the phase of each device's keepalives is kept) */
+            timer_set(dev, (uint64_t) dev->ka_interval * 1000);
+            return;
+        }
+
         SIM_EMIT(dev, ngx_fcfh_apf_write_keepalive(p_, 1024,
                           NGX_FCFH_APF_KEEPALIVE_REQUEST, ++dev->ka_cookie));
         sim_stats.keepalives_sent++;
@@ -1294,6 +1368,7 @@ sim_stats_json(char *buf, size_t size)
     J(keepalive_replies);
     J(keepalive_requests_received);
     J(keepalive_options_received);
+    J(echoes);
     J(channels_opened);
     J(channels_refused);
     J(channels_closed);
@@ -1512,6 +1587,13 @@ sim_usage(FILE *f)
 "                          (90, AMT's default; 0 = none)\n"
 "  --tls-only              close each connection once TLS is up, without\n"
 "                          APF (a TLS handshake rate ceiling); no reconnect\n"
+"  --keepalive-on-usr2     no keepalives until SIGUSR2 (a benchmark's setup\n"
+"                          phase then costs no keepalive)\n"
+"  --tls-hold              TLS only, held: every --keepalive S seconds 5\n"
+"                          bytes that the server is to echo (the bare\n"
+"                          connection of bench/floor.sh)\n"
+"  --tls-hold-rounds N     with --tls-hold: first N round trips of bytes\n"
+"                          the sizes of the APF handshake's, each echoed\n"
 "  --quiet                 no informational output on stderr\n"
 "  -v, --verbose           log per-device events on stderr\n"
 "  -h, --help              this text\n"
@@ -1738,7 +1820,7 @@ sim_options(int argc, char **argv)
         O_CONNECT = 256, O_DEVICES, O_GUID, O_USER, O_PASSWORD, O_CERT,
         O_KEY, O_AUTH, O_CA, O_PORTS, O_FQDN, O_TRIGGER, O_TLS,
         O_RECONNECT, O_DURATION, O_SOURCE, O_STATS, O_AMT_USER,
-        O_AMT_PASSWORD, O_CLOCK_OFFSET, O_TLS_ONLY, O_KEEPALIVE, O_SPLIT,
+        O_AMT_PASSWORD, O_CLOCK_OFFSET, O_TLS_ONLY, O_TLS_HOLD, O_TLS_HOLD_ROUNDS, O_KA_USR2, O_KEEPALIVE, O_SPLIT,
         O_QUIET, O_RATE, O_MAX_PENDING, O_WINDOW,
         O_SELFTEST_PORT, O_SELFTEST_SERVICE, O_KVM_SIZE, O_KVM_INTERVAL,
         O_REDIR_AUTH
@@ -1767,6 +1849,9 @@ sim_options(int argc, char **argv)
         { "amt-clock-offset", required_argument, NULL, O_CLOCK_OFFSET },
         { "split", no_argument, NULL, O_SPLIT },
         { "tls-only", no_argument, NULL, O_TLS_ONLY },
+        { "tls-hold", no_argument, NULL, O_TLS_HOLD },
+        { "tls-hold-rounds", required_argument, NULL, O_TLS_HOLD_ROUNDS },
+        { "keepalive-on-usr2", no_argument, NULL, O_KA_USR2 },
         { "keepalive", required_argument, NULL, O_KEEPALIVE },
         { "quiet", no_argument, NULL, O_QUIET },
         { "verbose", no_argument, NULL, 'v' },
@@ -1844,6 +1929,12 @@ sim_options(int argc, char **argv)
             break;
         case O_SPLIT: sim_conf.split = 1; break;
         case O_TLS_ONLY: sim_conf.tls_only = 1; break;
+        case O_TLS_HOLD: sim_conf.tls_hold = 1; break;
+        case O_TLS_HOLD_ROUNDS:
+            sim_conf.tls_hold_rounds = sim_num("--tls-hold-rounds", optarg,
+                                               100);
+            break;
+        case O_KA_USR2: ka_held = 1; break;
         case O_KEEPALIVE:
             sim_conf.keepalive = sim_num("--keepalive", optarg, 86400);
             break;
@@ -1994,6 +2085,10 @@ sim_signal(int sfd)
         if (si.ssi_signo == SIGUSR1) {
             sim_stats_write_file();
 
+        } else if (si.ssi_signo == SIGUSR2) {
+            /* --keepalive-on-usr2: the benchmark's setup phase is over */
+            ka_held = 0;
+
         } else {
             quit = 1;
         }
@@ -2023,6 +2118,7 @@ main(int argc, char **argv)
     sigaddset(&mask, SIGINT);
     sigaddset(&mask, SIGTERM);
     sigaddset(&mask, SIGUSR1);
+    sigaddset(&mask, SIGUSR2);
     sigprocmask(SIG_BLOCK, &mask, NULL);
     sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 

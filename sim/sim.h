@@ -121,6 +121,7 @@ struct sim_dev_s {
     uint32_t        backoff;        /* ms */
     uint32_t        ka_interval;    /* s, 0: no keepalives */
     uint32_t        ka_cookie;
+    uint32_t        echo_wait;      /* --tls-hold-rounds: bytes to come */
     SSL            *ssl;
     sim_buf_t       rbuf;           /* partial APF message */
     sim_buf_t       wbuf;           /* APF bytes awaiting SSL_write */
@@ -148,6 +149,7 @@ typedef struct {
     uint64_t        keepalive_replies;
     uint64_t        keepalive_requests_received;
     uint64_t        keepalive_options_received;
+    uint64_t        echoes;                    /* --tls-hold: echoed back */
     uint64_t        channels_opened;
     uint64_t        channels_refused;
     uint64_t        channels_closed;
@@ -193,6 +195,8 @@ typedef struct {
     long            clock_offset;   /* device clock - real clock, s */
     int             split;
     int             tls_only;
+    int             tls_hold;       /* TLS only, held; keepalives echoed */
+    uint32_t        tls_hold_rounds;    /* echoed round trips first */
     uint32_t        keepalive;      /* s, until the gateway sets one */
     int             quiet;
     int             verbose;
