@@ -14,10 +14,12 @@
 # as an APF keepalive, which the floor echoes.  The tunnels are the
 # gateway's (fcfh_tunnel, password authentication with an $apr1$ hash,
 # four forwards, fcfh_keepalive KA).  A third side, "rounds", is the floor
-# again with clients that first make the seven round trips of the APF
-# handshake as echoed bytes of the same sizes (--tls-hold-rounds 7): what
-# any gateway must pay for the protocol's round trips over TLS, so that
-# tunnel / rounds is the module's own share of the setup.
+# again with clients that first make the eight round trips of the APF
+# handshake as echoed bytes of the same sizes (--tls-hold-rounds 8: the
+# simulator's devices register five ports): what any gateway must pay for
+# the protocol's round trips over TLS, so that tunnel / rounds is the
+# module's own share of the setup.  (The tunnel's device then sends one
+# more message that is not answered, KEEPALIVE_OPTIONS_REPLY.)
 #
 # For each side, in one run:
 #   - setup: CPU of the workers (utime + stime, /proc/PID/stat) from the
@@ -182,7 +184,7 @@ print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$f" "$1" 2>/dev/null \
 start_sims() {
     local k n first guid mode=
     [ "$1" = floor ] && mode=--tls-hold
-    [ "$1" = rounds ] && mode="--tls-hold --tls-hold-rounds 7"
+    [ "$1" = rounds ] && mode="--tls-hold --tls-hold-rounds 8"
     sims=
     for k in $(seq 0 $((SIMS - 1))); do
         n=$(( N / SIMS + (k < N % SIMS ? 1 : 0) ))
