@@ -260,6 +260,8 @@ side() {
     count "$s" setup
     c0=$(cpu_ns "$s"); t0=$(now)
     start_sims "$s"
+    # until they block the signal that asks for their counters
+    sleep 0.5
     profile "$s" setup
     deadline=$(( $(date +%s) + 600 ))
     while :; do

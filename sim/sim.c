@@ -2107,6 +2107,18 @@ main(int argc, char **argv)
     char                 json[4096];
     struct epoll_event   ev, events[1024];
 
+    /*
+     * First of all: a SIGUSR1 asking for the counters must not end a
+     * process that is still reading its options (a benchmark may ask as
+     * soon as it has started it; it still has to wait for the exec)
+     */
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGUSR1);
+    sigaddset(&mask, SIGUSR2);
+    sigprocmask(SIG_BLOCK, &mask, NULL);
+
     start_ms = sim_now();
 
     sim_options(argc, argv);
@@ -2114,13 +2126,6 @@ main(int argc, char **argv)
 
     srandom((unsigned) (time(NULL) ^ getpid()));
     signal(SIGPIPE, SIG_IGN);
-
-    sigemptyset(&mask);
-    sigaddset(&mask, SIGINT);
-    sigaddset(&mask, SIGTERM);
-    sigaddset(&mask, SIGUSR1);
-    sigaddset(&mask, SIGUSR2);
-    sigprocmask(SIG_BLOCK, &mask, NULL);
     sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 
     ep = epoll_create1(EPOLL_CLOEXEC);
