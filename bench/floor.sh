@@ -69,6 +69,7 @@ done
 
 make -s -C "$top" module sim floor
 [ -n "$MODULE" ] || MODULE=$top/build/ngx_fcfh_module.so
+MODULE=$(realpath "$MODULE")    # nginx takes a relative one from its prefix
 work=$(mktemp -d /tmp/fcfh-floor.XXXXXX)
 certs=$work/certs
 "$top/tools/mkcerts.sh" "$certs" > /dev/null
@@ -253,7 +254,8 @@ side() {
     trap 'side_stop "$s"' EXIT
     l0=$(load)
     d=$(dir "$s")
-    nginx -p "$work/$d/" -c "$work/$d/nginx.conf" -e "$work/$d/error.log"
+    nginx -p "$work/$d/" -c "$work/$d/nginx.conf" -e "$work/$d/error.log" \
+        || { echo "# $s: nginx did not start" >&2; exit 1; }
     sleep 1
     base=$(sum_status "$s" VmRSS); basep=$(pss_kb "$s"); basez=$(zone_kb "$s")
 
