@@ -23,7 +23,11 @@ mkdir -p "$out"
 make -s -C "$top" module sim floor
 command -v valgrind > /dev/null || { echo "valgrind is needed" >&2; exit 1; }
 work=$(mktemp -d /tmp/fcfh-heap.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+vg= sim=
+# whatever happens, nothing is left running
+trap '[ -z "$sim" ] || kill -INT "$sim" 2>/dev/null
+      [ -z "$vg" ] || kill "$vg" 2>/dev/null
+      rm -rf "$work"' EXIT
 "$top/tools/mkcerts.sh" "$work/certs" > /dev/null
 key=server; [ "$CERT" = ecdsa ] && key=server-ecdsa
 port=$((20000 + RANDOM % 20000))
@@ -91,6 +95,7 @@ print(json.load(open(sys.argv[1]))["established"])' "$work/$side.sim.json" \
     vgdb --pid=$vg detailed_snapshot "$work/$side.held" > /dev/null 2>&1
     kill -INT "$sim"; wait "$sim" || true
     kill -QUIT $vg 2>/dev/null || true; wait $vg || true
+    sim= vg=
 
     heap() { sed -n 's/^mem_heap_B=//p' "$1" | head -1; }
     extra() { sed -n 's/^mem_heap_extra_B=//p' "$1" | head -1; }
