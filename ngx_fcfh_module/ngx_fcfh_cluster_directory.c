@@ -82,6 +82,9 @@ static void ngx_fcfh_cluster_name_held(u_char *guid, redisReply *holder,
 static uint64_t ngx_fcfh_cluster_serial(redisReply *r);
 static void ngx_fcfh_cluster_looked_up(redisAsyncContext *ac, void *r,
     void *privdata);
+static ngx_fcfh_cluster_req_t *ngx_fcfh_cluster_scan(ngx_uint_t script,
+    redisCallbackFn *done, ngx_str_t *cursor, ngx_str_t *guid,
+    ngx_pool_t *pool, ngx_fcfh_cluster_list_pt handler, void *data);
 static ngx_int_t ngx_fcfh_cluster_dup(ngx_pool_t *pool, ngx_str_t *dst,
     redisReply *r);
 static void ngx_fcfh_cluster_listed(redisAsyncContext *ac, void *r,
@@ -952,9 +955,27 @@ ngx_fcfh_cluster_req_t *
 ngx_fcfh_cluster_list(ngx_str_t *cursor, ngx_pool_t *pool,
     ngx_fcfh_cluster_list_pt handler, void *data)
 {
+    return ngx_fcfh_cluster_scan(NGX_FCFH_CLUSTER_LIST,
+                                 ngx_fcfh_cluster_listed, cursor, NULL,
+                                 pool, handler, data);
+}
+
+
+/*
+ * One page of a directory scan by a list script: the script's arguments
+ * are the cursor, the page size and, for the device records, one GUID
+ * (empty: the whole scan).
+ */
+
+static ngx_fcfh_cluster_req_t *
+ngx_fcfh_cluster_scan(ngx_uint_t script, redisCallbackFn *done,
+    ngx_str_t *cursor, ngx_str_t *guid, ngx_pool_t *pool,
+    ngx_fcfh_cluster_list_pt handler, void *data)
+{
+    int                       argc;
     u_char                    count[NGX_INT_T_LEN];
-    size_t                    len[5];
-    const char               *argv[5];
+    size_t                    len[6];
+    const char               *argv[6];
     ngx_fcfh_cluster_req_t   *req;
     ngx_fcfh_cluster_conf_t  *ccf;
 
@@ -973,18 +994,22 @@ ngx_fcfh_cluster_list(ngx_str_t *cursor, ngx_pool_t *pool,
     req->list_pool = pool;
     req->data = data;
 
-    ngx_fcfh_cluster_script(ccf, NGX_FCFH_CLUSTER_LIST, argv, len);
+    ngx_fcfh_cluster_script(ccf, script, argv, len);
     argv[2] = "0";
     len[2] = 1;
     argv[3] = (char *) cursor->data;
     len[3] = cursor->len;
     argv[4] = (char *) count;
     len[4] = ngx_sprintf(count, "%d", NGX_FCFH_CLUSTER_PAGE) - count;
+    argc = 5;
 
-    if (ngx_fcfh_cluster_command(ccf, ngx_fcfh_cluster_listed, req, 5, argv,
-                                 len)
-        != NGX_OK)
-    {
+    if (script == NGX_FCFH_CLUSTER_DEVICES) {
+        argv[5] = guid ? (char *) guid->data : "";
+        len[5] = guid ? guid->len : 0;
+        argc = 6;
+    }
+
+    if (ngx_fcfh_cluster_command(ccf, done, req, argc, argv, len) != NGX_OK) {
         ngx_free(req);
         return NULL;
     }
@@ -1105,48 +1130,9 @@ ngx_fcfh_cluster_req_t *
 ngx_fcfh_cluster_devices(ngx_str_t *cursor, ngx_str_t *guid,
     ngx_pool_t *pool, ngx_fcfh_cluster_list_pt handler, void *data)
 {
-    u_char                    count[NGX_INT_T_LEN];
-    size_t                    len[6];
-    const char               *argv[6];
-    ngx_fcfh_cluster_req_t   *req;
-    ngx_fcfh_cluster_conf_t  *ccf;
-
-    ccf = ngx_fcfh_cluster_get_conf(ngx_cycle);
-
-    if (ccf == NULL || ccf->state != NGX_FCFH_CLUSTER_UP) {
-        return NULL;
-    }
-
-    req = ngx_fcfh_cluster_req(ngx_cycle->log);
-    if (req == NULL) {
-        return NULL;
-    }
-
-    req->list_handler = handler;
-    req->list_pool = pool;
-    req->data = data;
-
-    ngx_fcfh_cluster_script(ccf, NGX_FCFH_CLUSTER_DEVICES, argv, len);
-    argv[2] = "0";
-    len[2] = 1;
-    argv[3] = (char *) cursor->data;
-    len[3] = cursor->len;
-    argv[4] = (char *) count;
-    len[4] = ngx_sprintf(count, "%d", NGX_FCFH_CLUSTER_PAGE) - count;
-    argv[5] = guid ? (char *) guid->data : "";
-    len[5] = guid ? guid->len : 0;
-
-    if (ngx_fcfh_cluster_command(ccf, ngx_fcfh_cluster_devices_listed, req,
-                                 6, argv, len)
-        != NGX_OK)
-    {
-        ngx_free(req);
-        return NULL;
-    }
-
-    req->in_redis = 1;
-
-    return req;
+    return ngx_fcfh_cluster_scan(NGX_FCFH_CLUSTER_DEVICES,
+                                 ngx_fcfh_cluster_devices_listed, cursor,
+                                 guid, pool, handler, data);
 }
 
 
