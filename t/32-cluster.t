@@ -16,6 +16,7 @@ use Time::HiRes qw(time sleep);
 use IO::Socket::INET;
 use JSON::PP;
 use FcfhTest qw(:all);
+use FcfhRedis;
 use FcfhApf qw(:all);
 use FcfhConsole qw(:all);
 
@@ -27,33 +28,11 @@ plan skip_all => 'no simulator (make sim)' unless have_sim();
 # --- Redis, on a free loopback port ------------------------------------------
 
 my $rt = FcfhTest->new;
-my $rport = $rt->free_port;
-my $rdir = $rt->prefix;
-my $redis_pid;
+my $redis = FcfhRedis->new;
+my ($rport, $rdir) = ($redis->port, $redis->dir);
 
-sub redis_start {
-    $redis_pid = fork // die "fork: $!";
-    if (!$redis_pid) {
-        open STDOUT, '>>', "$rdir/redis.log"; open STDERR, '>&', \*STDOUT;
-        no warnings 'exec';
-        exec $redis_server, '--port', $rport, '--bind', '127.0.0.1',
-             '--save', '', '--appendonly', 'no', '--dir', $rdir;
-        POSIX::_exit(127);
-    }
-    wait_for(sub { IO::Socket::INET->new(PeerAddr => "127.0.0.1:$rport",
-                                         Timeout => 1) }, 10)
-        or die "redis did not start\n";
-}
-
-sub redis_stop {
-    return unless $redis_pid;
-    local $?;                   # END: keep the test's exit status
-    kill 'KILL', $redis_pid;
-    waitpid $redis_pid, 0;
-    undef $redis_pid;
-}
-
-END { redis_stop() }
+sub redis_start { $redis->start }
+sub redis_stop  { $redis->stop }
 
 sub redis {
     my $cmd = join ' ', map { "'$_'" } @_;

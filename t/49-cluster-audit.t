@@ -10,30 +10,14 @@ use Test::More;
 use Time::HiRes qw(time sleep);
 use IO::Socket::INET;
 use FcfhTest qw(:all);
+use FcfhRedis;
 use FcfhConsole qw(:all);
 
-my $redis_server = '/usr/bin/redis-server';
-plan skip_all => 'redis-server not installed (tools/install-deps.sh)'
-    unless -x $redis_server;
 plan skip_all => 'no simulator (make sim)' unless have_sim();
 
-my $rt = FcfhTest->new;
-my $rport = $rt->free_port;
-my $rdir = $rt->prefix;
-my $redis_pid = fork // die "fork: $!";
-if (!$redis_pid) {
-    open STDOUT, '>>', "$rdir/redis.log"; open STDERR, '>&', \*STDOUT;
-    no warnings 'exec';
-    exec $redis_server, '--port', $rport, '--bind', '127.0.0.1',
-         '--save', '', '--appendonly', 'no', '--dir', $rdir;
-    POSIX::_exit(127);
-}
-END {
-    local $?;
-    if ($redis_pid) { kill 'KILL', $redis_pid; waitpid $redis_pid, 0 }
-}
-ok(wait_for(sub { IO::Socket::INET->new(PeerAddr => "127.0.0.1:$rport",
-                                        Timeout => 1) }, 10), 'redis up');
+my $redis = FcfhRedis->new;
+my ($rport, $rdir) = ($redis->port, $redis->dir);
+ok(eval { $redis->start }, 'redis up');
 
 sub node_config {
     my ($n) = @_;
