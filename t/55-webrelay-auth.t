@@ -288,7 +288,12 @@ ok($t->wait_for_log(qr/redirection authentication with "\Q$G2\E" failed: AMT ref
     is($ws ? $ws->sol_read(5, T(5)) : '', "echo\r", '... SOL echo');
     $ws->close if $ws;
 
-    ($ws, $st) = FcfhWs->connect($wport, '/plain/webrelay.ashx?' . q2(mode => 'sol'));
+    # one SOL session per device (fcfh_webrelay_sessions): the one just
+    # closed is released when the gateway has seen its close
+    wait_for(sub {
+        ($ws, $st) = FcfhWs->connect($wport, '/plain/webrelay.ashx?' . q2(mode => 'sol'));
+        $ws || $st != 409;
+    }, T(5));
     ok($ws && !$ws->sol_login('admin', 'not-the-password', T(5)),
        'a wrong password of the console is AMT\'s to refuse');
     is($ws && $ws->{sol_error}, 'digest refused', '... AMT refused it');
